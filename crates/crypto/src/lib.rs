@@ -1,0 +1,11 @@
+//! Keys and the My Number's protection at rest.
+//!
+//! A deployment has one keyring (a key file or `SESSHU_KEY`, never the database). Each
+//! municipality's keys are derived from it with HKDF, so one tenant's key opens nothing of
+//! another's. Every ciphertext carries its key version, so keys rotate without a flag day.
+
+mod keyring;
+mod sealing;
+
+pub use keyring::{KeyFileError, Keyring, MasterKey};
+pub use sealing::{BlindIndex, CryptoError, MyNumberAad, Sealed, TenantCrypto};

@@ -1,0 +1,37 @@
+//! Digit-string normalisation shared by every identifier: surrounding spaces (half- or
+//! full-width) are dropped and full-width digits become ASCII, as formats.md requires.
+
+/// Trims half- and full-width spaces around a value.
+pub fn trim_spaces(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\u{3000}' || c == '\t')
+}
+
+/// Maps full-width digits (０-９) to ASCII and trims spaces; other characters pass unchanged.
+pub fn normalize_digits(s: &str) -> String {
+    trim_spaces(s)
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            other => other,
+        })
+        .collect()
+}
+
+/// Digits of `s` if it consists of ASCII digits only.
+pub fn ascii_digits(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.bytes().map(|b| b - b'0').collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_width_digits_and_spaces_are_normalised() {
+        assert_eq!(normalize_digits("\u{3000}１２3 "), "123");
+        assert_eq!(normalize_digits("abc"), "abc");
+    }
+}

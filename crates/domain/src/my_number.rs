@@ -1,0 +1,182 @@
+//! 個人番号 (My Number). The plaintext lives in this one type: validated on construction, never
+//! shown by `Debug` or `Display`, wiped from memory on drop.
+
+use std::fmt;
+
+use zeroize::Zeroize;
+
+use crate::digits::{ascii_digits, normalize_digits};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MyNumberError {
+    // The messages never echo the input: an error report must not carry a near-My-Number.
+    #[error("個人番号は12桁の数字です")]
+    Format,
+    #[error("個人番号の検査用数字が一致しません")]
+    CheckDigit,
+}
+
+/// A validated My Number. The only way to see its digits is [`MyNumber::expose`], whose call
+/// sites are the encryption boundary and the permission-checked reveal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MyNumber([u8; 12]);
+
+impl MyNumber {
+    pub fn parse(input: &str) -> Result<Self, MyNumberError> {
+        let mut s = normalize_digits(input);
+        let parsed = match ascii_digits(&s) {
+            Some(d) if d.len() == 12 => {
+                if check_digit(&d[..11]) == d[11] {
+                    let mut n = [0u8; 12];
+                    n.copy_from_slice(&d);
+                    Ok(Self(n))
+                } else {
+                    Err(MyNumberError::CheckDigit)
+                }
+            }
+            _ => Err(MyNumberError::Format),
+        };
+        s.zeroize();
+        parsed
+    }
+
+    /// Builds a valid number from 11 leading digits (used by the synthetic generator).
+    pub fn from_first_eleven(first: [u8; 11]) -> Option<Self> {
+        if first.iter().any(|d| *d > 9) {
+            return None;
+        }
+        let mut n = [0u8; 12];
+        n[..11].copy_from_slice(&first);
+        n[11] = check_digit(&first);
+        Some(Self(n))
+    }
+
+    /// The 12 ASCII digits. Callers own the duty not to log, print or export them.
+    pub fn expose(&self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        for (o, d) in out.iter_mut().zip(self.0) {
+            *o = b'0' + d;
+        }
+        out
+    }
+
+    /// `********1234`: the most any screen without the My Number permission may show.
+    pub fn masked(&self) -> String {
+        let mut s = String::from("********");
+        s.extend(self.0[8..].iter().map(|d| char::from(b'0' + d)));
+        s
+    }
+}
+
+/// True when `digits` (ASCII) is 12 digits passing the My Number check. Used by tests and export
+/// guards that scan text for leaked numbers.
+pub fn is_valid_my_number(digits: &[u8]) -> bool {
+    if digits.len() != 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let d: Vec<u8> = digits.iter().map(|b| b - b'0').collect();
+    check_digit(&d[..11]) == d[11]
+}
+
+/// 総務省令: weights 6,5,4,3,2,7,6,5,4,3,2 on the first 11 digits; r = sum mod 11;
+/// check = 0 if r ≤ 1 else 11 − r.
+fn check_digit(first: &[u8]) -> u8 {
+    let sum: u32 = first
+        .iter()
+        .zip([6u32, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2])
+        .map(|(d, w)| u32::from(*d) * w)
+        .sum();
+    let r = sum % 11;
+    if r <= 1 { 0 } else { (11 - r) as u8 }
+}
+
+impl fmt::Debug for MyNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MyNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for MyNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl Drop for MyNumber {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_check(first: &str) -> String {
+        let d: Vec<u8> = first.bytes().map(|b| b - b'0').collect();
+        format!("{first}{}", check_digit(&d))
+    }
+
+    #[test]
+    fn check_digit_follows_the_ordinance() {
+        // 12345678901: sum = 1*6+2*5+3*4+4*3+5*2+6*7+7*6+8*5+9*4+0*3+1*2 = 212; 212 mod 11 = 3 → 8.
+        assert_eq!(with_check("12345678901"), "123456789018");
+        assert!(MyNumber::parse("123456789018").is_ok());
+        assert_eq!(
+            MyNumber::parse("123456789019"),
+            Err(MyNumberError::CheckDigit)
+        );
+    }
+
+    #[test]
+    fn remainders_zero_and_one_give_check_zero() {
+        // 00000000000 → sum 0 → r 0 → 0; 10000000000 → 6 → 5; 00000000006 → 12 → r 1 → 0.
+        assert!(MyNumber::parse("000000000000").is_ok());
+        assert!(MyNumber::parse("000000000060").is_ok());
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_number() {
+        let n = MyNumber::parse("123456789018").map_err(|e| e.to_string());
+        let n = n.unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(format!("{n}"), "********9018");
+        assert!(!format!("{n:?}").contains("12345678"));
+        assert!(!format!("{:?}", Some(&n)).contains("1234"));
+    }
+
+    #[test]
+    fn shapes_are_refused_without_echoing_input() {
+        for bad in ["", "12345678901", "1234567890123", "12345678901a"] {
+            let e = MyNumber::parse(bad).err();
+            assert_eq!(e, Some(MyNumberError::Format));
+            assert!(
+                !e.map(|e| e.to_string())
+                    .unwrap_or_default()
+                    .contains("1234")
+            );
+        }
+        assert!(MyNumber::parse("１２３４５６７８９０１８").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn generated_numbers_validate_and_any_single_digit_change_is_caught(
+            first in proptest::array::uniform11(0u8..10),
+            pos in 0usize..12,
+            delta in 1u8..10,
+        ) {
+            let n = MyNumber::from_first_eleven(first).ok_or_else(|| TestCaseError::fail("digits"))?;
+            let digits = n.expose();
+            prop_assert!(is_valid_my_number(&digits));
+            let mut altered = digits;
+            altered[pos] = b'0' + (altered[pos] - b'0' + delta) % 10;
+            // A single-digit substitution is always detected by a mod-11 weighted check with
+            // weights coprime to 11, except when the check digit's remainder folds 10 into 0.
+            let s = String::from_utf8(altered.to_vec()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if MyNumber::parse(&s).is_ok() {
+                prop_assert!(pos < 11, "a changed check digit must fail");
+            }
+        }
+    }
+}

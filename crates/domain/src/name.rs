@@ -1,0 +1,227 @@
+//! Names as written (kanji and kana kept exactly as given) and the normalised kana key used to
+//! match and search them.
+
+use std::fmt;
+
+use crate::digits::trim_spaces;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("氏名が空です")]
+    Empty,
+    #[error("氏と名の間は空白1つで区切ってください")]
+    Separator,
+    #[error("氏名カナにカタカナ以外の文字があります: {0}")]
+    NotKana(char),
+    #[error("氏名が長すぎます (最大{0}文字)")]
+    TooLong(usize),
+}
+
+const MAX_NAME_CHARS: usize = 60;
+
+/// Splits "family given" on one half- or full-width space. A name without a space is kept whole
+/// as the family part: some foreign residents' names are registered that way.
+fn split(input: &str) -> Result<(String, String), NameError> {
+    let s = trim_spaces(input);
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong(MAX_NAME_CHARS));
+    }
+    match s.split_once([' ', '\u{3000}']) {
+        None => Ok((s.to_owned(), String::new())),
+        Some((family, given)) => {
+            if family.is_empty() || given.is_empty() || given.contains([' ', '\u{3000}']) {
+                return Err(NameError::Separator);
+            }
+            Ok((family.to_owned(), given.to_owned()))
+        }
+    }
+}
+
+/// 氏名 (kanji or whatever script the register holds), kept as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName {
+    pub family: String,
+    pub given: String,
+}
+
+impl PersonName {
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        let (family, given) = split(input)?;
+        Ok(Self { family, given })
+    }
+}
+
+impl fmt::Display for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.given.is_empty() {
+            f.write_str(&self.family)
+        } else {
+            write!(f, "{}\u{3000}{}", self.family, self.given)
+        }
+    }
+}
+
+/// 氏名カナ, kept as given (full- or half-width katakana).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KanaName {
+    pub family: String,
+    pub given: String,
+}
+
+impl KanaName {
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        let (family, given) = split(input)?;
+        if let Some(bad) = family
+            .chars()
+            .chain(given.chars())
+            .find(|c| !is_kana_name_char(*c))
+        {
+            return Err(NameError::NotKana(bad));
+        }
+        Ok(Self { family, given })
+    }
+
+    /// The matching key: full-width katakana, no spaces, voiced marks folded, small kana made
+    /// large, so ｻﾄｳ, サトウ and さとう all match.
+    pub fn key(&self) -> String {
+        let mut k = kana_key(&self.family);
+        k.push_str(&kana_key(&self.given));
+        k
+    }
+}
+
+impl fmt::Display for KanaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.given.is_empty() {
+            f.write_str(&self.family)
+        } else {
+            write!(f, "{}\u{3000}{}", self.family, self.given)
+        }
+    }
+}
+
+fn is_kana_name_char(c: char) -> bool {
+    matches!(c,
+        '\u{30A1}'..='\u{30FC}' // full-width katakana and ー
+        | '\u{FF65}'..='\u{FF9F}' // half-width katakana with marks
+        | '\u{3041}'..='\u{3096}' // hiragana, seen from some keying vendors
+        | '＝' | '=' | '-' | '－'
+    )
+}
+
+/// Normalises kana for matching: half-width → full-width, hiragana → katakana, voiced and
+/// semi-voiced marks dropped (ガ→カ, パ→ハ), small kana enlarged, separators removed.
+pub fn kana_key(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if let Some(full) = half_to_full(c) {
+            out.push(fold(full));
+        } else if matches!(c, '\u{FF9E}' | '\u{FF9F}' | '\u{309B}' | '\u{309C}') {
+            // Stand-alone voicing marks (half-width ﾞﾟ or ゛゜) carry no base letter.
+        } else if ('\u{3041}'..='\u{3096}').contains(&c) {
+            out.push(fold(char::from_u32(c as u32 + 0x60).unwrap_or(c)));
+        } else if ('\u{30A1}'..='\u{30FA}').contains(&c) || c == 'ー' {
+            out.push(fold(c));
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_uppercase());
+        }
+    }
+    out
+}
+
+/// Folds voiced, semi-voiced and small katakana to their plain large form.
+fn fold(c: char) -> char {
+    match c {
+        'ガ' | 'ヵ' => 'カ',
+        'ギ' => 'キ',
+        'グ' => 'ク',
+        'ゲ' | 'ヶ' => 'ケ',
+        'ゴ' => 'コ',
+        'ザ' => 'サ',
+        'ジ' => 'シ',
+        'ズ' => 'ス',
+        'ゼ' => 'セ',
+        'ゾ' => 'ソ',
+        'ダ' => 'タ',
+        'ヂ' => 'チ',
+        'ヅ' | 'ッ' => 'ツ',
+        'デ' => 'テ',
+        'ド' => 'ト',
+        'バ' | 'パ' => 'ハ',
+        'ビ' | 'ピ' => 'ヒ',
+        'ブ' | 'プ' => 'フ',
+        'ベ' | 'ペ' => 'ヘ',
+        'ボ' | 'ポ' => 'ホ',
+        'ヴ' | 'ゥ' => 'ウ',
+        'ァ' => 'ア',
+        'ィ' => 'イ',
+        'ェ' => 'エ',
+        'ォ' => 'オ',
+        'ャ' => 'ヤ',
+        'ュ' => 'ユ',
+        'ョ' => 'ヨ',
+        'ヮ' => 'ワ',
+        other => other,
+    }
+}
+
+/// Full-width katakana for U+FF61..=U+FF9D, indexed from U+FF61.
+const HALF_TO_FULL: [char; 61] = [
+    '。', '「', '」', '、', '・', 'ヲ', 'ァ', 'ィ', 'ゥ', 'ェ', 'ォ', 'ャ', 'ュ', 'ョ', 'ッ', 'ー',
+    'ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ', 'サ', 'シ', 'ス', 'セ', 'ソ', 'タ',
+    'チ', 'ツ', 'テ', 'ト', 'ナ', 'ニ', 'ヌ', 'ネ', 'ノ', 'ハ', 'ヒ', 'フ', 'ヘ', 'ホ', 'マ', 'ミ',
+    'ム', 'メ', 'モ', 'ヤ', 'ユ', 'ヨ', 'ラ', 'リ', 'ル', 'レ', 'ロ', 'ワ', 'ン',
+];
+
+fn half_to_full(c: char) -> Option<char> {
+    let i = (c as u32).checked_sub(0xFF61)? as usize;
+    let full = *HALF_TO_FULL.get(i)?;
+    // Punctuation is not part of a name key.
+    if matches!(full, '。' | '「' | '」' | '、' | '・') {
+        None
+    } else {
+        Some(full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_on_one_space_and_keep_their_characters() {
+        let n = PersonName::parse(" 髙橋\u{3000}𠮷子 ").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((n.family.as_str(), n.given.as_str()), ("髙橋", "𠮷子"));
+        assert_eq!(n.to_string(), "髙橋\u{3000}𠮷子");
+        assert_eq!(
+            PersonName::parse("山田 太郎").map(|n| n.given),
+            Ok("太郎".into())
+        );
+        assert_eq!(PersonName::parse("山田  太郎"), Err(NameError::Separator));
+        assert_eq!(PersonName::parse("   "), Err(NameError::Empty));
+        assert!(PersonName::parse("JOHN").is_ok());
+    }
+
+    #[test]
+    fn kana_names_accept_half_width_and_refuse_kanji() {
+        let k = KanaName::parse("ﾔﾏﾀﾞ ﾀﾛｳ").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(k.family, "ﾔﾏﾀﾞ");
+        assert_eq!(k.key(), "ヤマタタロウ");
+        assert_eq!(
+            KanaName::parse("山田 タロウ"),
+            Err(NameError::NotKana('山'))
+        );
+    }
+
+    #[test]
+    fn kana_key_is_width_and_voicing_insensitive() {
+        assert_eq!(kana_key("ガッコウ"), kana_key("ｶﾞｯｺｳ"));
+        assert_eq!(kana_key("ガッコウ"), "カツコウ");
+        assert_eq!(kana_key("ぱんだ"), kana_key("ハンタ"));
+        assert_eq!(kana_key("キョウコ"), "キヨウコ");
+        assert_eq!(kana_key("サトウ　ハナコ"), "サトウハナコ");
+    }
+}

@@ -1,0 +1,12 @@
+//! The outside world's files. Readers validate every row and report bad ones by line and
+//! column; writers produce exactly the layouts the readers accept.
+
+pub mod encoding;
+pub mod report;
+pub mod resident;
+
+pub use encoding::{Encoding, TextEncoding};
+pub use report::{ErrorReport, RowError};
+pub use resident::{
+    FileError, ReadOptions, ResidentReader, ResidentRecord, ResidentWriter, WriteError,
+};

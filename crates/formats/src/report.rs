@@ -1,0 +1,129 @@
+//! The per-row error report: line, column, reason (and the value, unless it may be a My Number).
+
+use std::io::{self, Write};
+
+use sesshu_domain::my_number::is_valid_my_number;
+
+/// One problem with one field (or the whole row when `column` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based, the header being line 1.
+    pub line: u64,
+    pub column: Option<String>,
+    pub reason: String,
+    /// The offending value, already redacted by [`RowError::new`].
+    pub value: Option<String>,
+}
+
+impl RowError {
+    pub fn new(
+        line: u64,
+        column: Option<&str>,
+        reason: impl Into<String>,
+        value: Option<&str>,
+    ) -> Self {
+        Self {
+            line,
+            column: column.map(str::to_owned),
+            reason: reason.into(),
+            value: value.map(redact),
+        }
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}行目", self.line)?;
+        if let Some(c) = &self.column {
+            write!(f, " [{c}]")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Hides any value holding a 12-digit run that passes the My Number check, whatever column it
+/// arrived in: a shifted column must not smuggle a number into the report.
+pub fn redact(value: &str) -> String {
+    let digits: Vec<u8> = value
+        .chars()
+        .filter_map(|c| match c {
+            '0'..='9' => Some(c as u8),
+            '０'..='９' => Some(b'0' + (c as u32 - '０' as u32) as u8),
+            _ => None,
+        })
+        .collect();
+    if digits.len() >= 12 && digits.windows(12).any(is_valid_my_number) {
+        "(個人番号の可能性があるため表示しません)".to_owned()
+    } else {
+        value.chars().take(100).collect()
+    }
+}
+
+/// Writes the report as UTF-8 CSV with a BOM, so that Excel opens it correctly.
+pub struct ErrorReport<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> ErrorReport<W> {
+    pub fn new(mut inner: W) -> io::Result<Self> {
+        inner.write_all(b"\xEF\xBB\xBF")?;
+        let mut out = csv::Writer::from_writer(inner);
+        out.write_record(["行", "列", "理由", "値"])
+            .map_err(io::Error::other)?;
+        Ok(Self { out })
+    }
+
+    pub fn write(&mut self, e: &RowError) -> io::Result<()> {
+        let line = e.line.to_string();
+        self.out
+            .write_record([
+                line.as_str(),
+                e.column.as_deref().unwrap_or(""),
+                e.reason.as_str(),
+                e.value.as_deref().unwrap_or(""),
+            ])
+            .map_err(io::Error::other)
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        self.out
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_may_be_my_numbers_are_redacted() {
+        assert_eq!(
+            redact("123456789018"),
+            "(個人番号の可能性があるため表示しません)"
+        );
+        assert_eq!(
+            redact("tel 1234-5678-9018"),
+            "(個人番号の可能性があるため表示しません)"
+        );
+        assert_eq!(redact("123456789019"), "123456789019");
+        assert_eq!(redact("2025-02-30"), "2025-02-30");
+    }
+
+    #[test]
+    fn report_is_csv_with_bom() -> io::Result<()> {
+        let mut r = ErrorReport::new(Vec::new())?;
+        r.write(&RowError::new(
+            3,
+            Some("生年月日"),
+            "存在しない日付です",
+            Some("2025-02-30"),
+        ))?;
+        let bytes = r.finish()?;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with('\u{feff}'));
+        assert!(text.contains("3,生年月日,存在しない日付です,2025-02-30"));
+        Ok(())
+    }
+}
