@@ -38,6 +38,41 @@ pub const COLUMNS: [(&str, bool); 22] = [
     ("支援措置", false),
 ];
 
+#[cfg(test)]
+mod crlf_tests {
+    use super::*;
+
+    fn through(chunks: &[&[u8]]) -> Vec<u8> {
+        struct Chunks<'a>(Vec<&'a [u8]>);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let c = self.0.remove(0);
+                buf[..c.len()].copy_from_slice(c);
+                Ok(c.len())
+            }
+        }
+        let mut out = Vec::new();
+        CrlfToLf {
+            inner: Chunks(chunks.to_vec()),
+            held_cr: false,
+        }
+        .read_to_end(&mut out)
+        .unwrap_or_default();
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunk_boundaries() {
+        assert_eq!(through(&[b"a\r\nb\r\n"]), b"a\nb\n");
+        assert_eq!(through(&[b"a\r", b"\nb"]), b"a\nb");
+        assert_eq!(through(&[b"a\r", b"b\r"]), b"a\rb\r");
+        assert_eq!(through(&[b"\r", b"\r", b"\n"]), b"\r\n");
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 enum Col {
@@ -126,6 +161,55 @@ impl<R: Read> Read for Tail<R> {
     }
 }
 
+/// Turns CRLF into LF before the CSV parser sees it: the parser counts lines by LF, and with
+/// CRLF its record positions lag one line behind. CR and LF never occur inside a Shift_JIS
+/// double-byte character, so this is safe on raw bytes.
+struct CrlfToLf<R> {
+    inner: R,
+    held_cr: bool,
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let start = usize::from(self.held_cr);
+            if self.held_cr {
+                buf[0] = b'\r';
+            }
+            let n = self.inner.read(&mut buf[start..])?;
+            if n == 0 {
+                // A CR at the very end of the file stays a CR.
+                self.held_cr = false;
+                return Ok(start);
+            }
+            let total = start + n;
+            let mut out = 0;
+            let mut i = 0;
+            while i < total {
+                let b = buf[i];
+                if b == b'\r' && i + 1 < total && buf[i + 1] == b'\n' {
+                    i += 1;
+                    continue;
+                }
+                buf[out] = b;
+                out += 1;
+                i += 1;
+            }
+            // A CR at the end of this chunk may be the first half of a CRLF: hold it back.
+            self.held_cr = out > 0 && buf[out - 1] == b'\r';
+            if self.held_cr {
+                out -= 1;
+            }
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 /// Streams a resident feed: header checks up front, then one validated row at a time.
 pub struct ResidentReader<R: Read> {
     csv: csv::Reader<Tail<R>>,
@@ -161,7 +245,10 @@ impl ResidentReader<Box<dyn Read>> {
     /// Opens a feed; fails when the file as a whole cannot be a valid feed.
     pub fn new<S: Read + 'static>(source: S, options: &ReadOptions) -> Result<Self, FileError> {
         let (encoding, body) = sniff(source, options.encoding)?;
-        let body: Box<dyn Read> = Box::new(body);
+        let body: Box<dyn Read> = Box::new(CrlfToLf {
+            inner: body,
+            held_cr: false,
+        });
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)

@@ -1,5 +1,7 @@
 //! The resident feed reader against the contract of formats.md §1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use sesshu_domain::{MyNumber, ResidentStatus, Sex};
 use sesshu_formats::{Encoding, FileError, ReadOptions, ResidentReader, RowError, TextEncoding};
 
@@ -317,4 +319,34 @@ mod fuzz {
             let _ = read_all(format!("{header}\n1,2,3\n").into_bytes(), &ReadOptions::default());
         }
     }
+}
+
+#[test]
+fn line_numbers_count_the_header_as_line_one_with_crlf_or_lf() -> Result<(), FileError> {
+    for eol in ["\n", "\r\n"] {
+        let text = format!(
+            "{HEADER}{eol}{}{eol}{}{eol}{}{eol}",
+            row("1", "", "山田 太郎", "ヤマダ タロウ", "20200101", "1", "1"),
+            row("2", "", "山田 次郎", "ヤマダ ジロウ", "20200101", "1", "1"),
+            row(
+                "3",
+                "",
+                "山田 三郎",
+                "ヤマダ サブロウ",
+                "20209999",
+                "1",
+                "1"
+            ),
+        );
+        let rows = read_all(text.into_bytes(), &ReadOptions::default())?;
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                Ok(rec) => rec.line,
+                Err(e) => e[0].line,
+            })
+            .collect();
+        assert_eq!(lines, vec![2, 3, 4], "eol {eol:?}");
+    }
+    Ok(())
 }

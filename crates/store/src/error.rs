@@ -1,0 +1,25 @@
+use sesshu_domain::MunicipalityCode;
+
+/// Storage failures. Database messages are kept as the source for logs; what a user sees is the
+/// Japanese summary, because PostgreSQL's own text is not for their eyes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("データベースの URL は sqlite: か postgres: で始めてください")]
+    UnsupportedUrl,
+    #[error("データベースに接続できません")]
+    Connect(#[source] sqlx::Error),
+    #[error("データベースの更新 (マイグレーション) に失敗しました")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("データベースの操作に失敗しました")]
+    Database(#[from] sqlx::Error),
+    #[error("団体 {0} は登録されていません (sesshu init で作成してください)")]
+    UnknownMunicipality(MunicipalityCode),
+    #[error("団体 {0} は既に登録されています")]
+    MunicipalityExists(MunicipalityCode),
+    #[error("保存されている値が不正です: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Crypto(#[from] sesshu_crypto::CryptoError),
+    #[error("取込処理が中断しました: {0}")]
+    Interrupted(String),
+}

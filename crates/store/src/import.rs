@@ -1,0 +1,689 @@
+//! The resident-register import: a file is validated row by row, good rows are applied in one
+//! transaction, bad rows are reported, and a re-import of the same file changes nothing.
+//!
+//! Parsing, validation and sealing run on a blocking thread; this task only talks to the
+//! database, in batches (one `INSERT` per hundred rows: batching is what makes imports fast).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use futures_util::TryStreamExt;
+use rand::RngCore;
+use roaring::RoaringTreemap;
+use sesshu_crypto::{Sealed, TenantCrypto};
+use sesshu_domain::{AddressNumber, MunicipalityCode, Person};
+use sesshu_formats::{FileError, ReadOptions, ResidentReader, ResidentRecord, RowError};
+use sha2::{Digest, Sha256};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use tokio::sync::mpsc;
+
+use crate::person::{CONTENT_COLUMNS, PERSON_INSERT_COLUMNS, content_hash, my_number_aad};
+use crate::sql::{placeholders, values_groups};
+use crate::{Store, StoreError, now_utc};
+
+/// Full files list everyone; diff files list only changed persons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    Full,
+    Diff,
+}
+
+impl ImportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Full => "full",
+            ImportMode::Diff => "diff",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub mode: ImportMode,
+    /// Refuse the whole file when any row is bad (otherwise good rows apply).
+    pub all_or_nothing: bool,
+    pub file_name: String,
+    pub operator: String,
+    pub read: ReadOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStatus {
+    /// Every row applied.
+    Applied,
+    /// Good rows applied, bad rows rejected.
+    Partial,
+    /// Nothing applied.
+    Refused,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Applied => "applied",
+            ImportStatus::Partial => "partial",
+            ImportStatus::Refused => "refused",
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    pub import_id: String,
+    pub status: ImportStatus,
+    pub encoding: Option<&'static str>,
+    pub file_sha256: String,
+    pub total_rows: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// Full mode: persons in the register but absent from the file (never deleted).
+    pub missing: u64,
+    pub missing_sample: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Why the file was refused.
+    pub message: Option<String>,
+}
+
+/// A past import, as listed for staff.
+#[derive(Debug, Clone)]
+pub struct ImportRun {
+    pub import_id: String,
+    pub kind: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub mode: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub total_rows: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+    pub missing: i64,
+    pub operator: String,
+}
+
+/// Rows handed from the parser to the writer at a time.
+const BATCH_ROWS: usize = 500;
+/// Rows per multi-row `INSERT`.
+const INSERT_ROWS: usize = 100;
+/// Row errors kept in the database per import (the CSV report always has them all).
+const STORED_ERRORS: usize = 10_000;
+
+struct Prepared {
+    person: Person,
+    sealed: Option<Sealed>,
+    index: Option<Vec<u8>>,
+    hash: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Batch {
+    records: Vec<Prepared>,
+    errors: Vec<Vec<RowError>>,
+    position: u64,
+}
+
+enum Msg {
+    Header {
+        encoding: &'static str,
+        warnings: Vec<String>,
+    },
+    Batch(Batch),
+    Fatal(String),
+    End {
+        seen: RoaringTreemap,
+    },
+}
+
+/// An address number as an exact u64 (digits ≤ 15, length kept so "0012" ≠ "12"), for the
+/// compressed set of persons seen in the file.
+fn address_key(a: &AddressNumber) -> u64 {
+    let s = a.as_str();
+    let value: u64 = s.parse().unwrap_or(0);
+    s.len() as u64 * 1_000_000_000_000_000 + value
+}
+
+/// Hashes the file as it streams past, for the import record.
+struct HashingReader<R> {
+    inner: R,
+    digest: Arc<Mutex<Sha256>>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut d) = self.digest.lock() {
+            d.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn prepare(rec: ResidentRecord, crypto: &TenantCrypto) -> Result<Prepared, StoreError> {
+    let mut person = rec.person;
+    let (sealed, index) = match person.my_number.take() {
+        Some(n) => {
+            let sealed = crypto.seal(&n, my_number_aad(person.address_number.as_str()))?;
+            (Some(sealed), Some(crypto.blind_index(&n)?.0.to_vec()))
+        }
+        None => (None, None),
+    };
+    let hash = content_hash(&person, index.as_deref());
+    Ok(Prepared {
+        person,
+        sealed,
+        index,
+        hash,
+    })
+}
+
+fn produce(
+    source: Box<dyn Read + Send>,
+    options: ReadOptions,
+    crypto: Arc<TenantCrypto>,
+    tx: mpsc::Sender<Msg>,
+    progress: Box<dyn Fn(u64) + Send>,
+) {
+    let fatal = |tx: &mpsc::Sender<Msg>, e: String| {
+        let _ = tx.blocking_send(Msg::Fatal(e));
+    };
+    let mut reader = match ResidentReader::new(source, &options) {
+        Ok(r) => r,
+        Err(e) => return fatal(&tx, e.to_string()),
+    };
+    let header = Msg::Header {
+        encoding: reader.encoding().label(),
+        warnings: reader.warnings().to_vec(),
+    };
+    if tx.blocking_send(header).is_err() {
+        return;
+    }
+    let mut seen = RoaringTreemap::new();
+    let mut batch = Batch::default();
+    loop {
+        match reader.next_record() {
+            Err(e) => return fatal(&tx, e.to_string()),
+            Ok(None) => break,
+            Ok(Some(Err(errors))) => batch.errors.push(errors),
+            Ok(Some(Ok(rec))) => {
+                if !seen.insert(address_key(&rec.person.address_number)) {
+                    batch.errors.push(vec![RowError::new(
+                        rec.line,
+                        Some("宛名番号"),
+                        "同じ宛名番号の行がファイル内で既に出ています",
+                        Some(rec.person.address_number.as_str()),
+                    )]);
+                    continue;
+                }
+                match prepare(rec, &crypto) {
+                    Ok(p) => batch.records.push(p),
+                    Err(e) => return fatal(&tx, e.to_string()),
+                }
+            }
+        }
+        if batch.records.len() + batch.errors.len() >= BATCH_ROWS {
+            batch.position = reader.position();
+            progress(batch.position);
+            if tx
+                .blocking_send(Msg::Batch(std::mem::take(&mut batch)))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    batch.position = reader.position();
+    progress(batch.position);
+    if tx.blocking_send(Msg::Batch(batch)).is_ok() {
+        let _ = tx.blocking_send(Msg::End { seen });
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+    rejected: u64,
+}
+
+fn new_import_id() -> String {
+    let mut b = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        hex::encode(b)
+    )
+}
+
+impl Store {
+    /// Imports a resident-register feed into `tenant`. `on_error` sees every row error as it is
+    /// found (for the CSV report); `progress` gets the bytes read so far.
+    pub async fn import_residents<R, E, P>(
+        &self,
+        tenant: MunicipalityCode,
+        crypto: Arc<TenantCrypto>,
+        source: R,
+        options: ImportOptions,
+        mut on_error: E,
+        progress: P,
+    ) -> Result<ImportSummary, StoreError>
+    where
+        R: Read + Send + 'static,
+        E: FnMut(&RowError),
+        P: Fn(u64) + Send + 'static,
+    {
+        self.require_municipality(tenant).await?;
+        let tenant_code = tenant.as_string();
+        let import_id = new_import_id();
+        let started_at = now_utc();
+        let digest = Arc::new(Mutex::new(Sha256::new()));
+        let reader: Box<dyn Read + Send> = Box::new(HashingReader {
+            inner: source,
+            digest: digest.clone(),
+        });
+        let (tx, mut rx) = mpsc::channel(4);
+        let read_options = options.read.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(reader, read_options, crypto, tx, Box::new(progress))
+        });
+
+        let mut summary = ImportSummary {
+            import_id: import_id.clone(),
+            status: ImportStatus::Applied,
+            encoding: None,
+            file_sha256: String::new(),
+            total_rows: 0,
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            rejected: 0,
+            missing: 0,
+            missing_sample: Vec::new(),
+            warnings: Vec::new(),
+            message: None,
+        };
+        let mut counts = Counts::default();
+        let mut kept_errors: Vec<RowError> = Vec::new();
+        let mut seen = None;
+        let mut db = self.pool().begin().await?;
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Header { encoding, warnings } => {
+                    summary.encoding = Some(encoding);
+                    summary.warnings = warnings;
+                }
+                Msg::Batch(batch) => {
+                    for errors in batch.errors {
+                        counts.rejected += 1;
+                        for e in errors {
+                            on_error(&e);
+                            if kept_errors.len() < STORED_ERRORS {
+                                kept_errors.push(e);
+                            }
+                        }
+                    }
+                    apply_batch(
+                        &mut db,
+                        &tenant_code,
+                        &import_id,
+                        batch.records,
+                        &mut counts,
+                    )
+                    .await?;
+                }
+                Msg::Fatal(message) => {
+                    summary.message = Some(message);
+                    break;
+                }
+                Msg::End { seen: s } => seen = Some(s),
+            }
+        }
+        drop(rx);
+        producer
+            .await
+            .map_err(|e| StoreError::Interrupted(e.to_string()))?;
+        summary.file_sha256 = digest
+            .lock()
+            .map(|d| hex::encode(d.clone().finalize()))
+            .unwrap_or_default();
+        summary.rejected = counts.rejected;
+        summary.total_rows = counts.inserted + counts.updated + counts.unchanged + counts.rejected;
+
+        let refused = match (&summary.message, &seen) {
+            (Some(_), _) => true,
+            (None, None) => {
+                summary.message = Some("ファイルを最後まで読めませんでした".into());
+                true
+            }
+            (None, Some(_)) if options.all_or_nothing && counts.rejected > 0 => {
+                summary.message = Some(format!(
+                    "{}行に誤りがあるため、ファイル全体を取り込みませんでした (--all-or-nothing)",
+                    counts.rejected
+                ));
+                true
+            }
+            _ => false,
+        };
+        if refused {
+            db.rollback().await?;
+            summary.status = ImportStatus::Refused;
+            let mut db = self.pool().begin().await?;
+            record_run(
+                &mut db,
+                &tenant_code,
+                &options,
+                &summary,
+                &started_at,
+                &kept_errors,
+            )
+            .await?;
+            db.commit().await?;
+            return Ok(summary);
+        }
+        summary.inserted = counts.inserted;
+        summary.updated = counts.updated;
+        summary.unchanged = counts.unchanged;
+        summary.status = if counts.rejected > 0 {
+            ImportStatus::Partial
+        } else {
+            ImportStatus::Applied
+        };
+        if let (ImportMode::Full, Some(seen)) = (options.mode, &seen) {
+            let mut rows = sqlx::query("SELECT address_number FROM person WHERE municipality_code = $1 ORDER BY address_number")
+                .bind(&tenant_code)
+                .fetch(&mut *db);
+            while let Some(row) = rows.try_next().await? {
+                let a: String = row.try_get("address_number")?;
+                let key = AddressNumber::parse(&a)
+                    .map(|a| address_key(&a))
+                    .unwrap_or(u64::MAX);
+                if !seen.contains(key) {
+                    summary.missing += 1;
+                    if summary.missing_sample.len() < 20 {
+                        summary.missing_sample.push(a);
+                    }
+                }
+            }
+        }
+        record_run(
+            &mut db,
+            &tenant_code,
+            &options,
+            &summary,
+            &started_at,
+            &kept_errors,
+        )
+        .await?;
+        db.commit().await?;
+        Ok(summary)
+    }
+
+    /// Past imports, newest first.
+    pub async fn import_runs(
+        &self,
+        tenant: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<ImportRun>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT * FROM import_run WHERE municipality_code = $1 ORDER BY started_at DESC, import_id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        )))
+        .bind(tenant.as_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImportRun {
+                    import_id: r.try_get("import_id")?,
+                    kind: r.try_get("kind")?,
+                    file_name: r.try_get("file_name")?,
+                    file_sha256: r.try_get("file_sha256")?,
+                    mode: r.try_get("mode")?,
+                    status: r.try_get("status")?,
+                    message: r.try_get("message")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    total_rows: r.try_get("total_rows")?,
+                    inserted: r.try_get("inserted")?,
+                    updated: r.try_get("updated")?,
+                    unchanged: r.try_get("unchanged")?,
+                    rejected: r.try_get("rejected")?,
+                    missing: r.try_get("missing")?,
+                    operator: r.try_get("operator")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored row errors of one import.
+    pub async fn import_errors(
+        &self,
+        tenant: MunicipalityCode,
+        import_id: &str,
+    ) -> Result<Vec<RowError>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT line, column_name, reason, value FROM import_row_error \
+             WHERE municipality_code = $1 AND import_id = $2 ORDER BY seq",
+        )
+        .bind(tenant.as_string())
+        .bind(import_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RowError {
+                    line: u64::try_from(r.try_get::<i64, _>("line")?).unwrap_or(0),
+                    column: r.try_get("column_name")?,
+                    reason: r.try_get("reason")?,
+                    value: r.try_get("value")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn apply_batch(
+    db: &mut Transaction<'static, Any>,
+    tenant: &str,
+    import_id: &str,
+    records: Vec<Prepared>,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT address_number, content_hash, version FROM person WHERE municipality_code = $1 AND address_number IN ({})",
+        placeholders(records.len(), 2)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+    for r in &records {
+        q = q.bind(r.person.address_number.as_str());
+    }
+    let mut existing: HashMap<String, (Vec<u8>, i64)> = HashMap::with_capacity(records.len());
+    for row in q.fetch_all(&mut **db).await? {
+        existing.insert(
+            row.try_get("address_number")?,
+            (row.try_get("content_hash")?, row.try_get("version")?),
+        );
+    }
+    let mut writes: Vec<(Prepared, i64)> = Vec::with_capacity(records.len());
+    let mut changed: Vec<String> = Vec::new();
+    for r in records {
+        match existing.get(r.person.address_number.as_str()) {
+            None => {
+                counts.inserted += 1;
+                writes.push((r, 1));
+            }
+            Some((hash, _)) if *hash == r.hash => counts.unchanged += 1,
+            Some((_, version)) => {
+                counts.updated += 1;
+                changed.push(r.person.address_number.as_str().to_owned());
+                writes.push((r, version + 1));
+            }
+        }
+    }
+    let now = now_utc();
+    if !changed.is_empty() {
+        // The old version goes to history first; nothing is overwritten in place.
+        let sql = format!(
+            "INSERT INTO person_history (municipality_code, address_number, version, {CONTENT_COLUMNS}, \
+             recorded_at, import_id, superseded_at, superseded_by_import) \
+             SELECT municipality_code, address_number, version, {CONTENT_COLUMNS}, updated_at, import_id, $2, $3 \
+             FROM person WHERE municipality_code = $1 AND address_number IN ({})",
+            placeholders(changed.len(), 4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(&now)
+            .bind(import_id);
+        for a in &changed {
+            q = q.bind(a.as_str());
+        }
+        q.execute(&mut **db).await?;
+        let sql = format!(
+            "DELETE FROM person WHERE municipality_code = $1 AND address_number IN ({})",
+            placeholders(changed.len(), 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for a in &changed {
+            q = q.bind(a.as_str());
+        }
+        q.execute(&mut **db).await?;
+    }
+    let mut full_sql: Option<String> = None;
+    let mut rest = writes.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<(Prepared, i64)> = rest.by_ref().take(INSERT_ROWS).collect();
+        let owned;
+        let sql = if chunk.len() == INSERT_ROWS {
+            full_sql
+                .get_or_insert_with(|| insert_sql(INSERT_ROWS))
+                .as_str()
+        } else {
+            owned = insert_sql(chunk.len());
+            owned.as_str()
+        };
+        let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
+        for (p, version) in chunk {
+            let person = p.person;
+            let kana_key = person.kana.key();
+            q = q
+                .bind(tenant)
+                .bind(person.address_number.as_str().to_owned())
+                .bind(
+                    person
+                        .integrated_address_number
+                        .map(|a| a.as_str().to_owned()),
+                )
+                .bind(p.sealed.as_ref().map(|s| s.bytes.clone()))
+                .bind(p.sealed.as_ref().map(|s| i64::from(s.key_version)))
+                .bind(p.index)
+                .bind(person.household_number.map(|h| h.as_str().to_owned()))
+                .bind(person.relationship)
+                .bind(person.name.family)
+                .bind(person.name.given)
+                .bind(person.kana.family)
+                .bind(person.kana.given)
+                .bind(kana_key)
+                .bind(person.birth_date.to_string())
+                .bind(i64::from(person.sex.code()))
+                .bind(person.postal_code.map(|c| c.digits().to_owned()))
+                .bind(person.address)
+                .bind(person.address_detail)
+                .bind(person.district_code)
+                .bind(person.school_district)
+                .bind(person.phone)
+                .bind(i64::from(person.status.code()))
+                .bind(person.change_reason.map(|r| i64::from(r.code())))
+                .bind(person.changed_on.map(|d| d.to_string()))
+                .bind(person.notified_on.map(|d| d.to_string()))
+                .bind(person.previous_address)
+                .bind(person.next_address)
+                .bind(i64::from(person.protected))
+                .bind(p.hash)
+                .bind(version)
+                .bind(now.clone())
+                .bind(import_id);
+        }
+        q.execute(&mut **db).await?;
+    }
+    Ok(())
+}
+
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO person (municipality_code, address_number, {CONTENT_COLUMNS}, version, updated_at, import_id) VALUES {}",
+        values_groups(rows, PERSON_INSERT_COLUMNS, 1)
+    )
+}
+
+async fn record_run(
+    db: &mut Transaction<'static, Any>,
+    tenant: &str,
+    options: &ImportOptions,
+    s: &ImportSummary,
+    started_at: &str,
+    errors: &[RowError],
+) -> Result<(), StoreError> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO import_run (municipality_code, import_id, kind, file_name, file_sha256, encoding, mode, status, \
+         message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, missing, operator) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+    )
+    .bind(tenant)
+    .bind(&s.import_id)
+    .bind("residents")
+    .bind(&options.file_name)
+    .bind(&s.file_sha256)
+    .bind(s.encoding)
+    .bind(options.mode.as_str())
+    .bind(s.status.as_str())
+    .bind(s.message.as_deref())
+    .bind(started_at)
+    .bind(now_utc())
+    .bind(n(s.total_rows))
+    .bind(n(s.inserted))
+    .bind(n(s.updated))
+    .bind(n(s.unchanged))
+    .bind(n(s.rejected))
+    .bind(n(s.missing))
+    .bind(&options.operator)
+    .execute(&mut **db)
+    .await?;
+    for (chunk_no, chunk) in errors.chunks(200).enumerate() {
+        let sql = format!(
+            "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value) VALUES {}",
+            values_groups(chunk.len(), 7, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (i, e) in chunk.iter().enumerate() {
+            q = q
+                .bind(tenant)
+                .bind(&s.import_id)
+                .bind((chunk_no * 200 + i) as i64)
+                .bind(n(e.line))
+                .bind(e.column.as_deref())
+                .bind(e.reason.as_str())
+                .bind(e.value.as_deref());
+        }
+        q.execute(&mut **db).await?;
+    }
+    Ok(())
+}
+
+impl From<FileError> for StoreError {
+    fn from(e: FileError) -> Self {
+        StoreError::Interrupted(e.to_string())
+    }
+}

@@ -1,0 +1,409 @@
+//! Persons: the row layout, reads, search and history.
+
+use sesshu_crypto::{MyNumberAad, Sealed, TenantCrypto};
+use sesshu_domain::{
+    AddressNumber, ChangeReason, HouseholdNumber, IntegratedAddressNumber, KanaName,
+    MunicipalityCode, MyNumber, Person, PersonName, PostalCode, ResidentStatus, Sex,
+};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::sql::prefix_upper_bound;
+use crate::{Store, StoreError};
+
+/// The AAD row binding of a person's My Number: the person's key within the tenant.
+pub(crate) fn my_number_aad(address_number: &str) -> MyNumberAad<'_> {
+    MyNumberAad {
+        table: "person",
+        row_key: address_number,
+    }
+}
+
+/// Columns of `person` in insert order (also the shared prefix of `person_history`).
+pub(crate) const CONTENT_COLUMNS: &str = "integrated_address_number, my_number_sealed, my_number_key_version, \
+    my_number_index, household_number, relationship, family_name, given_name, family_kana, given_kana, \
+    kana_key, birth_date, sex, postal_code, address, address_detail, district_code, school_district, phone, \
+    resident_status, change_reason, changed_on, notified_on, previous_address, next_address, protected, \
+    content_hash";
+pub(crate) const PERSON_INSERT_COLUMNS: usize = 2 + 27 + 3;
+
+/// A person as stored, with the sealed number still sealed.
+#[derive(Debug, Clone)]
+pub struct PersonRow {
+    pub municipality: MunicipalityCode,
+    /// `my_number` is always `None` here; open [`PersonRow::sealed_my_number`] when needed.
+    pub person: Person,
+    pub sealed_my_number: Option<Sealed>,
+    pub version: i64,
+    pub updated_at: String,
+    pub import_id: Option<String>,
+}
+
+impl PersonRow {
+    /// Opens the sealed My Number. Callers decide whether the user may see it.
+    pub fn open_my_number(&self, crypto: &TenantCrypto) -> Result<Option<MyNumber>, StoreError> {
+        self.sealed_my_number
+            .as_ref()
+            .map(|s| crypto.open(s, my_number_aad(self.person.address_number.as_str())))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+}
+
+/// A superseded version of a person.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub version: i64,
+    pub person: Person,
+    /// When this version became current, and when and by which import it was replaced.
+    pub recorded_at: String,
+    pub superseded_at: String,
+    pub superseded_by_import: Option<String>,
+}
+
+/// One line of a search result: enough to pick the right person, nothing more.
+#[derive(Debug, Clone)]
+pub struct PersonSummary {
+    pub address_number: AddressNumber,
+    pub name: PersonName,
+    pub kana: KanaName,
+    pub birth_date: sesshu_domain::CivilDate,
+    pub sex: Sex,
+    pub status: ResidentStatus,
+    /// `None` for protected persons: their address is never listed.
+    pub address: Option<String>,
+    pub protected: bool,
+}
+
+/// Search criteria; all given criteria must match.
+#[derive(Debug, Clone, Default)]
+pub struct PersonQuery {
+    /// Matched as a prefix of the normalised kana key (width- and voicing-insensitive).
+    pub kana: Option<String>,
+    pub birth_date: Option<sesshu_domain::CivilDate>,
+    pub household: Option<HouseholdNumber>,
+    pub limit: u32,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn opt_date(s: Option<String>) -> Result<Option<sesshu_domain::CivilDate>, StoreError> {
+    s.map(|d| d.parse().map_err(|_| corrupt("date")))
+        .transpose()
+}
+
+/// Decodes the content columns shared by `person` and `person_history`.
+pub(crate) fn person_from_row(r: &AnyRow) -> Result<(Person, Option<Sealed>), StoreError> {
+    let address_number: String = r.try_get("address_number")?;
+    let integrated: Option<String> = r.try_get("integrated_address_number")?;
+    let household: Option<String> = r.try_get("household_number")?;
+    let postal: Option<String> = r.try_get("postal_code")?;
+    let birth: String = r.try_get("birth_date")?;
+    let sealed_bytes: Option<Vec<u8>> = r.try_get("my_number_sealed")?;
+    let key_version: Option<i64> = r.try_get("my_number_key_version")?;
+    let sealed = match (sealed_bytes, key_version) {
+        (Some(bytes), Some(v)) => Some(Sealed {
+            key_version: u32::try_from(v).map_err(|_| corrupt("key version"))?,
+            bytes,
+        }),
+        _ => None,
+    };
+    let person = Person {
+        address_number: AddressNumber::parse(&address_number)
+            .map_err(|_| corrupt("address_number"))?,
+        integrated_address_number: integrated
+            .map(|s| {
+                IntegratedAddressNumber::parse(&s).map_err(|_| corrupt("integrated_address_number"))
+            })
+            .transpose()?,
+        my_number: None,
+        household_number: household
+            .map(|s| HouseholdNumber::parse(&s).map_err(|_| corrupt("household_number")))
+            .transpose()?,
+        relationship: r.try_get("relationship")?,
+        name: PersonName {
+            family: r.try_get("family_name")?,
+            given: r.try_get("given_name")?,
+        },
+        kana: KanaName {
+            family: r.try_get("family_kana")?,
+            given: r.try_get("given_kana")?,
+        },
+        birth_date: birth.parse().map_err(|_| corrupt("birth_date"))?,
+        sex: Sex::from_code(r.try_get("sex")?).ok_or_else(|| corrupt("sex"))?,
+        postal_code: postal
+            .map(|s| PostalCode::parse(&s).map_err(|_| corrupt("postal_code")))
+            .transpose()?,
+        address: r.try_get("address")?,
+        address_detail: r.try_get("address_detail")?,
+        district_code: r.try_get("district_code")?,
+        school_district: r.try_get("school_district")?,
+        phone: r.try_get("phone")?,
+        status: ResidentStatus::from_code(r.try_get("resident_status")?)
+            .ok_or_else(|| corrupt("resident_status"))?,
+        change_reason: r
+            .try_get::<Option<i64>, _>("change_reason")?
+            .map(|c| ChangeReason::from_code(c).ok_or_else(|| corrupt("change_reason")))
+            .transpose()?,
+        changed_on: opt_date(r.try_get("changed_on")?)?,
+        notified_on: opt_date(r.try_get("notified_on")?)?,
+        previous_address: r.try_get("previous_address")?,
+        next_address: r.try_get("next_address")?,
+        protected: r.try_get::<i64, _>("protected")? != 0,
+    };
+    Ok((person, sealed))
+}
+
+/// A digest of everything the feed says about a person, so that an unchanged row is recognised
+/// without rewriting it. The My Number enters only as its keyed blind index: an unkeyed hash of
+/// a 12-digit number could be reversed by trying them all.
+pub(crate) fn content_hash(p: &Person, index: Option<&[u8]>) -> Vec<u8> {
+    let mut h = Sha256::new();
+    let mut field = |s: &[u8]| {
+        h.update((s.len() as u32).to_le_bytes());
+        h.update(s);
+    };
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    field(p.address_number.as_str().as_bytes());
+    field(
+        p.integrated_address_number
+            .as_ref()
+            .map(|a| a.as_str())
+            .unwrap_or("")
+            .as_bytes(),
+    );
+    field(index.unwrap_or(b""));
+    field(
+        p.household_number
+            .as_ref()
+            .map(|a| a.as_str())
+            .unwrap_or("")
+            .as_bytes(),
+    );
+    field(opt(&p.relationship).as_bytes());
+    field(p.name.family.as_bytes());
+    field(p.name.given.as_bytes());
+    field(p.kana.family.as_bytes());
+    field(p.kana.given.as_bytes());
+    field(p.birth_date.to_string().as_bytes());
+    field(&[p.sex.code()]);
+    field(
+        p.postal_code
+            .as_ref()
+            .map(|c| c.digits())
+            .unwrap_or("")
+            .as_bytes(),
+    );
+    for s in [
+        &p.address,
+        &p.address_detail,
+        &p.district_code,
+        &p.school_district,
+        &p.phone,
+    ] {
+        field(opt(s).as_bytes());
+    }
+    field(&[
+        p.status.code(),
+        p.change_reason.map_or(0, |r| r.code()),
+        u8::from(p.protected),
+    ]);
+    field(
+        p.changed_on
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    field(
+        p.notified_on
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    field(opt(&p.previous_address).as_bytes());
+    field(opt(&p.next_address).as_bytes());
+    h.finalize().to_vec()
+}
+
+impl Store {
+    pub async fn person(
+        &self,
+        tenant: MunicipalityCode,
+        address_number: &AddressNumber,
+    ) -> Result<Option<PersonRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM person WHERE municipality_code = $1 AND address_number = $2",
+        )
+        .bind(tenant.as_string())
+        .bind(address_number.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let (person, sealed_my_number) = person_from_row(&r)?;
+            Ok(PersonRow {
+                municipality: tenant,
+                person,
+                sealed_my_number,
+                version: r.try_get("version")?,
+                updated_at: r.try_get("updated_at")?,
+                import_id: r.try_get("import_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Superseded versions, newest first.
+    pub async fn person_history(
+        &self,
+        tenant: MunicipalityCode,
+        address_number: &AddressNumber,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM person_history WHERE municipality_code = $1 AND address_number = $2 ORDER BY version DESC",
+        )
+        .bind(tenant.as_string())
+        .bind(address_number.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    version: r.try_get("version")?,
+                    person: person_from_row(r)?.0,
+                    recorded_at: r.try_get("recorded_at")?,
+                    superseded_at: r.try_get("superseded_at")?,
+                    superseded_by_import: r.try_get("superseded_by_import")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Members of a household, by address number.
+    pub async fn household(
+        &self,
+        tenant: MunicipalityCode,
+        household: &HouseholdNumber,
+    ) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM person WHERE municipality_code = $1 AND household_number = $2 ORDER BY address_number",
+        )
+        .bind(tenant.as_string())
+        .bind(household.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(person_from_row(r)?.0)).collect()
+    }
+
+    /// Address numbers of persons holding this My Number (under any key version).
+    pub async fn find_by_my_number(
+        &self,
+        tenant: MunicipalityCode,
+        crypto: &TenantCrypto,
+        number: &MyNumber,
+    ) -> Result<Vec<AddressNumber>, StoreError> {
+        let mut found = Vec::new();
+        for (version, index) in crypto.blind_indexes(number)? {
+            let rows = sqlx::query(
+                "SELECT address_number FROM person WHERE municipality_code = $1 AND my_number_index = $2 \
+                 AND my_number_key_version = $3 ORDER BY address_number",
+            )
+            .bind(tenant.as_string())
+            .bind(index.0.to_vec())
+            .bind(i64::from(version))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let a: String = r.try_get("address_number")?;
+                found.push(AddressNumber::parse(&a).map_err(|_| corrupt("address_number"))?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn search_persons(
+        &self,
+        tenant: MunicipalityCode,
+        q: &PersonQuery,
+    ) -> Result<Vec<PersonSummary>, StoreError> {
+        let mut sql = String::from(
+            "SELECT address_number, family_name, given_name, family_kana, given_kana, birth_date, sex, \
+             resident_status, address, address_detail, protected FROM person WHERE municipality_code = $1",
+        );
+        let mut binds: Vec<String> = vec![tenant.as_string()];
+        let mut push = |sql: &mut String, clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(kana) = q
+            .kana
+            .as_deref()
+            .map(sesshu_domain::kana_key)
+            .filter(|k| !k.is_empty())
+        {
+            if let Some(upper) = prefix_upper_bound(&kana) {
+                push(&mut sql, " AND kana_key < ?", upper);
+            }
+            push(&mut sql, " AND kana_key >= ?", kana);
+        }
+        if let Some(d) = q.birth_date {
+            push(&mut sql, " AND birth_date = ?", d.to_string());
+        }
+        if let Some(h) = &q.household {
+            push(&mut sql, " AND household_number = ?", h.as_str().to_owned());
+        }
+        let limit = q.limit.clamp(1, 500);
+        sql.push_str(&format!(
+            " ORDER BY kana_key, birth_date, address_number LIMIT {limit}"
+        ));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let protected = r.try_get::<i64, _>("protected")? != 0;
+                let address: Option<String> = r.try_get("address")?;
+                let detail: Option<String> = r.try_get("address_detail")?;
+                let a: String = r.try_get("address_number")?;
+                let birth: String = r.try_get("birth_date")?;
+                Ok(PersonSummary {
+                    address_number: AddressNumber::parse(&a)
+                        .map_err(|_| corrupt("address_number"))?,
+                    name: PersonName {
+                        family: r.try_get("family_name")?,
+                        given: r.try_get("given_name")?,
+                    },
+                    kana: KanaName {
+                        family: r.try_get("family_kana")?,
+                        given: r.try_get("given_kana")?,
+                    },
+                    birth_date: birth.parse().map_err(|_| corrupt("birth_date"))?,
+                    sex: Sex::from_code(r.try_get("sex")?).ok_or_else(|| corrupt("sex"))?,
+                    status: ResidentStatus::from_code(r.try_get("resident_status")?)
+                        .ok_or_else(|| corrupt("resident_status"))?,
+                    address: if protected {
+                        None
+                    } else {
+                        address.map(|a| match detail {
+                            Some(d) => format!("{a} {d}"),
+                            None => a,
+                        })
+                    },
+                    protected,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_persons(&self, tenant: MunicipalityCode) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM person WHERE municipality_code = $1")
+            .bind(tenant.as_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

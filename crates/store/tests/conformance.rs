@@ -1,0 +1,716 @@
+//! One conformance suite, run against every backend (SQLite file and PostgreSQL).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::{AddressNumber, MunicipalityCode, Person, ResidentStatus};
+use sesshu_formats::{ReadOptions, RowError, TextEncoding};
+use sesshu_store::{ImportMode, ImportOptions, ImportStatus, ImportSummary, PersonQuery, Store};
+use sesshu_synth::{ChangeKind, Town, TownSpec};
+use sesshu_testkit::{as_of, backends, feed, town};
+
+const MACHIDA: &str = "132098";
+const SAPPORO: &str = "011002";
+
+fn code(s: &str) -> MunicipalityCode {
+    MunicipalityCode::parse(s).unwrap()
+}
+
+struct Env {
+    store: Store,
+    keyring: Keyring,
+    backend: &'static str,
+    db: sesshu_testkit::TestDb,
+}
+
+impl Env {
+    fn crypto(&self, tenant: &str) -> Arc<TenantCrypto> {
+        Arc::new(TenantCrypto::derive(&self.keyring, code(tenant)).unwrap())
+    }
+
+    async fn import(
+        &self,
+        tenant: &str,
+        bytes: Vec<u8>,
+        mode: ImportMode,
+        all_or_nothing: bool,
+    ) -> (ImportSummary, Vec<RowError>) {
+        let mut errors = Vec::new();
+        let options = ImportOptions {
+            mode,
+            all_or_nothing,
+            file_name: "feed.csv".into(),
+            operator: "test".into(),
+            read: ReadOptions {
+                today: Some(as_of()),
+                ..ReadOptions::default()
+            },
+        };
+        let summary = self
+            .store
+            .import_residents(
+                code(tenant),
+                self.crypto(tenant),
+                std::io::Cursor::new(bytes),
+                options,
+                |e| errors.push(e.clone()),
+                |_| {},
+            )
+            .await
+            .unwrap();
+        (summary, errors)
+    }
+}
+
+async fn envs() -> Vec<Env> {
+    let mut out = Vec::new();
+    for db in backends().await {
+        let store = Store::connect(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", db.name));
+        store
+            .create_municipality(code(MACHIDA), "町田市")
+            .await
+            .unwrap();
+        store
+            .create_municipality(code(SAPPORO), "札幌市")
+            .await
+            .unwrap();
+        out.push(Env {
+            store,
+            keyring: Keyring::generate(),
+            backend: db.name,
+            db,
+        });
+    }
+    out
+}
+
+fn addr(s: &str) -> AddressNumber {
+    AddressNumber::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn full_import_then_reimport_changes_nothing() {
+    let people = town(1500, 11);
+    let bytes = feed(&people, TextEncoding::ShiftJis);
+    for env in envs().await {
+        let (first, errors) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, false)
+            .await;
+        assert!(errors.is_empty(), "{}: {errors:?}", env.backend);
+        assert_eq!(
+            (first.status, first.inserted, first.rejected),
+            (ImportStatus::Applied, 1500, 0),
+            "{}",
+            env.backend
+        );
+        assert_eq!(first.encoding, Some("Shift_JIS"));
+        assert_eq!(env.store.count_persons(code(MACHIDA)).await.unwrap(), 1500);
+
+        let (second, _) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!(
+            (second.inserted, second.updated, second.unchanged),
+            (0, 0, 1500),
+            "{}",
+            env.backend
+        );
+        assert_eq!(second.file_sha256, first.file_sha256);
+        let p = &people[0];
+        let row = env
+            .store
+            .person(code(MACHIDA), &p.address_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            row.version, 1,
+            "{}: a re-import must not bump versions",
+            env.backend
+        );
+        assert!(
+            env.store
+                .person_history(code(MACHIDA), &p.address_number)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // What was stored is what the feed said, the My Number included once opened.
+        let mut stored = row.person.clone();
+        stored.my_number = row.open_my_number(&env.crypto(MACHIDA)).unwrap();
+        assert_eq!(&stored, p, "{}", env.backend);
+        let runs = env.store.import_runs(code(MACHIDA), 10).await.unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+            ["applied", "applied"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_diff_updates_persons_and_keeps_their_history() {
+    let spec = TownSpec {
+        persons: 2000,
+        seed: 5,
+        as_of: as_of(),
+    };
+    let people: Vec<Person> = Town::new(spec.clone()).collect();
+    let changes: Vec<(ChangeKind, Person)> = Town::changes(spec, 200, 9).collect();
+    let births = changes
+        .iter()
+        .filter(|(k, _)| *k == ChangeKind::Birth)
+        .count() as u64;
+    let diff: Vec<Person> = changes.iter().map(|(_, p)| p.clone()).collect();
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let (summary, errors) = env
+            .import(
+                MACHIDA,
+                feed(&diff, TextEncoding::Utf8),
+                ImportMode::Diff,
+                false,
+            )
+            .await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(summary.inserted, births, "{}", env.backend);
+        assert_eq!(
+            summary.updated + summary.unchanged,
+            200 - births,
+            "{}",
+            env.backend
+        );
+        assert!(summary.updated > 150, "{}: {summary:?}", env.backend);
+        // Absence from a diff changes nothing.
+        assert_eq!(
+            env.store.count_persons(code(MACHIDA)).await.unwrap() as u64,
+            2000 + births
+        );
+
+        let (kind, moved) = changes
+            .iter()
+            .find(|(k, _)| *k == ChangeKind::MoveOut)
+            .unwrap();
+        assert_eq!(*kind, ChangeKind::MoveOut);
+        let before = people
+            .iter()
+            .find(|p| p.address_number == moved.address_number)
+            .unwrap();
+        let now = env
+            .store
+            .person(code(MACHIDA), &moved.address_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.person.status, ResidentStatus::MovedOut);
+        assert_eq!(now.version, 2);
+        let history = env
+            .store
+            .person_history(code(MACHIDA), &moved.address_number)
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 1, "{}", env.backend);
+        assert_eq!(history[0].version, 1);
+        assert_eq!(history[0].person.status, before.status);
+        assert_eq!(history[0].person.address, before.address);
+        assert_eq!(
+            history[0].superseded_by_import.as_deref(),
+            Some(summary.import_id.as_str())
+        );
+
+        let (_, renamed) = changes
+            .iter()
+            .find(|(k, _)| *k == ChangeKind::NameChange)
+            .unwrap();
+        let history = env
+            .store
+            .person_history(code(MACHIDA), &renamed.address_number)
+            .await
+            .unwrap();
+        let old = people
+            .iter()
+            .find(|p| p.address_number == renamed.address_number)
+            .unwrap();
+        assert_eq!(
+            history[0].person.name, old.name,
+            "{}: the old name is kept",
+            env.backend
+        );
+
+        // The same diff again: nothing changes.
+        let (again, _) = env
+            .import(
+                MACHIDA,
+                feed(&diff, TextEncoding::Utf8),
+                ImportMode::Diff,
+                false,
+            )
+            .await;
+        assert_eq!(
+            (again.inserted, again.updated, again.unchanged),
+            (0, 0, 200),
+            "{}",
+            env.backend
+        );
+    }
+}
+
+fn bad_feed() -> (Vec<u8>, usize) {
+    let people = town(5, 3);
+    let mut text = String::from_utf8(feed(&people, TextEncoding::Utf8)).unwrap();
+    text.push_str("999001,,,,,山田 太郎,ヤマダ タロウ,2025-02-30,1,,,,,,,1,,,,,,\r\n");
+    text.push_str("999002,,,,,山田 花子,ヤマダ ハナコ,20200101,2,,,,,,,7,,,,,,\r\n");
+    (text.into_bytes(), 5)
+}
+
+#[tokio::test]
+async fn bad_rows_are_rejected_and_good_rows_apply_or_nothing_does() {
+    let (bytes, good) = bad_feed();
+    for env in envs().await {
+        let (refused, errors) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Diff, true)
+            .await;
+        assert_eq!(refused.status, ImportStatus::Refused, "{}", env.backend);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            env.store.count_persons(code(MACHIDA)).await.unwrap(),
+            0,
+            "{}: nothing half-applies",
+            env.backend
+        );
+        let runs = env.store.import_runs(code(MACHIDA), 5).await.unwrap();
+        assert_eq!(runs[0].status, "refused");
+        assert_eq!(runs[0].inserted, 0);
+
+        let (partial, errors) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Diff, false)
+            .await;
+        assert_eq!(partial.status, ImportStatus::Partial);
+        assert_eq!(
+            (partial.inserted, partial.rejected),
+            (good as u64, 2),
+            "{}",
+            env.backend
+        );
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![7, 8]
+        );
+        let stored = env
+            .store
+            .import_errors(code(MACHIDA), &partial.import_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored, errors,
+            "{}: the report is kept with the import",
+            env.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_file_changes_nothing() {
+    let people = town(300, 4);
+    let bytes = feed(&people, TextEncoding::ShiftJis);
+    let cut = bytes[..bytes.len() - 30].to_vec();
+    for env in envs().await {
+        let (summary, _) = env
+            .import(MACHIDA, cut.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!(summary.status, ImportStatus::Refused, "{}", env.backend);
+        assert!(
+            summary
+                .message
+                .as_deref()
+                .unwrap_or("")
+                .contains("途中で切れて"),
+            "{:?}",
+            summary.message
+        );
+        assert_eq!(
+            env.store.count_persons(code(MACHIDA)).await.unwrap(),
+            0,
+            "{}",
+            env.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn duplicate_rows_in_one_file_are_rejected_after_the_first() {
+    let people = town(10, 8);
+    let mut twice = people.clone();
+    let mut dup = people[3].clone();
+    dup.phone = Some("000-0000-0000".into());
+    twice.push(dup);
+    for env in envs().await {
+        let (summary, errors) = env
+            .import(
+                MACHIDA,
+                feed(&twice, TextEncoding::Utf8),
+                ImportMode::Full,
+                false,
+            )
+            .await;
+        assert_eq!(
+            (summary.inserted, summary.rejected),
+            (10, 1),
+            "{}",
+            env.backend
+        );
+        assert_eq!(errors[0].line, 12);
+        let p = env
+            .store
+            .person(code(MACHIDA), &people[3].address_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.person.phone, people[3].phone,
+            "{}: the first row wins",
+            env.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_full_file_reports_missing_persons_without_deleting_them() {
+    let people = town(100, 2);
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let (summary, _) = env
+            .import(
+                MACHIDA,
+                feed(&people[..90], TextEncoding::Utf8),
+                ImportMode::Full,
+                false,
+            )
+            .await;
+        assert_eq!(summary.missing, 10, "{}", env.backend);
+        assert_eq!(summary.missing_sample.len(), 10);
+        assert_eq!(env.store.count_persons(code(MACHIDA)).await.unwrap(), 100);
+    }
+}
+
+#[tokio::test]
+async fn my_numbers_are_stored_only_sealed_and_found_by_blind_index() {
+    let people = town(200, 21);
+    let numbers: Vec<String> = people
+        .iter()
+        .filter_map(|p| {
+            p.my_number
+                .as_ref()
+                .map(|n| String::from_utf8(n.expose().to_vec()).unwrap())
+        })
+        .collect();
+    assert!(numbers.len() > 150);
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let with_number = people.iter().find(|p| p.my_number.is_some()).unwrap();
+        let found = env
+            .store
+            .find_by_my_number(
+                code(MACHIDA),
+                &env.crypto(MACHIDA),
+                with_number.my_number.as_ref().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            vec![with_number.address_number.clone()],
+            "{}",
+            env.backend
+        );
+        // Another municipality's keys find nothing, even where the same person exists there.
+        env.import(
+            SAPPORO,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let elsewhere = env
+            .store
+            .find_by_my_number(
+                code(MACHIDA),
+                &env.crypto(SAPPORO),
+                with_number.my_number.as_ref().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(elsewhere.is_empty(), "{}", env.backend);
+
+        let haystack: Vec<u8> = match env.db.sqlite_path() {
+            Some(path) => {
+                env.store.close().await;
+                let mut bytes = std::fs::read(&path).unwrap();
+                for ext in ["-wal", "-shm"] {
+                    bytes.extend(
+                        std::fs::read(format!("{}{ext}", path.display())).unwrap_or_default(),
+                    );
+                }
+                bytes
+            }
+            None => {
+                let dump = sqlx_dump(&env.db.url).await;
+                dump.into_bytes()
+            }
+        };
+        assert!(haystack.len() > 10_000);
+        let text = String::from_utf8_lossy(&haystack);
+        for n in &numbers {
+            assert!(
+                !haystack.windows(12).any(|w| w == n.as_bytes()),
+                "{}: plaintext My Number in the database",
+                env.backend
+            );
+            let hex: String = n.bytes().map(|b| format!("{b:02x}")).collect();
+            assert!(
+                !text.contains(&hex),
+                "{}: hex-encoded My Number in the database",
+                env.backend
+            );
+        }
+    }
+}
+
+/// Every row of every table of a PostgreSQL database as text (bytea shown as hex).
+async fn sqlx_dump(url: &str) -> String {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut out = String::new();
+    for table in [
+        "person",
+        "person_history",
+        "import_run",
+        "import_row_error",
+        "municipality",
+    ] {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text AS t FROM {table} t"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        for r in rows {
+            out.push_str(&r.get::<String, _>("t"));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn tenants_do_not_see_each_other() {
+    let people = town(50, 13);
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let a = &people[0].address_number;
+        assert!(env.store.person(code(MACHIDA), a).await.unwrap().is_some());
+        assert!(
+            env.store.person(code(SAPPORO), a).await.unwrap().is_none(),
+            "{}",
+            env.backend
+        );
+        let q = PersonQuery {
+            kana: Some(people[0].kana.family.clone()),
+            limit: 50,
+            ..PersonQuery::default()
+        };
+        assert!(
+            !env.store
+                .search_persons(code(MACHIDA), &q)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            env.store
+                .search_persons(code(SAPPORO), &q)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            env.backend
+        );
+        assert_eq!(env.store.count_persons(code(SAPPORO)).await.unwrap(), 0);
+        assert!(
+            env.store
+                .import_runs(code(SAPPORO), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A sealed number copied to another tenant's row does not open there.
+        let row = env
+            .store
+            .person(
+                code(MACHIDA),
+                &people
+                    .iter()
+                    .find(|p| p.my_number.is_some())
+                    .unwrap()
+                    .address_number,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.open_my_number(&env.crypto(SAPPORO)).is_err());
+        // An unregistered municipality cannot import.
+        let unknown = MunicipalityCode::parse("131016").unwrap();
+        let err = env
+            .store
+            .import_residents(
+                unknown,
+                env.crypto(MACHIDA),
+                std::io::Cursor::new(Vec::new()),
+                ImportOptions {
+                    mode: ImportMode::Full,
+                    all_or_nothing: false,
+                    file_name: "x".into(),
+                    operator: "t".into(),
+                    read: ReadOptions::default(),
+                },
+                |_| {},
+                |_| {},
+            )
+            .await;
+        assert!(err.is_err());
+    }
+}
+
+#[tokio::test]
+async fn search_is_width_and_voicing_insensitive_and_hides_protected_addresses() {
+    let mut people = town(300, 17);
+    people[0].protected = true;
+    people[0].kana.family = "ヤマザキ".into();
+    people[1].kana.family = "ヤマサキ".into();
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        let q = PersonQuery {
+            kana: Some("ﾔﾏｻﾞｷ".into()),
+            limit: 100,
+            ..PersonQuery::default()
+        };
+        let hits = env.store.search_persons(code(MACHIDA), &q).await.unwrap();
+        let ids: Vec<&str> = hits.iter().map(|h| h.address_number.as_str()).collect();
+        assert!(
+            ids.contains(&people[0].address_number.as_str()),
+            "{}: {ids:?}",
+            env.backend
+        );
+        assert!(
+            ids.contains(&people[1].address_number.as_str()),
+            "{}",
+            env.backend
+        );
+        let protected = hits
+            .iter()
+            .find(|h| h.address_number == people[0].address_number)
+            .unwrap();
+        assert!(
+            protected.protected && protected.address.is_none(),
+            "{}",
+            env.backend
+        );
+        let by_birth = PersonQuery {
+            birth_date: Some(people[5].birth_date),
+            limit: 500,
+            ..PersonQuery::default()
+        };
+        let hits = env
+            .store
+            .search_persons(code(MACHIDA), &by_birth)
+            .await
+            .unwrap();
+        assert!(hits.iter().all(|h| h.birth_date == people[5].birth_date) && !hits.is_empty());
+        if let Some(h) = &people[5].household_number {
+            let members = env.store.household(code(MACHIDA), h).await.unwrap();
+            assert!(
+                members
+                    .iter()
+                    .any(|m| m.address_number == people[5].address_number)
+            );
+        }
+        assert!(
+            env.store
+                .person(code(MACHIDA), &addr("1"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn history_is_append_only_in_the_database() {
+    let spec = TownSpec {
+        persons: 100,
+        seed: 1,
+        as_of: as_of(),
+    };
+    let people: Vec<Person> = Town::new(spec.clone()).collect();
+    let diff: Vec<Person> = Town::changes(spec, 30, 2).map(|(_, p)| p).collect();
+    for env in envs().await {
+        env.import(
+            MACHIDA,
+            feed(&people, TextEncoding::Utf8),
+            ImportMode::Full,
+            false,
+        )
+        .await;
+        env.import(
+            MACHIDA,
+            feed(&diff, TextEncoding::Utf8),
+            ImportMode::Diff,
+            false,
+        )
+        .await;
+        let url = env.db.url.clone();
+        let store = Store::connect(&url).await.unwrap();
+        for sql in [
+            "UPDATE person_history SET family_name = 'x'",
+            "DELETE FROM person_history",
+        ] {
+            let result = store.raw_execute_for_tests(sql).await;
+            assert!(result.is_err(), "{}: {sql} must be refused", env.backend);
+        }
+    }
+}
