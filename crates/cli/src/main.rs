@@ -1,1 +1,86 @@
-fn main() {}
+//! `sesshu`: the register's command line. `anyhow` lives only here, at the binary's edge.
+
+mod cmd;
+mod config;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::GlobalArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sesshu",
+    version,
+    about = "予防接種台帳 — an immunization register for Japanese municipalities"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database, the municipality and the key file
+    Init(cmd::init::InitArgs),
+    /// Import a file
+    #[command(subcommand)]
+    Import(cmd::import::ImportCommand),
+    /// Look at persons
+    #[command(subcommand)]
+    Person(cmd::person::PersonCommand),
+    /// Synthetic data for demos, tests and benchmarks
+    #[command(subcommand)]
+    Demo(cmd::demo::DemoCommand),
+    /// Serve the API (and, with --demo, a fresh synthetic town)
+    Serve(cmd::serve::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("エラー: 非同期ランタイムを起動できません: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => cmd::init::run(&cli.global, args).await,
+            Command::Import(c) => cmd::import::run(&cli.global, c).await,
+            Command::Person(c) => cmd::person::run(&cli.global, c).await,
+            Command::Demo(c) => cmd::demo::run(c).await,
+            Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("エラー: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `SESSHU_LOG` filters (default `info`), `SESSHU_LOG_FORMAT=json` structures.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("SESSHU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SESSHU_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

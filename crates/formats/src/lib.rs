@@ -6,7 +6,7 @@ pub mod report;
 pub mod resident;
 
 pub use encoding::{Encoding, TextEncoding};
-pub use report::{ErrorReport, RowError};
+pub use report::{ErrorReport, RowError, contains_my_number};
 pub use resident::{
     FileError, ReadOptions, ResidentReader, ResidentRecord, ResidentWriter, WriteError,
 };

@@ -41,22 +41,39 @@ impl std::fmt::Display for RowError {
     }
 }
 
-/// Hides any value holding a 12-digit run that passes the My Number check, whatever column it
-/// arrived in: a shifted column must not smuggle a number into the report.
+/// Hides any value holding a 12-digit number (separators allowed) that passes the My Number
+/// check, whatever column it arrived in: a shifted column must not smuggle a number into the
+/// report. Longer digit runs (15-digit address numbers) are not My Numbers and stay visible.
 pub fn redact(value: &str) -> String {
-    let digits: Vec<u8> = value
-        .chars()
-        .filter_map(|c| match c {
-            '0'..='9' => Some(c as u8),
-            '０'..='９' => Some(b'0' + (c as u32 - '０' as u32) as u8),
-            _ => None,
-        })
-        .collect();
-    if digits.len() >= 12 && digits.windows(12).any(is_valid_my_number) {
+    if contains_my_number(value) {
         "(個人番号の可能性があるため表示しません)".to_owned()
     } else {
         value.chars().take(100).collect()
     }
+}
+
+/// True when `text` holds a standalone run of 12 digits (half- or full-width, optionally split
+/// by hyphens or spaces) that passes the My Number check digit.
+pub fn contains_my_number(text: &str) -> bool {
+    let mut run: Vec<u8> = Vec::new();
+    let check = |run: &mut Vec<u8>| {
+        let hit = run.len() == 12 && is_valid_my_number(run);
+        run.clear();
+        hit
+    };
+    for c in text.chars() {
+        match c {
+            '0'..='9' => run.push(c as u8),
+            '０'..='９' => run.push(b'0' + (c as u32 - '０' as u32) as u8),
+            '-' | ' ' | '－' | '\u{3000}' if !run.is_empty() => {}
+            _ => {
+                if check(&mut run) {
+                    return true;
+                }
+            }
+        }
+    }
+    check(&mut run)
 }
 
 /// Writes the report as UTF-8 CSV with a BOM, so that Excel opens it correctly.
@@ -109,6 +126,12 @@ mod tests {
         );
         assert_eq!(redact("123456789019"), "123456789019");
         assert_eq!(redact("2025-02-30"), "2025-02-30");
+        assert_eq!(
+            redact("1234567890180"),
+            "1234567890180",
+            "13 digits are not a My Number"
+        );
+        assert!(contains_my_number("x１２３４５６７８９０１８y"));
     }
 
     #[test]

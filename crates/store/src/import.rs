@@ -19,8 +19,8 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use tokio::sync::mpsc;
 
 use crate::person::{CONTENT_COLUMNS, PERSON_INSERT_COLUMNS, content_hash, my_number_aad};
-use crate::sql::{placeholders, values_groups};
-use crate::{Store, StoreError, now_utc};
+use crate::sql::Params;
+use crate::{Backend, Store, StoreError, now_utc};
 
 /// Full files list everyone; diff files list only changed persons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,6 +315,16 @@ impl Store {
         let mut kept_errors: Vec<RowError> = Vec::new();
         let mut seen = None;
         let mut db = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            // Statistics of a table filling up inside this transaction are stale: without this
+            // the planner may scan the whole table for every batch lookup.
+            sqlx::query("SET LOCAL enable_seqscan = off")
+                .execute(&mut *db)
+                .await?;
+        }
+        // An empty register needs no lookups: every row is new (duplicates within the file are
+        // caught before this point).
+        let lookup = self.count_persons(tenant).await? > 0;
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Header { encoding, warnings } => {
@@ -333,9 +343,11 @@ impl Store {
                     }
                     apply_batch(
                         &mut db,
+                        self.backend(),
                         &tenant_code,
                         &import_id,
                         batch.records,
+                        lookup,
                         &mut counts,
                     )
                     .await?;
@@ -379,6 +391,7 @@ impl Store {
             let mut db = self.pool().begin().await?;
             record_run(
                 &mut db,
+                self.backend(),
                 &tenant_code,
                 &options,
                 &summary,
@@ -416,6 +429,7 @@ impl Store {
         }
         record_run(
             &mut db,
+            self.backend(),
             &tenant_code,
             &options,
             &summary,
@@ -491,31 +505,24 @@ impl Store {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_batch(
     db: &mut Transaction<'static, Any>,
+    backend: Backend,
     tenant: &str,
     import_id: &str,
     records: Vec<Prepared>,
+    lookup: bool,
     counts: &mut Counts,
 ) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "SELECT address_number, content_hash, version FROM person WHERE municipality_code = $1 AND address_number IN ({})",
-        placeholders(records.len(), 2)
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-    for r in &records {
-        q = q.bind(r.person.address_number.as_str());
-    }
-    let mut existing: HashMap<String, (Vec<u8>, i64)> = HashMap::with_capacity(records.len());
-    for row in q.fetch_all(&mut **db).await? {
-        existing.insert(
-            row.try_get("address_number")?,
-            (row.try_get("content_hash")?, row.try_get("version")?),
-        );
-    }
+    let existing = if lookup {
+        existing_rows(db, backend, tenant, &records).await?
+    } else {
+        HashMap::new()
+    };
     let mut writes: Vec<(Prepared, i64)> = Vec::with_capacity(records.len());
     let mut changed: Vec<String> = Vec::new();
     for r in records {
@@ -535,24 +542,30 @@ async fn apply_batch(
     let now = now_utc();
     if !changed.is_empty() {
         // The old version goes to history first; nothing is overwritten in place.
+        let mut p = Params::new(backend);
         let sql = format!(
             "INSERT INTO person_history (municipality_code, address_number, version, {CONTENT_COLUMNS}, \
              recorded_at, import_id, superseded_at, superseded_by_import) \
-             SELECT municipality_code, address_number, version, {CONTENT_COLUMNS}, updated_at, import_id, $2, $3 \
-             FROM person WHERE municipality_code = $1 AND address_number IN ({})",
-            placeholders(changed.len(), 4)
+             SELECT municipality_code, address_number, version, {CONTENT_COLUMNS}, updated_at, import_id, {}, {} \
+             FROM person WHERE municipality_code = {} AND address_number IN ({})",
+            p.next(),
+            p.next(),
+            p.next(),
+            p.list(changed.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant)
             .bind(&now)
-            .bind(import_id);
+            .bind(import_id)
+            .bind(tenant);
         for a in &changed {
             q = q.bind(a.as_str());
         }
         q.execute(&mut **db).await?;
+        let mut p = Params::new(backend);
         let sql = format!(
-            "DELETE FROM person WHERE municipality_code = $1 AND address_number IN ({})",
-            placeholders(changed.len(), 2)
+            "DELETE FROM person WHERE municipality_code = {} AND address_number IN ({})",
+            p.next(),
+            p.list(changed.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
         for a in &changed {
@@ -564,16 +577,14 @@ async fn apply_batch(
     let mut rest = writes.into_iter().peekable();
     while rest.peek().is_some() {
         let chunk: Vec<(Prepared, i64)> = rest.by_ref().take(INSERT_ROWS).collect();
-        let owned;
         let sql = if chunk.len() == INSERT_ROWS {
             full_sql
-                .get_or_insert_with(|| insert_sql(INSERT_ROWS))
-                .as_str()
+                .get_or_insert_with(|| insert_sql(backend, INSERT_ROWS))
+                .clone()
         } else {
-            owned = insert_sql(chunk.len());
-            owned.as_str()
+            insert_sql(backend, chunk.len())
         };
-        let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (p, version) in chunk {
             let person = p.person;
             let kana_key = person.kana.key();
@@ -620,15 +631,51 @@ async fn apply_batch(
     Ok(())
 }
 
-fn insert_sql(rows: usize) -> String {
+/// Content hash and version of the batch's persons already in the register.
+async fn existing_rows(
+    db: &mut Transaction<'static, Any>,
+    backend: Backend,
+    tenant: &str,
+    records: &[Prepared],
+) -> Result<HashMap<String, (Vec<u8>, i64)>, StoreError> {
+    let mut p = Params::new(backend);
+    let sql = format!(
+        "SELECT address_number, content_hash, version FROM person WHERE municipality_code = {} AND address_number IN ({})",
+        p.next(),
+        p.list(records.len())
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+    for r in records {
+        q = q.bind(r.person.address_number.as_str());
+    }
+    let mut existing = HashMap::with_capacity(records.len());
+    for row in q.fetch_all(&mut **db).await? {
+        existing.insert(
+            row.try_get("address_number")?,
+            (row.try_get("content_hash")?, row.try_get("version")?),
+        );
+    }
+    Ok(existing)
+}
+
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    // On SQLite a failing row of a multi-row INSERT normally undoes only that statement, which
+    // costs a statement journal: every touched page is copied first. A conflict here would be a
+    // bug (rows were looked up and de-duplicated), so the whole import may as well roll back —
+    // which is also what PostgreSQL does — and SQLite then needs no statement journal.
+    let verb = match backend {
+        Backend::Sqlite => "INSERT OR ROLLBACK INTO",
+        Backend::Postgres => "INSERT INTO",
+    };
     format!(
-        "INSERT INTO person (municipality_code, address_number, {CONTENT_COLUMNS}, version, updated_at, import_id) VALUES {}",
-        values_groups(rows, PERSON_INSERT_COLUMNS, 1)
+        "{verb} person (municipality_code, address_number, {CONTENT_COLUMNS}, version, updated_at, import_id) VALUES {}",
+        Params::new(backend).groups(rows, PERSON_INSERT_COLUMNS)
     )
 }
 
 async fn record_run(
     db: &mut Transaction<'static, Any>,
+    backend: Backend,
     tenant: &str,
     options: &ImportOptions,
     s: &ImportSummary,
@@ -664,7 +711,7 @@ async fn record_run(
     for (chunk_no, chunk) in errors.chunks(200).enumerate() {
         let sql = format!(
             "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value) VALUES {}",
-            values_groups(chunk.len(), 7, 1)
+            Params::new(backend).groups(chunk.len(), 7)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (i, e) in chunk.iter().enumerate() {

@@ -1,34 +1,46 @@
 //! SQL text helpers. `QueryBuilder<Any>` emits `?`, which PostgreSQL refuses, so placeholders
-//! are numbered here.
+//! are generated here — per backend, because SQLite resolves each *named* parameter (`$7`) by a
+//! linear scan: a 3,000-parameter `INSERT` with `$n` names costs quadratic time there, while
+//! anonymous `?` binds in constant time. Statements therefore take their placeholders in
+//! textual order from one [`Params`], and bind values in that same order.
 
-/// `($start, $start+1, …)` groups for `rows` rows of `cols` values each.
-pub fn values_groups(rows: usize, cols: usize, start: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    let mut n = start;
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            s.push('$');
-            s.push_str(&n.to_string());
-            n += 1;
-        }
-        s.push(')');
-    }
-    s
+use crate::Backend;
+
+/// Hands out placeholders in textual order: `$1, $2, …` on PostgreSQL, `?` on SQLite.
+#[derive(Debug)]
+pub struct Params {
+    backend: Backend,
+    issued: usize,
 }
 
-/// `$start, …, $start+count-1` for an `IN (…)` list.
-pub fn placeholders(count: usize, start: usize) -> String {
-    (start..start + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(",")
+impl Params {
+    pub fn new(backend: Backend) -> Self {
+        Self { backend, issued: 0 }
+    }
+
+    pub fn next(&mut self) -> String {
+        self.issued += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", self.issued),
+        }
+    }
+
+    /// `p, p, …` for an `IN (…)` list.
+    pub fn list(&mut self, count: usize) -> String {
+        (0..count)
+            .map(|_| self.next())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `(p, …), (p, …)` for a multi-row `VALUES`.
+    pub fn groups(&mut self, rows: usize, cols: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(cols)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The smallest string greater than every string starting with `prefix`, for index-friendly
@@ -49,9 +61,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_numbered() {
-        assert_eq!(values_groups(2, 2, 3), "($3,$4),($5,$6)");
-        assert_eq!(placeholders(3, 2), "$2,$3,$4");
+    fn placeholders_follow_the_backend() {
+        let mut pg = Params::new(Backend::Postgres);
+        assert_eq!(pg.next(), "$1");
+        assert_eq!(pg.groups(2, 2), "($2,$3),($4,$5)");
+        assert_eq!(pg.list(2), "$6,$7");
+        let mut lite = Params::new(Backend::Sqlite);
+        assert_eq!(lite.groups(1, 3), "(?,?,?)");
         assert_eq!(prefix_upper_bound("サト").as_deref(), Some("サド"));
     }
 }

@@ -135,7 +135,7 @@ impl Town {
                 address_number: id(AddressNumber::parse(&address_number.to_string())),
                 integrated_address_number: IntegratedAddressNumber::parse(&format!(
                     "{}",
-                    900_000_000_000 + address_number
+                    9_000_000_000_000 + address_number
                 ))
                 .ok(),
                 my_number: rng
@@ -297,7 +297,7 @@ impl Town {
                 };
                 p.address_number = id(AddressNumber::parse(&number.to_string()));
                 p.integrated_address_number =
-                    IntegratedAddressNumber::parse(&(900_000_000_000 + number).to_string()).ok();
+                    IntegratedAddressNumber::parse(&(9_000_000_000_000 + number).to_string()).ok();
                 p.my_number = random_my_number(&mut pick);
                 p.relationship = Some("子".into());
                 p.name.given = given.to_owned();

@@ -1,0 +1,247 @@
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use sesshu_crypto::TenantCrypto;
+use sesshu_formats::{Encoding, ErrorReport, ReadOptions};
+use sesshu_store::{ImportMode, ImportOptions, ImportStatus, ImportSummary};
+
+use crate::config::{Config, GlobalArgs};
+
+/// Exit codes of imports, a contract for scripts.
+pub const EXIT_APPLIED: u8 = 0;
+pub const EXIT_REFUSED: u8 = 2;
+pub const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportCommand {
+    /// Import a resident-register feed (住民記録連携ファイル)
+    Residents(ResidentsArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    Full,
+    Diff,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResidentsArgs {
+    file: PathBuf,
+    /// full: the file lists everyone (absent persons are reported, never deleted); diff: changes only
+    #[arg(long, value_enum, default_value = "diff")]
+    mode: Mode,
+    /// auto, sjis or utf8
+    #[arg(long, default_value = "auto")]
+    encoding: Encoding,
+    /// Where to write the row-error report [default: FILE.errors.csv, only when there are errors]
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Refuse the whole file if any row is bad
+    #[arg(long)]
+    all_or_nothing: bool,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+/// The error report, opened on the first error so a clean import leaves no file behind.
+struct LazyReport {
+    path: PathBuf,
+    report: Option<ErrorReport<BufWriter<File>>>,
+    failure: Option<std::io::Error>,
+    written: u64,
+}
+
+impl LazyReport {
+    fn write(&mut self, e: &sesshu_formats::RowError) {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.report.is_none() {
+            match File::create(&self.path).and_then(|f| ErrorReport::new(BufWriter::new(f))) {
+                Ok(r) => self.report = Some(r),
+                Err(err) => {
+                    self.failure = Some(err);
+                    return;
+                }
+            }
+        }
+        if let Some(r) = &mut self.report {
+            match r.write(e) {
+                Ok(()) => self.written += 1,
+                Err(err) => self.failure = Some(err),
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Option<PathBuf>> {
+        if let Some(e) = self.failure {
+            return Err(e)
+                .with_context(|| format!("エラー報告 {} を書けません", self.path.display()));
+        }
+        match self.report {
+            Some(r) => {
+                r.finish()?.flush()?;
+                Ok(Some(self.path))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn default_report_path(file: &Path) -> PathBuf {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".errors.csv");
+    file.with_file_name(name)
+}
+
+pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode> {
+    let ImportCommand::Residents(args) = command;
+    let config = Config::resolve(global)?;
+    let keyring = config.keyring()?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant)?);
+    let file = File::open(&args.file)
+        .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(size)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} 取込中 [{bar:40}] {bytes}/{total_bytes} 残り {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    let mut report = LazyReport {
+        path: args
+            .report
+            .clone()
+            .unwrap_or_else(|| default_report_path(&args.file)),
+        report: None,
+        failure: None,
+        written: 0,
+    };
+    let options = ImportOptions {
+        mode: match args.mode {
+            Mode::Full => ImportMode::Full,
+            Mode::Diff => ImportMode::Diff,
+        },
+        all_or_nothing: args.all_or_nothing,
+        file_name: args
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        operator: operator(),
+        read: ReadOptions {
+            encoding: args.encoding,
+            aliases: config.aliases.clone(),
+            today: Some(sesshu_web::today_in_japan()),
+        },
+    };
+    let started = std::time::Instant::now();
+    let summary = store
+        .import_residents(
+            tenant,
+            crypto,
+            file,
+            options,
+            |e| report.write(e),
+            move |pos| progress_bar.set_position(pos),
+        )
+        .await?;
+    bar.finish_and_clear();
+    let report_path = report.finish()?;
+    store.close().await;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            summary_json(&summary, report_path.as_deref(), seconds)
+        );
+    } else {
+        print_summary(&summary, report_path.as_deref(), seconds);
+    }
+    Ok(ExitCode::from(match summary.status {
+        ImportStatus::Applied => EXIT_APPLIED,
+        ImportStatus::Partial => EXIT_PARTIAL,
+        ImportStatus::Refused => EXIT_REFUSED,
+    }))
+}
+
+/// Who ran the command, for the import record (accounts arrive with their own issue).
+fn operator() -> String {
+    std::env::var("SESSHU_OPERATOR")
+        .or_else(|_| std::env::var("USER"))
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+fn summary_json(s: &ImportSummary, report: Option<&Path>, seconds: f64) -> serde_json::Value {
+    json!({
+        "import_id": s.import_id,
+        "status": s.status.as_str(),
+        "encoding": s.encoding,
+        "file_sha256": s.file_sha256,
+        "total_rows": s.total_rows,
+        "inserted": s.inserted,
+        "updated": s.updated,
+        "unchanged": s.unchanged,
+        "rejected": s.rejected,
+        "missing": s.missing,
+        "warnings": s.warnings,
+        "message": s.message,
+        "report": report.map(|p| p.display().to_string()),
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+    })
+}
+
+fn print_summary(s: &ImportSummary, report: Option<&Path>, seconds: f64) {
+    for w in &s.warnings {
+        println!("注意: {w}");
+    }
+    match s.status {
+        ImportStatus::Refused => {
+            println!("取込を中止しました。データは変更されていません。");
+            if let Some(m) = &s.message {
+                println!("理由: {m}");
+            }
+        }
+        ImportStatus::Applied => println!("取込が完了しました ({})。", s.encoding.unwrap_or("")),
+        ImportStatus::Partial => println!(
+            "誤りのある行を除いて取り込みました ({})。",
+            s.encoding.unwrap_or("")
+        ),
+    }
+    println!(
+        "  新規 {}  更新 {}  変更なし {}  エラー {}  (計 {} 行, {:.1} 秒)",
+        s.inserted, s.updated, s.unchanged, s.rejected, s.total_rows, seconds
+    );
+    if s.missing > 0 {
+        println!(
+            "  全件ファイルに含まれない登録者: {} 人 (削除はしていません。例: {})",
+            s.missing,
+            s.missing_sample.join(", ")
+        );
+    }
+    if let Some(p) = report {
+        println!("  エラー報告: {}", p.display());
+    }
+    println!("  取込ID: {}", s.import_id);
+}

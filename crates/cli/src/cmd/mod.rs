@@ -1,0 +1,5 @@
+pub mod demo;
+pub mod import;
+pub mod init;
+pub mod person;
+pub mod serve;

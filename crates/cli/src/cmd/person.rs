@@ -1,0 +1,167 @@
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use sesshu_crypto::TenantCrypto;
+use sesshu_domain::{AddressNumber, HouseholdNumber, parse_date};
+use sesshu_store::PersonQuery;
+use sesshu_web::view::{PersonDetail, PersonSummaryView, person_detail};
+
+use crate::config::{Config, GlobalArgs};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PersonCommand {
+    /// Show one person as stored (My Number masked), with guardians and history
+    Show {
+        address_number: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search by kana (prefix; width- and voicing-insensitive), birth date or household
+    Search {
+        #[arg(long)]
+        kana: Option<String>,
+        #[arg(long)]
+        birth_date: Option<String>,
+        #[arg(long)]
+        household: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    match command {
+        PersonCommand::Show {
+            address_number,
+            json,
+        } => {
+            let address_number = AddressNumber::parse(&address_number)?;
+            let crypto = TenantCrypto::derive(&config.keyring()?, tenant)?;
+            let Some(detail) = person_detail(
+                &store,
+                &crypto,
+                tenant,
+                &address_number,
+                sesshu_web::today_in_japan(),
+            )
+            .await?
+            else {
+                bail!("宛名番号 {address_number} の人は団体 {tenant} に登録されていません");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print_detail(&detail);
+            }
+        }
+        PersonCommand::Search {
+            kana,
+            birth_date,
+            household,
+            limit,
+            json,
+        } => {
+            let query = PersonQuery {
+                kana,
+                birth_date: birth_date
+                    .map(|d| parse_date(&d))
+                    .transpose()
+                    .context("--birth-date")?,
+                household: household
+                    .map(|h| HouseholdNumber::parse(&h))
+                    .transpose()
+                    .context("--household")?,
+                limit,
+            };
+            if query.kana.is_none() && query.birth_date.is_none() && query.household.is_none() {
+                bail!("--kana, --birth-date, --household のいずれかを指定してください");
+            }
+            let hits = store.search_persons(tenant, &query).await?;
+            let views: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+            } else {
+                for v in &views {
+                    println!(
+                        "{:>15}  {}  {}  {}  {}  {}  {}",
+                        v.address_number,
+                        v.name,
+                        v.kana,
+                        v.birth_date,
+                        v.sex,
+                        v.resident_status,
+                        v.address.as_deref().unwrap_or(if v.protected {
+                            "(支援措置: 住所非表示)"
+                        } else {
+                            ""
+                        })
+                    );
+                }
+                println!("{} 件", views.len());
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_detail(d: &PersonDetail) {
+    let p = &d.person;
+    let line = |label: &str, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            println!("  {label:<10} {v}");
+        }
+    };
+    println!(
+        "{}  ({})  宛名番号 {}  [{}]",
+        p.name, p.kana, p.address_number, p.resident_status
+    );
+    if p.protected {
+        println!("  ※ 支援措置対象者: 住所を印刷・提供しないこと");
+    }
+    line(
+        "生年月日",
+        Some(&format!(
+            "{} ({})  {}歳",
+            p.birth_date_wareki,
+            p.birth_date,
+            p.age.unwrap_or(0)
+        )),
+    );
+    line("性別", Some(p.sex));
+    line("個人番号", p.my_number.as_deref());
+    line("統合宛名", p.integrated_address_number.as_deref());
+    line("世帯番号", p.household_number.as_deref());
+    line("続柄", p.relationship.as_deref());
+    line("郵便番号", p.postal_code.as_deref());
+    line("住所", p.address.as_deref());
+    line("方書", p.address_detail.as_deref());
+    line("小学校区", p.school_district.as_deref());
+    line("電話番号", p.phone.as_deref());
+    line("異動事由", p.change_reason);
+    line("異動日", p.changed_on.as_deref());
+    line("転入前住所", p.previous_address.as_deref());
+    line("転出先住所", p.next_address.as_deref());
+    for g in &d.guardians {
+        println!(
+            "  保護者(推定) {} {} ({})",
+            g.name, g.relationship, g.address_number
+        );
+    }
+    println!("  版 {}  更新 {}", d.version, d.updated_at);
+    for h in &d.history {
+        println!(
+            "  履歴 版{}: {} [{}] {} (置換 {})",
+            h.version,
+            h.person.name,
+            h.person.resident_status,
+            h.person.address.as_deref().unwrap_or(""),
+            h.superseded_at
+        );
+    }
+}

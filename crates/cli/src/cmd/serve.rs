@@ -1,0 +1,145 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::MunicipalityCode;
+use sesshu_formats::{ReadOptions, TextEncoding};
+use sesshu_store::{ImportMode, ImportOptions, Store};
+use sesshu_web::AppState;
+
+use crate::cmd::demo::{demo_town, write_feed};
+use crate::config::{Config, GlobalArgs};
+
+/// The demo municipality: prefecture 99 does not exist, so the code is no real town's.
+pub const DEMO_MUNICIPALITY: &str = "99999";
+pub const DEMO_NAME: &str = "さくら市 (デモ)";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080, or SESSHU_LISTEN]
+    #[arg(long)]
+    listen: Option<String>,
+    /// Start on a fresh synthetic town in its own SQLite file (nothing to set up)
+    #[arg(long)]
+    demo: bool,
+    /// Demo: where the demo database, key and feed go
+    #[arg(long, default_value = "sesshu-demo")]
+    demo_dir: PathBuf,
+    /// Demo: persons in the synthetic town
+    #[arg(long, default_value_t = 5_000)]
+    demo_persons: usize,
+}
+
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let addr = config.listen_addr(args.listen.as_deref())?;
+    // Until accounts and the audit chain exist, personal data is served to this machine only.
+    if !addr.ip().is_loopback() {
+        bail!(
+            "認証機能が入るまでは、ループバックアドレス (127.0.0.1 など) でのみ待ち受けます: {addr}"
+        );
+    }
+    let (store, keyring) = if args.demo {
+        demo(&args).await?
+    } else {
+        (config.store().await?, config.keyring()?)
+    };
+    let state = AppState {
+        store: store.clone(),
+        keyring: Arc::new(keyring),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{addr} で待ち受けできません"))?;
+    let local: SocketAddr = listener.local_addr()?;
+    println!("sesshu: http://{local}/ で待ち受けています (Ctrl-C で終了)");
+    println!("ログイン: 認証はまだありません。このマシン (ループバック) からのみ接続できます。");
+    for m in store.municipalities().await? {
+        println!(
+            "  団体 {} {}: http://{local}/api/v1/municipalities/{}/persons?kana=サトウ",
+            m.code, m.name, m.code
+        );
+    }
+    axum::serve(listener, sesshu_web::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    store.close().await;
+    println!("sesshu: 終了しました");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A fresh demo: new key, new SQLite file, a synthetic town imported through the real importer.
+async fn demo(args: &ServeArgs) -> Result<(Store, Keyring)> {
+    let dir = &args.demo_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("{} を作成できません", dir.display()))?;
+    for name in [
+        "sesshu.db",
+        "sesshu.db-wal",
+        "sesshu.db-shm",
+        "sesshu.key",
+        "sesshu.key.tmp",
+    ] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{} を削除できません", path.display()))?;
+        }
+    }
+    let keyring = Keyring::generate();
+    keyring.create_file(&dir.join("sesshu.key"))?;
+    let store = Store::connect(&format!("sqlite://{}", dir.join("sesshu.db").display())).await?;
+    let code = MunicipalityCode::parse(DEMO_MUNICIPALITY)?;
+    store.create_municipality(code, DEMO_NAME).await?;
+    let today = sesshu_web::today_in_japan();
+    let feed = dir.join("residents.csv");
+    println!(
+        "デモ: 架空の町 ({} 人) を生成しています…",
+        args.demo_persons
+    );
+    write_feed(
+        &feed,
+        TextEncoding::ShiftJis,
+        sesshu_synth::Town::new(demo_town(args.demo_persons, today)),
+    )?;
+    let crypto = Arc::new(TenantCrypto::derive(&keyring, code)?);
+    let file = std::fs::File::open(&feed)?;
+    let options = ImportOptions {
+        mode: ImportMode::Full,
+        all_or_nothing: true,
+        file_name: "residents.csv".into(),
+        operator: "demo".into(),
+        read: ReadOptions {
+            today: Some(today),
+            ..ReadOptions::default()
+        },
+    };
+    let summary = store
+        .import_residents(code, crypto, file, options, |_| {}, |_| {})
+        .await?;
+    println!(
+        "デモ: 住民記録を取り込みました (新規 {} 件, {}) → {}",
+        summary.inserted,
+        summary.encoding.unwrap_or(""),
+        dir.join("sesshu.db").display()
+    );
+    Ok((store, keyring))
+}

@@ -1,0 +1,215 @@
+//! Configuration: command-line flags, then `SESSHU_*` environment variables, then the config
+//! file (`sesshu.toml`), then defaults that need no setup.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sesshu_crypto::Keyring;
+use sesshu_domain::MunicipalityCode;
+use sesshu_store::Store;
+
+pub const DEFAULT_CONFIG: &str = "sesshu.toml";
+pub const DEFAULT_DATABASE: &str = "sqlite://sesshu-data/sesshu.db";
+pub const DEFAULT_KEY_FILE: &str = "sesshu-data/sesshu.key";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What the config file may hold.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub municipality: Option<String>,
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub import: ImportConfig,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Vendor header names mapped to the standard ones, e.g. "カナ氏名" = "氏名カナ".
+    #[serde(default)]
+    pub aliases: HashMap<String, String>,
+}
+
+/// Flags shared by every command (each also readable from the environment).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Config file [default: ./sesshu.toml when present]
+    #[arg(long, global = true, env = "SESSHU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER:PASS@HOST/DB
+    #[arg(long = "database", global = true, env = "SESSHU_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Key file (kept outside the database and its backups)
+    #[arg(long, global = true, env = "SESSHU_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Municipality code (6 digits, or 5 without the check digit)
+    #[arg(long, global = true, env = "SESSHU_MUNICIPALITY")]
+    pub municipality: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub config_path: PathBuf,
+    pub config_file_found: bool,
+    pub database_url: String,
+    pub key_file: PathBuf,
+    pub municipality: Option<MunicipalityCode>,
+    pub listen: String,
+    pub aliases: HashMap<String, String>,
+}
+
+impl Config {
+    pub fn resolve(args: &GlobalArgs) -> Result<Self> {
+        let explicit = args.config.is_some();
+        let config_path = args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let (file, found) = match std::fs::read_to_string(&config_path) {
+            Ok(text) => (
+                toml::from_str::<FileConfig>(&text).with_context(|| {
+                    format!("設定ファイル {} を読めません", config_path.display())
+                })?,
+                true,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                (FileConfig::default(), false)
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("設定ファイル {} を読めません", config_path.display())
+                });
+            }
+        };
+        let municipality = args
+            .municipality
+            .clone()
+            .or(file.municipality)
+            .map(|m| MunicipalityCode::parse(&m).with_context(|| format!("団体コード '{m}'")))
+            .transpose()?;
+        Ok(Self {
+            config_path,
+            config_file_found: found,
+            database_url: args
+                .database_url
+                .clone()
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE.into()),
+            key_file: args
+                .key_file
+                .clone()
+                .or(file.key_file)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE)),
+            municipality,
+            listen: std::env::var("SESSHU_LISTEN")
+                .ok()
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            aliases: file.import.aliases,
+        })
+    }
+
+    /// The keyring: `SESSHU_KEY` (hex) if set, else the key file.
+    pub fn keyring(&self) -> Result<Keyring> {
+        if let Ok(text) = std::env::var("SESSHU_KEY") {
+            return Keyring::parse(&text).context("SESSHU_KEY");
+        }
+        Keyring::load(&self.key_file).map_err(|e| {
+            anyhow::anyhow!("{e}\n鍵ファイルがない場合は `sesshu init` で作成してください")
+        })
+    }
+
+    pub async fn store(&self) -> Result<Store> {
+        ensure_sqlite_dir(&self.database_url)?;
+        Store::connect(&self.database_url)
+            .await
+            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))
+    }
+
+    /// The municipality to act on: the configured one, or the only one in the database.
+    pub async fn tenant(&self, store: &Store) -> Result<MunicipalityCode> {
+        if let Some(code) = self.municipality {
+            return Ok(code);
+        }
+        let all = store.municipalities().await?;
+        match all.as_slice() {
+            [only] => Ok(only.code),
+            [] => bail!(
+                "団体が登録されていません: `sesshu init --municipality CODE --name NAME` を実行してください"
+            ),
+            _ => bail!("団体が複数登録されています: --municipality で指定してください"),
+        }
+    }
+
+    pub fn listen_addr(&self, flag: Option<&str>) -> Result<SocketAddr> {
+        let s = flag.unwrap_or(&self.listen);
+        s.parse()
+            .with_context(|| format!("待ち受けアドレス '{s}' (例: 127.0.0.1:8080)"))
+    }
+}
+
+/// SQLite creates the file but not its directory.
+pub fn ensure_sqlite_dir(url: &str) -> Result<()> {
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("ディレクトリ {} を作成できません", dir.display()))?;
+    }
+    Ok(())
+}
+
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// A URL for messages: the password never appears.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn write_config_file(path: &Path, config: &FileConfig) -> Result<()> {
+    let text = toml::to_string_pretty(config)?;
+    std::fs::write(
+        path,
+        format!("# sesshu configuration (sesshu init)\n{text}"),
+    )
+    .with_context(|| format!("設定ファイル {} を書けません", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_and_sqlite_paths_found() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://a/b.db"), "sqlite://a/b.db");
+        assert_eq!(
+            sqlite_path("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! The JSON API. Every route names its municipality: no row is reachable without its tenant.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
+use sesshu_store::{PersonQuery, Store, StoreError};
+
+use crate::today_in_japan;
+use crate::view::{ImportRunView, PersonSummaryView, person_detail};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("見つかりません")]
+    NotFound,
+    #[error("内部エラーが発生しました")]
+    Internal(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Internal(e) => {
+                // The detail goes to the log, never to the client.
+                tracing::error!(error = ?e, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+fn tenant(code: &str) -> Result<MunicipalityCode, ApiError> {
+    MunicipalityCode::parse(code).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+async fn known_tenant(state: &AppState, code: &str) -> Result<MunicipalityCode, ApiError> {
+    let code = tenant(code)?;
+    state
+        .store
+        .municipality(code)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(code)
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/api/v1/municipalities", get(municipalities))
+        .route("/api/v1/municipalities/{code}/persons", get(search))
+        .route(
+            "/api/v1/municipalities/{code}/persons/{address_number}",
+            get(person),
+        )
+        .route("/api/v1/municipalities/{code}/imports", get(imports))
+        .layer(middleware::from_fn(headers_and_log))
+        .with_state(state)
+}
+
+/// No personal data may linger in a browser cache or be framed elsewhere; the log names the
+/// route template, never the path with its identifiers.
+async fn headers_and_log(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    );
+    tracing::info!(
+        %method,
+        route = route.as_deref().unwrap_or("(unmatched)"),
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.municipalities().await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn municipalities(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let list = state.store.municipalities().await?;
+    let out: Vec<_> = list
+        .iter()
+        .map(|m| json!({ "code": m.code.to_string(), "name": m.name }))
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    kana: Option<String>,
+    birth_date: Option<String>,
+    household: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(params): Query<SearchParams>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, &code).await?;
+    let birth_date = params
+        .birth_date
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_date(&s).map_err(|e| ApiError::BadRequest(format!("birth_date: {e}"))))
+        .transpose()?;
+    let household = params
+        .household
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            HouseholdNumber::parse(&s).map_err(|e| ApiError::BadRequest(format!("household: {e}")))
+        })
+        .transpose()?;
+    let kana = params.kana.filter(|s| !s.trim().is_empty());
+    if kana.is_none() && birth_date.is_none() && household.is_none() {
+        return Err(ApiError::BadRequest(
+            "kana, birth_date, household のいずれかを指定してください".into(),
+        ));
+    }
+    let query = PersonQuery {
+        kana,
+        birth_date,
+        household,
+        limit: params.limit.unwrap_or(50),
+    };
+    let hits = state.store.search_persons(tenant, &query).await?;
+    let out: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
+    Ok(Json(out).into_response())
+}
+
+async fn person(
+    State(state): State<AppState>,
+    Path((code, address_number)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, &code).await?;
+    let address_number =
+        AddressNumber::parse(&address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let detail = person_detail(
+        &state.store,
+        &crypto,
+        tenant,
+        &address_number,
+        today_in_japan(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(Json(detail).into_response())
+}
+
+async fn imports(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, &code).await?;
+    let runs = state.store.import_runs(tenant, 100).await?;
+    let out: Vec<ImportRunView> = runs.iter().map(ImportRunView::from).collect();
+    Ok(Json(out).into_response())
+}
