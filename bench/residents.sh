@@ -56,7 +56,7 @@ run_import "$SMALL" tenth.sjis.csv full "sesshu SQLite full, a tenth of the rows
 
 if [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
     . "$OLDPWD/scripts/postgres.sh"
-    ensure_postgres
+    cd / && ensure_postgres && cd "$W" # runuser cannot enter the private work directory
     (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_bench" -c "CREATE DATABASE sesshu_bench OWNER sesshu_test" >/dev/null)
     PG="postgres://sesshu_test:sesshu_test@127.0.0.1:5432/sesshu_bench"
     cols=$(head -n 1 full.utf8.csv | tr -d '\r' | sed 's/,/ text, /g; s/$/ text/')

@@ -315,16 +315,9 @@ impl Store {
         let mut kept_errors: Vec<RowError> = Vec::new();
         let mut seen = None;
         let mut db = self.pool().begin().await?;
-        if self.backend() == Backend::Postgres {
-            // Statistics of a table filling up inside this transaction are stale: without this
-            // the planner may scan the whole table for every batch lookup.
-            sqlx::query("SET LOCAL enable_seqscan = off")
-                .execute(&mut *db)
-                .await?;
-        }
         // An empty register needs no lookups: every row is new (duplicates within the file are
         // caught before this point).
-        let lookup = self.count_persons(tenant).await? > 0;
+        let lookup = self.has_persons(tenant).await?;
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Header { encoding, warnings } => {
@@ -438,6 +431,11 @@ impl Store {
         )
         .await?;
         db.commit().await?;
+        // Without fresh statistics PostgreSQL plans the next import's batch lookups as a scan of
+        // the whole municipality (measured: 100 ms instead of 7 ms per batch at 300,000 persons).
+        if summary.inserted + summary.updated > 10_000 {
+            self.refresh_statistics().await?;
+        }
         Ok(summary)
     }
 

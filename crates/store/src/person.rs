@@ -399,6 +399,16 @@ impl Store {
             .collect()
     }
 
+    /// Whether the municipality has anyone at all (cheap, unlike a count).
+    pub async fn has_persons(&self, tenant: MunicipalityCode) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT address_number FROM person WHERE municipality_code = $1 LIMIT 1")
+                .bind(tenant.as_string())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn count_persons(&self, tenant: MunicipalityCode) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM person WHERE municipality_code = $1")
             .bind(tenant.as_string())
