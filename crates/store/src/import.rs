@@ -13,7 +13,7 @@ use rand::RngCore;
 use roaring::RoaringTreemap;
 use sesshu_crypto::{Sealed, TenantCrypto};
 use sesshu_domain::{AddressNumber, MunicipalityCode, Person};
-use sesshu_formats::{FileError, ReadOptions, ResidentReader, ResidentRecord, RowError};
+use sesshu_formats::{ReadOptions, ResidentReader, ResidentRecord, RowError};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use tokio::sync::mpsc;
@@ -725,10 +725,4 @@ async fn record_run(
         q.execute(&mut **db).await?;
     }
     Ok(())
-}
-
-impl From<FileError> for StoreError {
-    fn from(e: FileError) -> Self {
-        StoreError::Interrupted(e.to_string())
-    }
 }

@@ -328,10 +328,7 @@ impl Store {
         tenant: MunicipalityCode,
         q: &PersonQuery,
     ) -> Result<Vec<PersonSummary>, StoreError> {
-        let mut sql = String::from(
-            "SELECT address_number, family_name, given_name, family_kana, given_kana, birth_date, sex, \
-             resident_status, address, address_detail, protected FROM person WHERE municipality_code = $1",
-        );
+        let mut sql = String::from("SELECT * FROM person WHERE municipality_code = $1");
         let mut binds: Vec<String> = vec![tenant.as_string()];
         let mut push = |sql: &mut String, clause: &str, value: String| {
             binds.push(value);
@@ -365,35 +362,23 @@ impl Store {
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
-                let protected = r.try_get::<i64, _>("protected")? != 0;
-                let address: Option<String> = r.try_get("address")?;
-                let detail: Option<String> = r.try_get("address_detail")?;
-                let a: String = r.try_get("address_number")?;
-                let birth: String = r.try_get("birth_date")?;
+                let (p, _) = person_from_row(r)?;
                 Ok(PersonSummary {
-                    address_number: AddressNumber::parse(&a)
-                        .map_err(|_| corrupt("address_number"))?,
-                    name: PersonName {
-                        family: r.try_get("family_name")?,
-                        given: r.try_get("given_name")?,
-                    },
-                    kana: KanaName {
-                        family: r.try_get("family_kana")?,
-                        given: r.try_get("given_kana")?,
-                    },
-                    birth_date: birth.parse().map_err(|_| corrupt("birth_date"))?,
-                    sex: Sex::from_code(r.try_get("sex")?).ok_or_else(|| corrupt("sex"))?,
-                    status: ResidentStatus::from_code(r.try_get("resident_status")?)
-                        .ok_or_else(|| corrupt("resident_status"))?,
-                    address: if protected {
+                    address: if p.protected {
                         None
                     } else {
-                        address.map(|a| match detail {
+                        p.address.map(|a| match p.address_detail {
                             Some(d) => format!("{a} {d}"),
                             None => a,
                         })
                     },
-                    protected,
+                    address_number: p.address_number,
+                    name: p.name,
+                    kana: p.kana,
+                    birth_date: p.birth_date,
+                    sex: p.sex,
+                    status: p.status,
+                    protected: p.protected,
                 })
             })
             .collect()

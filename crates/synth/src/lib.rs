@@ -8,4 +8,4 @@
 mod names;
 mod town;
 
-pub use town::{ChangeKind, Town, TownSpec, reference_day};
+pub use town::{ChangeKind, Town, TownSpec};

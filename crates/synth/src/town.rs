@@ -1,6 +1,6 @@
 //! Households, an age pyramid, births, moves, deaths and protected persons.
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{Datelike, Days};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -458,14 +458,13 @@ fn recent(rng: &mut ChaCha8Rng, as_of: CivilDate, within_days: u64) -> CivilDate
         .unwrap_or(as_of)
 }
 
-/// A default reference day for callers without a clock (tests).
-pub fn reference_day() -> CivilDate {
-    NaiveDate::from_ymd_opt(2026, 4, 1).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reference_day() -> CivilDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 4, 1).unwrap_or_default()
+    }
 
     fn spec(n: usize, seed: u64) -> TownSpec {
         TownSpec {

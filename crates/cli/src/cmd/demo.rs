@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use sesshu_domain::{CivilDate, parse_date};
+use sesshu_domain::parse_date;
 use sesshu_formats::{ResidentWriter, TextEncoding};
 use sesshu_synth::{Town, TownSpec};
 
@@ -93,13 +93,4 @@ pub fn write_feed(
     }
     writer.finish()?.flush()?;
     Ok(())
-}
-
-/// A town generated for `serve --demo`.
-pub fn demo_town(persons: usize, as_of: CivilDate) -> TownSpec {
-    TownSpec {
-        persons,
-        seed: 1,
-        as_of,
-    }
 }

@@ -10,7 +10,7 @@ use sesshu_formats::{ReadOptions, TextEncoding};
 use sesshu_store::{ImportMode, ImportOptions, Store};
 use sesshu_web::AppState;
 
-use crate::cmd::demo::{demo_town, write_feed};
+use crate::cmd::demo::write_feed;
 use crate::config::{Config, GlobalArgs};
 
 /// The demo municipality: prefecture 99 does not exist, so the code is no real town's.
@@ -118,7 +118,11 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring)> {
     write_feed(
         &feed,
         TextEncoding::ShiftJis,
-        sesshu_synth::Town::new(demo_town(args.demo_persons, today)),
+        sesshu_synth::Town::new(sesshu_synth::TownSpec {
+            persons: args.demo_persons,
+            seed: 1,
+            as_of: today,
+        }),
     )?;
     let crypto = Arc::new(TenantCrypto::derive(&keyring, code)?);
     let file = std::fs::File::open(&feed)?;
