@@ -32,6 +32,9 @@ enum Command {
     /// Look at persons
     #[command(subcommand)]
     Person(cmd::person::PersonCommand),
+    /// The routine-immunization rules: evaluate a history, print the rules
+    #[command(subcommand)]
+    Schedule(cmd::schedule::ScheduleCommand),
     /// Synthetic data for demos, tests and benchmarks
     #[command(subcommand)]
     Demo(cmd::demo::DemoCommand),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Command::Init(args) => cmd::init::run(&cli.global, args).await,
             Command::Import(c) => cmd::import::run(&cli.global, c).await,
             Command::Person(c) => cmd::person::run(&cli.global, c).await,
+            Command::Schedule(c) => cmd::schedule::run(c),
             Command::Demo(c) => cmd::demo::run(c).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
         }

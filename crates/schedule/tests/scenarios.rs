@@ -1,0 +1,582 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The engine against the rules of schedule-rules.md, one scenario per rule, each naming its ID.
+
+use serde_json::{Value, json};
+use sesshu_schedule::rules::DEFAULT_RULES;
+use sesshu_schedule::{Engine, EvalRequest, RuleBook};
+
+fn eval_with(rules: &str, request: Value) -> Value {
+    let engine = Engine::new(RuleBook::parse(rules).unwrap());
+    let request: EvalRequest = serde_json::from_value(request).unwrap();
+    serde_json::to_value(engine.evaluate(&request)).unwrap()
+}
+
+fn eval(request: Value) -> Value {
+    eval_with(DEFAULT_RULES, request)
+}
+
+fn child(birth: &str, history: Value, as_of: &str) -> Value {
+    eval(json!({"birth_date": birth, "sex": "M", "history": history, "as_of": as_of}))
+}
+
+const KEYS: [&str; 25] = [
+    "hib",
+    "pcv",
+    "hepb",
+    "rota1",
+    "rota5",
+    "dpt_1ki",
+    "dpt_ipv_hib",
+    "dpt_ipv",
+    "dt2",
+    "bcg",
+    "mr1",
+    "mr2",
+    "rubella5",
+    "varicella",
+    "je1",
+    "je2",
+    "je_tokurei",
+    "hpv",
+    "flu_b",
+    "covid_b",
+    "pneumo_b",
+    "hz_b",
+    "rsv_maternal",
+    "mr",
+    "je",
+];
+
+#[test]
+fn every_contract_key_is_present_with_every_field() {
+    let out = child("2025-02-10", json!([]), "2025-05-20");
+    let series = out["series"].as_object().unwrap();
+    for key in KEYS {
+        let f = &series[key];
+        for field in [
+            "in_target",
+            "eligible",
+            "next_dose",
+            "next_stage",
+            "earliest_date",
+            "window",
+            "standard_window",
+            "total_doses",
+            "schedule_group",
+            "route",
+            "allowed_products",
+            "recommended_product",
+            "reason",
+        ] {
+            assert!(f.get(field).is_some(), "{key}.{field} missing");
+        }
+    }
+    assert_eq!(series.len(), KEYS.len());
+}
+
+#[test]
+fn history_aligns_with_the_input_order_and_the_antibody_test_is_null() {
+    let out = eval(json!({
+        "birth_date": "1970-06-01", "sex": "M", "as_of": "2024-08-01",
+        "history": [
+            {"vaccine": "mr", "dose": 1, "date": "2024-06-01"},
+            {"vaccine": "rubella_antibody_test", "dose": 0, "date": "2024-05-01", "result": "low"}
+        ]
+    }));
+    let h = out["history"].as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0]["routine"], json!(true), "{h:?}");
+    assert_eq!(h[0]["series"], json!("rubella5"));
+    assert_eq!(h[1]["routine"], Value::Null);
+    assert_eq!(
+        out["series"]["rubella5"]["reason"],
+        json!("接種完了(全2回)")
+    );
+}
+
+/// R-INT-1 and the example sentence.
+#[test]
+fn r_int_1_an_interval_too_short_is_explained_with_its_date() {
+    let out = child(
+        "2025-01-20",
+        json!([{"vaccine": "hib", "dose": 1, "date": "2025-04-01"}]),
+        "2025-04-10",
+    );
+    let hib = &out["series"]["hib"];
+    assert_eq!(hib["eligible"], json!(false));
+    assert_eq!(hib["next_dose"], json!(2));
+    assert_eq!(hib["next_stage"], json!("初回2回目"));
+    assert_eq!(hib["earliest_date"], json!("2025-04-29"));
+    assert_eq!(
+        hib["reason"],
+        json!("前回接種(2025-04-01)から27日以上の間隔が必要: 2025-04-29以降")
+    );
+    let too_soon = child(
+        "2025-01-20",
+        json!([
+            {"vaccine": "hib", "dose": 1, "date": "2025-04-01"},
+            {"vaccine": "hib", "dose": 2, "date": "2025-04-28"}
+        ]),
+        "2025-05-01",
+    );
+    assert_eq!(too_soon["history"][1]["routine"], json!(false));
+    assert_eq!(too_soon["series"]["hib"]["next_dose"], json!(2));
+}
+
+/// R-HIB-2: start-age groups ア/イ/ウ and their totals; the 12-month limit skips 初回 doses.
+#[test]
+fn r_hib_2_start_age_groups() {
+    let birth = "2024-01-15"; // 生後7月 2024-08-14, 生後12月 2025-01-14
+    let a = child(
+        birth,
+        json!([{"vaccine": "hib", "dose": 1, "date": "2024-04-01"}]),
+        "2024-04-02",
+    );
+    assert_eq!(a["series"]["hib"]["schedule_group"], json!("ア"));
+    assert_eq!(a["series"]["hib"]["total_doses"], json!(4));
+    let i = child(
+        birth,
+        json!([{"vaccine": "hib", "dose": 1, "date": "2024-08-15"}]),
+        "2024-08-16",
+    );
+    assert_eq!(i["series"]["hib"]["schedule_group"], json!("イ"));
+    assert_eq!(i["series"]["hib"]["total_doses"], json!(3));
+    let u = child(birth, json!([]), "2025-01-15");
+    assert_eq!(u["series"]["hib"]["schedule_group"], json!("ウ"));
+    assert_eq!(u["series"]["hib"]["total_doses"], json!(1));
+    // ア started at 11 months: the 2nd dose would fall after 生後12月, so 初回 is cut short and
+    // the booster follows 27 days after the last 初回 dose.
+    let cut = child(
+        birth,
+        json!([{"vaccine": "hib", "dose": 1, "date": "2024-08-14"}]),
+        "2025-01-20",
+    );
+    let hib = &cut["series"]["hib"];
+    assert_eq!(hib["next_stage"], json!("追加"), "{hib}");
+    assert_eq!(hib["earliest_date"], json!("2025-01-20"));
+}
+
+/// R-PCV-2: if 初回2回目 is after 生後12月, 初回3回目 is not given; the booster needs 60 days
+/// and 生後12月.
+#[test]
+fn r_pcv_2_third_primary_dropped_after_twelve_months() {
+    let out = child(
+        "2024-01-15",
+        json!([
+            {"vaccine": "pcv15", "dose": 1, "date": "2024-06-01"},
+            {"vaccine": "pcv15", "dose": 2, "date": "2025-01-20"}
+        ]),
+        "2025-02-01",
+    );
+    let pcv = &out["series"]["pcv"];
+    assert_eq!(pcv["schedule_group"], json!("ア"));
+    assert_eq!(pcv["next_stage"], json!("追加"));
+    assert_eq!(pcv["next_dose"], json!(4));
+    assert_eq!(pcv["earliest_date"], json!("2025-03-22"));
+}
+
+/// R-PCV-3: PCV13 is not routine from 2024-10-01; a PCV15 starter continues with PCV15; new
+/// starters get PCV20.
+#[test]
+fn r_pcv_3_product_transition() {
+    let late13 = child(
+        "2024-06-01",
+        json!([{"vaccine": "pcv13", "dose": 1, "date": "2024-10-05"}]),
+        "2024-10-06",
+    );
+    assert_eq!(late13["history"][0]["routine"], json!(false));
+    let started15 = child(
+        "2024-06-01",
+        json!([{"vaccine": "pcv15", "dose": 1, "date": "2024-08-05"}]),
+        "2024-10-06",
+    );
+    assert_eq!(
+        started15["series"]["pcv"]["allowed_products"],
+        json!(["pcv15"])
+    );
+    let new = child("2024-08-01", json!([]), "2024-10-06");
+    assert_eq!(new["series"]["pcv"]["recommended_product"], json!("pcv20"));
+}
+
+/// R-ROTA-1: 1価 from 出生6週0日後 to 出生24週0日後; before 6 weeks is too early.
+#[test]
+fn r_rota_1_weeks_window() {
+    let birth = "2025-01-01";
+    let out = child(
+        birth,
+        json!([{"vaccine": "rota1", "dose": 1, "date": "2025-02-11"}]),
+        "2025-02-12",
+    );
+    assert_eq!(out["history"][0]["routine"], json!(false));
+    assert!(
+        out["history"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("対象年齢前")
+    );
+    let fresh = child(birth, json!([]), "2025-01-10");
+    assert_eq!(
+        fresh["series"]["rota1"]["window"],
+        json!(["2025-02-12", "2025-06-18"])
+    );
+    assert_eq!(
+        fresh["series"]["rota5"]["window"],
+        json!(["2025-02-12", "2025-08-13"])
+    );
+}
+
+/// R-HEPB: 3rd dose ≥139日 after the 1st.
+#[test]
+fn r_hepb_third_dose_counts_from_the_first() {
+    let out = child(
+        "2025-01-01",
+        json!([
+            {"vaccine": "hepb", "dose": 1, "date": "2025-03-01"},
+            {"vaccine": "hepb", "dose": 2, "date": "2025-03-29"}
+        ]),
+        "2025-05-01",
+    );
+    assert_eq!(out["series"]["hepb"]["earliest_date"], json!("2025-07-19"));
+}
+
+/// R-INT-3: injectable live → injectable live needs 27 days; oral rota does not.
+#[test]
+fn r_int_3_live_vaccine_interval() {
+    let out = child(
+        "2024-01-15",
+        json!([
+            {"vaccine": "mr", "dose": 1, "date": "2025-01-20"},
+            {"vaccine": "varicella", "dose": 1, "date": "2025-02-01"}
+        ]),
+        "2025-02-05",
+    );
+    assert_eq!(out["history"][1]["routine"], json!(false));
+    assert!(
+        out["history"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("27日以上")
+    );
+    assert_eq!(
+        out["series"]["varicella"]["earliest_date"],
+        json!("2025-02-17")
+    );
+    let same_day = child(
+        "2024-01-15",
+        json!([
+            {"vaccine": "mr", "dose": 1, "date": "2025-01-20"},
+            {"vaccine": "varicella", "dose": 1, "date": "2025-01-20"}
+        ]),
+        "2025-02-05",
+    );
+    assert_eq!(
+        same_day["history"][1]["routine"],
+        json!(true),
+        "R-INT-4 同時接種"
+    );
+}
+
+/// R-MR-2 and R-MR-EXT.
+#[test]
+fn r_mr_periods_and_the_shortage_extension() {
+    let out = child(
+        "2018-06-01",
+        json!([{"vaccine": "mr", "dose": 1, "date": "2019-06-10"}]),
+        "2024-05-01",
+    );
+    assert_eq!(out["series"]["mr"]["next_dose"], json!(2));
+    assert_eq!(out["series"]["mr"]["next_stage"], json!("2期"));
+    assert_eq!(
+        out["series"]["mr2"]["window"],
+        json!(["2024-04-01", "2025-03-31"])
+    );
+    assert_eq!(out["series"]["mr2"]["eligible"], json!(true));
+    let late = child("2018-06-01", json!([]), "2025-06-01");
+    assert_eq!(late["series"]["mr2"]["eligible"], json!(false));
+    let ext = eval(
+        json!({"birth_date": "2018-06-01", "sex": "F", "history": [], "as_of": "2025-06-01",
+        "context": {"mr_shortage_fy2024": true}}),
+    );
+    assert_eq!(ext["series"]["mr2"]["eligible"], json!(true));
+    assert_eq!(
+        ext["series"]["mr2"]["window"],
+        json!(["2025-04-01", "2027-03-31"])
+    );
+}
+
+/// R-RUB5-1: men born 1962-04-02…1979-04-01, antibody test first; women are not targets.
+#[test]
+fn r_rub5_antibody_then_dose() {
+    let man =
+        eval(json!({"birth_date": "1970-06-01", "sex": "M", "history": [], "as_of": "2024-06-01"}));
+    assert_eq!(man["series"]["rubella5"]["next_dose"], json!(0));
+    assert_eq!(man["series"]["rubella5"]["next_stage"], json!("抗体検査"));
+    let enough = eval(
+        json!({"birth_date": "1970-06-01", "sex": "M", "as_of": "2024-06-01",
+        "history": [{"vaccine": "rubella_antibody_test", "dose": 0, "date": "2024-05-01", "result": "sufficient"}]}),
+    );
+    assert_eq!(enough["series"]["rubella5"]["next_dose"], Value::Null);
+    assert_eq!(enough["series"]["rubella5"]["eligible"], json!(false));
+    let woman =
+        eval(json!({"birth_date": "1970-06-01", "sex": "F", "history": [], "as_of": "2024-06-01"}));
+    assert_eq!(woman["series"]["rubella5"]["in_target"], json!(false));
+}
+
+/// R-JE-SP1: born 1995-04-02…2007-04-01, missing doses until 20.
+#[test]
+fn r_je_sp1_special_cohort() {
+    let out = eval(
+        json!({"birth_date": "2005-06-01", "sex": "F", "as_of": "2024-06-01",
+        "history": [{"vaccine": "je", "dose": 1, "date": "2009-01-10"}, {"vaccine": "je", "dose": 2, "date": "2009-01-20"}]}),
+    );
+    assert_eq!(out["series"]["je_tokurei"]["eligible"], json!(true));
+    assert_eq!(out["series"]["je"]["next_dose"], json!(3));
+    assert_eq!(
+        out["series"]["je_tokurei"]["window"][1],
+        json!("2025-05-31")
+    );
+    let young = child("2015-06-01", json!([]), "2024-06-01");
+    assert_eq!(young["series"]["je_tokurei"]["in_target"], json!(false));
+}
+
+/// R-HPV-1/2/CU: the routes and the 9価 two-dose schedule.
+#[test]
+fn r_hpv_routes_and_doses() {
+    let girl = eval(
+        json!({"birth_date": "2012-06-01", "sex": "F", "as_of": "2025-06-01",
+        "history": [{"vaccine": "hpv9", "dose": 1, "date": "2025-05-01"}]}),
+    );
+    let hpv = &girl["series"]["hpv"];
+    assert_eq!(hpv["route"], json!("regular"));
+    assert_eq!(hpv["total_doses"], json!(2));
+    assert_eq!(hpv["earliest_date"], json!("2025-10-01"));
+    let catchup =
+        eval(json!({"birth_date": "2000-06-01", "sex": "F", "history": [], "as_of": "2024-06-01"}));
+    assert_eq!(catchup["series"]["hpv"]["route"], json!("catchup"));
+    assert_eq!(catchup["series"]["hpv"]["total_doses"], json!(3));
+    let transitional = eval(
+        json!({"birth_date": "2000-06-01", "sex": "F", "as_of": "2025-06-01",
+        "history": [{"vaccine": "hpv9", "dose": 1, "date": "2024-12-01"}]}),
+    );
+    assert_eq!(
+        transitional["series"]["hpv"]["route"],
+        json!("transitional")
+    );
+    assert_eq!(transitional["series"]["hpv"]["eligible"], json!(true));
+    let none =
+        eval(json!({"birth_date": "2000-06-01", "sex": "F", "history": [], "as_of": "2025-06-01"}));
+    assert_eq!(none["series"]["hpv"]["in_target"], json!(false));
+    let boy =
+        eval(json!({"birth_date": "2012-06-01", "sex": "M", "history": [], "as_of": "2025-06-01"}));
+    assert_eq!(boy["series"]["hpv"]["in_target"], json!(false));
+}
+
+/// The 9価 short second dose is a named setting (UNCONFIRMED §5-8).
+#[test]
+fn the_hpv9_short_interval_setting_changes_the_judgement() {
+    let request = json!({"birth_date": "2012-06-01", "sex": "F", "as_of": "2025-08-01",
+        "history": [{"vaccine": "hpv9", "dose": 1, "date": "2025-05-01"}, {"vaccine": "hpv9", "dose": 2, "date": "2025-07-01"}]});
+    let default = eval(request.clone());
+    assert_eq!(default["history"][1]["routine"], json!(true));
+    assert_eq!(default["series"]["hpv"]["next_stage"], json!("3回目"));
+    let strict = DEFAULT_RULES.replace(
+        "hpv9_short_second_ok = \"1M\"",
+        "hpv9_short_second_ok = \"none\"",
+    );
+    let out = eval_with(&strict, request);
+    assert_eq!(out["history"][1]["routine"], json!(false));
+    assert_eq!(out["series"]["hpv"]["next_stage"], json!("2回目"));
+}
+
+/// R-INT-2's month-end reading is a setting.
+#[test]
+fn the_month_end_setting_moves_a_month_interval() {
+    let request = json!({"birth_date": "2023-01-15", "sex": "M", "as_of": "2025-02-01",
+        "history": [{"vaccine": "varicella", "dose": 1, "date": "2024-11-30"}]});
+    let out = eval(request.clone());
+    assert_eq!(
+        out["series"]["varicella"]["earliest_date"],
+        json!("2025-02-28")
+    );
+    let other = DEFAULT_RULES.replace(
+        "month_end = \"last_day\"",
+        "month_end = \"next_month_first\"",
+    );
+    let out = eval_with(&other, request);
+    assert_eq!(
+        out["series"]["varicella"]["earliest_date"],
+        json!("2025-03-01")
+    );
+}
+
+/// R-FLU-1 / R-COVID-1: one dose per season; the 60–64 high-risk route needs the context flag.
+#[test]
+fn b_class_seasons_and_high_risk() {
+    let done = eval(
+        json!({"birth_date": "1955-06-01", "sex": "M", "as_of": "2025-11-01",
+        "history": [{"vaccine": "flu", "dose": 1, "date": "2025-10-15"}]}),
+    );
+    assert_eq!(done["series"]["flu_b"]["eligible"], json!(false));
+    assert_eq!(
+        done["series"]["flu_b"]["earliest_date"],
+        json!("2026-10-01")
+    );
+    assert_eq!(
+        done["series"]["covid_b"]["window"],
+        json!(["2025-10-01", "2026-03-31"])
+    );
+    let summer =
+        eval(json!({"birth_date": "1955-06-01", "sex": "M", "history": [], "as_of": "2025-06-01"}));
+    assert_eq!(summer["series"]["covid_b"]["eligible"], json!(false));
+    assert_eq!(
+        summer["series"]["covid_b"]["earliest_date"],
+        json!("2025-10-01")
+    );
+    let sixty_two =
+        json!({"birth_date": "1963-06-01", "sex": "F", "history": [], "as_of": "2025-11-01"});
+    assert_eq!(
+        eval(sixty_two.clone())["series"]["flu_b"]["in_target"],
+        json!(false)
+    );
+    let mut risky = sixty_two;
+    risky["context"] = json!({"b_class_high_risk": true});
+    assert_eq!(eval(risky)["series"]["flu_b"]["eligible"], json!(true));
+}
+
+/// R-PNEU-1/2/3: 65歳の者 only; PPSV23 until 2026-03-31, PCV20 after; a prior dose excludes.
+#[test]
+fn r_pneu_elderly_pneumococcal() {
+    let p =
+        eval(json!({"birth_date": "1960-05-10", "sex": "M", "history": [], "as_of": "2025-06-01"}));
+    let f = &p["series"]["pneumo_b"];
+    assert_eq!(f["window"], json!(["2025-05-09", "2026-05-08"]));
+    assert_eq!(f["allowed_products"], json!(["ppsv23"]));
+    let p =
+        eval(json!({"birth_date": "1960-05-10", "sex": "M", "history": [], "as_of": "2026-04-02"}));
+    assert_eq!(
+        p["series"]["pneumo_b"]["allowed_products"],
+        json!(["pcv20"])
+    );
+    let had = eval(
+        json!({"birth_date": "1960-05-10", "sex": "M", "as_of": "2025-08-01",
+        "history": [{"vaccine": "ppsv23", "dose": 1, "date": "2025-06-01"}]}),
+    );
+    assert_eq!(had["history"][0]["routine"], json!(true));
+    assert_eq!(had["series"]["pneumo_b"]["eligible"], json!(false));
+    assert_eq!(had["series"]["pneumo_b"]["in_target"], json!(false));
+}
+
+/// R-HZ-1/2/3: the fiscal-year cohort, the 経過措置 ages, the recombinant two-dose series.
+#[test]
+fn r_hz_shingles() {
+    // Reaches 65 on 2026-01-09 (FY2025): eligible the whole FY2025, while still 64.
+    let p =
+        eval(json!({"birth_date": "1961-01-10", "sex": "F", "history": [], "as_of": "2025-06-01"}));
+    assert_eq!(p["series"]["hz_b"]["eligible"], json!(true));
+    assert_eq!(
+        p["series"]["hz_b"]["window"],
+        json!(["2025-04-01", "2026-03-31"])
+    );
+    let seventy =
+        eval(json!({"birth_date": "1955-06-01", "sex": "M", "history": [], "as_of": "2025-11-01"}));
+    assert_eq!(seventy["series"]["hz_b"]["eligible"], json!(true));
+    let sixty_eight =
+        eval(json!({"birth_date": "1957-06-01", "sex": "M", "history": [], "as_of": "2025-11-01"}));
+    assert_eq!(sixty_eight["series"]["hz_b"]["eligible"], json!(false));
+    let second = eval(
+        json!({"birth_date": "1961-01-10", "sex": "F", "as_of": "2025-06-01",
+        "history": [{"vaccine": "hz_recombinant", "dose": 1, "date": "2025-05-01"}]}),
+    );
+    assert_eq!(second["series"]["hz_b"]["next_dose"], json!(2));
+    assert_eq!(
+        second["series"]["hz_b"]["earliest_date"],
+        json!("2025-07-01")
+    );
+    assert_eq!(second["series"]["hz_b"]["total_doses"], json!(2));
+}
+
+/// R-RSV-1: 妊娠28週0日…36週6日 from 2026-04-01.
+#[test]
+fn r_rsv_maternal_window_from_gestational_age() {
+    let p = eval(
+        json!({"birth_date": "1995-06-01", "sex": "F", "history": [], "as_of": "2026-05-01",
+        "context": {"gestational_age": "30w0d"}}),
+    );
+    let f = &p["series"]["rsv_maternal"];
+    assert_eq!(f["eligible"], json!(true));
+    assert_eq!(f["window"], json!(["2026-04-17", "2026-06-18"]));
+    let early = eval(
+        json!({"birth_date": "1995-06-01", "sex": "F", "history": [], "as_of": "2026-05-01",
+        "context": {"gestational_age": "20w3d"}}),
+    );
+    assert_eq!(
+        early["series"]["rsv_maternal"]["earliest_date"],
+        json!("2026-06-23")
+    );
+}
+
+/// R-LTC-1: 2 years after the illness ended, capped (Hib 10歳, PCV 6歳, BCG 4歳).
+#[test]
+fn r_ltc_1_long_term_care_extension() {
+    let request = json!({"birth_date": "2020-01-01", "sex": "M", "history": [], "as_of": "2025-06-01",
+        "context": {"long_term_care_end": "2025-03-01"}});
+    let out = eval(request);
+    assert_eq!(out["series"]["hib"]["eligible"], json!(true));
+    assert_eq!(out["series"]["hib"]["window"][1], json!("2027-02-28"));
+    assert_eq!(out["series"]["pcv"]["window"][1], json!("2025-12-31"));
+    assert_eq!(out["series"]["bcg"]["eligible"], json!(false));
+    let without = child("2020-01-01", json!([]), "2025-06-01");
+    assert_eq!(without["series"]["hib"]["eligible"], json!(false));
+}
+
+/// R-PRIOR-1: a voluntary 水痘 dose before 生後12月 counts as received.
+#[test]
+fn r_prior_1_voluntary_doses_count_for_varicella() {
+    let out = child(
+        "2024-01-15",
+        json!([{"vaccine": "varicella", "dose": 1, "date": "2024-12-01"}]),
+        "2025-02-01",
+    );
+    assert_eq!(out["history"][0]["routine"], json!(false));
+    assert_eq!(out["series"]["varicella"]["next_dose"], json!(2));
+}
+
+/// R-DPT-1/2: 5種混合 advances Hib and the DPT 1期 together.
+#[test]
+fn r_dpt_five_in_one_counts_for_hib_too() {
+    let out = child(
+        "2024-06-01",
+        json!([
+            {"vaccine": "dpt_ipv_hib", "dose": 1, "date": "2024-08-05"},
+            {"vaccine": "dpt_ipv_hib", "dose": 2, "date": "2024-09-05"}
+        ]),
+        "2024-09-10",
+    );
+    assert_eq!(out["series"]["dpt_1ki"]["next_dose"], json!(3));
+    assert_eq!(out["series"]["dpt_ipv_hib"]["next_dose"], json!(3));
+    assert_eq!(out["series"]["hib"]["next_dose"], json!(3));
+    assert_eq!(
+        out["series"]["dpt_1ki"]["earliest_date"],
+        json!("2024-09-26")
+    );
+}
+
+#[test]
+fn a_rules_file_naming_an_unknown_setting_or_product_is_refused() {
+    let bad = DEFAULT_RULES.replace("\"$hepb_third_after_second\"", "\"$no_such_setting\"");
+    assert!(RuleBook::parse(&bad).is_err());
+    let bad = DEFAULT_RULES.replace("counts = [\"dt\"]", "counts = [\"dtx\"]");
+    let err = RuleBook::parse(&bad).unwrap_err().to_string();
+    assert!(err.contains("dtx"), "{err}");
+}
+
+#[test]
+fn every_series_cites_rules_of_the_research_note() {
+    let book = RuleBook::builtin().unwrap();
+    for s in &book.series {
+        assert!(!s.rules.is_empty(), "{}", s.key);
+        for r in &s.rules {
+            assert!(r.starts_with("R-"), "{}: {r}", s.key);
+        }
+    }
+}
