@@ -5,6 +5,7 @@
 
 pub mod age;
 pub mod digits;
+pub mod dose;
 pub mod era;
 pub mod ids;
 pub mod municipality;
@@ -13,6 +14,7 @@ pub mod name;
 pub mod person;
 
 pub use age::{FiscalYear, age_on, date_reaching_age, school_entry_date};
+pub use dose::{AntibodyResult, Dose, DoseJudgement};
 pub use era::{Era, format_wareki, parse_date};
 pub use ids::{AddressNumber, HouseholdNumber, IntegratedAddressNumber};
 pub use municipality::MunicipalityCode;

@@ -99,3 +99,51 @@ pub struct Judgement {
     pub series: Option<String>,
     pub stage: Option<String>,
 }
+
+impl HistoryItem {
+    /// The history entry of a recorded dose; `None` for a deferral (見合わせ), which never counts.
+    pub fn from_dose(dose: &sesshu_domain::Dose) -> Option<Self> {
+        if dose.judgement == sesshu_domain::DoseJudgement::Deferred {
+            return None;
+        }
+        Some(Self {
+            vaccine: dose.product.clone(),
+            dose: dose.ordinal,
+            date: dose.given_on,
+            result: dose.antibody_result.map(|r| match r {
+                sesshu_domain::AntibodyResult::Low => AntibodyResult::Low,
+                sesshu_domain::AntibodyResult::Sufficient => AntibodyResult::Sufficient,
+            }),
+        })
+    }
+}
+
+impl SexCode {
+    pub fn of(sex: sesshu_domain::Sex) -> Self {
+        match sex {
+            sesshu_domain::Sex::Male => Self::M,
+            sesshu_domain::Sex::Female => Self::F,
+        }
+    }
+}
+
+impl EvalRequest {
+    /// A person's recorded doses as a request (deferrals left out), evaluated on `as_of`.
+    pub fn for_person<'d>(
+        birth_date: CivilDate,
+        sex: sesshu_domain::Sex,
+        doses: impl IntoIterator<Item = &'d sesshu_domain::Dose>,
+        as_of: CivilDate,
+    ) -> Self {
+        Self {
+            birth_date,
+            sex: SexCode::of(sex),
+            history: doses
+                .into_iter()
+                .filter_map(HistoryItem::from_dose)
+                .collect(),
+            as_of,
+            context: Context::default(),
+        }
+    }
+}

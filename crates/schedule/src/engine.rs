@@ -178,9 +178,12 @@ impl Engine {
                     .any(|(_, w)| w.0 <= entry.date && entry.date <= w.1)
         });
         let series = admitted.unwrap_or_else(|| closest_candidate(subject, &candidates, entry));
+        // A seasonal series starts afresh each season.
+        let season = series.season.map(|s| season_around(s, entry.date));
         let counted_before: Vec<&Entry> = entries[..i]
             .iter()
             .filter(|e| e.counted && counts(series, e))
+            .filter(|e| season.is_none_or(|(from, _)| e.date >= from))
             .collect();
 
         if entry.test {
@@ -584,6 +587,14 @@ impl Engine {
         if let Some(text) = self.excluded(subject, series, entries, entries.len()) {
             f.in_target = false;
             f.reason = text;
+            return f;
+        }
+        if let Some(other) = entries
+            .iter()
+            .find(|e| e.counted && e.date <= as_of && series.exclusive_with.contains(&e.product))
+        {
+            f.in_target = false;
+            f.reason = format!("{}で接種中のため対象外", other.product);
             return f;
         }
         if routes.is_empty() {

@@ -102,6 +102,10 @@ pub struct SeriesRule {
     /// Doses before this date count as received though the series was not yet routine.
     #[serde(default)]
     pub counts_before: Option<CivilDate>,
+    /// A person who has started another product's series is not a target of this one (the 4種混合
+    /// and 5種混合 routes of the same 1期).
+    #[serde(default)]
+    pub exclusive_with: Vec<String>,
     /// Any earlier dose of these products (routine, or any when the setting says so) excludes.
     #[serde(default)]
     pub excluded_after: Vec<String>,
@@ -288,6 +292,20 @@ impl RuleBook {
         self.series.iter().find(|s| s.key == key)
     }
 
+    /// Every product code the rules know.
+    pub fn product_codes(&self) -> Vec<String> {
+        self.products.iter().map(|p| p.code.clone()).collect()
+    }
+
+    /// The codes that are tests, not vaccines.
+    pub fn test_codes(&self) -> Vec<String> {
+        self.products
+            .iter()
+            .filter(|p| p.test)
+            .map(|p| p.code.clone())
+            .collect()
+    }
+
     pub fn product(&self, code: &str) -> Option<&Product> {
         self.products.iter().find(|p| p.code == code)
     }
@@ -301,6 +319,7 @@ impl RuleBook {
                 .chain(s.judges.iter().flatten())
                 .chain(s.products.iter().map(|p| &p.code))
                 .chain(s.excluded_after.iter())
+                .chain(s.exclusive_with.iter())
                 .chain(s.switch.iter().flat_map(|w| w.continue_with.iter()))
                 .chain(
                     s.groups

@@ -22,4 +22,8 @@ pub enum StoreError {
     Crypto(#[from] sesshu_crypto::CryptoError),
     #[error("取込処理が中断しました: {0}")]
     Interrupted(String),
+    #[error("{0} が見つかりません")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -106,6 +106,8 @@ pub struct ImportRun {
     pub unchanged: i64,
     pub rejected: i64,
     pub missing: i64,
+    pub flagged: i64,
+    pub duplicate: i64,
     pub operator: String,
 }
 
@@ -151,9 +153,9 @@ fn address_key(a: &AddressNumber) -> u64 {
 }
 
 /// Hashes the file as it streams past, for the import record.
-struct HashingReader<R> {
-    inner: R,
-    digest: Arc<Mutex<Sha256>>,
+pub(crate) struct HashingReader<R> {
+    pub inner: R,
+    pub digest: Arc<Mutex<Sha256>>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -254,7 +256,7 @@ struct Counts {
     rejected: u64,
 }
 
-fn new_import_id() -> String {
+pub(crate) fn new_import_id() -> String {
     let mut b = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut b);
     format!(
@@ -386,9 +388,7 @@ impl Store {
                 &mut db,
                 self.backend(),
                 &tenant_code,
-                &options,
-                &summary,
-                &started_at,
+                &resident_run(&options, &summary, &started_at),
                 &kept_errors,
             )
             .await?;
@@ -424,9 +424,7 @@ impl Store {
             &mut db,
             self.backend(),
             &tenant_code,
-            &options,
-            &summary,
-            &started_at,
+            &resident_run(&options, &summary, &started_at),
             &kept_errors,
         )
         .await?;
@@ -470,6 +468,8 @@ impl Store {
                     unchanged: r.try_get("unchanged")?,
                     rejected: r.try_get("rejected")?,
                     missing: r.try_get("missing")?,
+                    flagged: r.try_get("flagged")?,
+                    duplicate: r.try_get("duplicate")?,
                     operator: r.try_get("operator")?,
                 })
             })
@@ -671,41 +671,80 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
     )
 }
 
-async fn record_run(
+fn resident_run<'a>(
+    options: &'a ImportOptions,
+    s: &'a ImportSummary,
+    started_at: &'a str,
+) -> RunRecord<'a> {
+    RunRecord {
+        kind: "residents",
+        import_id: &s.import_id,
+        file_name: &options.file_name,
+        file_sha256: &s.file_sha256,
+        encoding: s.encoding,
+        mode: options.mode.as_str(),
+        status: s.status.as_str(),
+        message: s.message.as_deref(),
+        started_at,
+        operator: &options.operator,
+        counts: [
+            s.total_rows,
+            s.inserted,
+            s.updated,
+            s.unchanged,
+            s.rejected,
+            s.missing,
+            0,
+            0,
+        ],
+    }
+}
+
+/// One import as recorded in `import_run`, whatever its kind.
+pub(crate) struct RunRecord<'a> {
+    pub kind: &'a str,
+    pub import_id: &'a str,
+    pub file_name: &'a str,
+    pub file_sha256: &'a str,
+    pub encoding: Option<&'a str>,
+    pub mode: &'a str,
+    pub status: &'a str,
+    pub message: Option<&'a str>,
+    pub started_at: &'a str,
+    pub operator: &'a str,
+    /// total, inserted, updated, unchanged, rejected, missing, flagged, duplicate
+    pub counts: [u64; 8],
+}
+
+pub(crate) async fn record_run(
     db: &mut Transaction<'static, Any>,
     backend: Backend,
     tenant: &str,
-    options: &ImportOptions,
-    s: &ImportSummary,
-    started_at: &str,
+    run: &RunRecord<'_>,
     errors: &[RowError],
 ) -> Result<(), StoreError> {
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sqlx::query(
+    let mut q = sqlx::query(
         "INSERT INTO import_run (municipality_code, import_id, kind, file_name, file_sha256, encoding, mode, status, \
-         message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, missing, operator) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+         message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, missing, flagged, duplicate, operator) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
     )
     .bind(tenant)
-    .bind(&s.import_id)
-    .bind("residents")
-    .bind(&options.file_name)
-    .bind(&s.file_sha256)
-    .bind(s.encoding)
-    .bind(options.mode.as_str())
-    .bind(s.status.as_str())
-    .bind(s.message.as_deref())
-    .bind(started_at)
-    .bind(now_utc())
-    .bind(n(s.total_rows))
-    .bind(n(s.inserted))
-    .bind(n(s.updated))
-    .bind(n(s.unchanged))
-    .bind(n(s.rejected))
-    .bind(n(s.missing))
-    .bind(&options.operator)
-    .execute(&mut **db)
-    .await?;
+    .bind(run.import_id)
+    .bind(run.kind)
+    .bind(run.file_name)
+    .bind(run.file_sha256)
+    .bind(run.encoding)
+    .bind(run.mode)
+    .bind(run.status)
+    .bind(run.message)
+    .bind(run.started_at)
+    .bind(now_utc());
+    for c in run.counts {
+        q = q.bind(n(c));
+    }
+    q.bind(run.operator).execute(&mut **db).await?;
+    let import_id = run.import_id;
     for (chunk_no, chunk) in errors.chunks(200).enumerate() {
         let sql = format!(
             "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value) VALUES {}",
@@ -715,7 +754,7 @@ async fn record_run(
         for (i, e) in chunk.iter().enumerate() {
             q = q
                 .bind(tenant)
-                .bind(&s.import_id)
+                .bind(import_id)
                 .bind((chunk_no * 200 + i) as i64)
                 .bind(n(e.line))
                 .bind(e.column.as_deref())

@@ -4,6 +4,8 @@
 //! Every method takes the municipality first and every query filters by it: there is no way to
 //! name a row without its tenant. The My Number only ever reaches this crate sealed.
 
+mod dose;
+mod dose_import;
 mod error;
 mod import;
 mod municipality;
@@ -16,6 +18,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use dose::{DoseRow, DoseVersion, Judged};
+pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
 pub use municipality::Municipality;

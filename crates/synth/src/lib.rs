@@ -5,6 +5,7 @@
 //! names are common ones recombined, addresses lie in a fictional city, My Numbers are random
 //! digits with a valid check digit.
 
+pub mod doses;
 mod names;
 mod town;
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
+use sesshu_schedule::Engine;
 use sesshu_store::{PersonQuery, Store, StoreError};
 
 use crate::today_in_japan;
@@ -21,6 +22,7 @@ use crate::view::{ImportRunView, PersonSummaryView, person_detail};
 pub struct AppState {
     pub store: Store,
     pub keyring: Arc<Keyring>,
+    pub engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -199,6 +201,7 @@ async fn person(
     let detail = person_detail(
         &state.store,
         &crypto,
+        &state.engine,
         tenant,
         &address_number,
         today_in_japan(),

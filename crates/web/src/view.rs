@@ -1,9 +1,13 @@
 //! JSON views of register data, shared by the API and `sesshu person show --json`. The My Number
 //! appears only masked.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sesshu_domain::{Guardian, Person, age_on, format_wareki};
-use sesshu_store::{HistoryEntry, ImportRun, PersonRow, PersonSummary};
+use sesshu_schedule::contract::HistoryItem;
+use sesshu_schedule::{Engine, EvalRequest, Forecast, Judgement};
+use sesshu_store::{DoseRow, HistoryEntry, ImportRun, PersonRow, PersonSummary};
 
 #[derive(Debug, Serialize)]
 pub struct PersonView {
@@ -108,6 +112,111 @@ pub struct PersonDetail {
     pub guardians: Vec<GuardianView>,
     /// Superseded versions, newest first.
     pub history: Vec<HistoryView>,
+    /// Doses (deferrals included), oldest first, each judged by the rules of its date.
+    pub doses: Vec<DoseView>,
+    /// Every series on `schedule_as_of`: in target, eligible, the next dose and why.
+    pub schedule: BTreeMap<String, Forecast>,
+    pub schedule_as_of: String,
+}
+
+/// One recorded dose as staff see it.
+#[derive(Debug, Serialize)]
+pub struct DoseView {
+    pub dose_id: i64,
+    pub version: i64,
+    pub product: String,
+    pub product_name: Option<String>,
+    pub ordinal: u32,
+    /// The 期/回 it counted as, by today's evaluation of the whole history.
+    pub stage: Option<String>,
+    pub given_on: String,
+    pub age_at_dose: Option<String>,
+    pub judgement: &'static str,
+    /// Routine (定期) or not, and why — evaluated now over the whole history; `null` for a
+    /// deferral or an antibody test.
+    pub routine: Option<bool>,
+    pub evaluation: String,
+    /// The judgement when the dose was recorded.
+    pub recorded_routine: Option<bool>,
+    pub institution_code: Option<String>,
+    pub institution_name: Option<String>,
+    pub doctor: Option<String>,
+    pub lot: Option<String>,
+    pub manufacturer: Option<String>,
+    pub amount_ml: Option<String>,
+    pub screened_on: Option<String>,
+    pub billing_month: Option<String>,
+    pub subsidy_yen: Option<i64>,
+    pub ticket_number: Option<String>,
+    pub notes: Option<String>,
+    pub given_elsewhere: bool,
+    pub antibody_result: Option<&'static str>,
+    pub recorded_at: String,
+    pub recorded_by: String,
+    pub change_reason: Option<String>,
+    pub import_id: Option<String>,
+}
+
+impl DoseView {
+    fn new(row: &DoseRow, engine: &Engine, judgement: Option<&Judgement>) -> Self {
+        let d = &row.dose;
+        let (routine, evaluation, stage) = match judgement {
+            Some(j) => (j.routine, j.reason.clone(), j.stage.clone()),
+            None => (None, "見合わせ (数えない)".to_owned(), None),
+        };
+        Self {
+            dose_id: row.dose_id,
+            version: row.version,
+            product: d.product.clone(),
+            product_name: engine.rules().product(&d.product).map(|p| p.name.clone()),
+            ordinal: d.ordinal,
+            stage,
+            given_on: d.given_on.to_string(),
+            age_at_dose: row.age_at_dose.clone(),
+            judgement: d.judgement.label(),
+            routine,
+            evaluation,
+            recorded_routine: row.routine,
+            institution_code: d.institution_code.clone(),
+            institution_name: d.institution_name.clone(),
+            doctor: d.doctor.clone(),
+            lot: d.lot.clone(),
+            manufacturer: d.manufacturer.clone(),
+            amount_ml: d.amount_ml.clone(),
+            screened_on: d.screened_on.map(|s| s.to_string()),
+            billing_month: d.billing_month.as_ref().map(|b| b.as_str().to_owned()),
+            subsidy_yen: d.subsidy_yen,
+            ticket_number: d.ticket_number.clone(),
+            notes: d.notes.clone(),
+            given_elsewhere: d.given_elsewhere,
+            antibody_result: d.antibody_result.map(|r| r.as_str()),
+            recorded_at: row.recorded_at.clone(),
+            recorded_by: row.recorded_by.clone(),
+            change_reason: row.change_reason.clone(),
+            import_id: row.import_id.clone(),
+        }
+    }
+
+    /// Judges a person's doses together and pairs each with its judgement.
+    pub fn all(
+        rows: &[DoseRow],
+        engine: &Engine,
+        birth: sesshu_domain::CivilDate,
+        sex: sesshu_domain::Sex,
+        as_of: sesshu_domain::CivilDate,
+    ) -> (Vec<Self>, BTreeMap<String, Forecast>) {
+        let request = EvalRequest::for_person(birth, sex, rows.iter().map(|r| &r.dose), as_of);
+        let response = engine.evaluate(&request);
+        let mut judgements = response.history.iter();
+        let views = rows
+            .iter()
+            .map(|r| {
+                let j = HistoryItem::from_dose(&r.dose).and_then(|_| judgements.next());
+                Self::new(r, engine, j)
+            })
+            .collect();
+        (views, response.series)
+    }
 }
 
 impl PersonDetail {
@@ -116,9 +225,16 @@ impl PersonDetail {
         masked_my_number: Option<String>,
         guardians: &[Guardian],
         history: &[HistoryEntry],
+        doses: &[DoseRow],
+        engine: &Engine,
         today: sesshu_domain::CivilDate,
     ) -> Self {
+        let (doses, schedule) =
+            DoseView::all(doses, engine, row.person.birth_date, row.person.sex, today);
         Self {
+            doses,
+            schedule,
+            schedule_as_of: today.to_string(),
             municipality: row.municipality.to_string(),
             version: row.version,
             updated_at: row.updated_at.clone(),
@@ -183,6 +299,8 @@ pub struct ImportRunView {
     pub unchanged: i64,
     pub rejected: i64,
     pub missing: i64,
+    pub flagged: i64,
+    pub duplicate: i64,
     pub operator: String,
 }
 
@@ -204,6 +322,8 @@ impl From<&ImportRun> for ImportRunView {
             unchanged: r.unchanged,
             rejected: r.rejected,
             missing: r.missing,
+            flagged: r.flagged,
+            duplicate: r.duplicate,
             operator: r.operator.clone(),
         }
     }
@@ -213,6 +333,7 @@ impl From<&ImportRun> for ImportRunView {
 pub async fn person_detail(
     store: &sesshu_store::Store,
     crypto: &sesshu_crypto::TenantCrypto,
+    engine: &Engine,
     tenant: sesshu_domain::MunicipalityCode,
     address_number: &sesshu_domain::AddressNumber,
     today: sesshu_domain::CivilDate,
@@ -228,7 +349,8 @@ pub async fn person_detail(
         None => Vec::new(),
     };
     let history = store.person_history(tenant, address_number).await?;
+    let doses = store.doses_of(tenant, address_number.as_str()).await?;
     Ok(Some(PersonDetail::new(
-        &row, masked, &guardians, &history, today,
+        &row, masked, &guardians, &history, &doses, engine, today,
     )))
 }

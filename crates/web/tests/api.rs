@@ -49,6 +49,9 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>) {
         router(AppState {
             store,
             keyring: Arc::new(keyring),
+            engine: Arc::new(sesshu_schedule::Engine::new(
+                sesshu_schedule::RuleBook::builtin().unwrap(),
+            )),
         }),
         people,
     )

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sesshu_domain::parse_date;
-use sesshu_formats::{ResidentWriter, TextEncoding};
+use sesshu_formats::{DoseSubject, DoseWriter, ResidentWriter, TextEncoding};
 use sesshu_synth::{Town, TownSpec};
 
 #[derive(Debug, clap::Subcommand)]
@@ -50,6 +50,9 @@ pub struct GenerateArgs {
     changes_out: Option<PathBuf>,
     #[arg(long, default_value_t = 2)]
     change_seed: u64,
+    /// Also write the town's vaccination histories as screening-form dose data (UTF-8)
+    #[arg(long)]
+    doses_out: Option<PathBuf>,
 }
 
 pub async fn run(command: DemoCommand) -> Result<ExitCode> {
@@ -64,6 +67,9 @@ pub async fn run(command: DemoCommand) -> Result<ExitCode> {
         as_of,
     };
     write_feed(&args.out, args.encoding.into(), Town::new(spec.clone()))?;
+    if let Some(out) = &args.doses_out {
+        write_doses(out, Town::new(spec.clone()), as_of, args.seed)?;
+    }
     if let (Some(n), Some(out)) = (args.changes, &args.changes_out) {
         write_feed(
             out,
@@ -93,4 +99,34 @@ pub fn write_feed(
     }
     writer.finish()?.flush()?;
     Ok(())
+}
+
+/// Writes the town's synthetic vaccination histories as a dose file. A few rows name the person
+/// by kana and birth date only, as forms without a 宛名番号 do.
+pub fn write_doses(
+    path: &Path,
+    persons: impl Iterator<Item = sesshu_domain::Person>,
+    as_of: sesshu_domain::CivilDate,
+    seed: u64,
+) -> Result<u64> {
+    let file =
+        File::create(path).with_context(|| format!("{} を作成できません", path.display()))?;
+    let mut writer = DoseWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+    let mut rows = 0u64;
+    for p in persons {
+        for dose in sesshu_synth::doses::history(&p, as_of, seed) {
+            rows += 1;
+            let by_kana = rows.is_multiple_of(37);
+            let subject = DoseSubject {
+                address_number: (!by_kana).then(|| p.address_number.clone()),
+                name: Some(p.name.to_string()),
+                kana: Some(p.kana.clone()),
+                birth_date: p.birth_date,
+                sex: Some(p.sex),
+            };
+            writer.write(&subject, &dose)?;
+        }
+    }
+    writer.finish()?.flush()?;
+    Ok(rows)
 }

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sesshu_crypto::TenantCrypto;
-use sesshu_formats::{Encoding, ErrorReport, ReadOptions};
-use sesshu_store::{ImportMode, ImportOptions, ImportStatus, ImportSummary};
+use sesshu_formats::{DoseReadOptions, Encoding, ErrorReport, ReadOptions};
+use sesshu_schedule::Engine;
+use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, ImportStatus, ImportSummary};
 
 use crate::config::{Config, GlobalArgs};
 
@@ -22,6 +23,27 @@ pub const EXIT_PARTIAL: u8 = 3;
 pub enum ImportCommand {
     /// Import a resident-register feed (住民記録連携ファイル)
     Residents(ResidentsArgs),
+    /// Import screening-form dose data (予診票データ); rule-breaking doses are recorded and flagged
+    Doses(DosesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DosesArgs {
+    file: PathBuf,
+    /// auto, sjis or utf8
+    #[arg(long, default_value = "auto")]
+    encoding: Encoding,
+    /// Where to write the row-error report [default: FILE.errors.csv, only when there are errors]
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Refuse the whole file if any row is refused
+    #[arg(long)]
+    all_or_nothing: bool,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    rules: crate::cmd::schedule::RulesArg,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -95,27 +117,21 @@ impl LazyReport {
     }
 }
 
-fn default_report_path(file: &Path) -> PathBuf {
-    let mut name = file
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".errors.csv");
-    file.with_file_name(name)
+impl LazyReport {
+    fn new(path: Option<PathBuf>, file: &Path) -> Self {
+        Self {
+            path: path.unwrap_or_else(|| default_report_path(file)),
+            report: None,
+            failure: None,
+            written: 0,
+        }
+    }
 }
 
-pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode> {
-    let ImportCommand::Residents(args) = command;
-    let config = Config::resolve(global)?;
-    let keyring = config.keyring()?;
-    let store = config.store().await?;
-    let tenant = config.tenant(&store).await?;
-    let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant)?);
-    let file = File::open(&args.file)
-        .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-
-    let bar = if args.json {
+/// A byte-position progress bar on a terminal (hidden for `--json`; indicatif hides it itself
+/// when stderr is not a terminal).
+fn progress_bar(size: u64, hidden: bool) -> ProgressBar {
+    let bar = if hidden {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(size)
@@ -127,27 +143,149 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    bar
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn exit_code(status: ImportStatus) -> ExitCode {
+    ExitCode::from(match status {
+        ImportStatus::Applied => EXIT_APPLIED,
+        ImportStatus::Partial => EXIT_PARTIAL,
+        ImportStatus::Refused => EXIT_REFUSED,
+    })
+}
+
+async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
+    let book = args.rules.load()?;
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let file = File::open(&args.file)
+        .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(size, args.json);
     let progress_bar = bar.clone();
-    let mut report = LazyReport {
-        path: args
-            .report
-            .clone()
-            .unwrap_or_else(|| default_report_path(&args.file)),
-        report: None,
-        failure: None,
-        written: 0,
+    let mut report = LazyReport::new(args.report.clone(), &args.file);
+    let today = sesshu_web::today_in_japan();
+    let options = DoseImportOptions {
+        all_or_nothing: args.all_or_nothing,
+        file_name: file_name(&args.file),
+        operator: operator(),
+        read: DoseReadOptions {
+            encoding: args.encoding,
+            aliases: config.aliases.clone(),
+            today: Some(today),
+            products: book.product_codes(),
+            tests: book.test_codes(),
+        },
+        today,
     };
+    let engine = Engine::new(book);
+    let started = std::time::Instant::now();
+    let summary = store
+        .import_doses(
+            tenant,
+            &engine,
+            file,
+            options,
+            |e| report.write(e),
+            move |pos| progress_bar.set_position(pos),
+        )
+        .await?;
+    bar.finish_and_clear();
+    let report_path = report.finish()?;
+    store.close().await;
+    let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "import_id": summary.import_id,
+                "status": summary.status.as_str(),
+                "encoding": summary.encoding,
+                "file_sha256": summary.file_sha256,
+                "total_rows": summary.total_rows,
+                "inserted": summary.inserted,
+                "flagged": summary.flagged,
+                "duplicate": summary.duplicate,
+                "rejected": summary.rejected,
+                "deferred": summary.deferred,
+                "warnings": summary.warnings,
+                "message": summary.message,
+                "report": report_path.as_ref().map(|p| p.display().to_string()),
+                "seconds": seconds,
+            })
+        );
+    } else {
+        for w in &summary.warnings {
+            println!("注意: {w}");
+        }
+        match summary.status {
+            ImportStatus::Refused => {
+                println!("取込を中止しました。データは変更されていません。");
+            }
+            ImportStatus::Applied => println!("取込が完了しました。"),
+            ImportStatus::Partial => println!("取り込めない行を除いて取り込みました。"),
+        }
+        if let Some(m) = &summary.message {
+            println!("  {m}");
+        }
+        println!(
+            "  記録 {} (うち定期接種の規則に合わないもの {}, 見合わせ {})  重複 {}  エラー {}  (計 {} 行, {:.1} 秒)",
+            summary.inserted,
+            summary.flagged,
+            summary.deferred,
+            summary.duplicate,
+            summary.rejected,
+            summary.total_rows,
+            seconds
+        );
+        if let Some(p) = &report_path {
+            println!("  エラー報告: {}", p.display());
+        }
+        println!("  取込ID: {}", summary.import_id);
+    }
+    Ok(exit_code(summary.status))
+}
+
+fn default_report_path(file: &Path) -> PathBuf {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".errors.csv");
+    file.with_file_name(name)
+}
+
+pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode> {
+    let args = match command {
+        ImportCommand::Residents(args) => args,
+        ImportCommand::Doses(args) => return run_doses(global, args).await,
+    };
+    let config = Config::resolve(global)?;
+    let keyring = config.keyring()?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant)?);
+    let file = File::open(&args.file)
+        .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+
+    let bar = progress_bar(size, args.json);
+    let progress_bar = bar.clone();
+    let mut report = LazyReport::new(args.report.clone(), &args.file);
     let options = ImportOptions {
         mode: match args.mode {
             Mode::Full => ImportMode::Full,
             Mode::Diff => ImportMode::Diff,
         },
         all_or_nothing: args.all_or_nothing,
-        file_name: args
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        file_name: file_name(&args.file),
         operator: operator(),
         read: ReadOptions {
             encoding: args.encoding,
@@ -178,11 +316,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
     } else {
         print_summary(&summary, report_path.as_deref(), seconds);
     }
-    Ok(ExitCode::from(match summary.status {
-        ImportStatus::Applied => EXIT_APPLIED,
-        ImportStatus::Partial => EXIT_PARTIAL,
-        ImportStatus::Refused => EXIT_REFUSED,
-    }))
+    Ok(exit_code(summary.status))
 }
 
 /// Who ran the command, for the import record (accounts arrive with their own issue).

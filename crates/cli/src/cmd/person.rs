@@ -15,6 +15,8 @@ pub enum PersonCommand {
         address_number: String,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        rules: crate::cmd::schedule::RulesArg,
     },
     /// Search by kana (prefix; width- and voicing-insensitive), birth date or household
     Search {
@@ -39,12 +41,15 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
         PersonCommand::Show {
             address_number,
             json,
+            rules,
         } => {
             let address_number = AddressNumber::parse(&address_number)?;
             let crypto = TenantCrypto::derive(&config.keyring()?, tenant)?;
+            let engine = sesshu_schedule::Engine::new(rules.load()?);
             let Some(detail) = person_detail(
                 &store,
                 &crypto,
+                &engine,
                 tenant,
                 &address_number,
                 sesshu_web::today_in_japan(),
@@ -154,6 +159,53 @@ fn print_detail(d: &PersonDetail) {
         );
     }
     println!("  版 {}  更新 {}", d.version, d.updated_at);
+    if !d.doses.is_empty() {
+        println!("接種記録:");
+    }
+    for v in &d.doses {
+        let mark = match v.routine {
+            Some(true) => "定期",
+            Some(false) => "要確認",
+            None => "-",
+        };
+        println!(
+            "  {} {:<14} {}回 {:<10} {:<6} {} {}",
+            v.given_on,
+            v.product_name.as_deref().unwrap_or(&v.product),
+            v.ordinal,
+            v.stage.as_deref().unwrap_or(""),
+            mark,
+            v.evaluation,
+            v.institution_name.as_deref().unwrap_or("")
+        );
+    }
+    println!("予定 ({} 時点):", d.schedule_as_of);
+    for (key, f) in &d.schedule {
+        // Only what staff can act on: open now, or opening within a year.
+        let soon = f.earliest_date.is_some_and(|e| {
+            chrono::NaiveDate::parse_from_str(&d.schedule_as_of, "%Y-%m-%d")
+                .is_ok_and(|today| (e - today).num_days() <= 365)
+        });
+        if f.next_dose.is_none() || !(f.eligible || soon) {
+            continue;
+        }
+        let window = f
+            .window
+            .map(|[a, b]| format!("{a}〜{b}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<12} {} {:<12} {}  [{}]",
+            key,
+            if f.eligible {
+                "◎接種可"
+            } else {
+                "  予定 "
+            },
+            f.next_stage.as_deref().unwrap_or(""),
+            f.reason,
+            window
+        );
+    }
     for h in &d.history {
         println!(
             "  履歴 版{}: {} [{}] {} (置換 {})",

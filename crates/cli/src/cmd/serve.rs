@@ -6,11 +6,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::MunicipalityCode;
-use sesshu_formats::{ReadOptions, TextEncoding};
-use sesshu_store::{ImportMode, ImportOptions, Store};
+use sesshu_formats::{DoseReadOptions, ReadOptions, TextEncoding};
+use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Store};
 use sesshu_web::AppState;
 
-use crate::cmd::demo::write_feed;
+use crate::cmd::demo::{write_doses, write_feed};
 use crate::config::{Config, GlobalArgs};
 
 /// The demo municipality: prefecture 99 does not exist, so the code is no real town's.
@@ -28,6 +28,8 @@ pub struct ServeArgs {
     /// Demo: where the demo database, key and feed go
     #[arg(long, default_value = "sesshu-demo")]
     demo_dir: PathBuf,
+    #[command(flatten)]
+    rules: crate::cmd::schedule::RulesArg,
     /// Demo: persons in the synthetic town
     #[arg(long, default_value_t = 5_000)]
     demo_persons: usize,
@@ -50,6 +52,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let state = AppState {
         store: store.clone(),
         keyring: Arc::new(keyring),
+        engine: Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -144,6 +147,45 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring)> {
         summary.inserted,
         summary.encoding.unwrap_or(""),
         dir.join("sesshu.db").display()
+    );
+    let doses_file = dir.join("doses.csv");
+    write_doses(
+        &doses_file,
+        sesshu_synth::Town::new(sesshu_synth::TownSpec {
+            persons: args.demo_persons,
+            seed: 1,
+            as_of: today,
+        }),
+        today,
+        1,
+    )?;
+    let book = args.rules.load()?;
+    let read = DoseReadOptions {
+        today: Some(today),
+        products: book.product_codes(),
+        tests: book.test_codes(),
+        ..DoseReadOptions::default()
+    };
+    let engine = sesshu_schedule::Engine::new(book);
+    let doses = store
+        .import_doses(
+            code,
+            &engine,
+            std::fs::File::open(&doses_file)?,
+            DoseImportOptions {
+                all_or_nothing: false,
+                file_name: "doses.csv".into(),
+                operator: "demo".into(),
+                read,
+                today,
+            },
+            |_| {},
+            |_| {},
+        )
+        .await?;
+    println!(
+        "デモ: 接種記録を取り込みました (記録 {} 件, うち規則に合わないもの {} 件)",
+        doses.inserted, doses.flagged
     );
     Ok((store, keyring))
 }

@@ -1,0 +1,110 @@
+//! `sesshu import doses` and the doses in `person show`, as operators and scripts use them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sesshu_formats::contains_my_number;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sesshu");
+
+fn sesshu(dir: &Path, db: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("SESSHU_DATABASE_URL", db)
+        .env("SESSHU_KEY_FILE", dir.join("sesshu.key"))
+        .env_remove("SESSHU_KEY")
+        .env_remove("SESSHU_CONFIG")
+        .env_remove("SESSHU_MUNICIPALITY")
+        .env_remove("SESSHU_RULES")
+        .env("SESSHU_LOG", "warn")
+        .output()
+        .expect("run sesshu")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn import_doses_exit_codes_report_and_person_show() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        assert!(run(&["init", "--municipality", "132098", "--name", "町田市"]).status.success());
+        let generate = run(&[
+            "demo", "generate", "--persons", "600", "--seed", "5", "--as-of", "2026-04-01",
+            "--out", "town.csv", "--doses-out", "doses.csv",
+        ]);
+        assert!(generate.status.success());
+        assert!(run(&["import", "residents", "town.csv", "--mode", "full"]).status.success());
+
+        let first = run(&["import", "doses", "doses.csv", "--json"]);
+        assert_eq!(first.status.code(), Some(0), "{}: {:?}", db.name, first);
+        let s = json(&first);
+        let inserted = s["inserted"].as_u64().unwrap();
+        assert!(inserted > 500, "{}: {s}", db.name);
+        for key in ["inserted", "flagged", "duplicate", "rejected"] {
+            assert!(s[key].is_u64(), "{key} missing: {s}");
+        }
+        assert!(s["flagged"].as_u64().unwrap() > 0, "the demo town has a few invalid doses");
+        assert_eq!(s["rejected"], 0);
+
+        let again = run(&["import", "doses", "doses.csv", "--json"]);
+        assert_eq!(again.status.code(), Some(0));
+        assert_eq!(json(&again)["inserted"], 0);
+        assert_eq!(json(&again)["duplicate"].as_u64(), Some(inserted));
+
+        // One good new row and one that cannot be a dose.
+        let text = std::fs::read_to_string(d.join("doses.csv")).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let row = lines.next().unwrap();
+        let fields: Vec<&str> = row.split(',').collect();
+        let mut good = fields.clone();
+        good[8] = "je";
+        good[9] = "1";
+        good[10] = "20260301";
+        let mut bad = fields.clone();
+        bad[8] = "xyz";
+        std::fs::write(
+            d.join("more.csv"),
+            format!("{header}\n{}\n{}\n", good.join(","), bad.join(",")),
+        )
+        .unwrap();
+        let partial = run(&["import", "doses", "more.csv", "--json", "--all-or-nothing"]);
+        assert_eq!(partial.status.code(), Some(2), "{}: all or nothing", db.name);
+        let partial = run(&["import", "doses", "more.csv", "--json"]);
+        assert_eq!(partial.status.code(), Some(3), "{}", db.name);
+        let p = json(&partial);
+        assert_eq!((p["inserted"].as_u64(), p["rejected"].as_u64()), (Some(1), Some(1)));
+        let report = std::fs::read_to_string(d.join("more.csv.errors.csv")).unwrap();
+        assert!(report.contains("\n3,ワクチン,不明なワクチンコード"), "{report}");
+
+        // person show: the doses with their judgement, and the forecast.
+        let address = fields[3];
+        let show = run(&["person", "show", address, "--json"]);
+        assert!(show.status.success());
+        let detail = json(&show);
+        let doses = detail["doses"].as_array().unwrap();
+        assert!(!doses.is_empty(), "{}", db.name);
+        assert!(doses.iter().all(|d| d.get("routine").is_some() && d.get("evaluation").is_some()));
+        assert!(doses.iter().any(|d| d["product"] == "je" && d["given_on"] == "2026-03-01"));
+        assert!(detail["schedule"]["hib"].get("next_dose").is_some());
+        assert!(detail["schedule"]["je"].get("eligible").is_some());
+        assert!(!contains_my_number(&String::from_utf8_lossy(&show.stdout)));
+        let plain = run(&["person", "show", address]);
+        let plain = String::from_utf8_lossy(&plain.stdout);
+        assert!(plain.contains("接種記録") && plain.contains("予定"), "{plain}");
+    }
+}

@@ -1,0 +1,437 @@
+//! Doses: recorded, corrected and deleted only by new versions, the old ones kept in
+//! `dose_history` with who, when and why.
+
+use sesshu_domain::dose::BillingMonth;
+use sesshu_domain::{AntibodyResult, CivilDate, Dose, DoseJudgement, MunicipalityCode};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::sql::Params;
+use crate::{Store, StoreError, now_utc};
+
+/// Every column of `dose` (and, before its own two, of `dose_history`), in binding order.
+pub(crate) const DOSE_COLUMNS: &str = "municipality_code, dose_id, version, address_number, product, ordinal, given_on, \
+    judgement, institution_code, institution_name, doctor, lot, manufacturer, amount_ml, screened_on, billing_month, \
+    subsidy_yen, ticket_number, notes, given_elsewhere, antibody_result, age_at_dose, routine, evaluation, stage, \
+    deleted, import_id, source_line, recorded_at, recorded_by, change_reason";
+pub(crate) const DOSE_COLUMN_COUNT: usize = 31;
+
+/// A stored dose with what the register knows about its recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoseRow {
+    pub dose_id: i64,
+    pub version: i64,
+    pub address_number: String,
+    pub dose: Dose,
+    /// 接種日年齢 as recorded.
+    pub age_at_dose: Option<String>,
+    /// The judgement when it was recorded: routine or not (flagged), why, and its 期/回.
+    pub routine: Option<bool>,
+    pub evaluation: Option<String>,
+    pub stage: Option<String>,
+    pub deleted: bool,
+    pub import_id: Option<String>,
+    pub source_line: Option<i64>,
+    pub recorded_at: String,
+    pub recorded_by: String,
+    /// Why this version was written (a correction or deletion), empty for the first.
+    pub change_reason: Option<String>,
+}
+
+/// A superseded version of a dose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoseVersion {
+    pub row: DoseRow,
+    pub superseded_at: String,
+    pub superseded_by: String,
+}
+
+/// The judgement to store with a new or corrected dose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judged {
+    pub routine: Option<bool>,
+    pub evaluation: Option<String>,
+    pub stage: Option<String>,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("dose.{what}"))
+}
+
+fn date(s: &str, what: &str) -> Result<CivilDate, StoreError> {
+    CivilDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt(what))
+}
+
+pub(crate) fn dose_from_row(r: &AnyRow) -> Result<DoseRow, StoreError> {
+    let opt_date = |col: &str| -> Result<Option<CivilDate>, StoreError> {
+        r.try_get::<Option<String>, _>(col)?
+            .map(|s| date(&s, col))
+            .transpose()
+    };
+    let judgement: String = r.try_get("judgement")?;
+    let antibody: Option<String> = r.try_get("antibody_result")?;
+    let billing: Option<String> = r.try_get("billing_month")?;
+    let ordinal: i64 = r.try_get("ordinal")?;
+    let routine: Option<i64> = r.try_get("routine")?;
+    Ok(DoseRow {
+        dose_id: r.try_get("dose_id")?,
+        version: r.try_get("version")?,
+        address_number: r.try_get("address_number")?,
+        dose: Dose {
+            product: r.try_get("product")?,
+            ordinal: u32::try_from(ordinal).map_err(|_| corrupt("ordinal"))?,
+            given_on: date(&r.try_get::<String, _>("given_on")?, "given_on")?,
+            judgement: DoseJudgement::from_db(&judgement).ok_or_else(|| corrupt("judgement"))?,
+            institution_code: r.try_get("institution_code")?,
+            institution_name: r.try_get("institution_name")?,
+            doctor: r.try_get("doctor")?,
+            lot: r.try_get("lot")?,
+            manufacturer: r.try_get("manufacturer")?,
+            amount_ml: r.try_get("amount_ml")?,
+            screened_on: opt_date("screened_on")?,
+            billing_month: billing
+                .map(|b| BillingMonth::parse(&b).map_err(|_| corrupt("billing_month")))
+                .transpose()?,
+            subsidy_yen: r.try_get("subsidy_yen")?,
+            ticket_number: r.try_get("ticket_number")?,
+            notes: r.try_get("notes")?,
+            given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
+            antibody_result: antibody
+                .map(|a| AntibodyResult::parse(&a).map_err(|_| corrupt("antibody_result")))
+                .transpose()?,
+        },
+        age_at_dose: r.try_get("age_at_dose")?,
+        routine: routine.map(|v| v != 0),
+        evaluation: r.try_get("evaluation")?,
+        stage: r.try_get("stage")?,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+        import_id: r.try_get("import_id")?,
+        source_line: r.try_get("source_line")?,
+        recorded_at: r.try_get("recorded_at")?,
+        recorded_by: r.try_get("recorded_by")?,
+        change_reason: r.try_get("change_reason")?,
+    })
+}
+
+/// Binds one dose row's values in `DOSE_COLUMNS` order.
+pub(crate) fn bind_dose<'q>(
+    q: Query<'q, Any, AnyArguments>,
+    tenant: &str,
+    row: &DoseRow,
+) -> Query<'q, Any, AnyArguments> {
+    let d = &row.dose;
+    q.bind(tenant.to_owned())
+        .bind(row.dose_id)
+        .bind(row.version)
+        .bind(row.address_number.clone())
+        .bind(d.product.clone())
+        .bind(i64::from(d.ordinal))
+        .bind(d.given_on.to_string())
+        .bind(d.judgement.as_str())
+        .bind(d.institution_code.clone())
+        .bind(d.institution_name.clone())
+        .bind(d.doctor.clone())
+        .bind(d.lot.clone())
+        .bind(d.manufacturer.clone())
+        .bind(d.amount_ml.clone())
+        .bind(d.screened_on.map(|s| s.to_string()))
+        .bind(d.billing_month.as_ref().map(|b| b.as_str().to_owned()))
+        .bind(d.subsidy_yen)
+        .bind(d.ticket_number.clone())
+        .bind(d.notes.clone())
+        .bind(i64::from(d.given_elsewhere))
+        .bind(d.antibody_result.map(AntibodyResult::as_str))
+        .bind(row.age_at_dose.clone())
+        .bind(row.routine.map(i64::from))
+        .bind(row.evaluation.clone())
+        .bind(row.stage.clone())
+        .bind(i64::from(row.deleted))
+        .bind(row.import_id.clone())
+        .bind(row.source_line)
+        .bind(row.recorded_at.clone())
+        .bind(row.recorded_by.clone())
+        .bind(row.change_reason.clone())
+}
+
+/// Inserts rows with multi-row `INSERT`s (100 per statement).
+pub(crate) async fn insert_doses(
+    db: &mut Transaction<'static, Any>,
+    backend: crate::Backend,
+    tenant: &str,
+    rows: &[DoseRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(100) {
+        let sql = format!(
+            "INSERT INTO dose ({DOSE_COLUMNS}) VALUES {}",
+            Params::new(backend).groups(chunk.len(), DOSE_COLUMN_COUNT)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            q = bind_dose(q, tenant, row);
+        }
+        q.execute(&mut **db).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn next_dose_id(
+    db: &mut Transaction<'static, Any>,
+    tenant: &str,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(dose_id), 0) + 1 AS next FROM dose WHERE municipality_code = $1",
+    )
+    .bind(tenant)
+    .fetch_one(&mut **db)
+    .await?;
+    Ok(row.try_get("next")?)
+}
+
+impl Store {
+    /// A person's doses (deleted ones left out), oldest first.
+    pub async fn doses_of(
+        &self,
+        tenant: MunicipalityCode,
+        address_number: &str,
+    ) -> Result<Vec<DoseRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM dose WHERE municipality_code = $1 AND address_number = $2 AND deleted = 0 \
+             ORDER BY given_on, dose_id",
+        )
+        .bind(tenant.as_string())
+        .bind(address_number)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(dose_from_row).collect()
+    }
+
+    /// One dose as it stands now (also when deleted).
+    pub async fn dose(
+        &self,
+        tenant: MunicipalityCode,
+        dose_id: i64,
+    ) -> Result<Option<DoseRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2")
+            .bind(tenant.as_string())
+            .bind(dose_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(dose_from_row).transpose()
+    }
+
+    /// Every earlier version of a dose, oldest first.
+    pub async fn dose_versions(
+        &self,
+        tenant: MunicipalityCode,
+        dose_id: i64,
+    ) -> Result<Vec<DoseVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM dose_history WHERE municipality_code = $1 AND dose_id = $2 ORDER BY version",
+        )
+        .bind(tenant.as_string())
+        .bind(dose_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DoseVersion {
+                    row: dose_from_row(r)?,
+                    superseded_at: r.try_get("superseded_at")?,
+                    superseded_by: r.try_get("superseded_by")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records one dose by hand (a clinic's phone call, a certificate brought by a mover).
+    pub async fn record_dose(
+        &self,
+        tenant: MunicipalityCode,
+        address_number: &str,
+        dose: Dose,
+        age_at_dose: Option<String>,
+        judged: Judged,
+        by: &str,
+    ) -> Result<i64, StoreError> {
+        let tenant_code = tenant.as_string();
+        let mut db = self.pool().begin().await?;
+        let exists = sqlx::query(
+            "SELECT 1 AS one FROM person WHERE municipality_code = $1 AND address_number = $2",
+        )
+        .bind(&tenant_code)
+        .bind(address_number)
+        .fetch_optional(&mut *db)
+        .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("宛名番号 {address_number}")));
+        }
+        let dose_id = next_dose_id(&mut db, &tenant_code).await?;
+        let row = DoseRow {
+            dose_id,
+            version: 1,
+            address_number: address_number.to_owned(),
+            dose,
+            age_at_dose,
+            routine: judged.routine,
+            evaluation: judged.evaluation,
+            stage: judged.stage,
+            deleted: false,
+            import_id: None,
+            source_line: None,
+            recorded_at: now_utc(),
+            recorded_by: by.to_owned(),
+            change_reason: None,
+        };
+        insert_doses(
+            &mut db,
+            self.backend(),
+            &tenant_code,
+            std::slice::from_ref(&row),
+        )
+        .await
+        .map_err(duplicate_as_conflict)?;
+        db.commit().await?;
+        Ok(dose_id)
+    }
+
+    /// Replaces a dose's content with a corrected one; the previous version is kept.
+    pub async fn correct_dose(
+        &self,
+        tenant: MunicipalityCode,
+        dose_id: i64,
+        corrected: Dose,
+        judged: Judged,
+        by: &str,
+        reason: &str,
+    ) -> Result<DoseRow, StoreError> {
+        self.new_version(tenant, dose_id, by, reason, |row| {
+            row.dose = corrected;
+            row.routine = judged.routine;
+            row.evaluation = judged.evaluation;
+            row.stage = judged.stage;
+        })
+        .await
+    }
+
+    /// Marks a dose deleted; it and its earlier versions stay readable.
+    pub async fn delete_dose(
+        &self,
+        tenant: MunicipalityCode,
+        dose_id: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<DoseRow, StoreError> {
+        self.new_version(tenant, dose_id, by, reason, |row| row.deleted = true)
+            .await
+    }
+
+    async fn new_version(
+        &self,
+        tenant: MunicipalityCode,
+        dose_id: i64,
+        by: &str,
+        reason: &str,
+        change: impl FnOnce(&mut DoseRow),
+    ) -> Result<DoseRow, StoreError> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("訂正・削除には理由が必要です".into()));
+        }
+        let tenant_code = tenant.as_string();
+        let mut db = self.pool().begin().await?;
+        let current =
+            sqlx::query("SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2")
+                .bind(&tenant_code)
+                .bind(dose_id)
+                .fetch_optional(&mut *db)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("接種記録 {dose_id}")))?;
+        let old = dose_from_row(&current)?;
+        if old.deleted {
+            return Err(StoreError::Invalid(
+                "削除済みの接種記録は変更できません".into(),
+            ));
+        }
+        let now = now_utc();
+        let history = format!(
+            "INSERT INTO dose_history ({DOSE_COLUMNS}, superseded_at, superseded_by) VALUES {}",
+            Params::new(self.backend()).groups(1, DOSE_COLUMN_COUNT + 2)
+        );
+        bind_dose(sqlx::query(AssertSqlSafe(history)), &tenant_code, &old)
+            .bind(now.clone())
+            .bind(by.to_owned())
+            .execute(&mut *db)
+            .await?;
+        let mut new = old.clone();
+        change(&mut new);
+        new.version = old.version + 1;
+        new.recorded_at = now;
+        new.recorded_by = by.to_owned();
+        new.change_reason = Some(reason.trim().to_owned());
+        let mut p = Params::new(self.backend());
+        let sets: Vec<String> = DOSE_COLUMNS
+            .split(',')
+            .map(str::trim)
+            .map(|c| format!("{c} = {}", p.next()))
+            .collect();
+        let sql = format!(
+            "UPDATE dose SET {} WHERE municipality_code = {} AND dose_id = {}",
+            sets.join(", "),
+            p.next(),
+            p.next()
+        );
+        bind_dose(sqlx::query(AssertSqlSafe(sql)), &tenant_code, &new)
+            .bind(tenant_code.clone())
+            .bind(dose_id)
+            .execute(&mut *db)
+            .await
+            .map_err(|e| duplicate_as_conflict(e.into()))?;
+        db.commit().await?;
+        Ok(new)
+    }
+
+    /// Every non-deleted dose of the municipality, person by person: the callback gets each
+    /// person's address number and doses in date order. For forecasts over the whole register.
+    pub async fn for_each_person_doses(
+        &self,
+        tenant: MunicipalityCode,
+        mut each: impl FnMut(&str, &[Dose]),
+    ) -> Result<u64, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT * FROM dose WHERE municipality_code = $1 AND deleted = 0 \
+             ORDER BY address_number, given_on, dose_id",
+        )
+        .bind(tenant.as_string())
+        .fetch(self.pool());
+        let mut current = String::new();
+        let mut doses: Vec<Dose> = Vec::new();
+        let mut count = 0;
+        while let Some(r) = rows.try_next().await? {
+            let row = dose_from_row(&r)?;
+            count += 1;
+            if row.address_number != current {
+                if !doses.is_empty() {
+                    each(&current, &doses);
+                }
+                doses.clear();
+                current = row.address_number;
+            }
+            doses.push(row.dose);
+        }
+        if !doses.is_empty() {
+            each(&current, &doses);
+        }
+        Ok(count)
+    }
+}
+
+/// The natural-key index turns a second copy of a dose into a clear refusal.
+fn duplicate_as_conflict(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            StoreError::Invalid("同じ接種記録 (製品・回数・接種日) が既にあります".into())
+        }
+        _ => e,
+    }
+}
