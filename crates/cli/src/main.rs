@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             Command::Init(args) => cmd::init::run(&cli.global, args).await,
             Command::Import(c) => cmd::import::run(&cli.global, c).await,
             Command::Person(c) => cmd::person::run(&cli.global, c).await,
-            Command::Schedule(c) => cmd::schedule::run(c),
+            Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
         }
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_env("SESSHU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        EnvFilter::try_from_env("SESSHU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

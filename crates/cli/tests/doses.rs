@@ -41,13 +41,31 @@ async fn import_doses_exit_codes_report_and_person_show() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let run = |args: &[&str]| sesshu(d, &db.url, args);
-        assert!(run(&["init", "--municipality", "132098", "--name", "町田市"]).status.success());
+        assert!(
+            run(&["init", "--municipality", "132098", "--name", "町田市"])
+                .status
+                .success()
+        );
         let generate = run(&[
-            "demo", "generate", "--persons", "600", "--seed", "5", "--as-of", "2026-04-01",
-            "--out", "town.csv", "--doses-out", "doses.csv",
+            "demo",
+            "generate",
+            "--persons",
+            "600",
+            "--seed",
+            "5",
+            "--as-of",
+            "2026-04-01",
+            "--out",
+            "town.csv",
+            "--doses-out",
+            "doses.csv",
         ]);
         assert!(generate.status.success());
-        assert!(run(&["import", "residents", "town.csv", "--mode", "full"]).status.success());
+        assert!(
+            run(&["import", "residents", "town.csv", "--mode", "full"])
+                .status
+                .success()
+        );
 
         let first = run(&["import", "doses", "doses.csv", "--json"]);
         assert_eq!(first.status.code(), Some(0), "{}: {:?}", db.name, first);
@@ -57,7 +75,10 @@ async fn import_doses_exit_codes_report_and_person_show() {
         for key in ["inserted", "flagged", "duplicate", "rejected"] {
             assert!(s[key].is_u64(), "{key} missing: {s}");
         }
-        assert!(s["flagged"].as_u64().unwrap() > 0, "the demo town has a few invalid doses");
+        assert!(
+            s["flagged"].as_u64().unwrap() > 0,
+            "the demo town has a few invalid doses"
+        );
         assert_eq!(s["rejected"], 0);
 
         let again = run(&["import", "doses", "doses.csv", "--json"]);
@@ -83,13 +104,24 @@ async fn import_doses_exit_codes_report_and_person_show() {
         )
         .unwrap();
         let partial = run(&["import", "doses", "more.csv", "--json", "--all-or-nothing"]);
-        assert_eq!(partial.status.code(), Some(2), "{}: all or nothing", db.name);
+        assert_eq!(
+            partial.status.code(),
+            Some(2),
+            "{}: all or nothing",
+            db.name
+        );
         let partial = run(&["import", "doses", "more.csv", "--json"]);
         assert_eq!(partial.status.code(), Some(3), "{}", db.name);
         let p = json(&partial);
-        assert_eq!((p["inserted"].as_u64(), p["rejected"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(
+            (p["inserted"].as_u64(), p["rejected"].as_u64()),
+            (Some(1), Some(1))
+        );
         let report = std::fs::read_to_string(d.join("more.csv.errors.csv")).unwrap();
-        assert!(report.contains("\n3,ワクチン,不明なワクチンコード"), "{report}");
+        assert!(
+            report.contains("\n3,ワクチン,不明なワクチンコード"),
+            "{report}"
+        );
 
         // person show: the doses with their judgement, and the forecast.
         let address = fields[3];
@@ -98,13 +130,36 @@ async fn import_doses_exit_codes_report_and_person_show() {
         let detail = json(&show);
         let doses = detail["doses"].as_array().unwrap();
         assert!(!doses.is_empty(), "{}", db.name);
-        assert!(doses.iter().all(|d| d.get("routine").is_some() && d.get("evaluation").is_some()));
-        assert!(doses.iter().any(|d| d["product"] == "je" && d["given_on"] == "2026-03-01"));
+        assert!(
+            doses
+                .iter()
+                .all(|d| d.get("routine").is_some() && d.get("evaluation").is_some())
+        );
+        assert!(
+            doses
+                .iter()
+                .any(|d| d["product"] == "je" && d["given_on"] == "2026-03-01")
+        );
         assert!(detail["schedule"]["hib"].get("next_dose").is_some());
         assert!(detail["schedule"]["je"].get("eligible").is_some());
         assert!(!contains_my_number(&String::from_utf8_lossy(&show.stdout)));
+        let due = run(&["schedule", "due", "--as-of", "2026-04-01", "--json"]);
+        assert!(
+            due.status.success(),
+            "{}",
+            String::from_utf8_lossy(&due.stderr)
+        );
+        let due = json(&due);
+        assert_eq!(due["persons"], 600, "{}: every person is forecast", db.name);
+        assert!(due["series"]["hib"]["in_target"].as_u64().unwrap() > 0);
+        assert!(
+            due["series"]["hib"]["eligible"].as_u64() <= due["series"]["hib"]["in_target"].as_u64()
+        );
         let plain = run(&["person", "show", address]);
         let plain = String::from_utf8_lossy(&plain.stdout);
-        assert!(plain.contains("接種記録") && plain.contains("予定"), "{plain}");
+        assert!(
+            plain.contains("接種記録") && plain.contains("予定"),
+            "{plain}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use dose::{DoseRow, DoseVersion, Judged};
+pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
@@ -139,5 +139,20 @@ impl Store {
     /// Runs arbitrary SQL: only for tests that prove the database itself refuses something.
     pub async fn raw_execute_for_tests(&self, sql: &'static str) -> Result<u64, StoreError> {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// SQLite's plan for a statement (`EXPLAIN QUERY PLAN`), one line per step: for tests that
+    /// prove a lookup seeks its index.
+    pub async fn sqlite_plan_for_tests(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<String>, StoreError> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "detail")?))
+            .collect()
     }
 }

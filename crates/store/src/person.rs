@@ -287,14 +287,21 @@ impl Store {
         tenant: MunicipalityCode,
         household: &HouseholdNumber,
     ) -> Result<Vec<Person>, StoreError> {
+        // Sorted here, not by ORDER BY: without statistics SQLite would rather walk the whole
+        // municipality in primary-key order than sort a handful of rows from person_household.
         let rows = sqlx::query(
-            "SELECT * FROM person WHERE municipality_code = $1 AND household_number = $2 ORDER BY address_number",
+            "SELECT * FROM person WHERE municipality_code = $1 AND household_number = $2",
         )
         .bind(tenant.as_string())
         .bind(household.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok(person_from_row(r)?.0)).collect()
+        let mut members = rows
+            .iter()
+            .map(|r| Ok(person_from_row(r)?.0))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        members.sort_by(|a, b| a.address_number.as_str().cmp(b.address_number.as_str()));
+        Ok(members)
     }
 
     /// Address numbers of persons holding this My Number (under any key version).
@@ -308,7 +315,7 @@ impl Store {
         for (version, index) in crypto.blind_indexes(number)? {
             let rows = sqlx::query(
                 "SELECT address_number FROM person WHERE municipality_code = $1 AND my_number_index = $2 \
-                 AND my_number_key_version = $3 ORDER BY address_number",
+                 AND my_number_key_version = $3",
             )
             .bind(tenant.as_string())
             .bind(index.0.to_vec())
@@ -320,6 +327,8 @@ impl Store {
                 found.push(AddressNumber::parse(&a).map_err(|_| corrupt("address_number"))?);
             }
         }
+        // Sorted here for the reason given in `household`.
+        found.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(found)
     }
 

@@ -466,3 +466,32 @@ async fn another_municipality_cannot_read_or_change_doses() {
         assert!(store.dose(code(MACHIDA), id).await.unwrap().is_some());
     }
 }
+
+/// Every lookup by a secondary key seeks its index on SQLite, whatever the data: a plan that
+/// walks the municipality made each dose-file row matched by kana a full scan.
+#[tokio::test]
+async fn sqlite_lookups_seek_their_indexes() {
+    let db = sesshu_testkit::sqlite().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    for (sql, index) in [
+        (
+            "SELECT address_number FROM person WHERE municipality_code = '1' AND kana_key = 'x' AND birth_date = '2020-01-01'",
+            "person_kana",
+        ),
+        (
+            "SELECT * FROM person WHERE municipality_code = '1' AND household_number = 'x'",
+            "person_household",
+        ),
+        (
+            "SELECT address_number FROM person WHERE municipality_code = '1' AND my_number_index = x'00' AND my_number_key_version = 1",
+            "person_my_number",
+        ),
+        (
+            "SELECT * FROM dose WHERE municipality_code = '1' AND address_number = '2' AND deleted = 0 ORDER BY given_on, dose_id",
+            "dose_person",
+        ),
+    ] {
+        let plan = store.sqlite_plan_for_tests(sql).await.unwrap().join(" / ");
+        assert!(plan.contains(index), "{sql}: {plan}");
+    }
+}
