@@ -155,6 +155,81 @@ async fn import_doses_exit_codes_report_and_person_show() {
         assert!(
             due["series"]["hib"]["eligible"].as_u64() <= due["series"]["hib"]["in_target"].as_u64()
         );
+        // By hand: add, correct (the old version kept with why), delete.
+        let added = run(&[
+            "dose",
+            "add",
+            address,
+            "--vaccine",
+            "bcg",
+            "--dose",
+            "1",
+            "--date",
+            "2026-03-20",
+            "--lot",
+            "L1",
+            "--json",
+        ]);
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let id = json(&added)["dose_id"].as_i64().unwrap().to_string();
+        let fixed = run(&[
+            "dose",
+            "correct",
+            &id,
+            "--lot",
+            "L2",
+            "--reason",
+            "ロット誤記",
+            "--json",
+        ]);
+        assert!(
+            fixed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fixed.stderr)
+        );
+        assert_eq!(json(&fixed)["version"], 2);
+        let no_reason = run(&["dose", "delete", &id, "--reason", ""]);
+        assert!(!no_reason.status.success(), "a deletion needs a reason");
+        assert!(
+            run(&["dose", "delete", &id, "--reason", "重複登録"])
+                .status
+                .success()
+        );
+        let history = json(&run(&["dose", "history", &id, "--json"]));
+        let versions = history.as_array().unwrap();
+        assert_eq!(versions.len(), 3, "{}: {history}", db.name);
+        assert_eq!(versions[0]["lot"], "L1");
+        assert_eq!(versions[1]["change_reason"], "ロット誤記");
+        assert_eq!(versions[2]["deleted"], true);
+        let future = run(&[
+            "dose",
+            "add",
+            address,
+            "--vaccine",
+            "bcg",
+            "--dose",
+            "1",
+            "--date",
+            "2099-01-01",
+        ]);
+        assert!(!future.status.success());
+        let unknown = run(&[
+            "dose",
+            "add",
+            address,
+            "--vaccine",
+            "nope",
+            "--dose",
+            "1",
+            "--date",
+            "2026-01-01",
+        ]);
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("不明なワクチンコード"));
+
         let plain = run(&["person", "show", address]);
         let plain = String::from_utf8_lossy(&plain.stdout);
         assert!(

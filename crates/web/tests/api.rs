@@ -45,6 +45,36 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>) {
         )
         .await
         .unwrap();
+    let p = &people[1];
+    store
+        .record_dose(
+            machida,
+            p.address_number.as_str(),
+            sesshu_domain::Dose {
+                product: "bcg".into(),
+                ordinal: 1,
+                given_on: p.birth_date + chrono::Days::new(150),
+                judgement: sesshu_domain::DoseJudgement::Given,
+                institution_code: None,
+                institution_name: None,
+                doctor: None,
+                lot: Some("B1".into()),
+                manufacturer: None,
+                amount_ml: None,
+                screened_on: None,
+                billing_month: None,
+                subsidy_yen: None,
+                ticket_number: None,
+                notes: None,
+                given_elsewhere: false,
+                antibody_result: None,
+            },
+            None,
+            sesshu_store::Judged::default(),
+            "t",
+        )
+        .await
+        .unwrap();
     (
         router(AppState {
             store,
@@ -96,6 +126,23 @@ async fn persons_are_served_only_within_their_municipality() {
             "{}: My Number in the API",
             db.name
         );
+
+        // Doses come with their judgement, and every series with its forecast.
+        let (_, _, body) = get(
+            &app,
+            &format!(
+                "/api/v1/municipalities/132098/persons/{}",
+                people[1].address_number
+            ),
+        )
+        .await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let doses = v["doses"].as_array().unwrap();
+        assert_eq!(doses.len(), 1, "{}: {body}", db.name);
+        assert_eq!(doses[0]["product"], "bcg");
+        assert!(doses[0]["evaluation"].as_str().is_some());
+        assert!(v["schedule"]["hib"].get("eligible").is_some());
+        assert!(v["schedule"]["mr"].get("next_dose").is_some());
 
         // The same address number under another municipality is simply not there.
         let other = format!(

@@ -354,7 +354,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
 }
 
 /// Who ran the command, for the import record (accounts arrive with their own issue).
-fn operator() -> String {
+pub fn operator() -> String {
     std::env::var("SESSHU_OPERATOR")
         .or_else(|_| std::env::var("USER"))
         .map(|u| format!("cli:{u}"))

@@ -1,4 +1,5 @@
 pub mod demo;
+pub mod dose;
 pub mod import;
 pub mod init;
 pub mod person;

@@ -1,0 +1,352 @@
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use sesshu_domain::dose::{BillingMonth, age_label, parse_amount_ml, parse_institution_code};
+use sesshu_domain::{AddressNumber, AntibodyResult, Dose, DoseJudgement, parse_date};
+use sesshu_schedule::contract::HistoryItem;
+use sesshu_schedule::{Engine, EvalRequest};
+use sesshu_store::{DoseRow, Judged, Store};
+
+use crate::cmd::import::operator;
+use crate::cmd::schedule::RulesArg;
+use crate::config::{Config, GlobalArgs};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DoseCommand {
+    /// Record one dose by hand (a certificate a mover brings, a clinic's call)
+    Add {
+        address_number: String,
+        #[command(flatten)]
+        fields: Box<DoseFields>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+    /// Correct a recorded dose; the previous version is kept with who, when and why
+    Correct {
+        dose_id: i64,
+        /// Why the record is corrected (kept with the old version)
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        fields: Box<DoseFields>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+    /// Delete a recorded dose; it stays readable with its versions
+    Delete {
+        dose_id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every version of a dose
+    History {
+        dose_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The fields of a dose; on `correct`, the ones given replace the recorded ones.
+#[derive(Debug, clap::Args)]
+pub struct DoseFields {
+    /// Product code (formats.md §2: hib, pcv20, mr, je, hpv9, …)
+    #[arg(long)]
+    vaccine: Option<String>,
+    /// Ordinal as on the form (JE 1–4, MR 1–2, DPT 1–4, antibody test 0)
+    #[arg(long)]
+    dose: Option<u32>,
+    #[arg(long)]
+    date: Option<String>,
+    /// 10-digit medical institution code
+    #[arg(long)]
+    institution: Option<String>,
+    #[arg(long)]
+    institution_name: Option<String>,
+    #[arg(long)]
+    doctor: Option<String>,
+    #[arg(long)]
+    lot: Option<String>,
+    #[arg(long)]
+    manufacturer: Option<String>,
+    /// mL
+    #[arg(long)]
+    amount: Option<String>,
+    /// YYYYMM or R0704
+    #[arg(long)]
+    billing_month: Option<String>,
+    #[arg(long)]
+    subsidy_yen: Option<i64>,
+    #[arg(long)]
+    ticket: Option<String>,
+    #[arg(long)]
+    notes: Option<String>,
+    /// Given before moving in / by another municipality
+    #[arg(long)]
+    elsewhere: bool,
+    /// Deferred at the screening (見合わせ): recorded, never counted
+    #[arg(long)]
+    deferred: bool,
+    /// Antibody test result: low or sufficient
+    #[arg(long)]
+    result: Option<String>,
+}
+
+impl DoseFields {
+    /// Applies the given fields onto `base` (or builds a new dose when `base` is `None`).
+    fn apply(&self, base: Option<Dose>, engine: &Engine) -> Result<Dose> {
+        let fresh = base.is_none();
+        let mut d = match base {
+            Some(d) => d,
+            None => Dose {
+                product: self.vaccine.clone().context("--vaccine が必要です")?,
+                ordinal: self.dose.context("--dose が必要です")?,
+                given_on: parse_date(self.date.as_deref().context("--date が必要です")?)
+                    .context("--date")?,
+                judgement: DoseJudgement::Given,
+                institution_code: None,
+                institution_name: None,
+                doctor: None,
+                lot: None,
+                manufacturer: None,
+                amount_ml: None,
+                screened_on: None,
+                billing_month: None,
+                subsidy_yen: None,
+                ticket_number: None,
+                notes: None,
+                given_elsewhere: false,
+                antibody_result: None,
+            },
+        };
+        if let Some(v) = &self.vaccine {
+            d.product = v.trim().to_ascii_lowercase();
+        }
+        if engine.rules().product(&d.product).is_none() {
+            bail!("不明なワクチンコード「{}」", d.product);
+        }
+        if let Some(n) = self.dose {
+            d.ordinal = n;
+        }
+        if let Some(s) = &self.date {
+            d.given_on = parse_date(s).context("--date")?;
+        }
+        if let Some(s) = &self.institution {
+            d.institution_code = Some(parse_institution_code(s).context("--institution")?);
+        }
+        let text = |v: &Option<String>, old: &mut Option<String>| {
+            if let Some(v) = v {
+                *old = Some(v.clone()).filter(|s| !s.trim().is_empty());
+            }
+        };
+        text(&self.institution_name, &mut d.institution_name);
+        text(&self.doctor, &mut d.doctor);
+        text(&self.lot, &mut d.lot);
+        text(&self.manufacturer, &mut d.manufacturer);
+        text(&self.ticket, &mut d.ticket_number);
+        text(&self.notes, &mut d.notes);
+        if let Some(a) = &self.amount {
+            d.amount_ml = Some(parse_amount_ml(a).context("--amount")?);
+        }
+        if let Some(b) = &self.billing_month {
+            d.billing_month = Some(BillingMonth::parse(b).context("--billing-month")?);
+        }
+        if self.subsidy_yen.is_some() {
+            d.subsidy_yen = self.subsidy_yen;
+        }
+        if let Some(r) = &self.result {
+            d.antibody_result = Some(AntibodyResult::parse(r).context("--result")?);
+        }
+        if self.elsewhere {
+            d.given_elsewhere = true;
+        }
+        if self.deferred {
+            d.judgement = DoseJudgement::Deferred;
+        } else if fresh {
+            d.judgement = DoseJudgement::Given;
+        }
+        if d.given_on > sesshu_web::today_in_japan() {
+            bail!("接種日が未来の日付です: {}", d.given_on);
+        }
+        Ok(d)
+    }
+}
+
+pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let by = operator();
+    match command {
+        DoseCommand::Add {
+            address_number,
+            fields,
+            json,
+            rules,
+        } => {
+            let engine = Engine::new(rules.load()?);
+            let address = AddressNumber::parse(&address_number)?;
+            let dose = fields.apply(None, &engine)?;
+            let (judged, age) = judge(&store, &engine, tenant, &address, &dose, None).await?;
+            let id = store
+                .record_dose(tenant, address.as_str(), dose, age, judged.clone(), &by)
+                .await?;
+            report(json, id, 1, &judged);
+        }
+        DoseCommand::Correct {
+            dose_id,
+            reason,
+            fields,
+            json,
+            rules,
+        } => {
+            let engine = Engine::new(rules.load()?);
+            let Some(current) = store.dose(tenant, dose_id).await? else {
+                bail!("接種記録 {dose_id} は団体 {tenant} にありません");
+            };
+            let address = AddressNumber::parse(&current.address_number)?;
+            let dose = fields.apply(Some(current.dose.clone()), &engine)?;
+            let (judged, _) =
+                judge(&store, &engine, tenant, &address, &dose, Some(dose_id)).await?;
+            let row = store
+                .correct_dose(tenant, dose_id, dose, judged.clone(), &by, &reason)
+                .await?;
+            report(json, dose_id, row.version, &judged);
+        }
+        DoseCommand::Delete { dose_id, reason } => {
+            let row = store.delete_dose(tenant, dose_id, &by, &reason).await?;
+            println!("接種記録 {dose_id} を削除しました (版 {})。", row.version);
+        }
+        DoseCommand::History { dose_id, json } => {
+            let Some(current) = store.dose(tenant, dose_id).await? else {
+                bail!("接種記録 {dose_id} は団体 {tenant} にありません");
+            };
+            let versions = store.dose_versions(tenant, dose_id).await?;
+            if json {
+                let rows: Vec<_> = versions
+                    .iter()
+                    .map(|v| version_json(&v.row, Some(&v.superseded_at)))
+                    .chain(std::iter::once(version_json(&current, None)))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for v in &versions {
+                    print_version(&v.row, Some(&v.superseded_at));
+                }
+                print_version(&current, None);
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Judges `dose` with the person's other doses (the corrected one left out).
+async fn judge(
+    store: &Store,
+    engine: &Engine,
+    tenant: sesshu_domain::MunicipalityCode,
+    address: &AddressNumber,
+    dose: &Dose,
+    replacing: Option<i64>,
+) -> Result<(Judged, Option<String>)> {
+    let Some(person) = store.person(tenant, address).await? else {
+        bail!("宛名番号 {address} の人は団体 {tenant} に登録されていません");
+    };
+    let p = &person.person;
+    if dose.given_on < p.birth_date {
+        bail!("接種日が生年月日より前です");
+    }
+    let others = store.doses_of(tenant, address.as_str()).await?;
+    let mut all: Vec<&Dose> = others
+        .iter()
+        .filter(|r| Some(r.dose_id) != replacing)
+        .map(|r| &r.dose)
+        .collect();
+    all.push(dose);
+    let request = EvalRequest::for_person(p.birth_date, p.sex, all.iter().copied(), dose.given_on);
+    let response = engine.evaluate(&request);
+    let given: Vec<&&Dose> = all
+        .iter()
+        .filter(|d| HistoryItem::from_dose(d).is_some())
+        .collect();
+    let judged = match given.iter().position(|d| std::ptr::eq(**d, dose)) {
+        Some(i) => response
+            .history
+            .get(i)
+            .map(|j| Judged {
+                routine: j.routine,
+                evaluation: Some(j.reason.clone()),
+                stage: j.stage.clone(),
+            })
+            .unwrap_or_default(),
+        None => Judged {
+            routine: None,
+            evaluation: Some("見合わせ".into()),
+            stage: None,
+        },
+    };
+    Ok((judged, age_label(p.birth_date, dose.given_on)))
+}
+
+fn report(json: bool, id: i64, version: i64, j: &Judged) {
+    if json {
+        println!(
+            "{}",
+            json!({"dose_id": id, "version": version, "routine": j.routine,
+                   "evaluation": j.evaluation, "stage": j.stage})
+        );
+    } else {
+        let mark = match j.routine {
+            Some(true) => "定期接種",
+            Some(false) => "要確認 (定期接種の規則に合いません)",
+            None => "数えない記録",
+        };
+        println!(
+            "接種記録 {id} (版 {version}) を記録しました: {mark} — {}",
+            j.evaluation.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn version_json(r: &DoseRow, superseded_at: Option<&String>) -> serde_json::Value {
+    json!({
+        "version": r.version,
+        "product": r.dose.product,
+        "ordinal": r.dose.ordinal,
+        "given_on": r.dose.given_on.to_string(),
+        "judgement": r.dose.judgement.as_str(),
+        "lot": r.dose.lot,
+        "institution_code": r.dose.institution_code,
+        "deleted": r.deleted,
+        "recorded_at": r.recorded_at,
+        "recorded_by": r.recorded_by,
+        "change_reason": r.change_reason,
+        "superseded_at": superseded_at,
+    })
+}
+
+fn print_version(r: &DoseRow, superseded_at: Option<&String>) {
+    println!(
+        "版{} {} {}回 {} lot={} {}{} 記録 {} {}{}",
+        r.version,
+        r.dose.product,
+        r.dose.ordinal,
+        r.dose.given_on,
+        r.dose.lot.as_deref().unwrap_or("-"),
+        if r.deleted { "[削除] " } else { "" },
+        r.change_reason
+            .as_deref()
+            .map(|c| format!("理由: {c} "))
+            .unwrap_or_default(),
+        r.recorded_at,
+        r.recorded_by,
+        superseded_at
+            .map(|s| format!(" (置換 {s})"))
+            .unwrap_or_default(),
+    );
+}
