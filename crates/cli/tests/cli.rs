@@ -2,46 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use common::{BIN, json, sesshu, text};
 use sesshu_formats::contains_my_number;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sesshu");
-
-fn sesshu(dir: &Path, db: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("SESSHU_DATABASE_URL", db)
-        .env("SESSHU_KEY_FILE", dir.join("keys/sesshu.key"))
-        .env_remove("SESSHU_KEY")
-        .env_remove("SESSHU_CONFIG")
-        .env_remove("SESSHU_MUNICIPALITY")
-        .env("SESSHU_LOG", "warn")
-        .output()
-        .expect("run sesshu")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test]
 async fn init_import_and_show_on_every_backend() {

@@ -2,38 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
+use common::{json, sesshu};
 use sesshu_formats::contains_my_number;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sesshu");
-
-fn sesshu(dir: &Path, db: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("SESSHU_DATABASE_URL", db)
-        .env("SESSHU_KEY_FILE", dir.join("sesshu.key"))
-        .env_remove("SESSHU_KEY")
-        .env_remove("SESSHU_CONFIG")
-        .env_remove("SESSHU_MUNICIPALITY")
-        .env_remove("SESSHU_RULES")
-        .env("SESSHU_LOG", "warn")
-        .output()
-        .expect("run sesshu")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 #[tokio::test]
 async fn import_doses_exit_codes_report_and_person_show() {

@@ -175,6 +175,31 @@ pub struct Dose {
     pub antibody_result: Option<AntibodyResult>,
 }
 
+impl Dose {
+    /// A given dose with nothing but what identifies it; the record items are filled in after.
+    pub fn given(product: impl Into<String>, ordinal: u32, given_on: CivilDate) -> Self {
+        Self {
+            product: product.into(),
+            ordinal,
+            given_on,
+            judgement: DoseJudgement::Given,
+            institution_code: None,
+            institution_name: None,
+            doctor: None,
+            lot: None,
+            manufacturer: None,
+            amount_ml: None,
+            screened_on: None,
+            billing_month: None,
+            subsidy_yen: None,
+            ticket_number: None,
+            notes: None,
+            given_elsewhere: false,
+            antibody_result: None,
+        }
+    }
+}
+
 /// 接種日年齢 as staff write it ("0歳2か月", "65歳"), counted by the age law like every rule.
 pub fn age_label(birth: CivilDate, on: CivilDate) -> Option<String> {
     let months = crate::age::months_on(birth, on)?;

@@ -135,125 +135,117 @@ impl<R: Read> DoseReader<R> {
     }
 
     pub fn next_record(&mut self) -> Result<Option<Result<DoseRecord, Vec<RowError>>>, FileError> {
-        let Some(row) = self.table.next_row()? else {
-            return Ok(None);
-        };
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Ok(Some(Err(vec![e]))),
-        };
-        let fields = match self.table.decode(&row) {
-            Ok(f) => f,
-            Err(errors) => return Ok(Some(Err(errors))),
-        };
-        Ok(Some(self.parse_row(row.line, &fields)))
+        let Self { table, options } = self;
+        table.next_parsed(|line, fields| parse_row(options, line, fields))
     }
+}
 
-    fn parse_row(&self, line: u64, fields: &[Cow<'_, str>]) -> Result<DoseRecord, Vec<RowError>> {
-        let mut errors = Vec::new();
-        let mut ctx = RowContext {
-            line,
-            columns: &DOSE_COLUMNS,
-            fields,
-            errors: &mut errors,
-            secret: None,
-        };
-        let c = |c: C| c as usize;
-        let institution = ctx.required(c(C::Institution), parse_institution_code);
-        let address_number = ctx.optional(c(C::AddressNumber), AddressNumber::parse);
-        let kana = ctx.optional(c(C::Kana), KanaName::parse);
-        let birth = ctx.required(c(C::Birth), parse_date);
-        let sex = ctx.optional(c(C::Sex), Sex::parse);
-        let products = &self.options.products;
-        let product = ctx.required(c(C::Vaccine), |s: &str| {
-            let code = s.trim().to_ascii_lowercase();
-            if products.is_empty() || products.contains(&code) {
-                Ok(code)
-            } else {
-                Err(format!("不明なワクチンコード「{s}」"))
-            }
-        });
-        let ordinal = ctx.required(c(C::Ordinal), parse_ordinal);
-        let given_on = ctx.required(c(C::GivenOn), parse_date);
-        let amount = ctx.optional(c(C::Amount), parse_amount_ml);
-        let judgement = ctx.optional(c(C::Judgement), DoseJudgement::parse);
-        let screened_on = ctx.optional(c(C::ScreenedOn), parse_date);
-        let billing = ctx.optional(c(C::Billing), BillingMonth::parse);
-        let antibody = ctx.optional(c(C::Antibody), AntibodyResult::parse);
-        let subsidy = ctx.optional(c(C::Subsidy), parse_yen);
-        let elsewhere = ctx.optional(c(C::Elsewhere), |s: &str| match s.trim() {
-            "1" | "１" | "有" => Ok(true),
-            "0" | "０" | "無" => Ok(false),
-            _ => Err("転入前接種は 1 (他市町村で接種) または 0/空欄 です"),
-        });
-        if matches!(address_number, Some(None)) && matches!(kana, Some(None)) {
-            ctx.error(c(C::Kana), "宛名番号が空のときは氏名カナが必須です");
+fn parse_row(
+    options: &DoseReadOptions,
+    line: u64,
+    fields: &[Cow<'_, str>],
+) -> Result<DoseRecord, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut ctx = RowContext {
+        line,
+        columns: &DOSE_COLUMNS,
+        fields,
+        errors: &mut errors,
+        secret: None,
+    };
+    let c = |c: C| c as usize;
+    let institution = ctx.required(c(C::Institution), parse_institution_code);
+    let address_number = ctx.optional(c(C::AddressNumber), AddressNumber::parse);
+    let kana = ctx.optional(c(C::Kana), KanaName::parse);
+    let birth = ctx.required(c(C::Birth), parse_date);
+    let sex = ctx.optional(c(C::Sex), Sex::parse);
+    let products = &options.products;
+    let product = ctx.required(c(C::Vaccine), |s: &str| {
+        let code = s.trim().to_ascii_lowercase();
+        if products.is_empty() || products.contains(&code) {
+            Ok(code)
+        } else {
+            Err(format!("不明なワクチンコード「{s}」"))
         }
-        if let (Some(birth), Some(given)) = (birth, given_on) {
-            if given < birth {
-                ctx.error(c(C::GivenOn), "接種日が生年月日より前です");
-            }
-            if self.options.today.is_some_and(|t| given > t) {
-                ctx.error(c(C::GivenOn), "接種日が未来の日付です");
-            }
+    });
+    let ordinal = ctx.required(c(C::Ordinal), parse_ordinal);
+    let given_on = ctx.required(c(C::GivenOn), parse_date);
+    let amount = ctx.optional(c(C::Amount), parse_amount_ml);
+    let judgement = ctx.optional(c(C::Judgement), DoseJudgement::parse);
+    let screened_on = ctx.optional(c(C::ScreenedOn), parse_date);
+    let billing = ctx.optional(c(C::Billing), BillingMonth::parse);
+    let antibody = ctx.optional(c(C::Antibody), AntibodyResult::parse);
+    let subsidy = ctx.optional(c(C::Subsidy), parse_yen);
+    let elsewhere = ctx.optional(c(C::Elsewhere), |s: &str| match s.trim() {
+        "1" | "１" | "有" => Ok(true),
+        "0" | "０" | "無" => Ok(false),
+        _ => Err("転入前接種は 1 (他市町村で接種) または 0/空欄 です"),
+    });
+    if matches!(address_number, Some(None)) && matches!(kana, Some(None)) {
+        ctx.error(c(C::Kana), "宛名番号が空のときは氏名カナが必須です");
+    }
+    if let (Some(birth), Some(given)) = (birth, given_on) {
+        if given < birth {
+            ctx.error(c(C::GivenOn), "接種日が生年月日より前です");
         }
-        let is_test = product
-            .as_ref()
-            .is_some_and(|p| self.options.tests.contains(p));
-        // The antibody result may also be written in 備考 (formats.md §2).
-        let mut antibody = antibody.flatten();
-        if is_test && antibody.is_none() {
-            antibody = AntibodyResult::parse(ctx.value(c(C::Notes))).ok();
-            if antibody.is_none() {
-                ctx.error(
-                    c(C::Antibody),
-                    "抗体検査には抗体価 (low / sufficient) が必要です",
-                );
-            }
+        if options.today.is_some_and(|t| given > t) {
+            ctx.error(c(C::GivenOn), "接種日が未来の日付です");
         }
-        if is_test && ordinal.is_some_and(|n| n != 0) {
-            ctx.error(c(C::Ordinal), "抗体検査の回数は 0 です");
+    }
+    let is_test = product.as_ref().is_some_and(|p| options.tests.contains(p));
+    // The antibody result may also be written in 備考 (formats.md §2).
+    let mut antibody = antibody.flatten();
+    if is_test && antibody.is_none() {
+        antibody = AntibodyResult::parse(ctx.value(c(C::Notes))).ok();
+        if antibody.is_none() {
+            ctx.error(
+                c(C::Antibody),
+                "抗体検査には抗体価 (low / sufficient) が必要です",
+            );
         }
-        if !is_test && ordinal == Some(0) {
-            ctx.error(c(C::Ordinal), "接種の回数は 1 以上です");
+    }
+    if is_test && ordinal.is_some_and(|n| n != 0) {
+        ctx.error(c(C::Ordinal), "抗体検査の回数は 0 です");
+    }
+    if !is_test && ordinal == Some(0) {
+        ctx.error(c(C::Ordinal), "接種の回数は 1 以上です");
+    }
+    let text = |col: C| optional_text(&fields[col as usize]);
+    match (institution, birth, product, ordinal, given_on) {
+        (Some(institution), Some(birth_date), Some(product), Some(ordinal), Some(given_on))
+            if errors.is_empty() =>
+        {
+            Ok(DoseRecord {
+                line,
+                subject: DoseSubject {
+                    address_number: address_number.flatten(),
+                    name: text(C::Name),
+                    kana: kana.flatten(),
+                    birth_date,
+                    sex: sex.flatten(),
+                },
+                dose: Dose {
+                    product,
+                    ordinal,
+                    given_on,
+                    judgement: judgement.flatten().unwrap_or(DoseJudgement::Given),
+                    institution_code: Some(institution),
+                    institution_name: text(C::InstitutionName),
+                    doctor: text(C::Doctor),
+                    lot: text(C::Lot),
+                    manufacturer: text(C::Maker),
+                    amount_ml: amount.flatten(),
+                    screened_on: screened_on.flatten(),
+                    billing_month: billing.flatten(),
+                    subsidy_yen: subsidy.flatten(),
+                    ticket_number: text(C::Ticket),
+                    notes: text(C::Notes),
+                    given_elsewhere: elsewhere.flatten().unwrap_or(false),
+                    antibody_result: antibody,
+                },
+            })
         }
-        let text = |col: C| optional_text(&fields[col as usize]);
-        match (institution, birth, product, ordinal, given_on) {
-            (Some(institution), Some(birth_date), Some(product), Some(ordinal), Some(given_on))
-                if errors.is_empty() =>
-            {
-                Ok(DoseRecord {
-                    line,
-                    subject: DoseSubject {
-                        address_number: address_number.flatten(),
-                        name: text(C::Name),
-                        kana: kana.flatten(),
-                        birth_date,
-                        sex: sex.flatten(),
-                    },
-                    dose: Dose {
-                        product,
-                        ordinal,
-                        given_on,
-                        judgement: judgement.flatten().unwrap_or(DoseJudgement::Given),
-                        institution_code: Some(institution),
-                        institution_name: text(C::InstitutionName),
-                        doctor: text(C::Doctor),
-                        lot: text(C::Lot),
-                        manufacturer: text(C::Maker),
-                        amount_ml: amount.flatten(),
-                        screened_on: screened_on.flatten(),
-                        billing_month: billing.flatten(),
-                        subsidy_yen: subsidy.flatten(),
-                        ticket_number: text(C::Ticket),
-                        notes: text(C::Notes),
-                        given_elsewhere: elsewhere.flatten().unwrap_or(false),
-                        antibody_result: antibody,
-                    },
-                })
-            }
-            _ => Err(errors),
-        }
+        _ => Err(errors),
     }
 }
 

@@ -128,103 +128,93 @@ impl<R: Read> ResidentReader<R> {
     pub fn next_record(
         &mut self,
     ) -> Result<Option<Result<ResidentRecord, Vec<RowError>>>, FileError> {
-        let Some(row) = self.table.next_row()? else {
-            return Ok(None);
-        };
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Ok(Some(Err(vec![e]))),
-        };
-        let fields = match self.table.decode(&row) {
-            Ok(f) => f,
-            Err(errors) => return Ok(Some(Err(errors))),
-        };
-        Ok(Some(self.parse_row(row.line, &fields)))
+        let today = self.today;
+        self.table
+            .next_parsed(|line, fields| parse_row(today, line, fields))
     }
+}
 
-    fn parse_row(
-        &self,
-        line: u64,
-        fields: &[Cow<'_, str>],
-    ) -> Result<ResidentRecord, Vec<RowError>> {
-        let mut errors = Vec::new();
-        let mut ctx = Ctx(RowContext {
+fn parse_row(
+    today: Option<CivilDate>,
+    line: u64,
+    fields: &[Cow<'_, str>],
+) -> Result<ResidentRecord, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut ctx = Ctx(RowContext {
+        line,
+        columns: &COLUMNS,
+        fields,
+        errors: &mut errors,
+        secret: Some(Col::MyNumber as usize),
+    });
+    let address_number = ctx.required(Col::AddressNumber, AddressNumber::parse);
+    let integrated = ctx.optional(Col::IntegratedAddressNumber, IntegratedAddressNumber::parse);
+    let my_number = ctx.optional(Col::MyNumber, MyNumber::parse);
+    let household_number = ctx.optional(Col::Household, HouseholdNumber::parse);
+    let name = ctx.required(Col::Name, PersonName::parse);
+    let kana = ctx.required(Col::Kana, KanaName::parse);
+    let birth_date = ctx.required(Col::Birth, parse_date);
+    let sex = ctx.required(Col::Sex, Sex::parse);
+    let postal_code = ctx.optional(Col::Postal, PostalCode::parse);
+    let status = ctx.required(Col::Status, ResidentStatus::parse);
+    let change_reason = ctx.optional(Col::Reason, ChangeReason::parse);
+    let changed_on = ctx.optional(Col::ChangedOn, parse_date);
+    let notified_on = ctx.optional(Col::NotifiedOn, parse_date);
+    let protected = ctx.optional(
+        Col::Protected,
+        |s| match sesshu_domain::digits::normalize_digits(s).as_str() {
+            "1" => Ok(true),
+            "0" => Ok(false),
+            _ => Err("支援措置は 1 (対象) または 0/空欄 です"),
+        },
+    );
+    if let (Some(birth), Some(today)) = (birth_date, today)
+        && birth > today
+    {
+        ctx.error(Col::Birth, "生年月日が未来の日付です");
+    }
+    if let (Some(birth), Some(Some(changed))) = (birth_date, changed_on)
+        && changed < birth
+    {
+        ctx.error(Col::ChangedOn, "異動日が生年月日より前です");
+    }
+    let text = |c: Col| optional_text(&fields[c as usize]);
+    match (address_number, name, kana, birth_date, sex, status) {
+        (
+            Some(address_number),
+            Some(name),
+            Some(kana),
+            Some(birth_date),
+            Some(sex),
+            Some(status),
+        ) if errors.is_empty() => Ok(ResidentRecord {
             line,
-            columns: &COLUMNS,
-            fields,
-            errors: &mut errors,
-            secret: Some(Col::MyNumber as usize),
-        });
-        let address_number = ctx.required(Col::AddressNumber, AddressNumber::parse);
-        let integrated = ctx.optional(Col::IntegratedAddressNumber, IntegratedAddressNumber::parse);
-        let my_number = ctx.optional(Col::MyNumber, MyNumber::parse);
-        let household_number = ctx.optional(Col::Household, HouseholdNumber::parse);
-        let name = ctx.required(Col::Name, PersonName::parse);
-        let kana = ctx.required(Col::Kana, KanaName::parse);
-        let birth_date = ctx.required(Col::Birth, parse_date);
-        let sex = ctx.required(Col::Sex, Sex::parse);
-        let postal_code = ctx.optional(Col::Postal, PostalCode::parse);
-        let status = ctx.required(Col::Status, ResidentStatus::parse);
-        let change_reason = ctx.optional(Col::Reason, ChangeReason::parse);
-        let changed_on = ctx.optional(Col::ChangedOn, parse_date);
-        let notified_on = ctx.optional(Col::NotifiedOn, parse_date);
-        let protected =
-            ctx.optional(
-                Col::Protected,
-                |s| match sesshu_domain::digits::normalize_digits(s).as_str() {
-                    "1" => Ok(true),
-                    "0" => Ok(false),
-                    _ => Err("支援措置は 1 (対象) または 0/空欄 です"),
-                },
-            );
-        if let (Some(birth), Some(today)) = (birth_date, self.today)
-            && birth > today
-        {
-            ctx.error(Col::Birth, "生年月日が未来の日付です");
-        }
-        if let (Some(birth), Some(Some(changed))) = (birth_date, changed_on)
-            && changed < birth
-        {
-            ctx.error(Col::ChangedOn, "異動日が生年月日より前です");
-        }
-        let text = |c: Col| optional_text(&fields[c as usize]);
-        match (address_number, name, kana, birth_date, sex, status) {
-            (
-                Some(address_number),
-                Some(name),
-                Some(kana),
-                Some(birth_date),
-                Some(sex),
-                Some(status),
-            ) if errors.is_empty() => Ok(ResidentRecord {
-                line,
-                person: Person {
-                    address_number,
-                    integrated_address_number: integrated.flatten(),
-                    my_number: my_number.flatten(),
-                    household_number: household_number.flatten(),
-                    relationship: text(Col::Relationship),
-                    name,
-                    kana,
-                    birth_date,
-                    sex,
-                    postal_code: postal_code.flatten(),
-                    address: text(Col::Address),
-                    address_detail: text(Col::AddressDetail),
-                    district_code: text(Col::District),
-                    school_district: text(Col::School),
-                    phone: text(Col::Phone),
-                    status,
-                    change_reason: change_reason.flatten(),
-                    changed_on: changed_on.flatten(),
-                    notified_on: notified_on.flatten(),
-                    previous_address: text(Col::PreviousAddress),
-                    next_address: text(Col::NextAddress),
-                    protected: protected.flatten().unwrap_or(false),
-                },
-            }),
-            _ => Err(errors),
-        }
+            person: Person {
+                address_number,
+                integrated_address_number: integrated.flatten(),
+                my_number: my_number.flatten(),
+                household_number: household_number.flatten(),
+                relationship: text(Col::Relationship),
+                name,
+                kana,
+                birth_date,
+                sex,
+                postal_code: postal_code.flatten(),
+                address: text(Col::Address),
+                address_detail: text(Col::AddressDetail),
+                district_code: text(Col::District),
+                school_district: text(Col::School),
+                phone: text(Col::Phone),
+                status,
+                change_reason: change_reason.flatten(),
+                changed_on: changed_on.flatten(),
+                notified_on: notified_on.flatten(),
+                previous_address: text(Col::PreviousAddress),
+                next_address: text(Col::NextAddress),
+                protected: protected.flatten().unwrap_or(false),
+            },
+        }),
+        _ => Err(errors),
     }
 }
 

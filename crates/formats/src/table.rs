@@ -274,6 +274,25 @@ impl<R: Read> TableReader<R> {
         Ok(Some(Ok(RawRow { line, record })))
     }
 
+    /// The next row decoded and handed to `parse` (with its line), or the row's errors.
+    #[allow(clippy::type_complexity)]
+    pub fn next_parsed<T>(
+        &mut self,
+        parse: impl FnOnce(u64, &[Cow<'_, str>]) -> Result<T, Vec<RowError>>,
+    ) -> Result<Option<Result<T, Vec<RowError>>>, FileError> {
+        let Some(row) = self.next_row()? else {
+            return Ok(None);
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Ok(Some(Err(vec![e]))),
+        };
+        Ok(Some(match self.decode(&row) {
+            Ok(fields) => parse(row.line, &fields),
+            Err(errors) => Err(errors),
+        }))
+    }
+
     /// The row's fields in the order of the format's columns (blank for a column the file lacks).
     pub fn decode<'r>(&self, row: &'r RawRow) -> Result<Vec<Cow<'r, str>>, Vec<RowError>> {
         let mut errors = Vec::new();

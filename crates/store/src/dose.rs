@@ -495,25 +495,15 @@ fn light_dose(r: &AnyRow) -> Result<(String, Dose), StoreError> {
     Ok((
         r.try_get("address_number")?,
         Dose {
-            product: r.try_get("product")?,
-            ordinal: u32::try_from(ordinal).map_err(|_| corrupt("ordinal"))?,
-            given_on: date(&r.try_get::<String, _>("given_on")?, "given_on")?,
             judgement: DoseJudgement::from_db(&judgement).ok_or_else(|| corrupt("judgement"))?,
-            institution_code: None,
-            institution_name: None,
-            doctor: None,
-            lot: None,
-            manufacturer: None,
-            amount_ml: None,
-            screened_on: None,
-            billing_month: None,
-            subsidy_yen: None,
-            ticket_number: None,
-            notes: None,
-            given_elsewhere: false,
             antibody_result: antibody
                 .map(|a| AntibodyResult::parse(&a).map_err(|_| corrupt("antibody_result")))
                 .transpose()?,
+            ..Dose::given(
+                r.try_get::<String, _>("product")?,
+                u32::try_from(ordinal).map_err(|_| corrupt("ordinal"))?,
+                date(&r.try_get::<String, _>("given_on")?, "given_on")?,
+            )
         },
     ))
 }

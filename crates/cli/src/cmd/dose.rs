@@ -102,26 +102,11 @@ impl DoseFields {
         let fresh = base.is_none();
         let mut d = match base {
             Some(d) => d,
-            None => Dose {
-                product: self.vaccine.clone().context("--vaccine が必要です")?,
-                ordinal: self.dose.context("--dose が必要です")?,
-                given_on: parse_date(self.date.as_deref().context("--date が必要です")?)
-                    .context("--date")?,
-                judgement: DoseJudgement::Given,
-                institution_code: None,
-                institution_name: None,
-                doctor: None,
-                lot: None,
-                manufacturer: None,
-                amount_ml: None,
-                screened_on: None,
-                billing_month: None,
-                subsidy_yen: None,
-                ticket_number: None,
-                notes: None,
-                given_elsewhere: false,
-                antibody_result: None,
-            },
+            None => Dose::given(
+                self.vaccine.clone().context("--vaccine が必要です")?,
+                self.dose.context("--dose が必要です")?,
+                parse_date(self.date.as_deref().context("--date が必要です")?).context("--date")?,
+            ),
         };
         if let Some(v) = &self.vaccine {
             d.product = v.trim().to_ascii_lowercase();
