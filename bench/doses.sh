@@ -33,9 +33,10 @@ out=$(/usr/bin/time -f "%M" -o mem.txt "$BIN" import doses part.csv --json || tr
 s_read=$(j 'd["seconds"]' "$read_only")
 s_imp=$(j 'd["seconds"]' "$out")
 echo "read $ROWS rows without evaluating (parse + validate): ${s_read} s  $(python3 -c "print(f'{$ROWS/$s_read:,.0f}')") rows/s"
-echo "import with evaluation (match, judge, insert, SQLite):  ${s_imp} s  $(python3 -c "print(f'{$ROWS/$s_imp:,.0f}')") rows/s  ratio $(python3 -c "print(f'{$s_imp/$s_read:.1f}')")x  peak $(( $(cat mem.txt) / 1024 )) MiB  $(j '{k: d[k] for k in ("inserted","flagged","duplicate","rejected")}' "$out")"
+echo "import with evaluation (match, judge, insert, SQLite):  ${s_imp} s  $(python3 -c "print(f'{$ROWS/$s_imp:,.0f}')") rows/s  ratio $(python3 -c "print(f'{$s_imp/$s_read:.1f}')")x  peak $(( $(tail -n 1 mem.txt) / 1024 )) MiB  $(j '{k: d[k] for k in ("inserted","flagged","duplicate","rejected")}' "$out")"
 
 # 2. The rest of the town's doses, then a forecast of every person.
 "$BIN" import doses rest.csv --json >/dev/null || true
 due=$(/usr/bin/time -f "%M" -o mem.txt "$BIN" schedule due --as-of 2026-04-01 --baseline --json)
-echo "forecast every person: $(j 'f"{d[\"persons\"]:,} persons, {d[\"doses\"]:,} doses in {d[\"seconds\"]:.2f} s = {d[\"persons_per_second\"]:,.0f} persons/s; reading the dose rows alone {d[\"baseline\"][\"seconds\"]:.2f} s; ratio {d[\"seconds\"]/d[\"baseline\"][\"seconds\"]:.2f}"' "$due")  peak $(( $(cat mem.txt) / 1024 )) MiB"
+p=$(j 'd["persons"]' "$due"); n=$(j 'd["doses"]' "$due"); t=$(j 'd["seconds"]' "$due"); b=$(j 'd["baseline"]["seconds"]' "$due")
+echo "forecast every person: $p persons, $n doses in $(python3 -c "print(f'{$t:.2f}')") s = $(python3 -c "print(f'{$p/$t:,.0f}')") persons/s; reading the dose rows alone $(python3 -c "print(f'{$b:.2f}')") s; ratio $(python3 -c "print(f'{$t/$b:.2f}')")  peak $(( $(tail -n 1 mem.txt) / 1024 )) MiB"

@@ -60,16 +60,28 @@ struct Facts {
     sex: Sex,
 }
 
-type DoseKey = (String, String, u32, CivilDate, &'static str);
+/// A dose's natural key, compact: a million keys must not cost a million string pairs.
+type DoseKey = (u64, u16, u32, CivilDate, bool);
 
-fn key_of(address: &str, d: &Dose) -> DoseKey {
-    (
-        address.to_owned(),
-        d.product.clone(),
-        d.ordinal,
-        d.given_on,
-        d.judgement.as_str(),
-    )
+/// Interns product codes for [`DoseKey`].
+#[derive(Default)]
+struct Products(HashMap<String, u16>);
+
+impl Products {
+    fn key(&mut self, address: &str, d: &Dose) -> DoseKey {
+        let next = u16::try_from(self.0.len()).unwrap_or(u16::MAX);
+        let product = *self.0.entry(d.product.clone()).or_insert(next);
+        // Address numbers are validated digit strings (at most 15); the length keeps "012" ≠ "12".
+        let number: u64 = address.parse().unwrap_or(u64::MAX);
+        let address = (address.len() as u64).wrapping_mul(1_000_000_000_000_000) ^ number;
+        (
+            address,
+            product,
+            d.ordinal,
+            d.given_on,
+            d.judgement == sesshu_domain::DoseJudgement::Deferred,
+        )
+    }
 }
 
 impl Store {
@@ -193,14 +205,17 @@ impl Store {
             .into_iter()
             .collect();
         let mut existing = self.existing_doses(&mut db, &tenant_code, &persons).await?;
-        let mut seen: HashSet<DoseKey> = existing
-            .iter()
-            .flat_map(|(a, ds)| ds.iter().map(move |d| key_of(a, d)))
-            .collect();
-        let mut fresh: Vec<(DoseRecord, String)> = Vec::with_capacity(matched.len());
+        let mut products = Products::default();
+        let mut seen: HashSet<DoseKey> = HashSet::new();
+        for (a, ds) in &existing {
+            for d in ds {
+                seen.insert(products.key(a, d));
+            }
+        }
+        let mut fresh: Vec<Option<(DoseRecord, String)>> = Vec::with_capacity(matched.len());
         for (rec, address) in matched {
-            if seen.insert(key_of(&address, &rec.dose)) {
-                fresh.push((rec, address));
+            if seen.insert(products.key(&address, &rec.dose)) {
+                fresh.push(Some((rec, address)));
             } else {
                 summary.duplicate += 1;
                 errors.push(RowError::new(
@@ -214,7 +229,11 @@ impl Store {
 
         // Judge each person's new doses with their whole history.
         let mut by_person: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, (_, address)) in fresh.iter().enumerate() {
+        for (i, (_, address)) in fresh
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, f.as_ref()?)))
+        {
             by_person.entry(address.clone()).or_default().push(i);
         }
         let first_id = next_dose_id(&mut db, &tenant_code).await?;
@@ -225,9 +244,14 @@ impl Store {
                 continue;
             };
             let old = existing.remove(address).unwrap_or_default();
+            // Moved out, not cloned: a million rows are held once.
+            let new: Vec<(usize, DoseRecord)> = indexes
+                .iter()
+                .filter_map(|i| fresh[*i].take().map(|(rec, _)| (*i, rec)))
+                .collect();
             let all: Vec<&Dose> = old
                 .iter()
-                .chain(indexes.iter().map(|i| &fresh[*i].0.dose))
+                .chain(new.iter().map(|(_, rec)| &rec.dose))
                 .collect();
             let request =
                 EvalRequest::for_person(f.birth, f.sex, all.iter().copied(), options.today);
@@ -239,8 +263,8 @@ impl Store {
                     judgements.next();
                 }
             }
-            for i in indexes {
-                let (rec, _) = &fresh[*i];
+            drop(all);
+            for (i, rec) in new {
                 let judged =
                     if sesshu_schedule::contract::HistoryItem::from_dose(&rec.dose).is_some() {
                         judgements.next()
@@ -251,18 +275,18 @@ impl Store {
                     Some(j) => (j.routine, Some(j.reason), j.stage),
                     None => (None, Some("見合わせ".to_owned()), None),
                 };
-                rows[*i] = Some(DoseRow {
-                    dose_id: first_id + *i as i64,
+                rows[i] = Some(DoseRow {
+                    dose_id: first_id + i as i64,
                     version: 1,
                     address_number: address.clone(),
-                    dose: rec.dose.clone(),
                     age_at_dose: age_label(f.birth, rec.dose.given_on),
+                    source_line: i64::try_from(rec.line).ok(),
+                    dose: rec.dose,
                     routine,
                     evaluation,
                     stage,
                     deleted: false,
                     import_id: Some(summary.import_id.clone()),
-                    source_line: i64::try_from(rec.line).ok(),
                     recorded_at: now.clone(),
                     recorded_by: options.operator.clone(),
                     change_reason: None,
