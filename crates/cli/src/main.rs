@@ -32,6 +32,9 @@ enum Command {
     /// Look at persons
     #[command(subcommand)]
     Person(cmd::person::PersonCommand),
+    /// The audit log: verify its hash chains, export entries for the auditor
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
     /// Record, correct or delete one dose by hand; every version is kept
     #[command(subcommand)]
     Dose(cmd::dose::DoseCommand),
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             Command::Init(args) => cmd::init::run(&cli.global, args).await,
             Command::Import(c) => cmd::import::run(&cli.global, c).await,
             Command::Person(c) => cmd::person::run(&cli.global, c).await,
+            Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,

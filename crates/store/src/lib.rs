@@ -4,6 +4,7 @@
 //! Every method takes the municipality first and every query filters by it: there is no way to
 //! name a row without its tenant. The My Number only ever reaches this crate sealed.
 
+mod audit;
 mod dose;
 mod dose_import;
 mod error;
@@ -18,6 +19,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use audit::{
+    AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, DEPLOYMENT, Outcome,
+};
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;

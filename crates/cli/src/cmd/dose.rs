@@ -6,8 +6,9 @@ use sesshu_domain::dose::{BillingMonth, age_label, parse_amount_ml, parse_instit
 use sesshu_domain::{AddressNumber, AntibodyResult, Dose, DoseJudgement, parse_date};
 use sesshu_schedule::contract::HistoryItem;
 use sesshu_schedule::{Engine, EvalRequest};
-use sesshu_store::{DoseRow, Judged, Store};
+use sesshu_store::{DoseRow, Judged, Outcome, Store};
 
+use crate::cmd::audit::cli_event;
 use crate::cmd::import::operator;
 use crate::cmd::schedule::RulesArg;
 use crate::config::{Config, GlobalArgs};
@@ -180,6 +181,13 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
             let id = store
                 .record_dose(tenant, address.as_str(), dose, age, judged.clone(), &by)
                 .await?;
+            audit_write(
+                &store,
+                tenant,
+                address.as_str(),
+                json!({"action": "add", "dose_id": id}),
+            )
+            .await?;
             report(json, id, 1, &judged);
         }
         DoseCommand::Correct {
@@ -200,10 +208,24 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
             let row = store
                 .correct_dose(tenant, dose_id, dose, judged.clone(), &by, &reason)
                 .await?;
+            audit_write(
+                &store,
+                tenant,
+                address.as_str(),
+                json!({"action": "correct", "dose_id": dose_id, "version": row.version, "reason": reason}),
+            )
+            .await?;
             report(json, dose_id, row.version, &judged);
         }
         DoseCommand::Delete { dose_id, reason } => {
             let row = store.delete_dose(tenant, dose_id, &by, &reason).await?;
+            audit_write(
+                &store,
+                tenant,
+                &row.address_number,
+                json!({"action": "delete", "dose_id": dose_id, "version": row.version, "reason": reason}),
+            )
+            .await?;
             println!("接種記録 {dose_id} を削除しました (版 {})。", row.version);
         }
         DoseCommand::History { dose_id, json } => {
@@ -211,6 +233,18 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
                 bail!("接種記録 {dose_id} は団体 {tenant} にありません");
             };
             let versions = store.dose_versions(tenant, dose_id).await?;
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "dose.read",
+                        Outcome::Ok,
+                        vec![],
+                        vec![current.address_number.clone()],
+                        json!({"dose_id": dose_id}),
+                    ),
+                )
+                .await?;
             if json {
                 let rows: Vec<_> = versions
                     .iter()
@@ -228,6 +262,27 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_write(
+    store: &Store,
+    tenant: sesshu_domain::MunicipalityCode,
+    address: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    store
+        .audit(
+            Some(tenant),
+            cli_event(
+                "dose.write",
+                Outcome::Ok,
+                vec![address.to_owned()],
+                vec![],
+                detail,
+            ),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Judges `dose` with the person's other doses (the corrected one left out).

@@ -12,6 +12,7 @@ use sesshu_formats::{DoseReadOptions, Encoding, ErrorReport, ReadOptions};
 use sesshu_schedule::Engine;
 use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, ImportStatus, ImportSummary};
 
+use crate::cmd::audit::cli_event;
 use crate::config::{Config, GlobalArgs};
 
 /// Exit codes of imports, a contract for scripts.
@@ -155,6 +156,13 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+fn audit_outcome(status: ImportStatus) -> sesshu_store::Outcome {
+    match status {
+        ImportStatus::Refused => sesshu_store::Outcome::Refused,
+        ImportStatus::Applied | ImportStatus::Partial => sesshu_store::Outcome::Ok,
+    }
+}
+
 fn exit_code(status: ImportStatus) -> ExitCode {
     ExitCode::from(match status {
         ImportStatus::Applied => EXIT_APPLIED,
@@ -205,6 +213,23 @@ async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
         .await?;
     bar.finish_and_clear();
     let report_path = report.finish()?;
+    store
+        .audit(
+            Some(tenant),
+            cli_event(
+                "import.doses",
+                audit_outcome(summary.status),
+                vec![],
+                vec![],
+                json!({
+                    "import_id": summary.import_id, "file": file_name(&args.file),
+                    "sha256": summary.file_sha256, "inserted": summary.inserted,
+                    "flagged": summary.flagged, "duplicate": summary.duplicate,
+                    "rejected": summary.rejected,
+                }),
+            ),
+        )
+        .await?;
     store.close().await;
     let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     if args.json {
@@ -340,6 +365,22 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         .await?;
     bar.finish_and_clear();
     let report_path = report.finish()?;
+    store
+        .audit(
+            Some(tenant),
+            cli_event(
+                "import.residents",
+                audit_outcome(summary.status),
+                vec![],
+                vec![],
+                json!({
+                    "import_id": summary.import_id, "file": file_name(&args.file),
+                    "sha256": summary.file_sha256, "inserted": summary.inserted,
+                    "updated": summary.updated, "rejected": summary.rejected,
+                }),
+            ),
+        )
+        .await?;
     store.close().await;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {

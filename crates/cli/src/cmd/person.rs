@@ -1,11 +1,13 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use serde_json::json;
 use sesshu_crypto::TenantCrypto;
 use sesshu_domain::{AddressNumber, HouseholdNumber, parse_date};
-use sesshu_store::PersonQuery;
+use sesshu_store::{Outcome, PersonQuery};
 use sesshu_web::view::{PersonDetail, PersonSummaryView, person_detail};
 
+use crate::cmd::audit::cli_event;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]
@@ -56,8 +58,32 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             )
             .await?
             else {
+                store
+                    .audit(
+                        Some(tenant),
+                        cli_event(
+                            "person.read",
+                            Outcome::Refused,
+                            vec![],
+                            vec![],
+                            json!({"address_number": address_number.as_str(), "found": false}),
+                        ),
+                    )
+                    .await?;
                 bail!("宛名番号 {address_number} の人は団体 {tenant} に登録されていません");
             };
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "person.read",
+                        Outcome::Ok,
+                        vec![],
+                        detail.shown_persons(),
+                        json!({"doses": detail.doses.len()}),
+                    ),
+                )
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
@@ -88,6 +114,24 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             }
             let hits = store.search_persons(tenant, &query).await?;
             let views: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "person.search",
+                        Outcome::Ok,
+                        vec![],
+                        views.iter().map(|v| v.address_number.clone()).collect(),
+                        json!({
+                            "kana": query.kana,
+                            "birth_date": query.birth_date.map(|d| d.to_string()),
+                            "household": query.household.as_ref().map(|h| h.as_str().to_owned()),
+                            "limit": query.limit,
+                            "rows": views.len(),
+                        }),
+                    ),
+                )
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&views)?);
             } else {

@@ -163,6 +163,19 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("評価スレッドが異常終了しました"))?;
     let seconds = started.elapsed().as_secs_f64();
+    // Counts only: no person is shown.
+    store
+        .audit(
+            Some(tenant),
+            crate::cmd::audit::cli_event(
+                "schedule.forecast",
+                sesshu_store::Outcome::Ok,
+                vec![],
+                vec![],
+                serde_json::json!({"as_of": as_of.to_string(), "persons": persons}),
+            ),
+        )
+        .await?;
     store.close().await;
     if args.json {
         println!(

@@ -21,6 +21,7 @@ pub fn sesshu(dir: &Path, db: &str, args: &[&str]) -> Output {
         .env_remove("SESSHU_MUNICIPALITY")
         .env_remove("SESSHU_RULES")
         .env("SESSHU_LOG", "warn")
+        .env("SESSHU_OPERATOR", "tester")
         .output()
         .expect("run sesshu")
 }

@@ -1,0 +1,199 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use sesshu_store::{AuditEvent, AuditQuery, Outcome, Store};
+
+use crate::cmd::import::operator;
+use crate::config::{Config, GlobalArgs};
+
+/// Exit code of `audit verify` when the chain is broken.
+pub const EXIT_BROKEN: u8 = 4;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check every hash chain of the audit log: exit 0 when intact, 4 naming the first broken entry
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the municipality's audit log and write the entries as CSV (UTF-8 with BOM)
+    Export {
+        /// Only this actor (e.g. cli:tanaka)
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this function (e.g. person.read)
+        #[arg(long)]
+        function: Option<String>,
+        /// Only entries that acted on or showed this person (宛名番号)
+        #[arg(long)]
+        person: Option<String>,
+        /// From this time (YYYY-MM-DD or RFC 3339, Japan time)
+        #[arg(long)]
+        from: Option<String>,
+        /// Before this time
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        limit: u32,
+        /// Output file [default: standard output]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The CLI's own audit entry: the operating-system user on this host.
+pub fn cli_event(
+    function: &str,
+    outcome: Outcome,
+    acted: Vec<String>,
+    shown: Vec<String>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        actor: operator(),
+        actor_kind: "cli",
+        source: std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .or_else(|| std::env::var("HOSTNAME").ok()),
+        function: function.to_owned(),
+        outcome,
+        persons_acted: acted,
+        persons_shown: shown,
+        detail,
+    }
+}
+
+pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    match command {
+        AuditCommand::Verify { json } => verify(&store, json).await,
+        AuditCommand::Export {
+            actor,
+            function,
+            person,
+            from,
+            until,
+            limit,
+            out,
+        } => {
+            let tenant = config.tenant(&store).await?;
+            let query = AuditQuery {
+                actor,
+                function,
+                person,
+                from,
+                until,
+                limit,
+            };
+            let entries = store.audit_entries(Some(tenant), &query).await?;
+            let conditions = json!({
+                "actor": query.actor, "function": query.function, "person": query.person,
+                "from": query.from, "until": query.until, "limit": query.limit,
+                "rows": entries.len(), "out": out.as_ref().map(|p| p.display().to_string()),
+            });
+            // The export is itself an operation on personal data (who looked at whom).
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event("audit.export", Outcome::Ok, vec![], vec![], conditions),
+                )
+                .await?;
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("{} を作成できません", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut sink = sink;
+            sink.write_all(b"\xEF\xBB\xBF")?;
+            let mut w = csv::Writer::from_writer(sink);
+            w.write_record([
+                "団体",
+                "連番",
+                "日時",
+                "操作者",
+                "種別",
+                "端末",
+                "機能",
+                "結果",
+                "操作対象者",
+                "表示対象者",
+                "条件",
+                "ハッシュ",
+            ])?;
+            for e in &entries {
+                w.write_record([
+                    e.municipality_code.as_str(),
+                    &e.seq.to_string(),
+                    &e.at,
+                    &e.actor,
+                    &e.actor_kind,
+                    e.source.as_deref().unwrap_or(""),
+                    &e.function,
+                    &e.outcome,
+                    &e.persons_acted,
+                    &e.persons_shown,
+                    &e.detail,
+                    &e.hash,
+                ])?;
+            }
+            w.flush()?;
+            if out.is_some() {
+                eprintln!("{} 件を書き出しました", entries.len());
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn verify(store: &Store, json_out: bool) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let v = store.verify_audit().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    store
+        .audit(
+            None,
+            cli_event(
+                "audit.verify",
+                if v.broken.is_none() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                },
+                vec![],
+                vec![],
+                json!({"entries": v.entries, "broken": v.broken}),
+            ),
+        )
+        .await?;
+    store.close().await;
+    if json_out {
+        println!(
+            "{}",
+            json!({"intact": v.broken.is_none(), "entries": v.entries, "chains": v.chains,
+                   "broken": v.broken, "seconds": seconds})
+        );
+    } else if let Some(b) = &v.broken {
+        println!(
+            "監査ログが改ざんされています: 団体 {} 連番 {}: {}",
+            b.municipality_code, b.seq, b.reason
+        );
+    } else {
+        println!(
+            "監査ログは完全です ({} 件, {} 系列, {:.1} 秒)",
+            v.entries, v.chains, seconds
+        );
+    }
+    Ok(if v.broken.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_BROKEN)
+    })
+}

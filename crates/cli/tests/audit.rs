@@ -1,0 +1,137 @@
+//! The audit log as operators and auditors use it: every read and change leaves an entry, the
+//! auditor exports by person, and `audit verify` finds tampering.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{json, sesshu, text};
+use sesshu_formats::contains_my_number;
+
+#[tokio::test]
+async fn reads_and_changes_are_audited_and_tampering_is_found() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        assert!(
+            run(&["init", "--municipality", "132098", "--name", "町田市"])
+                .status
+                .success()
+        );
+        assert!(
+            run(&[
+                "demo",
+                "generate",
+                "--persons",
+                "300",
+                "--seed",
+                "6",
+                "--as-of",
+                "2026-04-01",
+                "--encoding",
+                "utf8",
+                "--out",
+                "town.csv"
+            ])
+            .status
+            .success()
+        );
+        assert!(
+            run(&["import", "residents", "town.csv", "--mode", "full"])
+                .status
+                .success()
+        );
+        let search = json(&run(&[
+            "person",
+            "search",
+            "--birth-date",
+            "2026-03-31",
+            "--json",
+        ]));
+        let town = std::fs::read_to_string(d.join("town.csv")).unwrap();
+        let address = town
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(run(&["person", "show", &address]).status.success());
+        assert!(
+            run(&[
+                "dose",
+                "add",
+                &address,
+                "--vaccine",
+                "flu",
+                "--dose",
+                "1",
+                "--date",
+                "2025-11-01"
+            ])
+            .status
+            .success()
+        );
+
+        let export = run(&["audit", "export", "--person", &address]);
+        assert!(export.status.success(), "{}", text(&export));
+        let csv = String::from_utf8(export.stdout.clone()).unwrap();
+        assert!(csv.contains("person.read"), "{}: {csv}", db.name);
+        assert!(csv.contains("dose.write"));
+        assert!(csv.contains("cli:tester"), "the operator is named");
+        assert!(
+            !contains_my_number(&csv),
+            "{}: no My Number in an audit export",
+            db.name
+        );
+        let all = String::from_utf8(run(&["audit", "export"]).stdout).unwrap();
+        assert!(all.contains("import.residents"));
+        assert!(all.contains("person.search"));
+        let shown = search.as_array().unwrap().len();
+        assert!(
+            all.contains(&format!("\"\"rows\"\":{shown}")),
+            "search rows recorded: {all}"
+        );
+
+        let ok = run(&["audit", "verify", "--json"]);
+        assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+        assert_eq!(json(&ok)["intact"], true);
+
+        // The attacker with database access edits an entry.
+        let store = sesshu_store::Store::connect(&db.url).await.unwrap();
+        if db.name == "sqlite" {
+            store
+                .raw_execute_for_tests("DROP TRIGGER audit_log_no_update")
+                .await
+                .unwrap();
+        } else {
+            store
+                .raw_execute_for_tests(
+                    "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .raw_execute_for_tests(
+                "UPDATE audit_log SET actor = 'someone' WHERE function = 'person.read'",
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        let broken = run(&["audit", "verify", "--json"]);
+        assert_eq!(
+            broken.status.code(),
+            Some(4),
+            "{}: {}",
+            db.name,
+            text(&broken)
+        );
+        let b = json(&broken);
+        assert_eq!(b["intact"], false);
+        assert_eq!(b["broken"]["municipality_code"], "132098");
+        assert!(b["broken"]["seq"].as_i64().unwrap() > 1);
+    }
+}

@@ -1,0 +1,362 @@
+//! The audit log (操作ログ): every operation on personal data, appended to one hash chain per
+//! municipality. An entry's hash covers its content and its predecessor's hash, so any change,
+//! removal, insertion or reordering breaks the chain from that entry on; `verify_audit` finds the
+//! first break by streaming the log once.
+
+use chrono::{FixedOffset, Offset, SecondsFormat, Utc};
+use futures_util::TryStreamExt;
+use sesshu_domain::MunicipalityCode;
+use sha2::{Digest, Sha256};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::sql::Params;
+use crate::{Store, StoreError};
+
+/// The chain of the deployment's own events (no municipality).
+pub const DEPLOYMENT: &str = "-";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Appends retried when another writer took the same sequence number first.
+const APPEND_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Refused for lack of permission, a tenant boundary or bad input.
+    Refused,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What happened, as the caller knows it.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    /// Who: a login, `cli:<os user>`, `api:<client>`.
+    pub actor: String,
+    /// `cli`, `api`, `user`, `token`, `system`.
+    pub actor_kind: &'static str,
+    /// From where: host name or client address.
+    pub source: Option<String>,
+    /// Which function: `person.read`, `person.search`, `dose.write`, `import.residents`, …
+    pub function: String,
+    pub outcome: Outcome,
+    /// Address numbers acted on (changed, recorded).
+    pub persons_acted: Vec<String>,
+    /// Address numbers shown (every row of a search result counts).
+    pub persons_shown: Vec<String>,
+    /// Conditions and counts (search criteria, extraction conditions, import id …). Never a My
+    /// Number: callers pass address numbers and criteria only.
+    pub detail: serde_json::Value,
+}
+
+/// One stored entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub municipality_code: String,
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_kind: String,
+    pub source: Option<String>,
+    pub function: String,
+    pub outcome: String,
+    pub persons_acted: String,
+    pub persons_shown: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// SHA-256 over every field, each length-prefixed so no two entries serialise alike.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"sesshu-audit-v1");
+        for field in [
+            self.municipality_code.as_str(),
+            &self.seq.to_string(),
+            &self.at,
+            &self.actor,
+            &self.actor_kind,
+            self.source.as_deref().unwrap_or("\u{0}"),
+            &self.function,
+            &self.outcome,
+            &self.persons_acted,
+            &self.persons_shown,
+            &self.detail,
+            &self.prev_hash,
+        ] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            municipality_code: r.try_get("municipality_code")?,
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            actor: r.try_get("actor")?,
+            actor_kind: r.try_get("actor_kind")?,
+            source: r.try_get("source")?,
+            function: r.try_get("function")?,
+            outcome: r.try_get("outcome")?,
+            persons_acted: r.try_get("persons_acted")?,
+            persons_shown: r.try_get("persons_shown")?,
+            detail: r.try_get("detail")?,
+            prev_hash: r.try_get("prev_hash")?,
+            hash: r.try_get("hash")?,
+        })
+    }
+}
+
+/// Where the chain first breaks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditBreak {
+    pub municipality_code: String,
+    pub seq: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditVerification {
+    pub entries: u64,
+    pub chains: u64,
+    pub broken: Option<AuditBreak>,
+}
+
+/// What an auditor searches by; every criterion is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub function: Option<String>,
+    pub person: Option<String>,
+    /// Inclusive, compared with the entry's time as RFC 3339 text (a date means from its start).
+    pub from: Option<String>,
+    /// Exclusive upper bound, same form.
+    pub until: Option<String>,
+    pub limit: u32,
+}
+
+fn now_in_japan() -> String {
+    let jst = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| Utc.fix());
+    Utc::now()
+        .with_timezone(&jst)
+        .to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+impl Store {
+    /// Appends one event to the municipality's chain (`None`: the deployment's chain).
+    pub async fn audit(
+        &self,
+        tenant: Option<MunicipalityCode>,
+        event: AuditEvent,
+    ) -> Result<i64, StoreError> {
+        let code = tenant.map_or_else(|| DEPLOYMENT.to_owned(), |t| t.as_string());
+        let acted = serde_json::to_string(&event.persons_acted)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let shown = serde_json::to_string(&event.persons_shown)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let detail = event.detail.to_string();
+        let mut last_error = None;
+        for _ in 0..APPEND_ATTEMPTS {
+            match self
+                .try_append(&code, &event, &acted, &shown, &detail)
+                .await
+            {
+                Ok(seq) => return Ok(seq),
+                // Another writer appended first: read the new head and go again.
+                Err(StoreError::Database(sqlx::Error::Database(e)))
+                    if e.is_unique_violation()
+                        || e.message().contains("locked")
+                        || e.message().contains("busy") =>
+                {
+                    last_error = Some(StoreError::Invalid(e.message().to_owned()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| StoreError::Invalid("監査ログに書けません".into())))
+    }
+
+    async fn try_append(
+        &self,
+        code: &str,
+        event: &AuditEvent,
+        acted: &str,
+        shown: &str,
+        detail: &str,
+    ) -> Result<i64, StoreError> {
+        let mut db = self.pool().begin().await?;
+        let head = sqlx::query(
+            "SELECT seq, hash FROM audit_log WHERE municipality_code = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(code)
+        .fetch_optional(&mut *db)
+        .await?;
+        let (prev_seq, prev_hash) = match head {
+            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            None => (0, GENESIS.to_owned()),
+        };
+        let mut entry = AuditEntry {
+            municipality_code: code.to_owned(),
+            seq: prev_seq + 1,
+            at: now_in_japan(),
+            actor: event.actor.clone(),
+            actor_kind: event.actor_kind.to_owned(),
+            source: event.source.clone(),
+            function: event.function.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            persons_acted: acted.to_owned(),
+            persons_shown: shown.to_owned(),
+            detail: detail.to_owned(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        sqlx::query(
+            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+             persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        )
+        .bind(&entry.municipality_code)
+        .bind(entry.seq)
+        .bind(&entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.actor_kind)
+        .bind(entry.source.as_deref())
+        .bind(&entry.function)
+        .bind(&entry.outcome)
+        .bind(&entry.persons_acted)
+        .bind(&entry.persons_shown)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut *db)
+        .await?;
+        let mut persons: Vec<(&str, &str)> = event
+            .persons_acted
+            .iter()
+            .map(|a| (a.as_str(), "acted"))
+            .chain(event.persons_shown.iter().map(|a| (a.as_str(), "shown")))
+            .collect();
+        persons.sort_unstable();
+        persons.dedup();
+        for chunk in persons.chunks(200) {
+            let sql = format!(
+                "INSERT INTO audit_person (municipality_code, address_number, seq, role) VALUES {}",
+                Params::new(self.backend()).groups(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (a, role) in chunk {
+                q = q.bind(code).bind(*a).bind(entry.seq).bind(*role);
+            }
+            q.execute(&mut *db).await?;
+        }
+        db.commit().await?;
+        Ok(entry.seq)
+    }
+
+    /// Streams every chain once, recomputing each hash: memory stays flat however long the log.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY municipality_code, seq")
+            .fetch(self.pool());
+        let mut out = AuditVerification {
+            entries: 0,
+            chains: 0,
+            broken: None,
+        };
+        let mut chain: Option<(String, i64, String)> = None;
+        while let Some(r) = rows.try_next().await? {
+            let e = AuditEntry::from_row(&r)?;
+            out.entries += 1;
+            let (expected_seq, expected_prev) = match &chain {
+                Some((code, seq, hash)) if *code == e.municipality_code => (seq + 1, hash.clone()),
+                _ => {
+                    out.chains += 1;
+                    (1, GENESIS.to_owned())
+                }
+            };
+            let reason = if e.seq != expected_seq {
+                Some(format!(
+                    "連番が {expected_seq} であるべきところ {} です (削除または挿入)",
+                    e.seq
+                ))
+            } else if e.prev_hash != expected_prev {
+                Some("前の記録のハッシュと一致しません (順序の入れ替えまたは前の記録の改変)".into())
+            } else if e.hash != e.compute_hash() {
+                Some("内容がハッシュと一致しません (改変)".into())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                out.broken = Some(AuditBreak {
+                    municipality_code: e.municipality_code,
+                    seq: e.seq,
+                    reason,
+                });
+                return Ok(out);
+            }
+            chain = Some((e.municipality_code, e.seq, e.hash));
+        }
+        Ok(out)
+    }
+
+    /// The entries of one municipality matching the auditor's criteria, oldest first.
+    pub async fn audit_entries(
+        &self,
+        tenant: Option<MunicipalityCode>,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let code = tenant.map_or_else(|| DEPLOYMENT.to_owned(), |t| t.as_string());
+        let mut p = Params::new(self.backend());
+        let mut sql = format!(
+            "SELECT l.* FROM audit_log l WHERE l.municipality_code = {}",
+            p.next()
+        );
+        let mut binds: Vec<String> = vec![code.clone()];
+        let mut add = |sql: &mut String, clause: &str, value: &str| {
+            sql.push_str(&clause.replace('?', &p.next()));
+            binds.push(value.to_owned());
+        };
+        if let Some(a) = &q.actor {
+            add(&mut sql, " AND l.actor = ?", a);
+        }
+        if let Some(f) = &q.function {
+            add(&mut sql, " AND l.function = ?", f);
+        }
+        if let Some(f) = &q.from {
+            add(&mut sql, " AND l.at >= ?", f);
+        }
+        if let Some(u) = &q.until {
+            add(&mut sql, " AND l.at < ?", u);
+        }
+        if let Some(person) = &q.person {
+            let t = p.next();
+            let a = p.next();
+            sql.push_str(&format!(
+                " AND l.seq IN (SELECT seq FROM audit_person WHERE municipality_code = {t} AND address_number = {a})"
+            ));
+            binds.push(code.clone());
+            binds.push(person.clone());
+        }
+        sql.push_str(&format!(
+            " ORDER BY l.seq LIMIT {}",
+            q.limit.clamp(1, 1_000_000)
+        ));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in &binds {
+            query = query.bind(b.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(AuditEntry::from_row).collect()
+    }
+}

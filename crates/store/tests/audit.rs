@@ -1,0 +1,223 @@
+//! The audit chain on every backend: appended, refused to be rewritten by the database, and any
+//! change, removal, insertion or reordering found by `verify_audit`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use sesshu_domain::MunicipalityCode;
+use sesshu_store::{AuditEvent, AuditQuery, Outcome, Store};
+use sesshu_testkit::backends;
+
+const MACHIDA: &str = "132098";
+const SAPPORO: &str = "011002";
+
+fn code(s: &str) -> MunicipalityCode {
+    MunicipalityCode::parse(s).unwrap()
+}
+
+fn event(function: &str, shown: &[&str]) -> AuditEvent {
+    AuditEvent {
+        actor: "cli:tanaka".into(),
+        actor_kind: "cli",
+        source: Some("host-1".into()),
+        function: function.into(),
+        outcome: Outcome::Ok,
+        persons_acted: vec![],
+        persons_shown: shown.iter().map(|s| (*s).to_owned()).collect(),
+        detail: json!({"kana": "サトウ"}),
+    }
+}
+
+/// A fresh store of each backend with five Machida entries and one deployment entry.
+async fn logged() -> Vec<(Store, &'static str, sesshu_testkit::TestDb)> {
+    let mut out = Vec::new();
+    for db in backends().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        store
+            .create_municipality(code(MACHIDA), "町田市")
+            .await
+            .unwrap();
+        store
+            .create_municipality(code(SAPPORO), "札幌市")
+            .await
+            .unwrap();
+        for i in 0..5 {
+            let shown = if i == 2 {
+                vec!["100001", "100002"]
+            } else {
+                vec!["100003"]
+            };
+            let seq = store
+                .audit(Some(code(MACHIDA)), event("person.read", &shown))
+                .await
+                .unwrap();
+            assert_eq!(seq, i + 1);
+        }
+        store.audit(None, event("audit.verify", &[])).await.unwrap();
+        out.push((store, db.name, db));
+    }
+    out
+}
+
+/// Lets a test play the attacker with database access: the append-only triggers off.
+async fn disable_triggers(store: &Store, backend: &str) {
+    let statements: &[&'static str] = if backend == "sqlite" {
+        &[
+            "DROP TRIGGER audit_log_no_update",
+            "DROP TRIGGER audit_log_no_delete",
+        ]
+    } else {
+        &["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"]
+    };
+    for s in statements {
+        store.raw_execute_for_tests(s).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_intact_log_verifies_and_the_database_refuses_rewrites() {
+    for (store, backend, _db) in logged().await {
+        let v = store.verify_audit().await.unwrap();
+        assert_eq!((v.entries, v.chains, v.broken), (6, 2, None), "{backend}");
+        for sql in [
+            "UPDATE audit_log SET actor = 'x'",
+            "DELETE FROM audit_log",
+            "UPDATE audit_person SET role = 'x'",
+            "DELETE FROM audit_person",
+        ] {
+            assert!(
+                store.raw_execute_for_tests(sql).await.is_err(),
+                "{backend}: {sql} must be refused"
+            );
+        }
+        let entries = store
+            .audit_entries(
+                Some(code(MACHIDA)),
+                &AuditQuery {
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 5);
+        assert!(
+            entries[0].at.ends_with("+09:00"),
+            "{}: time with its zone",
+            entries[0].at
+        );
+        assert_eq!(entries[0].source.as_deref(), Some("host-1"));
+    }
+}
+
+#[tokio::test]
+async fn a_changed_entry_is_found() {
+    for (store, backend, _db) in logged().await {
+        disable_triggers(&store, backend).await;
+        store
+            .raw_execute_for_tests(
+                "UPDATE audit_log SET persons_shown = '[]' WHERE municipality_code = '132098' AND seq = 3",
+            )
+            .await
+            .unwrap();
+        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        assert_eq!(
+            (broken.municipality_code.as_str(), broken.seq),
+            (MACHIDA, 3),
+            "{backend}"
+        );
+        assert!(broken.reason.contains("改変"), "{}", broken.reason);
+    }
+}
+
+#[tokio::test]
+async fn a_removed_entry_is_found() {
+    for (store, backend, _db) in logged().await {
+        disable_triggers(&store, backend).await;
+        store
+            .raw_execute_for_tests(
+                "DELETE FROM audit_log WHERE municipality_code = '132098' AND seq = 2",
+            )
+            .await
+            .unwrap();
+        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        assert_eq!(broken.seq, 3, "{backend}: the entry after the gap");
+    }
+}
+
+#[tokio::test]
+async fn reordered_and_inserted_entries_are_found() {
+    for (store, backend, _db) in logged().await {
+        disable_triggers(&store, backend).await;
+        // Swap entries 2 and 4 (their content and hashes move with them).
+        for sql in [
+            "UPDATE audit_log SET seq = 99 WHERE municipality_code = '132098' AND seq = 2",
+            "UPDATE audit_log SET seq = 2 WHERE municipality_code = '132098' AND seq = 4",
+            "UPDATE audit_log SET seq = 4 WHERE municipality_code = '132098' AND seq = 99",
+        ] {
+            store.raw_execute_for_tests(sql).await.unwrap();
+        }
+        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        assert_eq!(broken.seq, 2, "{backend}: reordering");
+    }
+    for (store, backend, _db) in logged().await {
+        // An entry written in the middle: renumber the tail and slip a forged one in.
+        disable_triggers(&store, backend).await;
+        for sql in [
+            "UPDATE audit_log SET seq = seq + 100 WHERE municipality_code = '132098' AND seq >= 3",
+            "UPDATE audit_log SET seq = seq - 99 WHERE municipality_code = '132098' AND seq >= 103",
+            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, persons_acted, persons_shown, detail, prev_hash, hash) \
+             SELECT municipality_code, 3, at, 'forger', actor_kind, source, function, outcome, persons_acted, persons_shown, detail, hash, hash FROM audit_log WHERE municipality_code = '132098' AND seq = 2",
+        ] {
+            store.raw_execute_for_tests(sql).await.unwrap();
+        }
+        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        assert_eq!(broken.seq, 3, "{backend}: insertion");
+    }
+}
+
+#[tokio::test]
+async fn auditors_search_by_person_function_and_period_within_their_municipality() {
+    for (store, backend, _db) in logged().await {
+        let by_person = store
+            .audit_entries(
+                Some(code(MACHIDA)),
+                &AuditQuery {
+                    person: Some("100002".into()),
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_person.len(), 1, "{backend}");
+        assert_eq!(by_person[0].seq, 3);
+        let none = store
+            .audit_entries(
+                Some(code(MACHIDA)),
+                &AuditQuery {
+                    function: Some("dose.write".into()),
+                    from: Some("2000-01-01".into()),
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let other = store
+            .audit_entries(
+                Some(code(SAPPORO)),
+                &AuditQuery {
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            other.is_empty(),
+            "{backend}: Sapporo sees none of Machida's log"
+        );
+    }
+}
