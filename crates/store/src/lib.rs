@@ -53,6 +53,10 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The last (seq, hash) of each audit chain this process appended to: one statement per
+    /// audit entry instead of a read and a write (see `audit.rs`).
+    audit_heads:
+        std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, (i64, String)>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -103,7 +107,11 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            audit_heads: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

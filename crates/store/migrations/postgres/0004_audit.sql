@@ -2,6 +2,9 @@
 -- One hash chain per municipality ('-' for the deployment's own events): each entry's hash covers
 -- its content and the previous entry's hash, so a changed, removed, inserted or reordered entry
 -- breaks the chain (sesshu audit verify). The database refuses UPDATE and DELETE.
+-- The primary key is the only index: an entry is written with every operation on personal data,
+-- so its cost is kept to one narrow insert (BENCHMARKS.md); the auditor's searches by person,
+-- actor, function and period read the municipality's chain instead.
 CREATE TABLE audit_log (
     municipality_code TEXT NOT NULL,
     seq               BIGINT NOT NULL,
@@ -18,25 +21,8 @@ CREATE TABLE audit_log (
     hash              TEXT NOT NULL,
     PRIMARY KEY (municipality_code, seq)
 );
-CREATE INDEX audit_actor ON audit_log (municipality_code, actor, at);
-CREATE INDEX audit_function ON audit_log (municipality_code, function, at);
-CREATE INDEX audit_at ON audit_log (municipality_code, at);
-
--- Which persons each entry acted on or showed, for the auditor's search by person. Derived from
--- audit_log (and checked against it by verify), so it needs no chain of its own.
-CREATE TABLE audit_person (
-    municipality_code TEXT NOT NULL,
-    address_number    TEXT NOT NULL,
-    seq               BIGINT NOT NULL,
-    role              TEXT NOT NULL,
-    PRIMARY KEY (municipality_code, address_number, seq, role)
-);
 
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION sesshu_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION sesshu_append_only();
-CREATE TRIGGER audit_person_append_only BEFORE UPDATE OR DELETE ON audit_person
-    FOR EACH ROW EXECUTE FUNCTION sesshu_append_only();
-CREATE TRIGGER audit_person_no_truncate BEFORE TRUNCATE ON audit_person
     FOR EACH STATEMENT EXECUTE FUNCTION sesshu_append_only();

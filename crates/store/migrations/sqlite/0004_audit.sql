@@ -2,6 +2,9 @@
 -- One hash chain per municipality ('-' for the deployment's own events): each entry's hash covers
 -- its content and the previous entry's hash, so a changed, removed, inserted or reordered entry
 -- breaks the chain (sesshu audit verify). The database refuses UPDATE and DELETE.
+-- The primary key is the only index: an entry is written with every operation on personal data,
+-- so its cost is kept to one narrow insert (BENCHMARKS.md); the auditor's searches by person,
+-- actor, function and period read the municipality's chain instead.
 CREATE TABLE audit_log (
     municipality_code TEXT NOT NULL,
     seq               INTEGER NOT NULL,
@@ -17,34 +20,13 @@ CREATE TABLE audit_log (
     prev_hash         TEXT NOT NULL,
     hash              TEXT NOT NULL,
     PRIMARY KEY (municipality_code, seq)
-);
-CREATE INDEX audit_actor ON audit_log (municipality_code, actor, at);
-CREATE INDEX audit_function ON audit_log (municipality_code, function, at);
-CREATE INDEX audit_at ON audit_log (municipality_code, at);
-
--- Which persons each entry acted on or showed, for the auditor's search by person. Derived from
--- audit_log (and checked against it by verify), so it needs no chain of its own.
-CREATE TABLE audit_person (
-    municipality_code TEXT NOT NULL,
-    address_number    TEXT NOT NULL,
-    seq               INTEGER NOT NULL,
-    role              TEXT NOT NULL,
-    PRIMARY KEY (municipality_code, address_number, seq, role)
-);
+) WITHOUT ROWID;
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER audit_person_no_update BEFORE UPDATE ON audit_person
-BEGIN SELECT RAISE(ABORT, 'audit_person is append-only'); END;
-CREATE TRIGGER audit_person_no_delete BEFORE DELETE ON audit_person
-BEGIN SELECT RAISE(ABORT, 'audit_person is append-only'); END;
 
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
-    ('audit_log', 'audit_log', '10000000 1000000 1'),
-    ('audit_log', 'audit_actor', '10000000 1000000 1000 2'),
-    ('audit_log', 'audit_function', '10000000 1000000 100000 2'),
-    ('audit_log', 'audit_at', '10000000 1000000 2'),
-    ('audit_person', 'audit_person', '10000000 1000000 20 1 1');
+    ('audit_log', 'audit_log', '10000000 1000000 1');
 ANALYZE sqlite_master;
