@@ -35,6 +35,9 @@ enum Command {
     /// The audit log: verify its hash chains, export entries for the auditor
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Key operations: rotate the My Number key
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
     /// Record, correct or delete one dose by hand; every version is kept
     #[command(subcommand)]
     Dose(cmd::dose::DoseCommand),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             Command::Import(c) => cmd::import::run(&cli.global, c).await,
             Command::Person(c) => cmd::person::run(&cli.global, c).await,
             Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
+            Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,

@@ -9,6 +9,7 @@ mod dose;
 mod dose_import;
 mod error;
 mod import;
+mod keys;
 mod municipality;
 mod person;
 mod sql;
@@ -26,6 +27,7 @@ pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
+pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
 

@@ -714,3 +714,72 @@ async fn history_is_append_only_in_the_database() {
         }
     }
 }
+
+/// Key rotation: every My Number re-sealed under the new version, still the same number, still
+/// found by it, resumable, and invisible to the next import.
+#[tokio::test]
+async fn key_rotation_reseals_resumably_and_changes_nothing_else() {
+    let people = town(1200, 31);
+    let bytes = feed(&people, TextEncoding::Utf8);
+    for mut env in envs().await {
+        let (first, _) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, true)
+            .await;
+        assert_eq!(first.status, ImportStatus::Applied);
+        env.keyring.add_generated();
+        let crypto = env.crypto(MACHIDA);
+        assert_eq!(crypto.current_version(), 2);
+        let with_numbers = people.iter().filter(|p| p.my_number.is_some()).count() as u64;
+        let part = env
+            .store
+            .rotate_my_numbers(code(MACHIDA), &crypto, 100, Some(250))
+            .await
+            .unwrap();
+        assert_eq!(part.resealed, 250, "{}", env.backend);
+        assert_eq!(
+            part.remaining,
+            with_numbers - 250,
+            "{}: an interrupted rotation",
+            env.backend
+        );
+        let rest = env
+            .store
+            .rotate_my_numbers(code(MACHIDA), &crypto, 100, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rest.resealed, rest.remaining),
+            (with_numbers - 250, 0),
+            "{}: resumed",
+            env.backend
+        );
+
+        for p in people.iter().filter(|p| p.my_number.is_some()).take(50) {
+            let row = env
+                .store
+                .person(code(MACHIDA), &p.address_number)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.sealed_my_number.as_ref().unwrap().key_version, 2);
+            let opened = row.open_my_number(&crypto).unwrap().unwrap();
+            assert_eq!(opened.expose(), p.my_number.as_ref().unwrap().expose());
+            let found = env
+                .store
+                .find_by_my_number(code(MACHIDA), &crypto, p.my_number.as_ref().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(found, vec![p.address_number.clone()]);
+        }
+        // The same feed again: nothing changed, so no update and no history.
+        let (again, _) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, true)
+            .await;
+        assert_eq!(
+            (again.updated, again.unchanged),
+            (0, people.len() as u64),
+            "{}: rotation must not look like a change",
+            env.backend
+        );
+    }
+}

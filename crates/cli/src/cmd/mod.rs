@@ -3,6 +3,7 @@ pub mod demo;
 pub mod dose;
 pub mod import;
 pub mod init;
+pub mod keys;
 pub mod person;
 pub mod schedule;
 pub mod serve;
