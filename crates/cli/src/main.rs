@@ -35,6 +35,11 @@ enum Command {
     /// The audit log: verify its hash chains, export entries for the auditor
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Accounts and their grants
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
+    /// The periodic access review: every account, its grants, last login, dormant or expiring
+    AccessReview(cmd::user::AccessReviewArgs),
     /// Key operations: rotate the My Number key
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
@@ -70,6 +75,8 @@ fn main() -> ExitCode {
             Command::Import(c) => cmd::import::run(&cli.global, c).await,
             Command::Person(c) => cmd::person::run(&cli.global, c).await,
             Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
+            Command::User(c) => cmd::user::run(&cli.global, c).await,
+            Command::AccessReview(a) => cmd::user::access_review(&cli.global, a).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,

@@ -5,6 +5,7 @@
 //! another's. Every ciphertext carries its key version, so keys rotate without a flag day.
 
 mod keyring;
+pub mod password;
 mod sealing;
 
 pub use keyring::{KeyFileError, Keyring, MasterKey};

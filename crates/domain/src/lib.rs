@@ -3,6 +3,7 @@
 //! Nothing here does IO. Every identifier is a newtype that validates in its constructor, so a
 //! value of the type is proof that it was checked; the My Number type never prints its digits.
 
+pub mod access;
 pub mod age;
 pub mod digits;
 pub mod dose;

@@ -4,6 +4,7 @@
 //! Every method takes the municipality first and every query filters by it: there is no way to
 //! name a row without its tenant. The My Number only ever reaches this crate sealed.
 
+mod accounts;
 mod audit;
 mod dose;
 mod dose_import;
@@ -20,6 +21,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use accounts::{
+    Account, DORMANT_DAYS, Grant, LOCK_AFTER, LOCK_MINUTES, LoginOutcome, NewAccount,
+};
 pub use audit::{
     AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, DEPLOYMENT, Outcome,
 };

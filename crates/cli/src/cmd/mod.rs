@@ -7,3 +7,4 @@ pub mod keys;
 pub mod person;
 pub mod schedule;
 pub mod serve;
+pub mod user;

@@ -1,0 +1,77 @@
+//! `sesshu user` and `sesshu access-review` as an administrator uses them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{json, sesshu, text};
+
+#[tokio::test]
+async fn users_are_created_granted_reviewed_and_separated() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        assert!(
+            run(&["init", "--municipality", "132098", "--name", "町田市"])
+                .status
+                .success()
+        );
+        let add = run(&[
+            "user",
+            "add",
+            "tanaka",
+            "--name",
+            "田中 花子",
+            "--grant",
+            "role:clerk",
+        ]);
+        assert!(add.status.success(), "{}: {}", db.name, text(&add));
+        assert!(text(&add).contains("初回パスワード"));
+        let add = run(&[
+            "user",
+            "add",
+            "kanri",
+            "--name",
+            "管理 太郎",
+            "--grant",
+            "role:administrator",
+        ]);
+        assert!(add.status.success());
+        let refused = run(&["user", "grant", "kanri", "audit.read"]);
+        assert!(!refused.status.success(), "{}", db.name);
+        assert!(text(&refused).contains("職務分離"), "{}", text(&refused));
+        let bad = run(&["user", "grant", "tanaka", "person.delete"]);
+        assert!(text(&bad).contains("権限「person.delete」はありません"));
+        assert!(
+            run(&["user", "disable", "tanaka", "--last-day", "2099-03-31"])
+                .status
+                .success()
+        );
+
+        let list = json(&run(&["user", "list", "--json"]));
+        let users = list.as_array().unwrap();
+        assert_eq!(users.len(), 2);
+        assert!(
+            !String::from_utf8_lossy(&run(&["user", "list", "--json"]).stdout).contains("argon2"),
+            "no password hash leaves the store"
+        );
+
+        assert!(
+            run(&["access-review", "--csv", "review.csv"])
+                .status
+                .success()
+        );
+        let csv = std::fs::read_to_string(d.join("review.csv")).unwrap();
+        assert!(csv.starts_with('\u{feff}'));
+        assert!(csv.contains("tanaka") && csv.contains("role:clerk") && csv.contains("2099-03-31"));
+        assert!(csv.contains("kanri") && csv.contains("user.admin"));
+        let audit = String::from_utf8(run(&["audit", "export", "--function", "user.admin"]).stdout)
+            .unwrap();
+        assert!(
+            audit.contains("tanaka") && audit.contains("grant"),
+            "{}: {audit}",
+            db.name
+        );
+    }
+}

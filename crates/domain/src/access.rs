@@ -1,0 +1,292 @@
+//! Who may do what: the permission catalogue, roles as named bundles, separation of duties and
+//! the password policy (REQUIREMENTS §3, P1–P4). Checked on the server side at every boundary;
+//! this module only says what the rules are.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One function a user may be granted (権限).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Permission {
+    PersonRead,
+    PersonWrite,
+    DoseRead,
+    DoseWrite,
+    /// 個人番号事務実施者: reveal, search by and receive My Numbers. Off by default.
+    MyNumberUse,
+    ImportRun,
+    NoticeRun,
+    ExportRun,
+    ScheduleRead,
+    UserAdmin,
+    AuditRead,
+    KeysAdmin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 12] = [
+        Permission::PersonRead,
+        Permission::PersonWrite,
+        Permission::DoseRead,
+        Permission::DoseWrite,
+        Permission::MyNumberUse,
+        Permission::ImportRun,
+        Permission::NoticeRun,
+        Permission::ExportRun,
+        Permission::ScheduleRead,
+        Permission::UserAdmin,
+        Permission::AuditRead,
+        Permission::KeysAdmin,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Permission::PersonRead => "person.read",
+            Permission::PersonWrite => "person.write",
+            Permission::DoseRead => "dose.read",
+            Permission::DoseWrite => "dose.write",
+            Permission::MyNumberUse => "mynumber.use",
+            Permission::ImportRun => "import.run",
+            Permission::NoticeRun => "notice.run",
+            Permission::ExportRun => "export.run",
+            Permission::ScheduleRead => "schedule.read",
+            Permission::UserAdmin => "user.admin",
+            Permission::AuditRead => "audit.read",
+            Permission::KeysAdmin => "keys.admin",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Permission::PersonRead => "宛名の閲覧",
+            Permission::PersonWrite => "宛名の更新",
+            Permission::DoseRead => "接種記録の閲覧",
+            Permission::DoseWrite => "接種記録の登録・訂正",
+            Permission::MyNumberUse => "個人番号の利用 (個人番号事務実施者)",
+            Permission::ImportRun => "ファイルの取込",
+            Permission::NoticeRun => "通知・接種券の作成",
+            Permission::ExportRun => "データの抽出",
+            Permission::ScheduleRead => "接種予定の集計",
+            Permission::UserAdmin => "利用者の管理",
+            Permission::AuditRead => "操作ログの閲覧",
+            Permission::KeysAdmin => "暗号鍵の管理",
+        }
+    }
+
+    pub fn parse(code: &str) -> Result<Self, AccessError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.code() == code)
+            .ok_or_else(|| AccessError::UnknownPermission(code.to_owned()))
+    }
+
+    /// Permissions that make an account an administrator (second factor required).
+    pub fn is_admin(self) -> bool {
+        matches!(self, Permission::UserAdmin | Permission::KeysAdmin)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A named bundle of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Role {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub permissions: &'static [Permission],
+}
+
+/// The roles every deployment has. A grant names a role or a single permission.
+pub const ROLES: [Role; 6] = [
+    Role {
+        name: "clerk",
+        label: "予防接種事務担当",
+        permissions: &[
+            Permission::PersonRead,
+            Permission::DoseRead,
+            Permission::DoseWrite,
+            Permission::ScheduleRead,
+            Permission::ImportRun,
+            Permission::NoticeRun,
+        ],
+    },
+    Role {
+        name: "viewer",
+        label: "閲覧のみ",
+        permissions: &[
+            Permission::PersonRead,
+            Permission::DoseRead,
+            Permission::ScheduleRead,
+        ],
+    },
+    Role {
+        name: "mynumber_officer",
+        label: "個人番号事務実施者",
+        permissions: &[Permission::PersonRead, Permission::MyNumberUse],
+    },
+    Role {
+        name: "exporter",
+        label: "データ抽出担当",
+        permissions: &[Permission::ExportRun, Permission::ScheduleRead],
+    },
+    Role {
+        name: "administrator",
+        label: "システム管理者",
+        permissions: &[Permission::UserAdmin, Permission::KeysAdmin],
+    },
+    Role {
+        name: "auditor",
+        label: "監査担当",
+        permissions: &[Permission::AuditRead],
+    },
+];
+
+pub fn role(name: &str) -> Option<&'static Role> {
+    ROLES.iter().find(|r| r.name == name)
+}
+
+/// What a grant names: a role (`role:clerk`) or one permission (`dose.write`).
+pub fn expand(grant: &str) -> Result<Vec<Permission>, AccessError> {
+    match grant.strip_prefix("role:") {
+        Some(name) => role(name)
+            .map(|r| r.permissions.to_vec())
+            .ok_or_else(|| AccessError::UnknownRole(name.to_owned())),
+        None => Ok(vec![Permission::parse(grant)?]),
+    }
+}
+
+/// Separation of duties (on by default): whoever administers accounts or can grant My Number
+/// use must not read the audit log that records it, and the auditor must not administer.
+pub fn separation_conflict(permissions: &BTreeSet<Permission>) -> Option<AccessError> {
+    let administers = permissions.contains(&Permission::UserAdmin);
+    let audits = permissions.contains(&Permission::AuditRead);
+    (administers && audits).then_some(AccessError::SeparationOfDuties)
+}
+
+/// The city's password policy (P2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    /// At least one letter and one digit.
+    pub letters_and_digits: bool,
+    /// The last N passwords may not be reused.
+    pub history: usize,
+    /// Days before a password expires and must be changed (0: never).
+    pub max_age_days: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            letters_and_digits: true,
+            history: 5,
+            max_age_days: 90,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// Checks a new password's form (reuse is checked against the stored hashes by the store).
+    pub fn check(&self, login: &str, password: &str) -> Result<(), AccessError> {
+        if password.chars().count() < self.min_length {
+            return Err(AccessError::Password(format!(
+                "{}文字以上にしてください",
+                self.min_length
+            )));
+        }
+        if self.letters_and_digits
+            && !(password.chars().any(|c| c.is_ascii_alphabetic())
+                && password.chars().any(|c| c.is_ascii_digit()))
+        {
+            return Err(AccessError::Password(
+                "英字と数字を両方含めてください".into(),
+            ));
+        }
+        if password.to_lowercase().contains(&login.to_lowercase()) {
+            return Err(AccessError::Password(
+                "ログイン名を含むパスワードは使えません".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A login name: 3–32 of `a-z 0-9 . _ -`, starting with a letter.
+pub fn parse_login(input: &str) -> Result<String, AccessError> {
+    let s = input.trim().to_ascii_lowercase();
+    let ok = (3..=32).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(s) } else { Err(AccessError::Login) }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("権限「{0}」はありません")]
+    UnknownPermission(String),
+    #[error("役割「{0}」はありません")]
+    UnknownRole(String),
+    #[error(
+        "職務分離のため、利用者の管理 (user.admin) と操作ログの閲覧 (audit.read) を同じ利用者に与えることはできません"
+    )]
+    SeparationOfDuties,
+    #[error("パスワードが規則に合いません: {0}")]
+    Password(String),
+    #[error("ログイン名は英小文字で始まる3〜32文字 (英小文字・数字・. _ -) です")]
+    Login,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_round_trips_and_roles_name_real_permissions() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.code()), Ok(p));
+        }
+        assert!(Permission::parse("person.delete").is_err());
+        assert_eq!(expand("role:auditor"), Ok(vec![Permission::AuditRead]));
+        assert!(expand("role:nobody").is_err());
+        assert!(
+            !role("clerk")
+                .unwrap()
+                .permissions
+                .contains(&Permission::MyNumberUse)
+        );
+    }
+
+    #[test]
+    fn administering_and_auditing_do_not_mix() {
+        let admin: BTreeSet<_> = expand("role:administrator").unwrap().into_iter().collect();
+        assert!(separation_conflict(&admin).is_none());
+        let mut both = admin.clone();
+        both.insert(Permission::AuditRead);
+        assert_eq!(
+            separation_conflict(&both),
+            Some(AccessError::SeparationOfDuties)
+        );
+    }
+
+    #[test]
+    fn the_default_password_policy() {
+        let p = PasswordPolicy::default();
+        assert!(p.check("tanaka", "short1").is_err());
+        assert!(p.check("tanaka", "onlyletters").is_err());
+        assert!(p.check("tanaka", "12345678").is_err());
+        assert!(
+            p.check("tanaka", "Tanaka2026x").is_err(),
+            "contains the login"
+        );
+        assert!(p.check("tanaka", "sakura2026").is_ok());
+        assert_eq!(parse_login("Tanaka.H"), Ok("tanaka.h".into()));
+        assert!(parse_login("1abc").is_err());
+        assert!(parse_login("ab").is_err());
+    }
+}

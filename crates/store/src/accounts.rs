@@ -1,0 +1,519 @@
+//! Accounts (one per person unless marked shared), their passwords (Argon2id, history, expiry,
+//! lockout) and their grants (roles or single permissions with validity dates), all within one
+//! municipality.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use sesshu_crypto::password::{hash_password, needs_rehash, verify_password};
+use sesshu_domain::access::{PasswordPolicy, Permission, expand, separation_conflict};
+use sesshu_domain::{CivilDate, MunicipalityCode};
+use sqlx::Row;
+
+use crate::{Store, StoreError, now_utc};
+
+/// Failed logins before the account locks.
+pub const LOCK_AFTER: i64 = 5;
+/// How long a lock lasts before it lifts by itself (an administrator may unlock sooner).
+pub const LOCK_MINUTES: i64 = 15;
+/// No login for this many days makes an account dormant in the access review.
+pub const DORMANT_DAYS: i64 = 90;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub login: String,
+    pub display_name: String,
+    pub shared: bool,
+    /// For a shared account: its registered users and terminals.
+    pub shared_with: Option<String>,
+    pub valid_from: CivilDate,
+    pub valid_until: Option<CivilDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Account {
+    pub login: String,
+    pub display_name: String,
+    pub shared: bool,
+    pub shared_with: Option<String>,
+    pub valid_from: String,
+    pub valid_until: Option<String>,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<String>,
+    pub must_change_password: bool,
+    pub password_changed_at: String,
+    pub last_login_at: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(skip)]
+    password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Grant {
+    pub grant_name: String,
+    pub valid_from: String,
+    pub valid_until: Option<String>,
+    pub granted_by: String,
+    pub granted_at: String,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+impl Grant {
+    pub fn active_on(&self, day: CivilDate) -> bool {
+        let d = day.to_string();
+        self.revoked_at.is_none()
+            && self.valid_from <= d
+            && self.valid_until.as_ref().is_none_or(|u| d <= *u)
+    }
+}
+
+/// How a login attempt ended. The web layer answers every failure with the same message, so
+/// that nobody learns whether a login exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Ok { must_change_password: bool },
+    Invalid,
+    Locked { until: String },
+    Disabled,
+    OutsideValidity,
+    PasswordExpired,
+}
+
+fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreError> {
+    Ok(Account {
+        login: r.try_get("login")?,
+        display_name: r.try_get("display_name")?,
+        shared: r.try_get::<i64, _>("shared")? != 0,
+        shared_with: r.try_get("shared_with")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_until: r.try_get("valid_until")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        failed_logins: r.try_get("failed_logins")?,
+        locked_until: r.try_get("locked_until")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        password_changed_at: r.try_get("password_changed_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+
+fn invalid(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(e.to_string())
+}
+
+impl Store {
+    /// Creates an account with an initial password the person must change at first login.
+    pub async fn create_account(
+        &self,
+        tenant: MunicipalityCode,
+        new: &NewAccount,
+        password: &str,
+        policy: &PasswordPolicy,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        self.require_municipality(tenant).await?;
+        policy.check(&new.login, password).map_err(invalid)?;
+        if new.shared
+            && new
+                .shared_with
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(invalid(
+                "共用アカウントには利用者と端末の登録が必要です (--shared-with)",
+            ));
+        }
+        if self.account(tenant, &new.login).await?.is_some() {
+            return Err(invalid(format!(
+                "ログイン名 {} は既に使われています",
+                new.login
+            )));
+        }
+        let hash = hash_password(password)?;
+        let now = now_utc();
+        let mut db = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO account (municipality_code, login, display_name, password_hash, shared, shared_with, \
+             valid_from, valid_until, disabled, failed_logins, locked_until, must_change_password, \
+             password_changed_at, last_login_at, created_at, created_by) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,0,NULL,1,$9,NULL,$10,$11)",
+        )
+        .bind(tenant.as_string())
+        .bind(&new.login)
+        .bind(&new.display_name)
+        .bind(&hash)
+        .bind(i64::from(new.shared))
+        .bind(new.shared_with.as_deref())
+        .bind(new.valid_from.to_string())
+        .bind(new.valid_until.map(|d| d.to_string()))
+        .bind(&now)
+        .bind(&now)
+        .bind(by)
+        .execute(&mut *db)
+        .await?;
+        sqlx::query(
+            "INSERT INTO password_history (municipality_code, login, changed_at, password_hash) VALUES ($1,$2,$3,$4)",
+        )
+        .bind(tenant.as_string())
+        .bind(&new.login)
+        .bind(&now)
+        .bind(&hash)
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT * FROM account WHERE municipality_code = $1 AND login = $2")
+            .bind(tenant.as_string())
+            .bind(login)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    pub async fn accounts(&self, tenant: MunicipalityCode) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM account WHERE municipality_code = $1 ORDER BY login")
+            .bind(tenant.as_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn require_account(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<Account, StoreError> {
+        self.account(tenant, login)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("利用者 {login}")))
+    }
+
+    pub async fn grants(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM access_grant WHERE municipality_code = $1 AND login = $2 ORDER BY granted_at, grant_name",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Grant {
+                    grant_name: r.try_get("grant_name")?,
+                    valid_from: r.try_get("valid_from")?,
+                    valid_until: r.try_get("valid_until")?,
+                    granted_by: r.try_get("granted_by")?,
+                    granted_at: r.try_get("granted_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                    revoked_by: r.try_get("revoked_by")?,
+                })
+            })
+            .collect()
+    }
+
+    /// What the account may do on `day`: its active grants, if the account itself is valid,
+    /// enabled and not locked.
+    pub async fn permissions(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        day: CivilDate,
+    ) -> Result<BTreeSet<Permission>, StoreError> {
+        let Some(account) = self.account(tenant, login).await? else {
+            return Ok(BTreeSet::new());
+        };
+        let d = day.to_string();
+        if account.disabled
+            || account.valid_from > d
+            || account.valid_until.as_ref().is_some_and(|u| d > *u)
+        {
+            return Ok(BTreeSet::new());
+        }
+        let mut out = BTreeSet::new();
+        for g in self.grants(tenant, login).await? {
+            if g.active_on(day) {
+                out.extend(expand(&g.grant_name).map_err(invalid)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Grants a role or a permission; refused when it would give one account both sides of
+    /// the separation of duties (counting every grant not revoked, whatever its dates).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn grant(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        grant_name: &str,
+        valid_from: CivilDate,
+        valid_until: Option<CivilDate>,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        let adding = expand(grant_name).map_err(invalid)?;
+        let mut all: BTreeSet<Permission> = adding.into_iter().collect();
+        for g in self.grants(tenant, login).await? {
+            if g.revoked_at.is_none() {
+                all.extend(expand(&g.grant_name).map_err(invalid)?);
+            }
+        }
+        if let Some(conflict) = separation_conflict(&all) {
+            return Err(invalid(conflict));
+        }
+        sqlx::query(
+            "INSERT INTO access_grant (municipality_code, login, grant_name, valid_from, valid_until, granted_by, granted_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(grant_name)
+        .bind(valid_from.to_string())
+        .bind(valid_until.map(|d| d.to_string()))
+        .bind(by)
+        .bind(now_utc())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes every active grant of `grant_name`; the rows stay with who revoked them and when.
+    pub async fn revoke(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        grant_name: &str,
+        by: &str,
+    ) -> Result<u64, StoreError> {
+        self.require_account(tenant, login).await?;
+        let done = sqlx::query(
+            "UPDATE access_grant SET revoked_at = $1, revoked_by = $2 \
+             WHERE municipality_code = $3 AND login = $4 AND grant_name = $5 AND revoked_at IS NULL",
+        )
+        .bind(now_utc())
+        .bind(by)
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(grant_name)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(done)
+    }
+
+    /// Disables an account now, or lets it end on `last_day` (a transfer: "disable from
+    /// tomorrow" is `last_day` = today).
+    pub async fn disable_account(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        last_day: Option<CivilDate>,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        let q = match last_day {
+            None => sqlx::query(
+                "UPDATE account SET disabled = 1 WHERE municipality_code = $1 AND login = $2",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE account SET valid_until = $3 WHERE municipality_code = $1 AND login = $2",
+            ),
+        };
+        let q = q.bind(tenant.as_string()).bind(login);
+        let q = match last_day {
+            Some(d) => q.bind(d.to_string()),
+            None => q,
+        };
+        q.execute(self.pool()).await?;
+        Ok(())
+    }
+
+    pub async fn enable_account(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        sqlx::query(
+            "UPDATE account SET disabled = 0, valid_until = NULL WHERE municipality_code = $1 AND login = $2",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unlock_account(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        sqlx::query(
+            "UPDATE account SET failed_logins = 0, locked_until = NULL WHERE municipality_code = $1 AND login = $2",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a new password: the policy, then no reuse of the last `policy.history` ones.
+    /// `must_change` marks a password an administrator set (changed at the next login).
+    pub async fn set_password(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        password: &str,
+        policy: &PasswordPolicy,
+        must_change: bool,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        policy.check(login, password).map_err(invalid)?;
+        let recent = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT password_hash FROM password_history WHERE municipality_code = $1 AND login = $2 \
+             ORDER BY changed_at DESC LIMIT {}",
+            policy.history.max(1)
+        )))
+        .bind(tenant.as_string())
+        .bind(login)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &recent {
+            if verify_password(password, &r.try_get::<String, _>("password_hash")?) {
+                return Err(invalid(format!(
+                    "パスワードが規則に合いません: 直近{}回と同じパスワードは使えません",
+                    policy.history
+                )));
+            }
+        }
+        let hash = hash_password(password)?;
+        let now = now_utc();
+        let mut db = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE account SET password_hash = $1, password_changed_at = $2, must_change_password = $3, \
+             failed_logins = 0, locked_until = NULL WHERE municipality_code = $4 AND login = $5",
+        )
+        .bind(&hash)
+        .bind(&now)
+        .bind(i64::from(must_change))
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(&mut *db)
+        .await?;
+        sqlx::query(
+            "INSERT INTO password_history (municipality_code, login, changed_at, password_hash) VALUES ($1,$2,$3,$4)",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(&now)
+        .bind(&hash)
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// One login attempt at `now`: counts failures, locks after [`LOCK_AFTER`] of them for
+    /// [`LOCK_MINUTES`], upgrades the hash when its parameters are outdated.
+    pub async fn attempt_login(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        password: &str,
+        policy: &PasswordPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, StoreError> {
+        let Some(a) = self.account(tenant, login).await? else {
+            // Spend the same time as a real check, so timing does not tell logins apart.
+            let _ = verify_password(password, dummy_hash());
+            return Ok(LoginOutcome::Invalid);
+        };
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if let Some(until) = &a.locked_until
+            && *until > stamp(now)
+        {
+            return Ok(LoginOutcome::Locked {
+                until: until.clone(),
+            });
+        }
+        if !verify_password(password, &a.password_hash) {
+            let failed = a.failed_logins + 1;
+            let locked =
+                (failed >= LOCK_AFTER).then(|| stamp(now + Duration::minutes(LOCK_MINUTES)));
+            sqlx::query(
+                "UPDATE account SET failed_logins = $1, locked_until = $2 WHERE municipality_code = $3 AND login = $4",
+            )
+            .bind(if locked.is_some() { 0 } else { failed })
+            .bind(locked.as_deref())
+            .bind(tenant.as_string())
+            .bind(login)
+            .execute(self.pool())
+            .await?;
+            return Ok(match locked {
+                Some(until) => LoginOutcome::Locked { until },
+                None => LoginOutcome::Invalid,
+            });
+        }
+        let today = now.date_naive().to_string();
+        if a.disabled {
+            return Ok(LoginOutcome::Disabled);
+        }
+        if a.valid_from > today || a.valid_until.as_ref().is_some_and(|u| today > *u) {
+            return Ok(LoginOutcome::OutsideValidity);
+        }
+        if needs_rehash(&a.password_hash) {
+            sqlx::query(
+                "UPDATE account SET password_hash = $1 WHERE municipality_code = $2 AND login = $3",
+            )
+            .bind(hash_password(password)?)
+            .bind(tenant.as_string())
+            .bind(login)
+            .execute(self.pool())
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE account SET failed_logins = 0, locked_until = NULL, last_login_at = $1 \
+             WHERE municipality_code = $2 AND login = $3",
+        )
+        .bind(stamp(now))
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        let expired = policy.max_age_days > 0
+            && DateTime::parse_from_rfc3339(&a.password_changed_at).is_ok_and(|changed| {
+                now.signed_duration_since(changed.with_timezone(&Utc))
+                    > Duration::days(i64::from(policy.max_age_days))
+            });
+        if expired && !a.must_change_password {
+            return Ok(LoginOutcome::PasswordExpired);
+        }
+        Ok(LoginOutcome::Ok {
+            must_change_password: a.must_change_password,
+        })
+    }
+}
+
+/// A real Argon2id hash (of nothing anyone types), verified against when a login does not exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("\u{0}sesshu-no-such-login\u{0}").unwrap_or_default())
+}
