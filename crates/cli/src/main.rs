@@ -40,6 +40,9 @@ enum Command {
     User(cmd::user::UserCommand),
     /// The periodic access review: every account, its grants, last login, dormant or expiring
     AccessReview(cmd::user::AccessReviewArgs),
+    /// API tokens for machine clients
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
     /// Key operations: rotate the My Number key
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
             Command::User(c) => cmd::user::run(&cli.global, c).await,
             Command::AccessReview(a) => cmd::user::access_review(&cli.global, a).await,
+            Command::Token(c) => cmd::token::run(&cli.global, c).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,

@@ -295,25 +295,36 @@ fn serve_demo_answers_on_loopback_and_refuses_other_addresses() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
+    let mut token = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if let Some(t) = line.strip_prefix("デモの API トークン (role:clerk): ") {
+            token = Some(t.trim().to_owned());
+        }
         if let Some(rest) = line.strip_prefix("sesshu: http://") {
             addr = rest.split('/').next().map(str::to_owned);
             break;
         }
     }
     let addr = addr.expect("serve printed its address");
-    let get = |path: &str| {
+    let token = token.expect("the demo printed a ready API token");
+    let get_as = |path: &str, auth: Option<&str>| {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let auth = auth
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
         body
     };
+    let get = |path: &str| get_as(path, Some(&token));
+    let anonymous = get_as("/api/v1/municipalities/999997/persons/100001", None);
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
     let health = get("/health");
     assert!(
         health.starts_with("HTTP/1.1 200") && health.contains("\"ok\""),

@@ -14,6 +14,7 @@ mod keys;
 mod municipality;
 mod person;
 mod sql;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSumma
 pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
+pub use tokens::{ApiToken, TokenCaller};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,13 +7,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
 use sesshu_schedule::Engine;
-use sesshu_store::{AuditEvent, Outcome, PersonQuery, Store, StoreError};
+use sesshu_store::{AuditEvent, Outcome, PersonQuery, Store, StoreError, TokenCaller};
 
 use crate::today_in_japan;
 use crate::view::{ImportRunView, PersonSummaryView, person_detail};
@@ -35,6 +36,10 @@ impl std::fmt::Debug for AppState {
 enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    #[error("認証が必要です (Authorization: Bearer <APIトークン>)")]
+    Unauthorized,
+    #[error("権限がありません: {0}")]
+    Forbidden(Permission),
     #[error("見つかりません")]
     NotFound,
     #[error("内部エラーが発生しました")]
@@ -45,6 +50,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(json!({ "error": self.to_string() })),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Internal(e) => {
                 // The detail goes to the log, never to the client.
@@ -60,27 +74,102 @@ fn tenant(code: &str) -> Result<MunicipalityCode, ApiError> {
     MunicipalityCode::parse(code).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-async fn known_tenant(state: &AppState, code: &str) -> Result<MunicipalityCode, ApiError> {
+/// The caller may act in the path's municipality with `needed`: another municipality is simply
+/// not there (404, whatever exists), a missing permission is refused (403); both are audited.
+async fn authorize(
+    state: &AppState,
+    caller: &TokenCaller,
+    code: &str,
+    needed: Permission,
+    function: &str,
+) -> Result<MunicipalityCode, ApiError> {
     let code = tenant(code)?;
-    state
-        .store
-        .municipality(code)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    if code != caller.tenant {
+        audit(
+            state,
+            caller,
+            function,
+            Outcome::Refused,
+            vec![],
+            json!({"reason": "other municipality", "municipality": code.as_string()}),
+        )
+        .await?;
+        return Err(ApiError::NotFound);
+    }
+    if !caller.permissions.contains(&needed) {
+        audit(
+            state,
+            caller,
+            function,
+            Outcome::Refused,
+            vec![],
+            json!({"reason": "permission", "needed": needed.code()}),
+        )
+        .await?;
+        return Err(ApiError::Forbidden(needed));
+    }
     Ok(code)
+}
+
+/// Every `/api` request presents a token; a missing, malformed, expired, revoked or unknown one
+/// is refused alike (and recorded in the deployment's log with where it came from).
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let caller = match &presented {
+        Some(t) => state.store.authenticate_token(t, chrono::Utc::now()).await,
+        None => Ok(None),
+    };
+    match caller {
+        Ok(Some(c)) => {
+            request.extensions_mut().insert(c);
+            next.run(request).await
+        }
+        Ok(None) => {
+            let logged = state
+                .store
+                .audit(
+                    None,
+                    AuditEvent {
+                        actor: "anonymous".into(),
+                        actor_kind: "api",
+                        source: Some("loopback".into()),
+                        function: "auth.token".into(),
+                        outcome: Outcome::Refused,
+                        persons_acted: vec![],
+                        persons_shown: vec![],
+                        detail: json!({"token_presented": presented.is_some()}),
+                    },
+                )
+                .await;
+            match logged {
+                Ok(_) => ApiError::Unauthorized.into_response(),
+                Err(e) => ApiError::Internal(e).into_response(),
+            }
+        }
+        Err(e) => ApiError::Internal(e).into_response(),
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
-        .route("/api/v1/municipalities", get(municipalities))
-        .route("/api/v1/municipalities/{code}/persons", get(search))
-        .route(
-            "/api/v1/municipalities/{code}/persons/{address_number}",
-            get(person),
+        .merge(
+            Router::new()
+                .route("/api/v1/municipalities", get(municipalities))
+                .route("/api/v1/municipalities/{code}/persons", get(search))
+                .route(
+                    "/api/v1/municipalities/{code}/persons/{address_number}",
+                    get(person),
+                )
+                .route("/api/v1/municipalities/{code}/imports", get(imports))
+                .route_layer(middleware::from_fn_with_state(state.clone(), authenticate)),
         )
-        .route("/api/v1/municipalities/{code}/imports", get(imports))
         .layer(middleware::from_fn(headers_and_log))
         .with_state(state)
 }
@@ -138,10 +227,15 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn municipalities(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The caller's own municipality: a token never learns which others the deployment holds.
+async fn municipalities(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
+) -> Result<Response, ApiError> {
     let list = state.store.municipalities().await?;
     let out: Vec<_> = list
         .iter()
+        .filter(|m| m.code == caller.tenant)
         .map(|m| json!({ "code": m.code.to_string(), "name": m.name }))
         .collect();
     Ok(Json(out).into_response())
@@ -157,10 +251,18 @@ struct SearchParams {
 
 async fn search(
     State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
     Path(code): Path<String>,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
-    let tenant = known_tenant(&state, &code).await?;
+    let tenant = authorize(
+        &state,
+        &caller,
+        &code,
+        Permission::PersonRead,
+        "person.search",
+    )
+    .await?;
     let birth_date = params
         .birth_date
         .filter(|s| !s.trim().is_empty())
@@ -190,7 +292,7 @@ async fn search(
     // Every row of the result counts as shown.
     audit(
         &state,
-        tenant,
+        &caller,
         "person.search",
         Outcome::Ok,
         out.iter().map(|v| v.address_number.clone()).collect(),
@@ -208,9 +310,17 @@ async fn search(
 
 async fn person(
     State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
     Path((code, address_number)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = known_tenant(&state, &code).await?;
+    let tenant = authorize(
+        &state,
+        &caller,
+        &code,
+        Permission::PersonRead,
+        "person.read",
+    )
+    .await?;
     let address_number =
         AddressNumber::parse(&address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
@@ -223,10 +333,10 @@ async fn person(
         today_in_japan(),
     )
     .await?;
-    let Some(detail) = detail else {
+    let Some(mut detail) = detail else {
         audit(
             &state,
-            tenant,
+            &caller,
             "person.read",
             Outcome::Refused,
             vec![],
@@ -235,9 +345,14 @@ async fn person(
         .await?;
         return Err(ApiError::NotFound);
     };
+    // Doses and the forecast are shown only with dose.read.
+    if !caller.permissions.contains(&Permission::DoseRead) {
+        detail.doses.clear();
+        detail.schedule.clear();
+    }
     audit(
         &state,
-        tenant,
+        &caller,
         "person.read",
         Outcome::Ok,
         detail.shown_persons(),
@@ -247,11 +362,11 @@ async fn person(
     Ok(Json(detail).into_response())
 }
 
-/// The API's audit entry. There are no accounts yet (issue 4): the server answers loopback only,
-/// so the actor is the API itself and the source the loopback interface.
+/// The API's audit entry, in the caller's municipality's chain. The server answers loopback only
+/// until staff sessions exist, so the source is the loopback interface.
 async fn audit(
     state: &AppState,
-    tenant: MunicipalityCode,
+    caller: &TokenCaller,
     function: &str,
     outcome: Outcome,
     shown: Vec<String>,
@@ -260,10 +375,10 @@ async fn audit(
     state
         .store
         .audit(
-            Some(tenant),
+            Some(caller.tenant),
             AuditEvent {
-                actor: "api".into(),
-                actor_kind: "api",
+                actor: format!("token:{}:{}", caller.token_id, caller.name),
+                actor_kind: "token",
                 source: Some("loopback".into()),
                 function: function.into(),
                 outcome,
@@ -278,9 +393,10 @@ async fn audit(
 
 async fn imports(
     State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = known_tenant(&state, &code).await?;
+    let tenant = authorize(&state, &caller, &code, Permission::ImportRun, "import.read").await?;
     let runs = state.store.import_runs(tenant, 100).await?;
     let out: Vec<ImportRunView> = runs.iter().map(ImportRunView::from).collect();
     Ok(Json(out).into_response())

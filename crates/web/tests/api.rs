@@ -9,12 +9,13 @@ use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::MunicipalityCode;
+use sesshu_domain::access::Permission;
 use sesshu_formats::{ReadOptions, TextEncoding, contains_my_number};
 use sesshu_store::{ImportMode, ImportOptions, Store};
 use sesshu_web::{AppState, router};
 use tower::ServiceExt;
 
-async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>) {
+async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, Store) {
     let store = Store::connect(url).await.unwrap();
     let keyring = Keyring::generate();
     let machida = MunicipalityCode::parse("132098").unwrap();
@@ -75,22 +76,42 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>) {
         )
         .await
         .unwrap();
+    let (_, token) = store
+        .create_token(
+            machida,
+            "test-clerk",
+            &["role:clerk".to_owned()],
+            chrono::Utc::now() + chrono::Duration::days(1),
+            "t",
+        )
+        .await
+        .unwrap();
     (
         router(AppState {
-            store,
+            store: store.clone(),
             keyring: Arc::new(keyring),
             engine: Arc::new(sesshu_schedule::Engine::new(
                 sesshu_schedule::RuleBook::builtin().unwrap(),
             )),
         }),
         people,
+        token,
+        store,
     )
 }
 
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn get_as(
+    app: &axum::Router,
+    uri: &str,
+    token: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::get(uri);
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
     let response = app
         .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -102,7 +123,11 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMa
 #[tokio::test]
 async fn persons_are_served_only_within_their_municipality() {
     for db in sesshu_testkit::backends().await {
-        let (app, people) = app(&db.url).await;
+        let (app, people, token, _store) = app(&db.url).await;
+        let get = |app: &axum::Router, uri: &str| {
+            let (app, uri, token) = (app.clone(), uri.to_owned(), token.clone());
+            async move { get_as(&app, &uri, Some(&token)).await }
+        };
         let with_number = people.iter().find(|p| p.my_number.is_some()).unwrap();
         let uri = format!(
             "/api/v1/municipalities/132098/persons/{}",
@@ -156,8 +181,12 @@ async fn persons_are_served_only_within_their_municipality() {
             db.name
         );
         let other_search = "/api/v1/municipalities/011002/persons?kana=%E3%82%B5";
-        let (status, _, body) = get(&app, other_search).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "[]"));
+        let (status, _, _) = get(&app, other_search).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "another municipality is not there"
+        );
         assert_eq!(
             get(&app, "/api/v1/municipalities/131016/persons/100001")
                 .await
@@ -170,7 +199,11 @@ async fn persons_are_served_only_within_their_municipality() {
 #[tokio::test]
 async fn search_hides_protected_addresses_and_bad_input_is_a_clear_400() {
     for db in sesshu_testkit::backends().await {
-        let (app, people) = app(&db.url).await;
+        let (app, people, token, _store) = app(&db.url).await;
+        let get = |app: &axum::Router, uri: &str| {
+            let (app, uri, token) = (app.clone(), uri.to_owned(), token.clone());
+            async move { get_as(&app, &uri, Some(&token)).await }
+        };
         let kana = urlencode(&people[0].kana.family);
         let (status, _, body) = get(
             &app,
@@ -212,4 +245,212 @@ async fn search_hides_protected_addresses_and_bad_input_is_a_clear_400() {
 
 fn urlencode(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// Every API route and the permission it needs. A permission of the catalogue that no route
+/// needs must be listed in `NOT_IN_API`, so a new permission cannot go untested.
+fn routes(person: &str) -> Vec<(String, Permission)> {
+    vec![
+        (
+            "/api/v1/municipalities/132098/persons?kana=%E3%82%B5".into(),
+            Permission::PersonRead,
+        ),
+        (
+            format!("/api/v1/municipalities/132098/persons/{person}"),
+            Permission::PersonRead,
+        ),
+        (
+            "/api/v1/municipalities/132098/imports".into(),
+            Permission::ImportRun,
+        ),
+    ]
+}
+
+const NOT_IN_API: [Permission; 10] = [
+    Permission::PersonWrite,
+    Permission::DoseRead,
+    Permission::DoseWrite,
+    Permission::MyNumberUse,
+    Permission::NoticeRun,
+    Permission::ExportRun,
+    Permission::ScheduleRead,
+    Permission::UserAdmin,
+    Permission::AuditRead,
+    Permission::KeysAdmin,
+];
+
+#[test]
+fn every_permission_is_either_required_by_a_route_or_declared_unused() {
+    let used: Vec<Permission> = routes("1").into_iter().map(|(_, p)| p).collect();
+    for p in Permission::ALL {
+        assert!(
+            used.contains(&p) || NOT_IN_API.contains(&p),
+            "{p}: add it to a route's test or to NOT_IN_API"
+        );
+    }
+}
+
+async fn token(store: &Store, tenant: &str, grants: &[&str], days: i64) -> String {
+    store
+        .create_token(
+            MunicipalityCode::parse(tenant).unwrap(),
+            "attacker-test",
+            &grants.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>(),
+            chrono::Utc::now() + chrono::Duration::days(days),
+            "t",
+        )
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, good, store) = app(&db.url).await;
+        let person = people[2].address_number.as_str().to_owned();
+        for (uri, needed) in routes(&person) {
+            // Everything but the one permission the route needs: refused.
+            let others: Vec<&str> = Permission::ALL
+                .iter()
+                .filter(|p| **p != needed && !(p.is_admin() && needed == Permission::AuditRead))
+                .map(|p| p.code())
+                .filter(|c| *c != "audit.read")
+                .collect();
+            let without = token(&store, "132098", &others, 1).await;
+            let (status, _, body) = get_as(&app, &uri, Some(&without)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{}: {uri} without {needed}: {body}",
+                db.name
+            );
+            assert!(body.contains(needed.code()), "{body}");
+            // Just that permission: allowed.
+            let with = token(&store, "132098", &[needed.code()], 1).await;
+            assert_eq!(
+                get_as(&app, &uri, Some(&with)).await.0,
+                StatusCode::OK,
+                "{}: {uri}",
+                db.name
+            );
+            // Another municipality's token with every permission: not there.
+            let everything: Vec<&str> = Permission::ALL
+                .iter()
+                .map(|p| p.code())
+                .filter(|c| *c != "audit.read")
+                .collect();
+            let sapporo = token(&store, "011002", &everything, 1).await;
+            assert_eq!(
+                get_as(&app, &uri, Some(&sapporo)).await.0,
+                StatusCode::NOT_FOUND,
+                "{}: {uri}",
+                db.name
+            );
+        }
+
+        let uri = format!("/api/v1/municipalities/132098/persons/{person}");
+        let expired = token(&store, "132098", &["role:clerk"], -1).await;
+        let revoked = token(&store, "132098", &["role:clerk"], 1).await;
+        let id = revoked.split('_').nth(2).unwrap().to_owned();
+        store
+            .revoke_token(MunicipalityCode::parse("132098").unwrap(), &id, "t")
+            .await
+            .unwrap();
+        let mut tampered = good.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == '0' { '1' } else { '0' });
+        let moved = good.replacen("sesshu_132098_", "sesshu_011002_", 1);
+        for (what, t) in [
+            ("expired", Some(expired.as_str())),
+            ("revoked", Some(revoked.as_str())),
+            ("tampered", Some(tampered.as_str())),
+            ("moved to another municipality", Some(moved.as_str())),
+            ("malformed", Some("abc")),
+            ("injected", Some("sesshu_132098_' OR '1'='1_x")),
+            ("missing", None),
+        ] {
+            let (status, headers, body) = get_as(&app, &uri, t).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{}: {what} token: {body}",
+                db.name
+            );
+            assert_eq!(headers["www-authenticate"], "Bearer");
+            assert!(
+                !body.contains(people[2].name.family.as_str()),
+                "{what}: nothing leaks"
+            );
+        }
+        assert_eq!(get_as(&app, &uri, Some(&good)).await.0, StatusCode::OK);
+
+        // Hostile text in every query field: answered as data, never as SQL or markup.
+        for payload in [
+            "'; DROP TABLE person; --",
+            "<script>alert(1)</script>",
+            "%' OR '1'='1",
+        ] {
+            let q = urlencode(payload);
+            for field in ["kana", "household", "birth_date"] {
+                let (status, headers, body) = get_as(
+                    &app,
+                    &format!("/api/v1/municipalities/132098/persons?{field}={q}"),
+                    Some(&good),
+                )
+                .await;
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+                    "{}: {field}={payload}: {status} {body}",
+                    db.name
+                );
+                assert!(
+                    headers["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("application/json")
+                );
+                assert!(!body.contains("<script>"), "{body}");
+            }
+        }
+        assert_eq!(
+            get_as(&app, &uri, Some(&good)).await.0,
+            StatusCode::OK,
+            "{}: the register survived",
+            db.name
+        );
+
+        // Every refusal is in the audit log, under the caller's municipality or the deployment's.
+        let log = store
+            .audit_entries(
+                Some(MunicipalityCode::parse("132098").unwrap()),
+                &sesshu_store::AuditQuery {
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            log.iter()
+                .any(|e| e.outcome == "refused" && e.detail.contains("permission"))
+        );
+        let anonymous = store
+            .audit_entries(
+                None,
+                &sesshu_store::AuditQuery {
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            anonymous
+                .iter()
+                .filter(|e| e.function == "auth.token")
+                .count()
+                >= 7
+        );
+    }
 }

@@ -7,4 +7,5 @@ pub mod keys;
 pub mod person;
 pub mod schedule;
 pub mod serve;
+pub mod token;
 pub mod user;

@@ -44,10 +44,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             "認証機能が入るまでは、ループバックアドレス (127.0.0.1 など) でのみ待ち受けます: {addr}"
         );
     }
-    let (store, keyring) = if args.demo {
+    let (store, keyring, demo_logins) = if args.demo {
         demo(&args).await?
     } else {
-        (config.store().await?, config.keyring()?)
+        (config.store().await?, config.keyring()?, None)
     };
     let state = AppState {
         store: store.clone(),
@@ -58,8 +58,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("{addr} で待ち受けできません"))?;
     let local: SocketAddr = listener.local_addr()?;
+    if let Some((password, token)) = &demo_logins {
+        println!(
+            "デモの管理者: ログイン admin / パスワード {password} (sesshu user … で利用者を管理)"
+        );
+        println!("デモの API トークン (role:clerk): {token}");
+        println!("  例: curl -H 'Authorization: Bearer {token}' …");
+    }
     println!("sesshu: http://{local}/ で待ち受けています (Ctrl-C で終了)");
-    println!("ログイン: 認証はまだありません。このマシン (ループバック) からのみ接続できます。");
+    println!(
+        "API は Authorization: Bearer <APIトークン> で呼び出します (sesshu token create)。画面のログインはまだなく、このマシン (ループバック) からのみ接続できます。"
+    );
     for m in store.municipalities().await? {
         println!(
             "  団体 {} {}: http://{local}/api/v1/municipalities/{}/persons?kana=サトウ",
@@ -91,7 +100,10 @@ async fn shutdown() {
 }
 
 /// A fresh demo: new key, new SQLite file, a synthetic town imported through the real importer.
-async fn demo(args: &ServeArgs) -> Result<(Store, Keyring)> {
+/// The demo's ready logins: the administrator's first password and an API token.
+type DemoLogins = Option<(String, String)>;
+
+async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, DemoLogins)> {
     let dir = &args.demo_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("{} を作成できません", dir.display()))?;
     for name in [
@@ -187,5 +199,35 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring)> {
         "デモ: 接種記録を取り込みました (記録 {} 件, うち規則に合わないもの {} 件)",
         doses.inserted, doses.flagged
     );
-    Ok((store, keyring))
+    let policy = sesshu_domain::access::PasswordPolicy::default();
+    let password = format!("demo{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
+    store
+        .create_account(
+            code,
+            &sesshu_store::NewAccount {
+                login: "admin".into(),
+                display_name: "デモ管理者".into(),
+                shared: false,
+                shared_with: None,
+                valid_from: today,
+                valid_until: None,
+            },
+            &password,
+            &policy,
+            "demo",
+        )
+        .await?;
+    store
+        .grant(code, "admin", "role:administrator", today, None, "demo")
+        .await?;
+    let (_, token) = store
+        .create_token(
+            code,
+            "demo",
+            &["role:clerk".to_owned()],
+            chrono::Utc::now() + chrono::Duration::days(1),
+            "demo",
+        )
+        .await?;
+    Ok((store, keyring, Some((password, token))))
 }

@@ -1,0 +1,97 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+use sesshu_store::Outcome;
+
+use crate::cmd::audit::cli_event;
+use crate::config::{Config, GlobalArgs};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a machine client; printed once, stored only hashed
+    Create {
+        name: String,
+        /// Roles or permissions (repeatable): role:viewer, dose.read, …
+        #[arg(long = "grant", required = true)]
+        grants: Vec<String>,
+        /// Days until it expires
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
+    /// The municipality's tokens (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once
+    Revoke { token_id: String },
+}
+
+pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let by = crate::cmd::import::operator();
+    match command {
+        TokenCommand::Create { name, grants, days } => {
+            let expires = chrono::Utc::now() + chrono::Duration::days(days.clamp(1, 3650));
+            let (id, token) = store
+                .create_token(tenant, &name, &grants, expires, &by)
+                .await?;
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "token.admin",
+                        Outcome::Ok,
+                        vec![],
+                        vec![],
+                        json!({"action": "create", "token_id": id, "name": name, "grants": grants, "expires_at": expires.to_rfc3339()}),
+                    ),
+                )
+                .await?;
+            println!("{token}");
+            eprintln!("トークン {id} ({name}) を作成しました。この値は再表示できません。");
+        }
+        TokenCommand::List { json: as_json } => {
+            let tokens = store.tokens(tenant).await?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                for t in &tokens {
+                    println!(
+                        "{} {:<16} [{}] 期限 {} {}",
+                        t.token_id,
+                        t.name,
+                        t.grants.join(" "),
+                        t.expires_at,
+                        if t.revoked_at.is_some() {
+                            "(取消済み)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { token_id } => {
+            store.revoke_token(tenant, &token_id, &by).await?;
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "token.admin",
+                        Outcome::Ok,
+                        vec![],
+                        vec![],
+                        json!({"action": "revoke", "token_id": token_id}),
+                    ),
+                )
+                .await?;
+            println!("トークン {token_id} を取り消しました");
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
