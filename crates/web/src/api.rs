@@ -167,6 +167,14 @@ pub fn router(state: AppState) -> Router {
                     "/api/v1/municipalities/{code}/persons/{address_number}",
                     get(person),
                 )
+                .route(
+                    "/api/v1/municipalities/{code}/persons/{address_number}/my-number",
+                    get(reveal_my_number),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/persons/by-my-number",
+                    axum::routing::post(find_by_my_number),
+                )
                 .route("/api/v1/municipalities/{code}/imports", get(imports))
                 .route_layer(middleware::from_fn_with_state(state.clone(), authenticate)),
         )
@@ -360,6 +368,108 @@ async fn person(
     )
     .await?;
     Ok(Json(detail).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Purpose {
+    purpose: Option<String>,
+}
+
+/// A stated purpose (利用目的) is required for every use of a My Number, and recorded with it.
+fn purpose(p: Option<String>) -> Result<String, ApiError> {
+    p.map(|s| s.trim().to_owned())
+        .filter(|s| s.chars().count() >= 2)
+        .ok_or_else(|| ApiError::BadRequest("purpose (利用目的) を入力してください".into()))
+}
+
+/// Reveals one person's My Number: mynumber.use, a stated purpose, and an audit entry naming
+/// both (never the number).
+async fn reveal_my_number(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
+    Path((code, address_number)): Path<(String, String)>,
+    Query(q): Query<Purpose>,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(
+        &state,
+        &caller,
+        &code,
+        Permission::MyNumberUse,
+        "mynumber.reveal",
+    )
+    .await?;
+    let purpose = purpose(q.purpose)?;
+    let address_number =
+        AddressNumber::parse(&address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let row = state
+        .store
+        .person(tenant, &address_number)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let number = row.open_my_number(&crypto)?;
+    audit(
+        &state,
+        &caller,
+        "mynumber.reveal",
+        Outcome::Ok,
+        vec![address_number.as_str().to_owned()],
+        json!({"purpose": purpose, "has_number": number.is_some()}),
+    )
+    .await?;
+    let digits = number.map(|n| {
+        n.expose()
+            .iter()
+            .map(|b| char::from(*b))
+            .collect::<String>()
+    });
+    Ok(Json(json!({
+        "address_number": address_number.as_str(),
+        "my_number": digits,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ByMyNumber {
+    my_number: String,
+    purpose: Option<String>,
+}
+
+/// Finds persons by My Number (POST, so the number is never in a URL or a log line).
+async fn find_by_my_number(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenCaller>,
+    Path(code): Path<String>,
+    Json(body): Json<ByMyNumber>,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(
+        &state,
+        &caller,
+        &code,
+        Permission::MyNumberUse,
+        "mynumber.search",
+    )
+    .await?;
+    let purpose = purpose(body.purpose)?;
+    let number = sesshu_domain::MyNumber::parse(&body.my_number)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let found = state
+        .store
+        .find_by_my_number(tenant, &crypto, &number)
+        .await?;
+    let shown: Vec<String> = found.iter().map(|a| a.as_str().to_owned()).collect();
+    audit(
+        &state,
+        &caller,
+        "mynumber.search",
+        Outcome::Ok,
+        shown.clone(),
+        json!({"purpose": purpose, "rows": shown.len()}),
+    )
+    .await?;
+    Ok(Json(json!({ "address_numbers": shown })).into_response())
 }
 
 /// The API's audit entry, in the caller's municipality's chain. The server answers loopback only

@@ -263,14 +263,19 @@ fn routes(person: &str) -> Vec<(String, Permission)> {
             "/api/v1/municipalities/132098/imports".into(),
             Permission::ImportRun,
         ),
+        (
+            format!(
+                "/api/v1/municipalities/132098/persons/{person}/my-number?purpose=%E7%A2%BA%E8%AA%8D"
+            ),
+            Permission::MyNumberUse,
+        ),
     ]
 }
 
-const NOT_IN_API: [Permission; 10] = [
+const NOT_IN_API: [Permission; 9] = [
     Permission::PersonWrite,
     Permission::DoseRead,
     Permission::DoseWrite,
-    Permission::MyNumberUse,
     Permission::NoticeRun,
     Permission::ExportRun,
     Permission::ScheduleRead,
@@ -452,5 +457,135 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
                 .count()
                 >= 7
         );
+    }
+}
+
+async fn post_json(
+    app: &axum::Router,
+    uri: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// A My Number is revealed or searched only with mynumber.use and a stated purpose; both are
+/// audited with the purpose and never the number; without the right nothing shows it.
+#[tokio::test]
+async fn my_numbers_need_their_right_a_purpose_and_leave_an_audit_entry() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, clerk, store) = app(&db.url).await;
+        let p = people.iter().find(|p| p.my_number.is_some()).unwrap();
+        let number = String::from_utf8(p.my_number.as_ref().unwrap().expose().to_vec()).unwrap();
+        let officer = token(&store, "132098", &["role:mynumber_officer"], 1).await;
+        let base = format!(
+            "/api/v1/municipalities/132098/persons/{}/my-number",
+            p.address_number
+        );
+
+        let (status, _, body) = get_as(
+            &app,
+            &format!("{base}?purpose=%E7%A2%BA%E8%AA%8D"),
+            Some(&clerk),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{}: a clerk has no mynumber.use",
+            db.name
+        );
+        assert!(!contains_my_number(&body));
+        let (status, _, _) = get_as(&app, &base, Some(&officer)).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}: a purpose is required",
+            db.name
+        );
+        let (status, _, body) = get_as(
+            &app,
+            &format!("{base}?purpose=%E7%A2%BA%E8%AA%8D"),
+            Some(&officer),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["my_number"], number.as_str());
+
+        let search = "/api/v1/municipalities/132098/persons/by-my-number";
+        let (status, body) = post_json(
+            &app,
+            search,
+            &clerk,
+            serde_json::json!({"my_number": number, "purpose": "照会"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", db.name);
+        let (status, body) = post_json(
+            &app,
+            search,
+            &officer,
+            serde_json::json!({"my_number": number, "purpose": "照会"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["address_numbers"][0], p.address_number.as_str());
+        let sapporo = token(&store, "011002", &["role:mynumber_officer"], 1).await;
+        let (status, _) = post_json(
+            &app,
+            search,
+            &sapporo,
+            serde_json::json!({"my_number": number, "purpose": "照会"}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{}: another municipality",
+            db.name
+        );
+
+        let log = store
+            .audit_entries(
+                Some(MunicipalityCode::parse("132098").unwrap()),
+                &sesshu_store::AuditQuery {
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let reveal = log
+            .iter()
+            .find(|e| e.function == "mynumber.reveal" && e.outcome == "ok")
+            .unwrap();
+        assert!(reveal.detail.contains("確認"), "the purpose is recorded");
+        assert!(reveal.persons_shown.contains(p.address_number.as_str()));
+        assert!(
+            log.iter()
+                .any(|e| e.function == "mynumber.search" && e.outcome == "ok")
+        );
+        for e in &log {
+            assert!(
+                !contains_my_number(&serde_json::to_string(e).unwrap()),
+                "{}: a My Number in the audit log",
+                db.name
+            );
+        }
     }
 }
