@@ -6,7 +6,7 @@
 mod common;
 
 use common::{json, sesshu, text};
-use sesshu_formats::contains_my_number;
+use sesshu_testkit::leaks_my_number;
 
 #[tokio::test]
 async fn reads_and_changes_are_audited_and_tampering_is_found() {
@@ -82,7 +82,7 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         assert!(csv.contains("dose.write"));
         assert!(csv.contains("cli:tester"), "the operator is named");
         assert!(
-            !contains_my_number(&csv),
+            !leaks_my_number(&csv),
             "{}: no My Number in an audit export",
             db.name
         );

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
 use common::{BIN, json, sesshu, text};
-use sesshu_formats::contains_my_number;
+use sesshu_testkit::leaks_my_number;
 
 #[tokio::test]
 async fn init_import_and_show_on_every_backend() {
@@ -132,7 +132,7 @@ async fn init_import_and_show_on_every_backend() {
             assert!(show.status.success(), "{}", text(&show));
             let p = json(&show);
             assert!(
-                !contains_my_number(&text(&show)),
+                !leaks_my_number(&text(&show)),
                 "{}: unmasked My Number in person show",
                 db.name
             );
@@ -217,7 +217,7 @@ async fn init_import_and_show_on_every_backend() {
 
         let search = sesshu(d, &db.url, &["person", "search", "--kana", "ｻﾄｳ", "--json"]);
         assert!(search.status.success(), "{}", text(&search));
-        assert!(!contains_my_number(&text(&search)));
+        assert!(!leaks_my_number(&text(&search)));
     }
 }
 
@@ -337,7 +337,7 @@ fn serve_demo_answers_on_loopback_and_refuses_other_addresses() {
             .to_ascii_lowercase()
             .contains("cache-control: no-store")
     );
-    assert!(!contains_my_number(&person), "the API showed a My Number");
+    assert!(!leaks_my_number(&person), "the API showed a My Number");
     child.kill().ok();
     child.wait().ok();
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{json, sesshu};
-use sesshu_formats::contains_my_number;
+use sesshu_testkit::leaks_my_number;
 
 #[tokio::test]
 async fn import_doses_exit_codes_report_and_person_show() {
@@ -114,7 +114,7 @@ async fn import_doses_exit_codes_report_and_person_show() {
         );
         assert!(detail["schedule"]["hib"].get("next_dose").is_some());
         assert!(detail["schedule"]["je"].get("eligible").is_some());
-        assert!(!contains_my_number(&String::from_utf8_lossy(&show.stdout)));
+        assert!(!leaks_my_number(&String::from_utf8_lossy(&show.stdout)));
         let due = run(&["schedule", "due", "--as-of", "2026-04-01", "--json"]);
         assert!(
             due.status.success(),

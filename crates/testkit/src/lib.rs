@@ -111,3 +111,31 @@ pub fn feed(persons: &[Person], encoding: TextEncoding) -> Vec<u8> {
     }
     w.finish().expect("finish")
 }
+
+/// Whether `text` shows a My Number: a 12-digit run passing the check digit, outside random hex.
+/// Hashes, token secrets and import ids are random hex in which a run of twelve decimal digits
+/// passes the check digit about one time in ten; they are not data, so words of 16 or more hex
+/// characters are masked before the scan (a My Number glued to hex letters would be missed —
+/// no output writes one so).
+pub fn leaks_my_number(text: &str) -> bool {
+    let mut masked = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push('#');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut masked);
+            masked.push(c);
+        }
+    }
+    flush(&mut word, &mut masked);
+    sesshu_formats::contains_my_number(&masked)
+}
