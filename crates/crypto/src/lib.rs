@@ -7,6 +7,7 @@
 mod keyring;
 pub mod password;
 mod sealing;
+pub mod signing;
 
 pub use keyring::{KeyFileError, Keyring, MasterKey};
 pub use sealing::{BlindIndex, CryptoError, MyNumberAad, Sealed, TenantCrypto};

@@ -6,12 +6,20 @@
 
 use chrono::{FixedOffset, Offset, SecondsFormat, Utc};
 use futures_util::TryStreamExt;
+use sesshu_crypto::{Keyring, signing};
 use sesshu_domain::MunicipalityCode;
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::sql::Params;
 use crate::{Store, StoreError};
+
+/// The function name of the retention job's signed summary entries.
+pub const RETENTION: &str = "audit.retention";
+
+fn retention_message(code: &str, first_kept: i64, anchor: &str) -> String {
+    format!("sesshu-audit-retention-v1|{code}|{first_kept}|{anchor}")
+}
 
 /// The chain of the deployment's own events (no municipality).
 pub const DEPLOYMENT: &str = "-";
@@ -249,7 +257,13 @@ impl Store {
     }
 
     /// Streams every chain once, recomputing each hash: memory stays flat however long the log.
-    pub async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+    /// A chain shortened by the retention job starts where its signed summary says; the
+    /// signature is checked with `keyring` (without it, such a chain reports as broken).
+    pub async fn verify_audit(
+        &self,
+        keyring: Option<&Keyring>,
+    ) -> Result<AuditVerification, StoreError> {
+        let starts = self.retention_starts(keyring).await?;
         let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY municipality_code, seq")
             .fetch(self.pool());
         let mut out = AuditVerification {
@@ -265,7 +279,10 @@ impl Store {
                 Some((code, seq, hash)) if *code == e.municipality_code => (seq + 1, hash.clone()),
                 _ => {
                     out.chains += 1;
-                    (1, GENESIS.to_owned())
+                    starts
+                        .get(&e.municipality_code)
+                        .cloned()
+                        .unwrap_or_else(|| (1, GENESIS.to_owned()))
                 }
             };
             let reason = if e.seq != expected_seq {
@@ -291,6 +308,153 @@ impl Store {
             chain = Some((e.municipality_code, e.seq, e.hash));
         }
         Ok(out)
+    }
+
+    /// Where each shortened chain now starts, from its latest retention summary whose signature
+    /// holds.
+    async fn retention_starts(
+        &self,
+        keyring: Option<&Keyring>,
+    ) -> Result<std::collections::HashMap<String, (i64, String)>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        let Some(keyring) = keyring else {
+            return Ok(out);
+        };
+        let rows = sqlx::query(
+            "SELECT municipality_code, detail FROM audit_log WHERE function = $1 ORDER BY municipality_code, seq",
+        )
+        .bind(RETENTION)
+        .fetch_all(self.pool())
+        .await?;
+        for r in rows {
+            let code: String = r.try_get("municipality_code")?;
+            let detail: String = r.try_get("detail")?;
+            let Ok(d) = serde_json::from_str::<serde_json::Value>(&detail) else {
+                continue;
+            };
+            let (Some(first), Some(anchor), Some(sig)) = (
+                d["first_kept_seq"].as_i64(),
+                d["anchor"].as_str(),
+                d["signature"].as_str(),
+            ) else {
+                continue;
+            };
+            if signing::verify(keyring, &retention_message(&code, first, anchor), sig) {
+                out.insert(code, (first, anchor.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The retention job: removes the chain's entries written before `cutoff` (RFC 3339 text in
+    /// Japan time, or a date) and, in the same transaction, appends a summary entry signed with
+    /// the deployment's key that vouches where the chain now starts. Nothing else may delete
+    /// from the log: the append-only triggers are lifted only inside this transaction.
+    pub async fn retain_audit(
+        &self,
+        tenant: Option<MunicipalityCode>,
+        cutoff: &str,
+        keyring: &Keyring,
+        actor: AuditEvent,
+    ) -> Result<Option<i64>, StoreError> {
+        let code = tenant.map_or_else(|| DEPLOYMENT.to_owned(), |t| t.as_string());
+        let mut heads = self.audit_heads.lock().await;
+        heads.remove(&code);
+        let mut db = self.pool().begin().await?;
+        let last_old = sqlx::query(
+            "SELECT seq, hash FROM audit_log WHERE municipality_code = $1 AND at < $2 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&code)
+        .bind(cutoff)
+        .fetch_optional(&mut *db)
+        .await?;
+        let Some(last_old) = last_old else {
+            return Ok(None);
+        };
+        let (last_seq, anchor): (i64, String) =
+            (last_old.try_get("seq")?, last_old.try_get("hash")?);
+        let (lift, restore): (&[&str], &[&str]) = match self.backend() {
+            crate::Backend::Sqlite => (
+                &["DROP TRIGGER audit_log_no_delete"],
+                &[
+                    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log \
+                   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+                ],
+            ),
+            crate::Backend::Postgres => (
+                &["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
+                &["ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"],
+            ),
+        };
+        for s in lift {
+            sqlx::query(*s).execute(&mut *db).await?;
+        }
+        let removed =
+            sqlx::query("DELETE FROM audit_log WHERE municipality_code = $1 AND seq <= $2")
+                .bind(&code)
+                .bind(last_seq)
+                .execute(&mut *db)
+                .await?
+                .rows_affected();
+        for s in restore {
+            sqlx::query(*s).execute(&mut *db).await?;
+        }
+        let head = sqlx::query(
+            "SELECT seq, hash FROM audit_log WHERE municipality_code = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&code)
+        .fetch_optional(&mut *db)
+        .await?;
+        let (prev_seq, prev_hash) = match head {
+            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            None => (last_seq, anchor.clone()),
+        };
+        let first_kept = last_seq + 1;
+        let signature = signing::sign(keyring, &retention_message(&code, first_kept, &anchor))?;
+        let mut entry = AuditEntry {
+            municipality_code: code.clone(),
+            seq: prev_seq + 1,
+            at: now_in_japan(),
+            actor: actor.actor,
+            actor_kind: actor.actor_kind.to_owned(),
+            source: actor.source,
+            function: RETENTION.to_owned(),
+            outcome: Outcome::Ok.as_str().to_owned(),
+            persons_acted: "[]".into(),
+            persons_shown: "[]".into(),
+            detail: serde_json::json!({
+                "cutoff": cutoff,
+                "removed": removed,
+                "first_kept_seq": first_kept,
+                "anchor": anchor,
+                "signature": signature,
+            })
+            .to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        sqlx::query(
+            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+             persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        )
+        .bind(&entry.municipality_code)
+        .bind(entry.seq)
+        .bind(&entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.actor_kind)
+        .bind(entry.source.as_deref())
+        .bind(&entry.function)
+        .bind(&entry.outcome)
+        .bind(&entry.persons_acted)
+        .bind(&entry.persons_shown)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
+        Ok(Some(i64::try_from(removed).unwrap_or(i64::MAX)))
     }
 
     /// The entries of one municipality matching the auditor's criteria, oldest first.

@@ -77,7 +77,7 @@ async fn disable_triggers(store: &Store, backend: &str) {
 #[tokio::test]
 async fn an_intact_log_verifies_and_the_database_refuses_rewrites() {
     for (store, backend, _db) in logged().await {
-        let v = store.verify_audit().await.unwrap();
+        let v = store.verify_audit(None).await.unwrap();
         assert_eq!((v.entries, v.chains, v.broken), (6, 2, None), "{backend}");
         for sql in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"] {
             assert!(
@@ -115,7 +115,7 @@ async fn a_changed_entry_is_found() {
             )
             .await
             .unwrap();
-        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        let broken = store.verify_audit(None).await.unwrap().broken.unwrap();
         assert_eq!(
             (broken.municipality_code.as_str(), broken.seq),
             (MACHIDA, 3),
@@ -135,7 +135,7 @@ async fn a_removed_entry_is_found() {
             )
             .await
             .unwrap();
-        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        let broken = store.verify_audit(None).await.unwrap().broken.unwrap();
         assert_eq!(broken.seq, 3, "{backend}: the entry after the gap");
     }
 }
@@ -152,7 +152,7 @@ async fn reordered_and_inserted_entries_are_found() {
         ] {
             store.raw_execute_for_tests(sql).await.unwrap();
         }
-        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        let broken = store.verify_audit(None).await.unwrap().broken.unwrap();
         assert_eq!(broken.seq, 2, "{backend}: reordering");
     }
     for (store, backend, _db) in logged().await {
@@ -166,7 +166,7 @@ async fn reordered_and_inserted_entries_are_found() {
         ] {
             store.raw_execute_for_tests(sql).await.unwrap();
         }
-        let broken = store.verify_audit().await.unwrap().broken.unwrap();
+        let broken = store.verify_audit(None).await.unwrap().broken.unwrap();
         assert_eq!(broken.seq, 3, "{backend}: insertion");
     }
 }
@@ -246,7 +246,121 @@ async fn two_writers_keep_one_chain() {
         for w in writes {
             w.await.unwrap();
         }
-        let v = a.verify_audit().await.unwrap();
+        let v = a.verify_audit(None).await.unwrap();
         assert_eq!((v.entries, v.broken), (20, None), "{}", db.name);
+    }
+}
+
+/// The retention job removes old entries and leaves a summary signed with the deployment's key;
+/// the chain then verifies from where the summary says — with the key, and only with it.
+#[tokio::test]
+async fn retention_leaves_a_signed_summary_that_verify_trusts_only_with_the_key() {
+    let keys = sesshu_crypto::Keyring::generate();
+    for (store, backend, _db) in logged().await {
+        let removed = store
+            .retain_audit(
+                Some(code(MACHIDA)),
+                "2999-01-01",
+                &keys,
+                event("audit.retention", &[]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(removed, Some(5), "{backend}");
+        store
+            .audit(Some(code(MACHIDA)), event("person.read", &["100009"]))
+            .await
+            .unwrap();
+        let v = store.verify_audit(Some(&keys)).await.unwrap();
+        assert_eq!(
+            v.broken, None,
+            "{backend}: the signed summary anchors the chain"
+        );
+        let entries = store
+            .audit_entries(
+                Some(code(MACHIDA)),
+                &AuditQuery {
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![6, 7]
+        );
+        assert_eq!(entries[0].function, "audit.retention");
+        assert!(entries[0].detail.contains("\"removed\":5"));
+
+        let without = store.verify_audit(None).await.unwrap();
+        assert!(
+            without.broken.is_some(),
+            "{backend}: no key, no trust in a removal"
+        );
+        let other = sesshu_crypto::Keyring::generate();
+        assert!(
+            store
+                .verify_audit(Some(&other))
+                .await
+                .unwrap()
+                .broken
+                .is_some()
+        );
+        // Everything is still refused outside the job.
+        assert!(
+            store
+                .raw_execute_for_tests("DELETE FROM audit_log")
+                .await
+                .is_err(),
+            "{backend}"
+        );
+        // Nothing old left: a second run removes nothing.
+        assert_eq!(
+            store
+                .retain_audit(
+                    Some(code(MACHIDA)),
+                    "2000-01-01",
+                    &keys,
+                    event("audit.retention", &[])
+                )
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
+
+/// A forged summary (written by someone with database access but without the key) is not
+/// trusted: the removal it hides is found.
+#[tokio::test]
+async fn a_forged_retention_summary_is_not_trusted() {
+    let keys = sesshu_crypto::Keyring::generate();
+    for (store, backend, _db) in logged().await {
+        disable_triggers(&store, backend).await;
+        store
+            .raw_execute_for_tests(
+                "DELETE FROM audit_log WHERE municipality_code = '132098' AND seq <= 2",
+            )
+            .await
+            .unwrap();
+        store
+            .audit(
+                Some(code(MACHIDA)),
+                AuditEvent {
+                    function: "audit.retention".into(),
+                    detail: json!({"first_kept_seq": 3, "anchor": "00", "signature": "v1:00"}),
+                    ..event("audit.retention", &[])
+                },
+            )
+            .await
+            .unwrap();
+        let broken = store
+            .verify_audit(Some(&keys))
+            .await
+            .unwrap()
+            .broken
+            .unwrap();
+        assert_eq!(broken.seq, 3, "{backend}");
     }
 }

@@ -123,7 +123,7 @@ async fn main() {
         let filled = started.elapsed().as_secs_f64();
         let before = peak_rss_mib();
         let started = Instant::now();
-        let v = store.verify_audit().await.unwrap();
+        let v = store.verify_audit(None).await.unwrap();
         let seconds = started.elapsed().as_secs_f64();
         assert!(v.broken.is_none());
         println!(

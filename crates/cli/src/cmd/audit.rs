@@ -19,6 +19,15 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The retention job: remove entries older than the retention period (at least 5 years),
+    /// leaving in each chain a summary entry signed with the deployment's key
+    Retain {
+        #[arg(long, default_value_t = 5)]
+        years: u32,
+        /// The day the period is counted back from [default: today in Japan]
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Search the municipality's audit log and write the entries as CSV (UTF-8 with BOM)
     Export {
         /// Only this actor (e.g. cli:tanaka)
@@ -71,7 +80,51 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     match command {
-        AuditCommand::Verify { json } => verify(&store, json).await,
+        AuditCommand::Verify { json } => {
+            let keyring = config.keyring().ok();
+            verify(&store, keyring.as_ref(), json).await
+        }
+        AuditCommand::Retain { years, as_of } => {
+            if years < 5 {
+                anyhow::bail!("操作ログは5年以上保存します (--years は5以上)");
+            }
+            let keyring = config.keyring()?;
+            let today = match as_of {
+                Some(s) => sesshu_domain::parse_date(&s).context("--as-of")?,
+                None => sesshu_web::today_in_japan(),
+            };
+            let cutoff = today
+                .checked_sub_months(chrono::Months::new(years * 12))
+                .context("--years")?
+                .to_string();
+            let mut chains: Vec<Option<sesshu_domain::MunicipalityCode>> = vec![None];
+            chains.extend(
+                store
+                    .municipalities()
+                    .await?
+                    .into_iter()
+                    .map(|m| Some(m.code)),
+            );
+            for tenant in chains {
+                let removed = store
+                    .retain_audit(
+                        tenant,
+                        &cutoff,
+                        &keyring,
+                        cli_event("audit.retention", Outcome::Ok, vec![], vec![], json!({})),
+                    )
+                    .await?;
+                let name = tenant.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                match removed {
+                    Some(n) => println!(
+                        "{name}: {cutoff} より前の {n} 件を削除し、署名付きの記録を残しました"
+                    ),
+                    None => println!("{name}: {cutoff} より前の記録はありません"),
+                }
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Export {
             actor,
             function,
@@ -153,9 +206,13 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
     }
 }
 
-async fn verify(store: &Store, json_out: bool) -> Result<ExitCode> {
+async fn verify(
+    store: &Store,
+    keyring: Option<&sesshu_crypto::Keyring>,
+    json_out: bool,
+) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let v = store.verify_audit().await?;
+    let v = store.verify_audit(keyring).await?;
     let seconds = started.elapsed().as_secs_f64();
     store
         .audit(
