@@ -290,6 +290,7 @@ impl Store {
         .bind(now_utc())
         .execute(self.pool())
         .await?;
+        self.end_sessions_of(tenant, login).await?;
         Ok(())
     }
 
@@ -314,6 +315,7 @@ impl Store {
         .execute(self.pool())
         .await?
         .rows_affected();
+        self.end_sessions_of(tenant, login).await?;
         Ok(done)
     }
 
@@ -340,6 +342,7 @@ impl Store {
             None => q,
         };
         q.execute(self.pool()).await?;
+        self.end_sessions_of(tenant, login).await?;
         Ok(())
     }
 
@@ -428,6 +431,7 @@ impl Store {
         .execute(&mut *db)
         .await?;
         db.commit().await?;
+        self.end_sessions_of(tenant, login).await?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod import;
 mod keys;
 mod municipality;
 mod person;
+mod sessions;
 mod sql;
 mod tokens;
 
@@ -35,6 +36,7 @@ pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSumma
 pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
+pub use sessions::{ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches};
 pub use tokens::{ApiToken, TokenCaller};
 
 /// Which database a URL points at.

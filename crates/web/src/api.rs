@@ -14,7 +14,9 @@ use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
 use sesshu_schedule::Engine;
-use sesshu_store::{AuditEvent, Outcome, PersonQuery, Store, StoreError, TokenCaller};
+use sesshu_store::{AuditEvent, Outcome, PersonQuery, Store, StoreError};
+
+use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 
 use crate::today_in_japan;
 use crate::view::{ImportRunView, PersonSummaryView, person_detail};
@@ -33,7 +35,7 @@ impl std::fmt::Debug for AppState {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("認証が必要です (Authorization: Bearer <APIトークン>)")]
@@ -78,7 +80,7 @@ fn tenant(code: &str) -> Result<MunicipalityCode, ApiError> {
 /// not there (404, whatever exists), a missing permission is refused (403); both are audited.
 async fn authorize(
     state: &AppState,
-    caller: &TokenCaller,
+    caller: &Caller,
     code: &str,
     needed: Permission,
     function: &str,
@@ -111,18 +113,45 @@ async fn authorize(
     Ok(code)
 }
 
-/// Every `/api` request presents a token; a missing, malformed, expired, revoked or unknown one
-/// is refused alike (and recorded in the deployment's log with where it came from).
+/// Every `/api` request presents a token or a staff session; a missing, malformed, expired,
+/// revoked or unknown one is refused alike (and recorded in the deployment's log). A session
+/// (a cookie, which the browser sends by itself) must also show its CSRF token on every request
+/// that changes something.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let caller = match &presented {
-        Some(t) => state.store.authenticate_token(t, chrono::Utc::now()).await,
-        None => Ok(None),
+    let cookie = cookie_value(request.headers(), SESSION_COOKIE);
+    let now = chrono::Utc::now();
+    let caller = match (&bearer, &cookie) {
+        (Some(t), _) => state
+            .store
+            .authenticate_token(t, now)
+            .await
+            .map(|c| c.map(Caller::from_token)),
+        (None, Some(c)) => match state.store.session(c, now).await {
+            Ok(Some(s)) => {
+                let safe = matches!(request.method().as_str(), "GET" | "HEAD");
+                let csrf = request
+                    .headers()
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !safe && !sesshu_store::csrf_matches(&s, csrf) {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        Json(json!({"error": "CSRF トークンがありません"})),
+                    )
+                        .into_response();
+                }
+                Ok(Some(Caller::from_session(s)))
+            }
+            other => other.map(|_| None),
+        },
+        (None, None) => Ok(None),
     };
     match caller {
         Ok(Some(c)) => {
@@ -142,7 +171,10 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
                         outcome: Outcome::Refused,
                         persons_acted: vec![],
                         persons_shown: vec![],
-                        detail: json!({"token_presented": presented.is_some()}),
+                        detail: json!({
+                            "token_presented": bearer.is_some(),
+                            "session_presented": cookie.is_some(),
+                        }),
                     },
                 )
                 .await;
@@ -176,7 +208,16 @@ pub fn router(state: AppState) -> Router {
                     axum::routing::post(find_by_my_number),
                 )
                 .route("/api/v1/municipalities/{code}/imports", get(imports))
+                .route(
+                    "/api/v1/session",
+                    get(crate::session::whoami).delete(crate::session::logout),
+                )
                 .route_layer(middleware::from_fn_with_state(state.clone(), authenticate)),
+        )
+        .route("/api/v1/login", axum::routing::post(crate::session::login))
+        .route(
+            "/api/v1/password",
+            axum::routing::post(crate::session::change_password),
         )
         .layer(middleware::from_fn(headers_and_log))
         .with_state(state)
@@ -238,7 +279,7 @@ async fn health(State(state): State<AppState>) -> Response {
 /// The caller's own municipality: a token never learns which others the deployment holds.
 async fn municipalities(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     let list = state.store.municipalities().await?;
     let out: Vec<_> = list
@@ -259,7 +300,7 @@ struct SearchParams {
 
 async fn search(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
@@ -318,7 +359,7 @@ async fn search(
 
 async fn person(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
     Path((code, address_number)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(
@@ -386,7 +427,7 @@ fn purpose(p: Option<String>) -> Result<String, ApiError> {
 /// both (never the number).
 async fn reveal_my_number(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
     Path((code, address_number)): Path<(String, String)>,
     Query(q): Query<Purpose>,
 ) -> Result<Response, ApiError> {
@@ -439,7 +480,7 @@ struct ByMyNumber {
 /// Finds persons by My Number (POST, so the number is never in a URL or a log line).
 async fn find_by_my_number(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
     Json(body): Json<ByMyNumber>,
 ) -> Result<Response, ApiError> {
@@ -474,9 +515,9 @@ async fn find_by_my_number(
 
 /// The API's audit entry, in the caller's municipality's chain. The server answers loopback only
 /// until staff sessions exist, so the source is the loopback interface.
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
-    caller: &TokenCaller,
+    caller: &Caller,
     function: &str,
     outcome: Outcome,
     shown: Vec<String>,
@@ -487,8 +528,8 @@ async fn audit(
         .audit(
             Some(caller.tenant),
             AuditEvent {
-                actor: format!("token:{}:{}", caller.token_id, caller.name),
-                actor_kind: "token",
+                actor: caller.actor.clone(),
+                actor_kind: caller.kind,
                 source: Some("loopback".into()),
                 function: function.into(),
                 outcome,
@@ -503,7 +544,7 @@ async fn audit(
 
 async fn imports(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenCaller>,
+    Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&state, &caller, &code, Permission::ImportRun, "import.read").await?;

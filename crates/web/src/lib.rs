@@ -3,6 +3,7 @@
 
 mod api;
 mod clock;
+mod session;
 pub mod view;
 
 pub use api::{AppState, router};

@@ -586,3 +586,366 @@ async fn my_numbers_need_their_right_a_purpose_and_leave_an_audit_entry() {
         }
     }
 }
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        request = request.header(*k, v);
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn cookie_of(headers: &axum::http::HeaderMap) -> String {
+    let set = headers["set-cookie"].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Staff sessions from the attacker's side: one answer for every failed login, a fresh id at
+/// each login (no fixation), CSRF on every change, and an end at logout, password change,
+/// disable or a change of grants.
+#[tokio::test]
+async fn sessions_resist_guessing_fixation_csrf_and_outlive_nothing() {
+    use sesshu_domain::access::PasswordPolicy;
+    let policy = PasswordPolicy::default();
+    for db in sesshu_testkit::backends().await {
+        let (app, people, _, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        let account = |login: &str| sesshu_store::NewAccount {
+            login: login.into(),
+            display_name: "田中".into(),
+            shared: false,
+            shared_with: None,
+            valid_from: sesshu_testkit::day("2020-01-01"),
+            valid_until: None,
+        };
+        store
+            .create_account(t, &account("tanaka"), "first2026x", &policy, "admin")
+            .await
+            .unwrap();
+        store
+            .grant(
+                t,
+                "tanaka",
+                "role:clerk",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "admin",
+            )
+            .await
+            .unwrap();
+        let login = |password: &str| serde_json::json!({"municipality": "132098", "login": "tanaka", "password": password});
+
+        // A first password must be changed before any session.
+        let (status, _, body) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(login("first2026x")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", db.name);
+        let change = serde_json::json!({"municipality": "132098", "login": "tanaka",
+            "password": "first2026x", "new_password": "tanaka"});
+        let (status, _, body) = send(&app, "POST", "/api/v1/password", &[], Some(change)).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "the policy applies: {body}"
+        );
+        let change = serde_json::json!({"municipality": "132098", "login": "tanaka",
+            "password": "first2026x", "new_password": "sakura2026"});
+        assert_eq!(
+            send(&app, "POST", "/api/v1/password", &[], Some(change))
+                .await
+                .0,
+            StatusCode::NO_CONTENT
+        );
+
+        // Wrong password, unknown login, unknown municipality: the same answer.
+        let wrong = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(login("sakura2025")),
+        )
+        .await;
+        let nobody = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(serde_json::json!(
+            {"municipality": "132098", "login": "nobody", "password": "sakura2026"})),
+        )
+        .await;
+        let elsewhere = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(serde_json::json!(
+            {"municipality": "011002", "login": "tanaka", "password": "sakura2026"})),
+        )
+        .await;
+        assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+        assert_eq!((nobody.0, &nobody.2), (wrong.0, &wrong.2), "{}", db.name);
+        assert_eq!((elsewhere.0, &elsewhere.2), (wrong.0, &wrong.2));
+
+        // A planted cookie is nothing; each login issues a fresh id.
+        let planted = vec![("cookie", "sesshu_session=132098.0000000000000000000000000000000000000000000000000000000000000000".to_owned())];
+        let uri = format!(
+            "/api/v1/municipalities/132098/persons/{}",
+            people[1].address_number
+        );
+        assert_eq!(
+            send(&app, "GET", &uri, &planted, None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, headers, body) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &planted,
+            Some(login("sakura2026")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let cookie = cookie_of(&headers);
+        assert_ne!(
+            format!("cookie: {cookie}"),
+            format!("cookie: {}", planted[0].1)
+        );
+        let csrf = serde_json::from_str::<Value>(&body).unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, headers2, _) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(login("sakura2026")),
+        )
+        .await;
+        assert_ne!(cookie, cookie_of(&headers2), "a fresh id each time");
+        let jar = vec![("cookie", cookie.clone())];
+        let (status, _, body) = send(&app, "GET", &uri, &jar, None).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let mut tampered = cookie.clone();
+        tampered.pop();
+        tampered.push('x');
+        assert_eq!(
+            send(&app, "GET", &uri, &[("cookie", tampered)], None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (_, _, me) = send(&app, "GET", "/api/v1/session", &jar, None).await;
+        assert!(me.contains("user:tanaka"), "{me}");
+
+        // Logout needs the CSRF token; then the session is gone.
+        assert_eq!(
+            send(&app, "DELETE", "/api/v1/session", &jar, None).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let bad_csrf = vec![("cookie", cookie.clone()), ("x-csrf-token", "0".repeat(64))];
+        assert_eq!(
+            send(&app, "DELETE", "/api/v1/session", &bad_csrf, None)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        let with_csrf = vec![("cookie", cookie.clone()), ("x-csrf-token", csrf)];
+        assert_eq!(
+            send(&app, "DELETE", "/api/v1/session", &with_csrf, None)
+                .await
+                .0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            send(&app, "GET", &uri, &jar, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            db.name
+        );
+
+        // A password change, a disable and a change of grants each end the sessions begun before.
+        let mut current = "sakura2026".to_owned();
+        for end in ["password", "revoke", "disable"] {
+            let (_, headers, _) =
+                send(&app, "POST", "/api/v1/login", &[], Some(login(&current))).await;
+            let jar = vec![("cookie", cookie_of(&headers))];
+            assert_eq!(
+                send(&app, "GET", &uri, &jar, None).await.0,
+                StatusCode::OK,
+                "{end}"
+            );
+            match end {
+                "password" => {
+                    store
+                        .set_password(t, "tanaka", "momiji2027", &policy, false)
+                        .await
+                        .unwrap();
+                    current = "momiji2027".into();
+                }
+                "revoke" => {
+                    store
+                        .grant(
+                            t,
+                            "tanaka",
+                            "export.run",
+                            sesshu_testkit::day("2020-01-01"),
+                            None,
+                            "admin",
+                        )
+                        .await
+                        .unwrap();
+                }
+                _ => store.disable_account(t, "tanaka", None).await.unwrap(),
+            }
+            assert_eq!(
+                send(&app, "GET", &uri, &jar, None).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{}: after {end}",
+                db.name
+            );
+        }
+
+        // Administrators and My Number users need a second factor that is not built yet.
+        store
+            .create_account(t, &account("kanri"), "first2026x", &policy, "admin")
+            .await
+            .unwrap();
+        store
+            .set_password(t, "kanri", "kanri2026x", &policy, false)
+            .await
+            .unwrap_or(());
+        store
+            .set_password(t, "kanri", "sakura2026", &policy, false)
+            .await
+            .unwrap();
+        store
+            .grant(
+                t,
+                "kanri",
+                "role:administrator",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "admin",
+            )
+            .await
+            .unwrap();
+        let (status, _, body) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(serde_json::json!(
+            {"municipality": "132098", "login": "kanri", "password": "sakura2026"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", db.name);
+        assert!(body.contains("二要素認証"));
+    }
+}
+
+/// The idle timeout (the assessments' automatic logout) and the absolute one.
+#[tokio::test]
+async fn sessions_expire_when_idle_and_at_their_limit() {
+    use sesshu_domain::access::PasswordPolicy;
+    for db in sesshu_testkit::backends().await {
+        let (_, _, _, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        store
+            .create_account(
+                t,
+                &sesshu_store::NewAccount {
+                    login: "tanaka".into(),
+                    display_name: "田中".into(),
+                    shared: false,
+                    shared_with: None,
+                    valid_from: sesshu_testkit::day("2020-01-01"),
+                    valid_until: None,
+                },
+                "first2026x",
+                &PasswordPolicy::default(),
+                "admin",
+            )
+            .await
+            .unwrap();
+        store
+            .grant(
+                t,
+                "tanaka",
+                "role:viewer",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "admin",
+            )
+            .await
+            .unwrap();
+        let start = chrono::Utc::now() + chrono::Duration::seconds(5);
+        let s = store.start_session(t, "tanaka", None, start).await.unwrap();
+        let at = |minutes: i64| start + chrono::Duration::minutes(minutes);
+        assert!(
+            store.session(&s.cookie, at(14)).await.unwrap().is_some(),
+            "{}",
+            db.name
+        );
+        assert!(
+            store.session(&s.cookie, at(28)).await.unwrap().is_some(),
+            "kept alive by use"
+        );
+        assert!(
+            store
+                .session(&s.cookie, at(28 + 16))
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: idle",
+            db.name
+        );
+        let s = store.start_session(t, "tanaka", None, start).await.unwrap();
+        let mut m = 10;
+        while m < 8 * 60 - 10 {
+            assert!(
+                store.session(&s.cookie, at(m)).await.unwrap().is_some(),
+                "{m}"
+            );
+            m += 10;
+        }
+        assert!(
+            store
+                .session(&s.cookie, at(8 * 60 + 1))
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: absolute",
+            db.name
+        );
+    }
+}

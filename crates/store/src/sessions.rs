@@ -1,0 +1,184 @@
+//! Server-side sessions of staff logins: random ids stored hashed, an idle timeout (the
+//! assessments' "automatic logout", 15 minutes) and an absolute one, ended at once by logout, a
+//! password change, a disable or a change of grants.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sesshu_domain::MunicipalityCode;
+use sesshu_domain::access::Permission;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+pub const IDLE_MINUTES: i64 = 15;
+pub const ABSOLUTE_HOURS: i64 = 8;
+
+/// What the browser receives once: the cookie value and the CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub cookie: String,
+    pub csrf_token: String,
+}
+
+/// Who a valid session speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCaller {
+    pub tenant: MunicipalityCode,
+    pub login: String,
+    pub permissions: BTreeSet<Permission>,
+    pub csrf_sha256: String,
+}
+
+fn sha(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Whether `csrf` is the token issued with the session.
+pub fn csrf_matches(caller: &SessionCaller, csrf: &str) -> bool {
+    sha(csrf) == caller.csrf_sha256
+}
+
+impl Store {
+    /// Starts a session for a login that has just been verified; the id is always fresh, so a
+    /// cookie planted before login (session fixation) never becomes valid.
+    pub async fn start_session(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        source: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<NewSession, StoreError> {
+        let id = random_hex();
+        let csrf = random_hex();
+        sqlx::query(
+            "INSERT INTO session (municipality_code, session_sha256, login, csrf_sha256, created_at, \
+             last_seen_at, expires_at, revoked_at, source) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,$8)",
+        )
+        .bind(tenant.as_string())
+        .bind(sha(&id))
+        .bind(login)
+        .bind(sha(&csrf))
+        .bind(stamp(now))
+        .bind(stamp(now))
+        .bind(stamp(now + Duration::hours(ABSOLUTE_HOURS)))
+        .bind(source)
+        .execute(self.pool())
+        .await?;
+        Ok(NewSession {
+            cookie: format!("{}.{id}", tenant.as_string()),
+            csrf_token: csrf,
+        })
+    }
+
+    /// The caller of a presented cookie at `now`, or `None` for anything but a live session of
+    /// a usable account.
+    pub async fn session(
+        &self,
+        cookie: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionCaller>, StoreError> {
+        let Some((code, id)) = cookie.trim().split_once('.') else {
+            return Ok(None);
+        };
+        let Ok(tenant) = MunicipalityCode::parse(code) else {
+            return Ok(None);
+        };
+        let Some(r) = sqlx::query(
+            "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
+             a.sessions_valid_after FROM session s JOIN account a \
+             ON a.municipality_code = s.municipality_code AND a.login = s.login \
+             WHERE s.municipality_code = $1 AND s.session_sha256 = $2",
+        )
+        .bind(tenant.as_string())
+        .bind(sha(id))
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let now_s = stamp(now);
+        let created: String = r.try_get("created_at")?;
+        let last: String = r.try_get("last_seen_at")?;
+        let expires: String = r.try_get("expires_at")?;
+        let revoked: Option<String> = r.try_get("revoked_at")?;
+        let valid_after: Option<String> = r.try_get("sessions_valid_after")?;
+        let idle_limit = stamp(now - Duration::minutes(IDLE_MINUTES));
+        if revoked.is_some()
+            || expires <= now_s
+            || last < idle_limit
+            || valid_after.is_some_and(|v| created <= v)
+        {
+            return Ok(None);
+        }
+        let login: String = r.try_get("login")?;
+        let permissions = self.permissions(tenant, &login, now.date_naive()).await?;
+        if permissions.is_empty() {
+            // Disabled, outside its validity or without any grant: nothing it could do.
+            return Ok(None);
+        }
+        // Seen again: pushed forward at most once a minute (a write per request would double
+        // the cost of a read).
+        if last.get(..16) != now_s.get(..16) {
+            sqlx::query(
+                "UPDATE session SET last_seen_at = $1 WHERE municipality_code = $2 AND session_sha256 = $3",
+            )
+            .bind(&now_s)
+            .bind(tenant.as_string())
+            .bind(sha(id))
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(Some(SessionCaller {
+            tenant,
+            login,
+            permissions,
+            csrf_sha256: r.try_get("csrf_sha256")?,
+        }))
+    }
+
+    /// Logout: the session ends at once.
+    pub async fn end_session(&self, cookie: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let Some((code, id)) = cookie.trim().split_once('.') else {
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE session SET revoked_at = $1 WHERE municipality_code = $2 AND session_sha256 = $3 AND revoked_at IS NULL",
+        )
+        .bind(stamp(now))
+        .bind(code)
+        .bind(sha(id))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every session of an account begun before now (password change, disable, grants).
+    pub(crate) async fn end_sessions_of(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE account SET sessions_valid_after = $1 WHERE municipality_code = $2 AND login = $3",
+        )
+        .bind(stamp(Utc::now()))
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,350 @@
+//! Who is calling: a machine client's token or a staff session, and the staff login, logout and
+//! password change. Every failed login gets the same answer, whatever failed.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sesshu_domain::MunicipalityCode;
+use sesshu_domain::access::{PasswordPolicy, Permission};
+use sesshu_store::{ABSOLUTE_HOURS, AuditEvent, LoginOutcome, Outcome, SessionCaller, TokenCaller};
+
+use crate::api::{ApiError, AppState};
+
+pub const SESSION_COOKIE: &str = "sesshu_session";
+
+/// The caller of an `/api` request, however it authenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: MunicipalityCode,
+    /// `token:<id>:<name>` or `user:<login>`, as the audit log names it.
+    pub actor: String,
+    pub kind: &'static str,
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl Caller {
+    pub fn from_token(t: TokenCaller) -> Self {
+        Self {
+            tenant: t.tenant,
+            actor: format!("token:{}:{}", t.token_id, t.name),
+            kind: "token",
+            permissions: t.permissions,
+        }
+    }
+
+    pub fn from_session(s: SessionCaller) -> Self {
+        Self {
+            tenant: s.tenant,
+            actor: format!("user:{}", s.login),
+            kind: "user",
+            permissions: s.permissions,
+        }
+    }
+}
+
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Permissions that need a second factor before a browser may hold them (P1). TOTP enrolment is
+/// not built yet, so such accounts are refused a session rather than let in on a password.
+fn needs_second_factor(p: &BTreeSet<Permission>) -> bool {
+    p.iter()
+        .any(|x| x.is_admin() || *x == Permission::MyNumberUse)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    municipality: String,
+    login: String,
+    password: String,
+}
+
+fn refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "ログインできません。ログイン名とパスワードを確認してください"})),
+    )
+        .into_response()
+}
+
+async fn audit_login(
+    state: &AppState,
+    tenant: MunicipalityCode,
+    login: &str,
+    function: &str,
+    outcome: Outcome,
+    result: &str,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .audit(
+            Some(tenant),
+            AuditEvent {
+                actor: format!("user:{login}"),
+                actor_kind: "user",
+                source: Some("loopback".into()),
+                function: function.into(),
+                outcome,
+                persons_acted: vec![],
+                persons_shown: vec![],
+                detail: json!({ "result": result }),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// `POST /api/v1/login`: a fresh session (never one the client names) and its CSRF token.
+pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> Response {
+    match try_login(&state, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiError> {
+    let Ok(tenant) = MunicipalityCode::parse(&body.municipality) else {
+        return Ok(refused());
+    };
+    let now = chrono::Utc::now();
+    let policy = PasswordPolicy::default();
+    let outcome = state
+        .store
+        .attempt_login(tenant, &body.login, &body.password, &policy, now)
+        .await?;
+    let result = match &outcome {
+        LoginOutcome::Ok { .. } => "ok",
+        LoginOutcome::Invalid => "invalid",
+        LoginOutcome::Locked { .. } => "locked",
+        LoginOutcome::Disabled => "disabled",
+        LoginOutcome::OutsideValidity => "outside validity",
+        LoginOutcome::PasswordExpired => "password expired",
+    };
+    let LoginOutcome::Ok {
+        must_change_password,
+    } = outcome
+    else {
+        audit_login(
+            state,
+            tenant,
+            &body.login,
+            "auth.login",
+            Outcome::Refused,
+            result,
+        )
+        .await?;
+        if outcome == LoginOutcome::PasswordExpired {
+            return Ok(must_change());
+        }
+        return Ok(refused());
+    };
+    if must_change_password {
+        audit_login(
+            state,
+            tenant,
+            &body.login,
+            "auth.login",
+            Outcome::Refused,
+            "must change password",
+        )
+        .await?;
+        return Ok(must_change());
+    }
+    let permissions = state
+        .store
+        .permissions(tenant, &body.login, now.date_naive())
+        .await?;
+    if needs_second_factor(&permissions) {
+        audit_login(
+            state,
+            tenant,
+            &body.login,
+            "auth.login",
+            Outcome::Refused,
+            "second factor required",
+        )
+        .await?;
+        return Ok((
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "この利用者は二要素認証 (TOTP) が必要です。画面からのログインは、その登録機能ができるまで使えません"})),
+        )
+            .into_response());
+    }
+    if permissions.is_empty() {
+        audit_login(
+            state,
+            tenant,
+            &body.login,
+            "auth.login",
+            Outcome::Refused,
+            "no grants",
+        )
+        .await?;
+        return Ok(refused());
+    }
+    let session = state
+        .store
+        .start_session(tenant, &body.login, Some("loopback"), now)
+        .await?;
+    audit_login(state, tenant, &body.login, "auth.login", Outcome::Ok, "ok").await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
+        session.cookie,
+        ABSOLUTE_HOURS * 3600
+    );
+    let mut response = Json(json!({
+        "csrf_token": session.csrf_token,
+        "login": body.login,
+        "municipality": tenant.as_string(),
+        "permissions": permissions.iter().map(|p| p.code()).collect::<Vec<_>>(),
+    }))
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+fn must_change() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"error": "パスワードの変更が必要です (POST /api/v1/password)"})),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/session`: who the caller is.
+pub async fn whoami(Extension(caller): Extension<Caller>) -> Response {
+    Json(json!({
+        "actor": caller.actor,
+        "municipality": caller.tenant.as_string(),
+        "permissions": caller.permissions.iter().map(|p| p.code()).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+/// `DELETE /api/v1/session`: logout, effective at once (the CSRF check ran in the middleware).
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(cookie) = cookie_value(&headers, SESSION_COOKIE) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "セッションではありません"})),
+        )
+            .into_response();
+    };
+    let done = async {
+        state.store.end_session(&cookie, chrono::Utc::now()).await?;
+        crate::api::audit(
+            &state,
+            &caller,
+            "auth.logout",
+            Outcome::Ok,
+            vec![],
+            json!({}),
+        )
+        .await
+    };
+    match done.await {
+        Ok(()) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static(
+                    "sesshu_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
+                ),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordBody {
+    municipality: String,
+    login: String,
+    password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/password`: the person changes their own password with the current one (also
+/// when it expired or must be changed); every session of theirs ends.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Json(body): Json<PasswordBody>,
+) -> Response {
+    let run = async {
+        let Ok(tenant) = MunicipalityCode::parse(&body.municipality) else {
+            return Ok(refused());
+        };
+        let policy = PasswordPolicy::default();
+        let outcome = state
+            .store
+            .attempt_login(
+                tenant,
+                &body.login,
+                &body.password,
+                &policy,
+                chrono::Utc::now(),
+            )
+            .await?;
+        if !matches!(
+            outcome,
+            LoginOutcome::Ok { .. } | LoginOutcome::PasswordExpired
+        ) {
+            audit_login(
+                &state,
+                tenant,
+                &body.login,
+                "auth.password",
+                Outcome::Refused,
+                "not verified",
+            )
+            .await?;
+            return Ok(refused());
+        }
+        match state
+            .store
+            .set_password(tenant, &body.login, &body.new_password, &policy, false)
+            .await
+        {
+            Ok(()) => {
+                audit_login(
+                    &state,
+                    tenant,
+                    &body.login,
+                    "auth.password",
+                    Outcome::Ok,
+                    "changed",
+                )
+                .await?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            Err(sesshu_store::StoreError::Invalid(m)) => {
+                Ok((StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response())
+            }
+            Err(e) => Err(ApiError::from(e)),
+        }
+    };
+    match run.await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
