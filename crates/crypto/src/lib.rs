@@ -8,6 +8,7 @@ mod keyring;
 pub mod password;
 mod sealing;
 pub mod signing;
+pub mod totp;
 
 pub use keyring::{KeyFileError, Keyring, MasterKey};
 pub use sealing::{BlindIndex, CryptoError, MyNumberAad, Sealed, TenantCrypto};

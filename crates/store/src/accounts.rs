@@ -516,6 +516,98 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Enrols (or re-enrols) the second factor: the sealed TOTP key and new recovery codes
+    /// (stored as digests; earlier ones stop working). Every session of the account ends.
+    pub async fn enroll_totp(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        sealed_secret: &str,
+        recovery_codes: &[String],
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        let mut db = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE account SET totp_secret = $1, totp_enrolled_at = $2 WHERE municipality_code = $3 AND login = $4",
+        )
+        .bind(sealed_secret)
+        .bind(now_utc())
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(&mut *db)
+        .await?;
+        sqlx::query("DELETE FROM recovery_code WHERE municipality_code = $1 AND login = $2")
+            .bind(tenant.as_string())
+            .bind(login)
+            .execute(&mut *db)
+            .await?;
+        for code in recovery_codes {
+            sqlx::query(
+                "INSERT INTO recovery_code (municipality_code, login, code_sha256, used_at) VALUES ($1,$2,$3,NULL)",
+            )
+            .bind(tenant.as_string())
+            .bind(login)
+            .bind(code_digest(code))
+            .execute(&mut *db)
+            .await?;
+        }
+        db.commit().await?;
+        self.end_sessions_of(tenant, login).await?;
+        Ok(())
+    }
+
+    /// The account's sealed TOTP key, when it has enrolled one.
+    pub async fn totp_secret(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT totp_secret FROM account WHERE municipality_code = $1 AND login = $2",
+        )
+        .bind(tenant.as_string())
+        .bind(login)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("totp_secret")?,
+            None => None,
+        })
+    }
+
+    /// Spends a recovery code: true once per code, false ever after.
+    pub async fn use_recovery_code(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        code: &str,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE recovery_code SET used_at = $1 WHERE municipality_code = $2 AND login = $3 \
+             AND code_sha256 = $4 AND used_at IS NULL",
+        )
+        .bind(now_utc())
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(code_digest(code))
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+fn code_digest(code: &str) -> String {
+    use sha2::Digest;
+    let normal: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    hex::encode(sha2::Sha256::digest(normal.as_bytes()))
+}
+
 /// A real Argon2id hash (of nothing anyone types), verified against when a login does not exist.
 fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -112,16 +112,22 @@ pub fn feed(persons: &[Person], encoding: TextEncoding) -> Vec<u8> {
     w.finish().expect("finish")
 }
 
-/// Whether `text` shows a My Number: a 12-digit run passing the check digit, outside random hex.
-/// Hashes, token secrets and import ids are random hex in which a run of twelve decimal digits
-/// passes the check digit about one time in ten; they are not data, so words of 16 or more hex
-/// characters are masked before the scan (a My Number glued to hex letters would be missed —
-/// no output writes one so).
+/// Whether `text` shows a My Number: a 12-digit run passing the check digit, outside random hex
+/// and outside the fractional part of a decimal number. Hashes, token secrets and import ids are
+/// random hex, and timings in debug logs (`elapsed_secs=0.000123456789`) carry long fractions; in
+/// either, a run of twelve decimal digits passes the check digit about one time in ten. They are
+/// not data, so they are masked before the scan (a My Number glued to hex letters or written as a
+/// decimal fraction would be missed — no output writes one so).
 pub fn leaks_my_number(text: &str) -> bool {
     let mut masked = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        if word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+        let digest = word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit());
+        let mut tail = out.chars().rev();
+        let fraction = word.chars().all(|c| c.is_ascii_digit())
+            && tail.next() == Some('.')
+            && tail.next().is_some_and(|c| c.is_ascii_digit());
+        if digest || fraction {
             out.push('#');
         } else {
             out.push_str(word);

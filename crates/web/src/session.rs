@@ -58,8 +58,8 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// Permissions that need a second factor before a browser may hold them (P1). TOTP enrolment is
-/// not built yet, so such accounts are refused a session rather than let in on a password.
+/// Permissions that need a second factor before a browser may hold them (P1): such an account
+/// without an enrolled TOTP key is refused a session rather than let in on a password.
 fn needs_second_factor(p: &BTreeSet<Permission>) -> bool {
     p.iter()
         .any(|x| x.is_admin() || *x == Permission::MyNumberUse)
@@ -70,6 +70,9 @@ pub struct LoginBody {
     municipality: String,
     login: String,
     password: String,
+    /// The authenticator's code, or a recovery code, when the account has a second factor.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 fn refused() -> Response {
@@ -167,7 +170,35 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
         .store
         .permissions(tenant, &body.login, now.date_naive())
         .await?;
-    if needs_second_factor(&permissions) {
+    let enrolled = state.store.totp_secret(tenant, &body.login).await?;
+    if let Some(sealed) = &enrolled {
+        let code = body.totp.as_deref().unwrap_or("").trim();
+        let secret = sesshu_crypto::signing::open_account_secret(
+            &state.keyring,
+            &format!("{}|{}", tenant.as_string(), body.login),
+            sealed,
+        )
+        .map_err(sesshu_store::StoreError::from)?;
+        let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+        let ok = (code.len() == 6 && sesshu_crypto::totp::check(&secret, code, unix))
+            || (code.len() > 6
+                && state
+                    .store
+                    .use_recovery_code(tenant, &body.login, code)
+                    .await?);
+        if !ok {
+            audit_login(
+                state,
+                tenant,
+                &body.login,
+                "auth.login",
+                Outcome::Refused,
+                "second factor",
+            )
+            .await?;
+            return Ok(refused());
+        }
+    } else if needs_second_factor(&permissions) {
         audit_login(
             state,
             tenant,
@@ -179,7 +210,7 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
         .await?;
         return Ok((
             StatusCode::FORBIDDEN,
-            Json(json!({"error": "この利用者は二要素認証 (TOTP) が必要です。画面からのログインは、その登録機能ができるまで使えません"})),
+            Json(json!({"error": "この利用者は二要素認証 (TOTP) の登録が必要です (sesshu user totp)"})),
         )
             .into_response());
     }

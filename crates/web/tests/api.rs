@@ -18,7 +18,7 @@ use tower::ServiceExt;
 
 async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, Store) {
     let store = Store::connect(url).await.unwrap();
-    let keyring = Keyring::generate();
+    let keyring = test_keyring();
     let machida = MunicipalityCode::parse("132098").unwrap();
     store.create_municipality(machida, "町田市").await.unwrap();
     store
@@ -947,5 +947,104 @@ async fn sessions_expire_when_idle_and_at_their_limit() {
             "{}: absolute",
             db.name
         );
+    }
+}
+
+/// The deployment key of these tests' app: fixed, so a test can seal what the app must open.
+fn test_keyring() -> Keyring {
+    Keyring::parse(&format!("v1 {}", "5e".repeat(32))).unwrap()
+}
+
+/// The second factor: an enrolled account needs its current code or an unused recovery code.
+#[tokio::test]
+async fn an_enrolled_second_factor_is_required_and_recovery_codes_work_once() {
+    use sesshu_domain::access::PasswordPolicy;
+    for db in sesshu_testkit::backends().await {
+        let (app, _, _, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        store
+            .create_account(
+                t,
+                &sesshu_store::NewAccount {
+                    login: "kanri".into(),
+                    display_name: "管理".into(),
+                    shared: false,
+                    shared_with: None,
+                    valid_from: sesshu_testkit::day("2020-01-01"),
+                    valid_until: None,
+                },
+                "first2026x",
+                &PasswordPolicy::default(),
+                "root",
+            )
+            .await
+            .unwrap();
+        store
+            .set_password(t, "kanri", "sakura2026", &PasswordPolicy::default(), false)
+            .await
+            .unwrap();
+        store
+            .grant(
+                t,
+                "kanri",
+                "role:administrator",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "root",
+            )
+            .await
+            .unwrap();
+        let secret = sesshu_crypto::totp::new_secret();
+        let sealed =
+            sesshu_crypto::signing::seal_account_secret(&test_keyring(), "132098|kanri", &secret)
+                .unwrap();
+        store
+            .enroll_totp(t, "kanri", &sealed, &["abcde-fghjk".to_owned()])
+            .await
+            .unwrap();
+        let body = |totp: Option<&str>| {
+            let mut b = serde_json::json!({"municipality": "132098", "login": "kanri", "password": "sakura2026"});
+            if let Some(c) = totp {
+                b["totp"] = serde_json::json!(c);
+            }
+            b
+        };
+        let none = send(&app, "POST", "/api/v1/login", &[], Some(body(None))).await;
+        assert_eq!(none.0, StatusCode::UNAUTHORIZED, "{}: {}", db.name, none.2);
+        let wrong = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(body(Some("000000"))),
+        )
+        .await;
+        assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.2, none.2, "one answer for every failure");
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+        let code = sesshu_crypto::totp::code_at(&secret, now).unwrap();
+        let (status, headers, b) =
+            send(&app, "POST", "/api/v1/login", &[], Some(body(Some(&code)))).await;
+        assert_eq!(status, StatusCode::OK, "{}: {b}", db.name);
+        assert!(b.contains("user.admin"));
+        cookie_of(&headers);
+        let (status, _, _) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(body(Some("ABCDE-FGHJK"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: a recovery code", db.name);
+        let (status, _, _) = send(
+            &app,
+            "POST",
+            "/api/v1/login",
+            &[],
+            Some(body(Some("abcde-fghjk"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}: only once", db.name);
     }
 }

@@ -69,6 +69,13 @@ pub enum UserCommand {
     Unlock {
         login: String,
     },
+    /// Enrol the second factor: prints the authenticator URL and QR code, and ten recovery codes
+    Totp {
+        login: String,
+        /// Also write the QR code as an SVG file
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
     /// The roles and permissions there are
     Roles,
 }
@@ -89,6 +96,16 @@ fn day(s: &Option<String>, what: &str) -> Result<Option<CivilDate>> {
     s.as_deref()
         .map(|d| parse_date(d).with_context(|| what.to_owned()))
         .transpose()
+}
+
+/// A single-use recovery code: ten letters and digits, grouped for reading aloud.
+fn recovery_code() -> String {
+    const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    let s: String = (0..10)
+        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+        .collect();
+    format!("{}-{}", &s[..5], &s[5..])
 }
 
 /// A first password that satisfies the policy: 14 letters and digits, at least one of each.
@@ -124,7 +141,8 @@ pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> 
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
     let what = format!("{command:?}");
-    let result = administer(&store, tenant, command).await;
+    let keyring = config.keyring().ok();
+    let result = administer(&store, tenant, command, keyring.as_ref()).await;
     if let Err(e) = &result {
         // A refused change is recorded too: who tried what, and why it was refused.
         store
@@ -148,6 +166,7 @@ async fn administer(
     store: &Store,
     tenant: MunicipalityCode,
     command: UserCommand,
+    keyring: Option<&sesshu_crypto::Keyring>,
 ) -> Result<ExitCode> {
     let by = crate::cmd::import::operator();
     let policy = PasswordPolicy::default();
@@ -291,6 +310,37 @@ async fn administer(
             store.unlock_account(tenant, &login).await?;
             audit_admin(store, tenant, json!({"action": "unlock", "login": login})).await?;
             println!("{login} のロックを解除しました");
+        }
+        UserCommand::Totp { login, qr } => {
+            let Some(keyring) = keyring else {
+                bail!("鍵ファイルが必要です (TOTP の鍵は配備の鍵で暗号化して保存します)");
+            };
+            let secret = sesshu_crypto::totp::new_secret();
+            let sealed = sesshu_crypto::signing::seal_account_secret(
+                keyring,
+                &format!("{}|{login}", tenant.as_string()),
+                &secret,
+            )?;
+            let codes: Vec<String> = (0..10).map(|_| recovery_code()).collect();
+            store.enroll_totp(tenant, &login, &sealed, &codes).await?;
+            let url = sesshu_crypto::totp::enrolment_url(
+                &secret,
+                &format!("{login}@{}", tenant.as_string()),
+            )?;
+            let code = qrcode::QrCode::new(url.as_bytes())?;
+            println!(
+                "{}",
+                code.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            );
+            println!("認証アプリで読み取ってください: {url}");
+            if let Some(path) = qr {
+                std::fs::write(&path, code.render::<qrcode::render::svg::Color>().build())
+                    .with_context(|| format!("{} を書けません", path.display()))?;
+            }
+            println!("回復コード (各1回、安全な場所に保管): {}", codes.join(" "));
+            audit_admin(store, tenant, json!({"action": "totp", "login": login})).await?;
         }
         UserCommand::Roles => {
             for r in ROLES {
