@@ -56,8 +56,12 @@ impl Store {
         by: &str,
     ) -> Result<(String, String), StoreError> {
         self.require_municipality(tenant).await?;
+        let mut all = BTreeSet::new();
         for g in grants {
-            expand(g).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            all.extend(expand(g).map_err(|e| StoreError::Invalid(e.to_string()))?);
+        }
+        if let Some(conflict) = sesshu_domain::access::separation_conflict(&all) {
+            return Err(StoreError::Invalid(conflict.to_string()));
         }
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("トークンの名前が必要です".into()));

@@ -26,6 +26,9 @@ pub struct AppState {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     pub engine: Arc<Engine>,
+    /// Require the second factor of every account, not only of administrators and My Number
+    /// users (`SESSHU_REQUIRE_TOTP=all`).
+    pub totp_for_all: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -208,6 +211,11 @@ pub fn router(state: AppState) -> Router {
                     axum::routing::post(find_by_my_number),
                 )
                 .route("/api/v1/municipalities/{code}/imports", get(imports))
+                .route(
+                    "/api/v1/municipalities/{code}/access-review",
+                    get(access_review),
+                )
+                .route("/api/v1/municipalities/{code}/audit", get(audit_search))
                 .route(
                     "/api/v1/session",
                     get(crate::session::whoami).delete(crate::session::logout),
@@ -511,6 +519,68 @@ async fn find_by_my_number(
     )
     .await?;
     Ok(Json(json!({ "address_numbers": shown })).into_response())
+}
+
+/// The periodic access review (user.admin).
+async fn access_review(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&state, &caller, &code, Permission::UserAdmin, "user.review").await?;
+    let rows = state.store.access_review(tenant, today_in_japan()).await?;
+    audit(
+        &state,
+        &caller,
+        "user.review",
+        Outcome::Ok,
+        vec![],
+        json!({"accounts": rows.len()}),
+    )
+    .await?;
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditParams {
+    person: Option<String>,
+    actor: Option<String>,
+    function: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The auditor's search (audit.read), itself recorded with its conditions.
+async fn audit_search(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&state, &caller, &code, Permission::AuditRead, "audit.read").await?;
+    let query = sesshu_store::AuditQuery {
+        actor: p.actor,
+        function: p.function,
+        person: p.person,
+        from: p.from,
+        until: p.until,
+        limit: p.limit.unwrap_or(1000).min(10_000),
+    };
+    let entries = state.store.audit_entries(Some(tenant), &query).await?;
+    audit(
+        &state,
+        &caller,
+        "audit.read",
+        Outcome::Ok,
+        vec![],
+        json!({
+            "person": query.person, "actor": query.actor, "function": query.function,
+            "from": query.from, "until": query.until, "rows": entries.len(),
+        }),
+    )
+    .await?;
+    Ok(Json(entries).into_response())
 }
 
 /// The API's audit entry, in the caller's municipality's chain. The server answers loopback only

@@ -198,7 +198,7 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
             .await?;
             return Ok(refused());
         }
-    } else if needs_second_factor(&permissions) {
+    } else if state.totp_for_all || needs_second_factor(&permissions) {
         audit_login(
             state,
             tenant,

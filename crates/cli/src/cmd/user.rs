@@ -7,7 +7,7 @@ use rand::Rng;
 use serde_json::json;
 use sesshu_domain::access::{PasswordPolicy, Permission, ROLES, expand, parse_login};
 use sesshu_domain::{CivilDate, MunicipalityCode, parse_date};
-use sesshu_store::{Account, DORMANT_DAYS, NewAccount, Outcome, Store};
+use sesshu_store::{NewAccount, Outcome, Store};
 
 use crate::cmd::audit::cli_event;
 use crate::config::{Config, GlobalArgs};
@@ -355,92 +355,6 @@ async fn administer(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of the access review.
-#[derive(Debug, serde::Serialize)]
-struct ReviewRow {
-    login: String,
-    name: String,
-    grants: String,
-    permissions: String,
-    valid_from: String,
-    valid_until: String,
-    last_login: String,
-    shared: bool,
-    disabled: bool,
-    locked: bool,
-    dormant: bool,
-    expiring: bool,
-    findings: String,
-}
-
-fn review_row(a: &Account, grants: &[sesshu_store::Grant], today: CivilDate) -> ReviewRow {
-    let active: Vec<&sesshu_store::Grant> = grants.iter().filter(|g| g.active_on(today)).collect();
-    let mut perms: Vec<&str> = active
-        .iter()
-        .filter_map(|g| expand(&g.grant_name).ok())
-        .flatten()
-        .map(|p| p.code())
-        .collect();
-    perms.sort_unstable();
-    perms.dedup();
-    let days_since = |stamp: &str| {
-        chrono::DateTime::parse_from_rfc3339(stamp)
-            .ok()
-            .map(|t| (today - t.date_naive()).num_days())
-    };
-    let dormant = !a.disabled
-        && match &a.last_login_at {
-            Some(t) => days_since(t).is_some_and(|d| d > DORMANT_DAYS),
-            None => days_since(&a.created_at).is_some_and(|d| d > DORMANT_DAYS),
-        };
-    let soon = today + chrono::Days::new(30);
-    let expiring = a
-        .valid_until
-        .as_ref()
-        .is_some_and(|u| *u >= today.to_string() && *u <= soon.to_string())
-        || active.iter().any(|g| {
-            g.valid_until
-                .as_ref()
-                .is_some_and(|u| *u >= today.to_string() && *u <= soon.to_string())
-        });
-    let locked = a
-        .locked_until
-        .as_ref()
-        .is_some_and(|u| *u > chrono::Utc::now().to_rfc3339());
-    let mut findings = Vec::new();
-    if dormant {
-        findings.push(format!("{DORMANT_DAYS}日以上ログインなし"));
-    }
-    if expiring {
-        findings.push("30日以内に期限".to_owned());
-    }
-    if perms.contains(&"mynumber.use") {
-        findings.push("個人番号利用".to_owned());
-    }
-    if a.shared {
-        findings.push("共用アカウント".to_owned());
-    }
-    ReviewRow {
-        login: a.login.clone(),
-        name: a.display_name.clone(),
-        grants: active
-            .iter()
-            .map(|g| g.grant_name.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        permissions: perms.join(" "),
-        valid_from: a.valid_from.clone(),
-        valid_until: a.valid_until.clone().unwrap_or_default(),
-        last_login: a.last_login_at.clone().unwrap_or_default(),
-        shared: a.shared,
-        disabled: a.disabled,
-        locked,
-        dormant,
-        expiring,
-        findings: findings.join("、"),
-    }
-}
-
 /// The periodic access review the assessments promise: every account, its grants, last login,
 /// and whether it is dormant or about to expire.
 pub async fn access_review(global: &GlobalArgs, args: AccessReviewArgs) -> Result<ExitCode> {
@@ -448,11 +362,7 @@ pub async fn access_review(global: &GlobalArgs, args: AccessReviewArgs) -> Resul
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
     let today = day(&args.as_of, "--as-of")?.unwrap_or_else(sesshu_web::today_in_japan);
-    let mut rows = Vec::new();
-    for a in store.accounts(tenant).await? {
-        let grants = store.grants(tenant, &a.login).await?;
-        rows.push(review_row(&a, &grants, today));
-    }
+    let rows = store.access_review(tenant, today).await?;
     store
         .audit(
             Some(tenant),
