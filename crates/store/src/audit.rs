@@ -14,6 +14,27 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::sql::Params;
 use crate::{Store, StoreError};
 
+/// The function name of the signed checkpoints `verify` leaves after a successful check.
+pub const CHECKPOINT: &str = "audit.checkpoint";
+
+fn checkpoint_message(code: &str, covers_seq: i64, head_hash: &str) -> String {
+    format!("sesshu-audit-checkpoint-v1|{code}|{covers_seq}|{head_hash}")
+}
+
+/// A checkpoint vouches, under the deployment's key, for the hash of the entry before it: a
+/// rewrite of anything before it changes that hash, and nobody without the key can re-sign.
+fn checkpoint_holds(keyring: &Keyring, e: &AuditEntry) -> bool {
+    serde_json::from_str::<serde_json::Value>(&e.detail).is_ok_and(|d| {
+        d["signature"].as_str().is_some_and(|sig| {
+            signing::verify(
+                keyring,
+                &checkpoint_message(&e.municipality_code, e.seq - 1, &e.prev_hash),
+                sig,
+            )
+        })
+    })
+}
+
 /// The function name of the retention job's signed summary entries.
 pub const RETENTION: &str = "audit.retention";
 
@@ -294,6 +315,14 @@ impl Store {
                 Some("前の記録のハッシュと一致しません (順序の入れ替えまたは前の記録の改変)".into())
             } else if e.hash != e.compute_hash() {
                 Some("内容がハッシュと一致しません (改変)".into())
+            } else if e.function == CHECKPOINT
+                && let Some(keyring) = keyring
+                && !checkpoint_holds(keyring, &e)
+            {
+                Some(
+                    "署名付きの確認点と一致しません (確認点より前の記録が書き換えられました)"
+                        .into(),
+                )
             } else {
                 None
             };
@@ -455,6 +484,65 @@ impl Store {
         .await?;
         db.commit().await?;
         Ok(Some(i64::try_from(removed).unwrap_or(i64::MAX)))
+    }
+
+    /// After a successful verification: appends to every chain a checkpoint signed with the
+    /// deployment's key over the chain's head, so that a later rewrite of anything up to here —
+    /// even one that recomputes every hash — is found.
+    pub async fn checkpoint_audit(
+        &self,
+        keyring: &Keyring,
+        actor: AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let codes = sqlx::query("SELECT DISTINCT municipality_code FROM audit_log")
+            .fetch_all(self.pool())
+            .await?;
+        let mut n = 0;
+        for r in codes {
+            let code: String = r.try_get("municipality_code")?;
+            let mut heads = self.audit_heads.lock().await;
+            let (seq, hash) = self.audit_head(&code).await?;
+            let signature = signing::sign(keyring, &checkpoint_message(&code, seq, &hash))?;
+            let mut entry = AuditEntry {
+                municipality_code: code.clone(),
+                seq: seq + 1,
+                at: now_in_japan(),
+                actor: actor.actor.clone(),
+                actor_kind: actor.actor_kind.to_owned(),
+                source: actor.source.clone(),
+                function: CHECKPOINT.to_owned(),
+                outcome: Outcome::Ok.as_str().to_owned(),
+                persons_acted: "[]".into(),
+                persons_shown: "[]".into(),
+                detail: serde_json::json!({"covers_seq": seq, "head_hash": hash, "signature": signature})
+                    .to_string(),
+                prev_hash: hash,
+                hash: String::new(),
+            };
+            entry.hash = entry.compute_hash();
+            sqlx::query(
+                "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+                 persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+            )
+            .bind(&entry.municipality_code)
+            .bind(entry.seq)
+            .bind(&entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.actor_kind)
+            .bind(entry.source.as_deref())
+            .bind(&entry.function)
+            .bind(&entry.outcome)
+            .bind(&entry.persons_acted)
+            .bind(&entry.persons_shown)
+            .bind(&entry.detail)
+            .bind(&entry.prev_hash)
+            .bind(&entry.hash)
+            .execute(self.pool())
+            .await?;
+            heads.insert(code, (entry.seq, entry.hash));
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The entries of one municipality matching the auditor's criteria, oldest first.

@@ -27,7 +27,8 @@ pub use accounts::{
     Account, DORMANT_DAYS, Grant, LOCK_AFTER, LOCK_MINUTES, LoginOutcome, NewAccount,
 };
 pub use audit::{
-    AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, DEPLOYMENT, Outcome,
+    AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, CHECKPOINT, DEPLOYMENT,
+    Outcome,
 };
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};

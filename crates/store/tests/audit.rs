@@ -364,3 +364,69 @@ async fn a_forged_retention_summary_is_not_trusted() {
         assert_eq!(broken.seq, 3, "{backend}");
     }
 }
+
+/// An attacker with database access rewrites an entry and recomputes every hash after it: the
+/// plain chain verifies, but the signed checkpoint no longer does.
+#[tokio::test]
+async fn a_recomputed_tail_is_caught_by_the_signed_checkpoint() {
+    let keys = sesshu_crypto::Keyring::generate();
+    for (store, backend, _db) in logged().await {
+        assert_eq!(
+            store
+                .checkpoint_audit(&keys, event("audit.checkpoint", &[]))
+                .await
+                .unwrap(),
+            2
+        );
+        store
+            .audit(Some(code(MACHIDA)), event("person.read", &["100004"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit(Some(&keys)).await.unwrap().broken,
+            None,
+            "{backend}"
+        );
+
+        disable_triggers(&store, backend).await;
+        let mut entries = store
+            .audit_entries(
+                Some(code(MACHIDA)),
+                &AuditQuery {
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        entries[1].persons_shown = "[]".into();
+        let mut prev = entries[0].hash.clone();
+        for e in entries.iter_mut().skip(1) {
+            e.prev_hash = prev.clone();
+            e.hash = e.compute_hash();
+            prev = e.hash.clone();
+            let sql = format!(
+                "UPDATE audit_log SET persons_shown = '{}', prev_hash = '{}', hash = '{}' \
+                 WHERE municipality_code = '132098' AND seq = {}",
+                e.persons_shown, e.prev_hash, e.hash, e.seq
+            );
+            store
+                .raw_execute_for_tests(Box::leak(sql.into_boxed_str()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.verify_audit(None).await.unwrap().broken,
+            None,
+            "{backend}: without the key the recomputed chain looks whole"
+        );
+        let broken = store
+            .verify_audit(Some(&keys))
+            .await
+            .unwrap()
+            .broken
+            .unwrap();
+        assert_eq!(broken.seq, 6, "{backend}: the checkpoint after the rewrite");
+        assert!(broken.reason.contains("確認点"), "{}", broken.reason);
+    }
+}
