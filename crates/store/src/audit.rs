@@ -149,6 +149,57 @@ impl AuditEntry {
     }
 }
 
+impl AuditEntry {
+    /// The entry that follows (`prev_seq`, `prev_hash`) in `code`'s chain, hashed.
+    fn next(
+        code: &str,
+        (prev_seq, prev_hash): (i64, String),
+        event: &AuditEvent,
+        persons_acted: String,
+        persons_shown: String,
+        detail: String,
+    ) -> Self {
+        let mut e = AuditEntry {
+            municipality_code: code.to_owned(),
+            seq: prev_seq + 1,
+            at: now_in_japan(),
+            actor: event.actor.clone(),
+            actor_kind: event.actor_kind.to_owned(),
+            source: event.source.clone(),
+            function: event.function.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            persons_acted,
+            persons_shown,
+            detail,
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+
+    /// The `INSERT` of this entry.
+    fn insert(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        sqlx::query(
+            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+             persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        )
+        .bind(&self.municipality_code)
+        .bind(self.seq)
+        .bind(&self.at)
+        .bind(&self.actor)
+        .bind(&self.actor_kind)
+        .bind(self.source.as_deref())
+        .bind(&self.function)
+        .bind(&self.outcome)
+        .bind(&self.persons_acted)
+        .bind(&self.persons_shown)
+        .bind(&self.detail)
+        .bind(&self.prev_hash)
+        .bind(&self.hash)
+    }
+}
+
 /// Where the chain first breaks.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditBreak {
@@ -203,45 +254,19 @@ impl Store {
         let mut heads = self.audit_heads.lock().await;
         let mut last_error = None;
         for _ in 0..APPEND_ATTEMPTS {
-            let (prev_seq, prev_hash) = match heads.get(&code) {
+            let head = match heads.get(&code) {
                 Some(h) => h.clone(),
                 None => self.audit_head(&code).await?,
             };
-            let mut entry = AuditEntry {
-                municipality_code: code.clone(),
-                seq: prev_seq + 1,
-                at: now_in_japan(),
-                actor: event.actor.clone(),
-                actor_kind: event.actor_kind.to_owned(),
-                source: event.source.clone(),
-                function: event.function.clone(),
-                outcome: event.outcome.as_str().to_owned(),
-                persons_acted: acted.clone(),
-                persons_shown: shown.clone(),
-                detail: detail.clone(),
-                prev_hash,
-                hash: String::new(),
-            };
-            entry.hash = entry.compute_hash();
-            let inserted = sqlx::query(
-                "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
-                 persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-            )
-            .bind(&entry.municipality_code)
-            .bind(entry.seq)
-            .bind(&entry.at)
-            .bind(&entry.actor)
-            .bind(&entry.actor_kind)
-            .bind(entry.source.as_deref())
-            .bind(&entry.function)
-            .bind(&entry.outcome)
-            .bind(&entry.persons_acted)
-            .bind(&entry.persons_shown)
-            .bind(&entry.detail)
-            .bind(&entry.prev_hash)
-            .bind(&entry.hash)
-            .execute(self.pool())
-            .await;
+            let entry = AuditEntry::next(
+                &code,
+                head,
+                &event,
+                acted.clone(),
+                shown.clone(),
+                detail.clone(),
+            );
+            let inserted = entry.insert().execute(self.pool()).await;
             match inserted {
                 Ok(_) => {
                     heads.insert(code, (entry.seq, entry.hash));
@@ -440,48 +465,28 @@ impl Store {
         };
         let first_kept = last_seq + 1;
         let signature = signing::sign(keyring, &retention_message(&code, first_kept, &anchor))?;
-        let mut entry = AuditEntry {
-            municipality_code: code.clone(),
-            seq: prev_seq + 1,
-            at: now_in_japan(),
-            actor: actor.actor,
-            actor_kind: actor.actor_kind.to_owned(),
-            source: actor.source,
+        let event = AuditEvent {
             function: RETENTION.to_owned(),
-            outcome: Outcome::Ok.as_str().to_owned(),
-            persons_acted: "[]".into(),
-            persons_shown: "[]".into(),
-            detail: serde_json::json!({
-                "cutoff": cutoff,
-                "removed": removed,
-                "first_kept_seq": first_kept,
-                "anchor": anchor,
-                "signature": signature,
-            })
-            .to_string(),
-            prev_hash,
-            hash: String::new(),
+            outcome: Outcome::Ok,
+            ..actor
         };
-        entry.hash = entry.compute_hash();
-        sqlx::query(
-            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
-             persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-        )
-        .bind(&entry.municipality_code)
-        .bind(entry.seq)
-        .bind(&entry.at)
-        .bind(&entry.actor)
-        .bind(&entry.actor_kind)
-        .bind(entry.source.as_deref())
-        .bind(&entry.function)
-        .bind(&entry.outcome)
-        .bind(&entry.persons_acted)
-        .bind(&entry.persons_shown)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *db)
-        .await?;
+        let detail = serde_json::json!({
+            "cutoff": cutoff,
+            "removed": removed,
+            "first_kept_seq": first_kept,
+            "anchor": anchor,
+            "signature": signature,
+        })
+        .to_string();
+        let entry = AuditEntry::next(
+            &code,
+            (prev_seq, prev_hash),
+            &event,
+            "[]".into(),
+            "[]".into(),
+            detail,
+        );
+        entry.insert().execute(&mut *db).await?;
         db.commit().await?;
         Ok(Some(i64::try_from(removed).unwrap_or(i64::MAX)))
     }
@@ -503,42 +508,17 @@ impl Store {
             let mut heads = self.audit_heads.lock().await;
             let (seq, hash) = self.audit_head(&code).await?;
             let signature = signing::sign(keyring, &checkpoint_message(&code, seq, &hash))?;
-            let mut entry = AuditEntry {
-                municipality_code: code.clone(),
-                seq: seq + 1,
-                at: now_in_japan(),
-                actor: actor.actor.clone(),
-                actor_kind: actor.actor_kind.to_owned(),
-                source: actor.source.clone(),
+            let event = AuditEvent {
                 function: CHECKPOINT.to_owned(),
-                outcome: Outcome::Ok.as_str().to_owned(),
-                persons_acted: "[]".into(),
-                persons_shown: "[]".into(),
-                detail: serde_json::json!({"covers_seq": seq, "head_hash": hash, "signature": signature})
-                    .to_string(),
-                prev_hash: hash,
-                hash: String::new(),
+                outcome: Outcome::Ok,
+                ..actor.clone()
             };
-            entry.hash = entry.compute_hash();
-            sqlx::query(
-                "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
-                 persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-            )
-            .bind(&entry.municipality_code)
-            .bind(entry.seq)
-            .bind(&entry.at)
-            .bind(&entry.actor)
-            .bind(&entry.actor_kind)
-            .bind(entry.source.as_deref())
-            .bind(&entry.function)
-            .bind(&entry.outcome)
-            .bind(&entry.persons_acted)
-            .bind(&entry.persons_shown)
-            .bind(&entry.detail)
-            .bind(&entry.prev_hash)
-            .bind(&entry.hash)
-            .execute(self.pool())
-            .await?;
+            let detail =
+                serde_json::json!({"covers_seq": seq, "head_hash": hash, "signature": signature})
+                    .to_string();
+            let entry =
+                AuditEntry::next(&code, (seq, hash), &event, "[]".into(), "[]".into(), detail);
+            entry.insert().execute(self.pool()).await?;
             heads.insert(code, (entry.seq, entry.hash));
             n += 1;
         }
