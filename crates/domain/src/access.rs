@@ -21,10 +21,12 @@ pub enum Permission {
     UserAdmin,
     AuditRead,
     KeysAdmin,
+    /// Aggregate statistics only: never a person, never a My Number (the prefecture's right).
+    StatsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -37,6 +39,7 @@ impl Permission {
         Permission::UserAdmin,
         Permission::AuditRead,
         Permission::KeysAdmin,
+        Permission::StatsRead,
     ];
 
     pub fn code(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Permission {
             Permission::UserAdmin => "user.admin",
             Permission::AuditRead => "audit.read",
             Permission::KeysAdmin => "keys.admin",
+            Permission::StatsRead => "stats.read",
         }
     }
 
@@ -70,6 +74,7 @@ impl Permission {
             Permission::UserAdmin => "利用者の管理",
             Permission::AuditRead => "操作ログの閲覧",
             Permission::KeysAdmin => "暗号鍵の管理",
+            Permission::StatsRead => "集計値の閲覧",
         }
     }
 
@@ -101,7 +106,7 @@ pub struct Role {
 }
 
 /// The roles every deployment has. A grant names a role or a single permission.
-pub const ROLES: [Role; 6] = [
+pub const ROLES: [Role; 7] = [
     Role {
         name: "clerk",
         label: "予防接種事務担当",
@@ -142,6 +147,11 @@ pub const ROLES: [Role; 6] = [
         name: "auditor",
         label: "監査担当",
         permissions: &[Permission::AuditRead],
+    },
+    Role {
+        name: "statistics",
+        label: "集計値の閲覧 (都道府県など)",
+        permissions: &[Permission::StatsRead],
     },
 ];
 

@@ -15,6 +15,7 @@ mod municipality;
 mod person;
 mod sessions;
 mod sql;
+mod stats;
 mod tokens;
 
 use std::str::FromStr;
@@ -38,7 +39,8 @@ pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
 pub use sessions::{ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches};
-pub use tokens::{ApiToken, TokenCaller};
+pub use stats::{MunicipalityStats, SMALL_CELL};
+pub use tokens::{ApiToken, TokenCaller, TokenScope, parse_prefecture};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

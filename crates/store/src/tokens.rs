@@ -26,10 +26,18 @@ pub struct ApiToken {
     pub last_used_at: Option<String>,
 }
 
+/// Where a token may act: one municipality, or — for a prefecture — only aggregate statistics
+/// of the municipalities whose code begins with its two digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenScope {
+    Municipality(MunicipalityCode),
+    Prefecture(String),
+}
+
 /// Who a valid token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenCaller {
-    pub tenant: MunicipalityCode,
+    pub scope: TokenScope,
     pub token_id: String,
     pub name: String,
     pub permissions: BTreeSet<Permission>,
@@ -56,6 +64,37 @@ impl Store {
         by: &str,
     ) -> Result<(String, String), StoreError> {
         self.require_municipality(tenant).await?;
+        self.insert_token(&tenant.as_string(), name, grants, expires_at, by)
+            .await
+    }
+
+    /// A prefecture's token: aggregate statistics of its municipalities, nothing else.
+    pub async fn create_prefecture_token(
+        &self,
+        prefecture: &str,
+        name: &str,
+        expires_at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<(String, String), StoreError> {
+        parse_prefecture(prefecture)?;
+        self.insert_token(
+            &format!("P{prefecture}"),
+            name,
+            &["role:statistics".to_owned()],
+            expires_at,
+            by,
+        )
+        .await
+    }
+
+    async fn insert_token(
+        &self,
+        code: &str,
+        name: &str,
+        grants: &[String],
+        expires_at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<(String, String), StoreError> {
         let mut all = BTreeSet::new();
         for g in grants {
             all.extend(expand(g).map_err(|e| StoreError::Invalid(e.to_string()))?);
@@ -72,7 +111,7 @@ impl Store {
             "INSERT INTO api_token (municipality_code, token_id, name, secret_sha256, grants, expires_at, \
              revoked_at, revoked_by, created_at, created_by, last_used_at) VALUES ($1,$2,$3,$4,$5,$6,NULL,NULL,$7,$8,NULL)",
         )
-        .bind(tenant.as_string())
+        .bind(code)
         .bind(&id)
         .bind(name.trim())
         .bind(digest(&secret))
@@ -82,10 +121,7 @@ impl Store {
         .bind(by)
         .execute(self.pool())
         .await?;
-        Ok((
-            id.clone(),
-            format!("sesshu_{}_{id}_{secret}", tenant.as_string()),
-        ))
+        Ok((id.clone(), format!("sesshu_{code}_{id}_{secret}")))
     }
 
     pub async fn tokens(&self, tenant: MunicipalityCode) -> Result<Vec<ApiToken>, StoreError> {
@@ -151,12 +187,19 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Ok(tenant) = MunicipalityCode::parse(code) else {
-            return Ok(None);
+        let (scope, stored_code) = match code.strip_prefix('P') {
+            Some(pref) if parse_prefecture(pref).is_ok() => {
+                (TokenScope::Prefecture(pref.to_owned()), code.to_owned())
+            }
+            Some(_) => return Ok(None),
+            None => match MunicipalityCode::parse(code) {
+                Ok(t) => (TokenScope::Municipality(t), t.as_string()),
+                Err(_) => return Ok(None),
+            },
         };
         let Some(r) =
             sqlx::query("SELECT * FROM api_token WHERE municipality_code = $1 AND token_id = $2")
-                .bind(tenant.as_string())
+                .bind(&stored_code)
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?
@@ -185,16 +228,24 @@ impl Store {
             "UPDATE api_token SET last_used_at = $1 WHERE municipality_code = $2 AND token_id = $3",
         )
             .bind(&stamp)
-            .bind(tenant.as_string())
+            .bind(&stored_code)
             .bind(id)
             .execute(self.pool())
             .await?;
         }
         Ok(Some(TokenCaller {
-            tenant,
+            scope,
             token_id: id.to_owned(),
             name: r.try_get("name")?,
             permissions,
         }))
     }
+}
+
+/// A prefecture code: 01 (北海道) to 47 (沖縄県).
+pub fn parse_prefecture(code: &str) -> Result<u8, StoreError> {
+    code.parse::<u8>()
+        .ok()
+        .filter(|n| code.len() == 2 && (1..=47).contains(n))
+        .ok_or_else(|| StoreError::Invalid(format!("都道府県コード {code:?} は 01〜47 です")))
 }

@@ -89,7 +89,7 @@ async fn authorize(
     function: &str,
 ) -> Result<MunicipalityCode, ApiError> {
     let code = tenant(code)?;
-    if code != caller.tenant {
+    if caller.tenant != Some(code) {
         audit(
             state,
             caller,
@@ -217,6 +217,14 @@ pub fn router(state: AppState) -> Router {
                 )
                 .route("/api/v1/municipalities/{code}/audit", get(audit_search))
                 .route(
+                    "/api/v1/municipalities/{code}/statistics",
+                    get(municipality_statistics),
+                )
+                .route(
+                    "/api/v1/prefectures/{pref}/statistics",
+                    get(prefecture_statistics),
+                )
+                .route(
                     "/api/v1/session",
                     get(crate::session::whoami).delete(crate::session::logout),
                 )
@@ -292,7 +300,7 @@ async fn municipalities(
     let list = state.store.municipalities().await?;
     let out: Vec<_> = list
         .iter()
-        .filter(|m| m.code == caller.tenant)
+        .filter(|m| caller.tenant == Some(m.code))
         .map(|m| json!({ "code": m.code.to_string(), "name": m.name }))
         .collect();
     Ok(Json(out).into_response())
@@ -521,6 +529,78 @@ async fn find_by_my_number(
     Ok(Json(json!({ "address_numbers": shown })).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+struct Period {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The period asked for, by default the current fiscal year.
+fn period(p: &Period) -> Result<(sesshu_domain::CivilDate, sesshu_domain::CivilDate), ApiError> {
+    let fy = sesshu_domain::FiscalYear::of(today_in_japan());
+    let day = |s: &Option<String>, default: Option<sesshu_domain::CivilDate>, what: &str| match s {
+        Some(s) => parse_date(s).map_err(|e| ApiError::BadRequest(format!("{what}: {e}"))),
+        None => default.ok_or_else(|| ApiError::BadRequest(what.to_owned())),
+    };
+    Ok((
+        day(&p.from, fy.first_day(), "from")?,
+        day(&p.to, fy.last_day(), "to")?,
+    ))
+}
+
+/// A municipality's own counts (stats.read).
+async fn municipality_statistics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    Query(p): Query<Period>,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&state, &caller, &code, Permission::StatsRead, "stats.read").await?;
+    let (from, to) = period(&p)?;
+    let stats = state
+        .store
+        .statistics(&tenant.as_string(), from, to)
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "stats.read",
+        Outcome::Ok,
+        vec![],
+        json!({"from": from.to_string(), "to": to.to_string()}),
+    )
+    .await?;
+    Ok(Json(stats).into_response())
+}
+
+/// A prefecture's view: counts of each of its municipalities, never a person (stats.read on a
+/// prefecture token). Any other caller finds nothing there.
+async fn prefecture_statistics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(pref): Path<String>,
+    Query(p): Query<Period>,
+) -> Result<Response, ApiError> {
+    if caller.prefecture.as_deref() != Some(pref.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    if !caller.permissions.contains(&Permission::StatsRead) {
+        return Err(ApiError::Forbidden(Permission::StatsRead));
+    }
+    let (from, to) = period(&p)?;
+    let stats = state.store.statistics(&pref, from, to).await?;
+    audit(
+        &state,
+        &caller,
+        "stats.read",
+        Outcome::Ok,
+        vec![],
+        json!({"prefecture": pref, "from": from.to_string(), "to": to.to_string()}),
+    )
+    .await?;
+    Ok(Json(stats).into_response())
+}
+
 /// The periodic access review (user.admin).
 async fn access_review(
     State(state): State<AppState>,
@@ -596,7 +676,7 @@ pub(crate) async fn audit(
     state
         .store
         .audit(
-            Some(caller.tenant),
+            caller.tenant,
             AuditEvent {
                 actor: caller.actor.clone(),
                 actor_kind: caller.kind,

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::{PasswordPolicy, Permission};
-use sesshu_store::{ABSOLUTE_HOURS, AuditEvent, LoginOutcome, Outcome, SessionCaller, TokenCaller};
+use sesshu_store::{
+    ABSOLUTE_HOURS, AuditEvent, LoginOutcome, Outcome, SessionCaller, TokenCaller, TokenScope,
+};
 
 use crate::api::{ApiError, AppState};
 
@@ -20,7 +22,10 @@ pub const SESSION_COOKIE: &str = "sesshu_session";
 /// The caller of an `/api` request, however it authenticated.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub tenant: MunicipalityCode,
+    /// The municipality the caller acts in; `None` for a prefecture's token.
+    pub tenant: Option<MunicipalityCode>,
+    /// A prefecture's two digits: aggregate statistics of its municipalities only.
+    pub prefecture: Option<String>,
     /// `token:<id>:<name>` or `user:<login>`, as the audit log names it.
     pub actor: String,
     pub kind: &'static str,
@@ -29,8 +34,13 @@ pub struct Caller {
 
 impl Caller {
     pub fn from_token(t: TokenCaller) -> Self {
+        let (tenant, prefecture) = match t.scope {
+            TokenScope::Municipality(m) => (Some(m), None),
+            TokenScope::Prefecture(p) => (None, Some(p)),
+        };
         Self {
-            tenant: t.tenant,
+            tenant,
+            prefecture,
             actor: format!("token:{}:{}", t.token_id, t.name),
             kind: "token",
             permissions: t.permissions,
@@ -39,7 +49,8 @@ impl Caller {
 
     pub fn from_session(s: SessionCaller) -> Self {
         Self {
-            tenant: s.tenant,
+            tenant: Some(s.tenant),
+            prefecture: None,
             actor: format!("user:{}", s.login),
             kind: "user",
             permissions: s.permissions,
@@ -261,7 +272,8 @@ fn must_change() -> Response {
 pub async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     Json(json!({
         "actor": caller.actor,
-        "municipality": caller.tenant.as_string(),
+        "municipality": caller.tenant.map(|t| t.as_string()),
+        "prefecture": caller.prefecture,
         "permissions": caller.permissions.iter().map(|p| p.code()).collect::<Vec<_>>(),
     }))
     .into_response()

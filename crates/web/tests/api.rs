@@ -279,6 +279,10 @@ fn routes(person: &str) -> Vec<(String, Permission)> {
             format!("/api/v1/municipalities/132098/audit?person={person}"),
             Permission::AuditRead,
         ),
+        (
+            "/api/v1/municipalities/132098/statistics".into(),
+            Permission::StatsRead,
+        ),
     ]
 }
 
@@ -1093,5 +1097,88 @@ async fn hostile_names_come_back_as_plain_data() {
         // The table the name tried to drop is still there.
         let again = get_as(&app, &uri, Some(&token)).await;
         assert_eq!(again.0, StatusCode::OK);
+    }
+}
+
+/// A prefecture's token sees the counts of its municipalities and nothing else: no person, no
+/// My Number, no other prefecture; small counts are suppressed.
+#[tokio::test]
+async fn a_prefecture_sees_only_aggregates_of_its_own_municipalities() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, clerk, store) = app(&db.url).await;
+        let expires = chrono::Utc::now() + chrono::Duration::days(1);
+        let (_, tokyo) = store
+            .create_prefecture_token("13", "東京都", expires, "t")
+            .await
+            .unwrap();
+        let (_, hokkaido) = store
+            .create_prefecture_token("01", "北海道", expires, "t")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .create_prefecture_token("48", "x", expires, "t")
+                .await
+                .is_err()
+        );
+
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/prefectures/13/statistics?from=2000-01-01&to=2099-12-31",
+            Some(&tokyo),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let rows = v.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "Machida only (Sapporo is in 01)");
+        assert_eq!(rows[0]["municipality_code"], "132098");
+        assert!(rows[0]["residents"].as_i64().unwrap() >= 100);
+        assert!(
+            rows[0]["doses"]["bcg"].is_null(),
+            "{}: one dose is a small cell, suppressed: {body}",
+            db.name
+        );
+        for p in &people {
+            assert!(!body.contains(p.address_number.as_str()) && !body.contains(&p.name.family));
+        }
+        assert!(!leaks_my_number(&body));
+
+        // Everything about persons is simply not there for a prefecture.
+        for uri in [
+            format!(
+                "/api/v1/municipalities/132098/persons/{}",
+                people[1].address_number
+            ),
+            "/api/v1/municipalities/132098/persons?kana=%E3%82%B5".to_owned(),
+            format!(
+                "/api/v1/municipalities/132098/persons/{}/my-number?purpose=x",
+                people[1].address_number
+            ),
+            "/api/v1/municipalities/132098/statistics".to_owned(),
+            "/api/v1/municipalities/132098/audit".to_owned(),
+        ] {
+            assert_eq!(
+                get_as(&app, &uri, Some(&tokyo)).await.0,
+                StatusCode::NOT_FOUND,
+                "{}: {uri}",
+                db.name
+            );
+        }
+        let (_, _, list) = get_as(&app, "/api/v1/municipalities", Some(&tokyo)).await;
+        assert_eq!(list, "[]");
+        // Another prefecture's counts, or a municipality's token on a prefecture route: not there.
+        assert_eq!(
+            get_as(&app, "/api/v1/prefectures/13/statistics", Some(&hokkaido))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get_as(&app, "/api/v1/prefectures/13/statistics", Some(&clerk))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
     }
 }

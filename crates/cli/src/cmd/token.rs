@@ -13,8 +13,11 @@ pub enum TokenCommand {
     Create {
         name: String,
         /// Roles or permissions (repeatable): role:viewer, dose.read, …
-        #[arg(long = "grant", required = true)]
+        #[arg(long = "grant", required_unless_present = "prefecture")]
         grants: Vec<String>,
+        /// A prefecture's token (01–47): aggregate statistics of its municipalities only
+        #[arg(long, conflicts_with = "grants")]
+        prefecture: Option<String>,
         /// Days until it expires
         #[arg(long, default_value_t = 90)]
         days: i64,
@@ -31,10 +34,43 @@ pub enum TokenCommand {
 pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode> {
     let config = Config::resolve(global)?;
     let store = config.store().await?;
+    if let TokenCommand::Create {
+        name,
+        prefecture: Some(pref),
+        days,
+        ..
+    } = &command
+    {
+        let expires = chrono::Utc::now() + chrono::Duration::days((*days).clamp(1, 3650));
+        let by = crate::cmd::import::operator();
+        let (id, token) = store
+            .create_prefecture_token(pref, name, expires, &by)
+            .await?;
+        store
+            .audit(
+                None,
+                cli_event(
+                    "token.admin",
+                    Outcome::Ok,
+                    vec![],
+                    vec![],
+                    json!({"action": "create", "token_id": id, "name": name, "prefecture": pref}),
+                ),
+            )
+            .await?;
+        println!("{token}");
+        eprintln!(
+            "都道府県 {pref} のトークン {id} ({name}) を作成しました (集計値のみ)。この値は再表示できません。"
+        );
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     let tenant = config.tenant(&store).await?;
     let by = crate::cmd::import::operator();
     match command {
-        TokenCommand::Create { name, grants, days } => {
+        TokenCommand::Create {
+            name, grants, days, ..
+        } => {
             let expires = chrono::Utc::now() + chrono::Duration::days(days.clamp(1, 3650));
             let (id, token) = store
                 .create_token(tenant, &name, &grants, expires, &by)
