@@ -29,6 +29,7 @@ pub struct AppState {
     /// Require the second factor of every account, not only of administrators and My Number
     /// users (`SESSHU_REQUIRE_TOTP=all`).
     pub totp_for_all: bool,
+    pub throttle: Arc<crate::session::Throttle>,
 }
 
 impl std::fmt::Debug for AppState {

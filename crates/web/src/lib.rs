@@ -8,3 +8,4 @@ pub mod view;
 
 pub use api::{AppState, router};
 pub use clock::today_in_japan;
+pub use session::Throttle;

@@ -130,6 +130,13 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -
 }
 
 async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiError> {
+    if !state.throttle.allow(&body.municipality, &body.login) {
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
+        )
+            .into_response());
+    }
     let Ok(tenant) = MunicipalityCode::parse(&body.municipality) else {
         return Ok(refused());
     };
@@ -389,5 +396,37 @@ pub async fn change_password(
     match run.await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    }
+}
+
+/// Login throttling: at most [`Throttle::PER_MINUTE`] attempts per login name and municipality in
+/// any minute, whether the account exists or not (so the limit tells nothing either), on top of
+/// the account lockout.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    attempts: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl Throttle {
+    pub const PER_MINUTE: usize = 10;
+
+    /// Records an attempt; `false` when it is one too many.
+    pub fn allow(&self, municipality: &str, login: &str) -> bool {
+        let key = format!("{municipality}|{}", login.trim().to_ascii_lowercase());
+        let now = std::time::Instant::now();
+        let Ok(mut map) = self.attempts.lock() else {
+            return false;
+        };
+        if map.len() > 100_000 {
+            // Nobody keeps this many names in flight honestly; start afresh rather than grow.
+            map.clear();
+        }
+        let recent = map.entry(key).or_default();
+        recent.retain(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
+        if recent.len() >= Self::PER_MINUTE {
+            return false;
+        }
+        recent.push(now);
+        true
     }
 }

@@ -99,6 +99,7 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, St
                 sesshu_schedule::RuleBook::builtin().unwrap(),
             )),
             totp_for_all: false,
+            throttle: Default::default(),
         }),
         people,
         token,
@@ -1180,5 +1181,28 @@ async fn a_prefecture_sees_only_aggregates_of_its_own_municipalities() {
                 .0,
             StatusCode::NOT_FOUND
         );
+    }
+}
+
+/// Login throttling answers the same for an account that exists and one that does not.
+#[tokio::test]
+async fn logins_are_throttled_whether_or_not_the_account_exists() {
+    for db in sesshu_testkit::backends().await {
+        let (app, _, _, _) = app(&db.url).await;
+        for login in ["tanaka", "nobody-at-all"] {
+            let body = serde_json::json!({"municipality": "132098", "login": login, "password": "wrong2026x"});
+            for _ in 0..sesshu_web::Throttle::PER_MINUTE {
+                let (status, _, _) =
+                    send(&app, "POST", "/api/v1/login", &[], Some(body.clone())).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED);
+            }
+            let (status, _, _) = send(&app, "POST", "/api/v1/login", &[], Some(body)).await;
+            assert_eq!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}: {login}",
+                db.name
+            );
+        }
     }
 }

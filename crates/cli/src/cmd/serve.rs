@@ -54,6 +54,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         keyring: Arc::new(keyring),
         engine: Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
         totp_for_all: std::env::var("SESSHU_REQUIRE_TOTP").is_ok_and(|v| v == "all"),
+        throttle: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
