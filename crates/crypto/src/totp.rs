@@ -33,9 +33,10 @@ pub fn enrolment_url(secret: &[u8], account: &str) -> Result<String, CryptoError
         .map_err(|_| CryptoError::Seal)
 }
 
-/// Whether `code` is valid at `unix_time`.
-pub fn check(secret: &[u8], code: &str, unix_time: u64) -> bool {
-    totp(secret, "check").is_ok_and(|t| t.check(code.trim(), unix_time).is_some())
+/// The time step `code` belongs to, when it is valid at `unix_time`; the caller accepts each
+/// step once (RFC 6238 §5.2).
+pub fn check(secret: &[u8], code: &str, unix_time: u64) -> Option<u64> {
+    totp(secret, "check").ok()?.check(code.trim(), unix_time)
 }
 
 /// The code at `unix_time` (for tests and for showing the enrolment worked).
@@ -53,10 +54,10 @@ mod tests {
         let now = 1_780_000_000;
         let code = code_at(&s, now).unwrap();
         assert_eq!(code.len(), 6);
-        assert!(check(&s, &code, now));
-        assert!(check(&s, &code, now + 30));
-        assert!(!check(&s, &code, now + 120));
-        assert!(!check(&new_secret(), &code, now));
+        assert_eq!(check(&s, &code, now), Some(now / 30));
+        assert_eq!(check(&s, &code, now + 30), Some(now / 30));
+        assert_eq!(check(&s, &code, now + 120), None);
+        assert_eq!(check(&new_secret(), &code, now), None);
         assert!(
             enrolment_url(&s, "tanaka@132098")
                 .unwrap()

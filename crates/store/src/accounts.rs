@@ -576,6 +576,28 @@ impl Store {
         })
     }
 
+    /// Accepts a TOTP time step once: false when this step (or a later one) was used already.
+    pub async fn accept_totp_step(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let n = sqlx::query(
+            "UPDATE account SET totp_last_step = $1 WHERE municipality_code = $2 AND login = $3 \
+             AND (totp_last_step IS NULL OR totp_last_step < $4)",
+        )
+        .bind(step)
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(step)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Spends a recovery code: true once per code, false ever after.
     pub async fn use_recovery_code(
         &self,

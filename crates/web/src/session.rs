@@ -198,12 +198,22 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
         )
         .map_err(sesshu_store::StoreError::from)?;
         let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-        let ok = (code.len() == 6 && sesshu_crypto::totp::check(&secret, code, unix))
-            || (code.len() > 6
-                && state
+        let ok = match sesshu_crypto::totp::check(&secret, code, unix) {
+            // Each code is accepted once: a replay within its window is refused.
+            Some(step) if code.len() == 6 => {
+                state
                     .store
-                    .use_recovery_code(tenant, &body.login, code)
-                    .await?);
+                    .accept_totp_step(tenant, &body.login, step)
+                    .await?
+            }
+            _ => {
+                code.len() > 6
+                    && state
+                        .store
+                        .use_recovery_code(tenant, &body.login, code)
+                        .await?
+            }
+        };
         if !ok {
             audit_login(
                 state,

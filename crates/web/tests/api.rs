@@ -1045,6 +1045,13 @@ async fn an_enrolled_second_factor_is_required_and_recovery_codes_work_once() {
         assert_eq!(status, StatusCode::OK, "{}: {b}", db.name);
         assert!(b.contains("user.admin"));
         cookie_of(&headers);
+        let replay = send(&app, "POST", "/api/v1/login", &[], Some(body(Some(&code)))).await;
+        assert_eq!(
+            replay.0,
+            StatusCode::UNAUTHORIZED,
+            "{}: a code is accepted once",
+            db.name
+        );
         let (status, _, _) = send(
             &app,
             "POST",
