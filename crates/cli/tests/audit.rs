@@ -101,6 +101,23 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
 
         // The attacker with database access edits an entry.
         let store = sesshu_store::Store::connect(&db.url).await.unwrap();
+        let own = store
+            .audit_entries(
+                None,
+                &sesshu_store::AuditQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for f in ["keys.create", "municipality.create", "audit.checkpoint"] {
+            assert!(
+                own.iter().any(|e| e.function == f),
+                "{}: {f} in the deployment's log",
+                db.name
+            );
+        }
         if db.name == "sqlite" {
             store
                 .raw_execute_for_tests("DROP TRIGGER audit_log_no_update")

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use sesshu_crypto::Keyring;
 use sesshu_domain::MunicipalityCode;
-use sesshu_store::StoreError;
+use sesshu_store::{Outcome, StoreError};
 
+use crate::cmd::audit::cli_event;
 use crate::config::{Config, FileConfig, GlobalArgs, redact_url, write_config_file};
 
 #[derive(Debug, clap::Args)]
@@ -19,10 +20,38 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<ExitCode> {
     let code: MunicipalityCode = config
         .municipality
         .context("--municipality CODE を指定してください (例: --municipality 132098)")?;
-    ensure_keyring(&config)?;
+    let key_created = ensure_keyring(&config)?;
     let store = config.store().await?;
+    if key_created {
+        store
+            .audit(
+                None,
+                cli_event(
+                    "keys.create",
+                    Outcome::Ok,
+                    vec![],
+                    vec![],
+                    serde_json::json!({"key_file": config.key_file.display().to_string()}),
+                ),
+            )
+            .await?;
+    }
     match store.create_municipality(code, &args.name).await {
-        Ok(m) => println!("団体 {} {} を登録しました", m.code, m.name),
+        Ok(m) => {
+            store
+                .audit(
+                    None,
+                    cli_event(
+                        "municipality.create",
+                        Outcome::Ok,
+                        vec![],
+                        vec![],
+                        serde_json::json!({"municipality": m.code.to_string(), "name": m.name}),
+                    ),
+                )
+                .await?;
+            println!("団体 {} {} を登録しました", m.code, m.name)
+        }
         Err(StoreError::MunicipalityExists(_)) => {
             let existing = store
                 .municipality(code)
@@ -49,22 +78,22 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<ExitCode> {
 }
 
 /// Creates the key file unless a key already exists (a second municipality shares the keyring;
-/// per-tenant keys are derived from it).
-fn ensure_keyring(config: &Config) -> Result<()> {
+/// per-tenant keys are derived from it). `true` when it created one.
+fn ensure_keyring(config: &Config) -> Result<bool> {
     if std::env::var("SESSHU_KEY").is_ok() {
         config.keyring()?;
         println!("鍵: 環境変数 SESSHU_KEY を使います");
-        return Ok(());
+        return Ok(false);
     }
     if config.key_file.exists() {
         config.keyring()?;
         println!("鍵ファイル: {} (既存)", config.key_file.display());
-        return Ok(());
+        return Ok(false);
     }
     Keyring::generate().create_file(&config.key_file)?;
     println!(
         "鍵ファイル: {} を作成しました (mode 0600)。データベースとは別に保管し、バックアップしてください",
         config.key_file.display()
     );
-    Ok(())
+    Ok(true)
 }
