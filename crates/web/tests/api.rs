@@ -287,6 +287,8 @@ fn routes(person: &str) -> Vec<(String, Permission)> {
     ]
 }
 
+/// (dose.read is not a route of its own: it decides whether a person's doses are shown, tested in
+/// `doses_are_shown_only_with_dose_read`.)
 const NOT_IN_API: [Permission; 7] = [
     Permission::PersonWrite,
     Permission::DoseRead,
@@ -1211,5 +1213,32 @@ async fn logins_are_throttled_whether_or_not_the_account_exists() {
                 db.name
             );
         }
+    }
+}
+
+/// dose.read governs whether a person's doses and forecast are shown.
+#[tokio::test]
+async fn doses_are_shown_only_with_dose_read() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, _, store) = app(&db.url).await;
+        let uri = format!(
+            "/api/v1/municipalities/132098/persons/{}",
+            people[1].address_number
+        );
+        let without = token(&store, "132098", &["person.read"], 1).await;
+        let (status, _, body) = get_as(&app, &uri, Some(&without)).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["doses"].as_array().unwrap().len(),
+            0,
+            "{}: {body}",
+            db.name
+        );
+        assert!(v["schedule"].as_object().unwrap().is_empty());
+        let with = token(&store, "132098", &["person.read", "dose.read"], 1).await;
+        let (_, _, body) = get_as(&app, &uri, Some(&with)).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["doses"].as_array().unwrap().len(), 1, "{}", db.name);
     }
 }
