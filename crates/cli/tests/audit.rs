@@ -95,9 +95,29 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
             "search rows recorded: {all}"
         );
 
-        let ok = run(&["audit", "verify", "--json"]);
+        let ok = run(&["audit", "verify", "--json", "--heads-out", "heads.json"]);
         assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
         assert_eq!(json(&ok)["intact"], true);
+        let again = run(&["audit", "verify", "--json", "--heads", "heads.json"]);
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{}: kept heads still hold",
+            db.name
+        );
+        // A kept head that the log no longer holds is a rewrite.
+        let kept = std::fs::read_to_string(d.join("heads.json")).unwrap();
+        let mut heads: serde_json::Value = serde_json::from_str(&kept).unwrap();
+        heads[0]["hash"] = serde_json::json!("0".repeat(64));
+        std::fs::write(d.join("forged.json"), heads.to_string()).unwrap();
+        let forged = run(&["audit", "verify", "--json", "--heads", "forged.json"]);
+        assert_eq!(forged.status.code(), Some(4), "{}", text(&forged));
+        assert!(
+            json(&forged)["broken"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("先頭ハッシュ")
+        );
 
         // The attacker with database access edits an entry.
         let store = sesshu_store::Store::connect(&db.url).await.unwrap();

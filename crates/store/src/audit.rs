@@ -525,6 +525,37 @@ impl Store {
         Ok(n)
     }
 
+    /// Every chain's newest entry: (chain, seq, hash), for keeping outside the database.
+    pub async fn audit_heads_now(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let codes = sqlx::query(
+            "SELECT DISTINCT municipality_code FROM audit_log ORDER BY municipality_code",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in codes {
+            let code: String = r.try_get("municipality_code")?;
+            let (seq, hash) = self.audit_head(&code).await?;
+            out.push((code, seq, hash));
+        }
+        Ok(out)
+    }
+
+    /// The hash of one entry, if it is still in the log.
+    pub async fn audit_entry_hash(
+        &self,
+        code: &str,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT hash FROM audit_log WHERE municipality_code = $1 AND seq = $2")
+                .bind(code)
+                .bind(seq)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|r| r.try_get("hash")).transpose()?)
+    }
+
     /// The entries of one municipality matching the auditor's criteria, oldest first.
     pub async fn audit_entries(
         &self,

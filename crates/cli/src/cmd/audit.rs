@@ -18,6 +18,12 @@ pub enum AuditCommand {
     Verify {
         #[arg(long)]
         json: bool,
+        /// Heads saved by an earlier run (--heads-out): each must still be in its chain unchanged
+        #[arg(long)]
+        heads: Option<PathBuf>,
+        /// Write every chain's head (chain, seq, hash) here, to keep outside the database
+        #[arg(long)]
+        heads_out: Option<PathBuf>,
     },
     /// The retention job: remove entries older than the retention period (at least 5 years),
     /// leaving in each chain a summary entry signed with the deployment's key
@@ -80,9 +86,13 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     match command {
-        AuditCommand::Verify { json } => {
+        AuditCommand::Verify {
+            json,
+            heads,
+            heads_out,
+        } => {
             let keyring = config.keyring().ok();
-            verify(&store, keyring.as_ref(), json).await
+            verify(&store, keyring.as_ref(), json, heads, heads_out).await
         }
         AuditCommand::Retain { years, as_of } => {
             if years < 5 {
@@ -210,9 +220,34 @@ async fn verify(
     store: &Store,
     keyring: Option<&sesshu_crypto::Keyring>,
     json_out: bool,
+    heads: Option<PathBuf>,
+    heads_out: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let v = store.verify_audit(keyring).await?;
+    let mut v = store.verify_audit(keyring).await?;
+    // Heads kept outside the database anchor the chains: a chain rewritten from the start, or
+    // after its last checkpoint, no longer holds the entry that was kept.
+    if let (None, Some(path)) = (&v.broken, &heads) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{} を読めません", path.display()))?;
+        let saved: Vec<serde_json::Value> =
+            serde_json::from_str(&text).context("先頭ハッシュのファイルが読めません")?;
+        for h in saved {
+            let (Some(code), Some(seq), Some(hash)) =
+                (h["chain"].as_str(), h["seq"].as_i64(), h["hash"].as_str())
+            else {
+                anyhow::bail!("先頭ハッシュのファイルの形式が不正です");
+            };
+            if store.audit_entry_hash(code, seq).await?.as_deref() != Some(hash) {
+                v.broken = Some(sesshu_store::AuditBreak {
+                    municipality_code: code.to_owned(),
+                    seq,
+                    reason: "保管した先頭ハッシュと一致しません (記録の書き換え・削除)".into(),
+                });
+                break;
+            }
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     // An intact log gets a signed checkpoint per chain: a later rewrite up to here is found even
     // if every hash is recomputed.
@@ -227,6 +262,16 @@ async fn verify(
         }
         _ => 0,
     };
+    if let (None, Some(path)) = (&v.broken, &heads_out) {
+        let out: Vec<serde_json::Value> = store
+            .audit_heads_now()
+            .await?
+            .into_iter()
+            .map(|(chain, seq, hash)| json!({"chain": chain, "seq": seq, "hash": hash}))
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("{} を書けません", path.display()))?;
+    }
     store
         .audit(
             None,
