@@ -296,8 +296,18 @@ fn serve_demo_answers_on_loopback_and_refuses_other_addresses() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
     let mut token = None;
+    let mut admin = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if line.starts_with("デモの管理者:") {
+            let word_after = |marker: &str| {
+                line.split(marker)
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_owned)
+            };
+            admin = word_after("パスワード ").zip(word_after("回復コード "));
+        }
         if let Some(t) = line.strip_prefix("デモの API トークン (role:clerk): ") {
             token = Some(t.trim().to_owned());
         }
@@ -325,6 +335,26 @@ fn serve_demo_answers_on_loopback_and_refuses_other_addresses() {
     let get = |path: &str| get_as(path, Some(&token));
     let anonymous = get_as("/api/v1/municipalities/999997/persons/100001", None);
     assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    // The printed administrator login works, second factor included.
+    let (password, recovery) = admin.expect("the demo printed a ready administrator login");
+    let body = format!(
+        "{{\"municipality\":\"99999\",\"login\":\"admin\",\"password\":\"{password}\",\"totp\":\"{recovery}\"}}"
+    );
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut login = String::new();
+    s.read_to_string(&mut login).unwrap();
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    assert!(
+        login
+            .to_ascii_lowercase()
+            .contains("set-cookie: sesshu_session=")
+    );
     let health = get("/health");
     assert!(
         health.starts_with("HTTP/1.1 200") && health.contains("\"ok\""),

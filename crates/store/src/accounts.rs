@@ -476,7 +476,7 @@ impl Store {
                 None => LoginOutcome::Invalid,
             });
         }
-        let today = now.date_naive().to_string();
+        let today = crate::date_in_japan(now).to_string();
         if a.disabled {
             return Ok(LoginOutcome::Disabled);
         }
@@ -661,7 +661,7 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
     let days_since = |stamp: &str| {
         chrono::DateTime::parse_from_rfc3339(stamp)
             .ok()
-            .map(|t| (today - t.date_naive()).num_days())
+            .map(|t| (today - crate::date_in_japan(t.with_timezone(&chrono::Utc))).num_days())
     };
     let dormant = !a.disabled
         && match &a.last_login_at {

@@ -154,6 +154,11 @@ impl Store {
     }
 }
 
+/// The civil date in Japan at an instant: validity dates, grants and age are days in Japan.
+pub fn date_in_japan(at: chrono::DateTime<chrono::Utc>) -> sesshu_domain::CivilDate {
+    (at + chrono::Duration::hours(9)).date_naive()
+}
+
 /// Now, as stored: RFC 3339 in UTC.
 pub(crate) fn now_utc() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

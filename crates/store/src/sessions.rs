@@ -124,7 +124,9 @@ impl Store {
             return Ok(None);
         }
         let login: String = r.try_get("login")?;
-        let permissions = self.permissions(tenant, &login, now.date_naive()).await?;
+        let permissions = self
+            .permissions(tenant, &login, crate::date_in_japan(now))
+            .await?;
         if permissions.is_empty() {
             // Disabled, outside its validity or without any grant: nothing it could do.
             return Ok(None);

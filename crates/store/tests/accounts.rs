@@ -382,3 +382,39 @@ async fn another_municipality_cannot_see_or_change_accounts() {
         );
     }
 }
+
+/// Validity is counted in days in Japan: at 01:00 in Japan (16:00 UTC the day before) an account
+/// valid from that Japanese day may log in.
+#[tokio::test]
+async fn validity_dates_are_days_in_japan() {
+    let policy = PasswordPolicy::default();
+    let t = code(MACHIDA);
+    for (store, backend, _db) in stores().await {
+        let mut a = account("tanaka");
+        a.valid_from = day("2026-05-02");
+        store
+            .create_account(t, &a, "sakura2026", &policy, "admin")
+            .await
+            .unwrap();
+        let one_am_in_japan = Utc.with_ymd_and_hms(2026, 5, 1, 16, 0, 0).unwrap();
+        assert_eq!(
+            store
+                .attempt_login(t, "tanaka", "sakura2026", &policy, one_am_in_japan)
+                .await
+                .unwrap(),
+            LoginOutcome::Ok {
+                must_change_password: true
+            },
+            "{backend}"
+        );
+        let before = Utc.with_ymd_and_hms(2026, 5, 1, 14, 0, 0).unwrap();
+        assert_eq!(
+            store
+                .attempt_login(t, "tanaka", "sakura2026", &policy, before)
+                .await
+                .unwrap(),
+            LoginOutcome::OutsideValidity,
+            "{backend}: 23:00 in Japan the day before"
+        );
+    }
+}

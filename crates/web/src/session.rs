@@ -186,7 +186,7 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
     }
     let permissions = state
         .store
-        .permissions(tenant, &body.login, now.date_naive())
+        .permissions(tenant, &body.login, sesshu_store::date_in_japan(now))
         .await?;
     let enrolled = state.store.totp_secret(tenant, &body.login).await?;
     if let Some(sealed) = &enrolled {

@@ -60,10 +60,16 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("{addr} で待ち受けできません"))?;
     let local: SocketAddr = listener.local_addr()?;
-    if let Some((password, token)) = &demo_logins {
+    if let Some(d) = &demo_logins {
         println!(
-            "デモの管理者: ログイン admin / パスワード {password} (sesshu user … で利用者を管理)"
+            "デモの管理者: 団体 {DEMO_MUNICIPALITY} ログイン admin / パスワード {} / 二要素: 回復コード {} (1回限り) または認証アプリ {}",
+            d.password, d.recovery, d.otpauth
         );
+        println!(
+            "  例: curl -X POST -H 'Content-Type: application/json' -d '{{\"municipality\":\"{DEMO_MUNICIPALITY}\",\"login\":\"admin\",\"password\":\"{}\",\"totp\":\"{}\"}}' http://…/api/v1/login",
+            d.password, d.recovery
+        );
+        let token = &d.token;
         println!("デモの API トークン (role:clerk): {token}");
         println!("  例: curl -H 'Authorization: Bearer {token}' …");
     }
@@ -102,10 +108,15 @@ async fn shutdown() {
 }
 
 /// A fresh demo: new key, new SQLite file, a synthetic town imported through the real importer.
-/// The demo's ready logins: the administrator's first password and an API token.
-type DemoLogins = Option<(String, String)>;
+/// The demo's ready logins: the administrator (password and second factor) and an API token.
+struct DemoLogins {
+    password: String,
+    recovery: String,
+    otpauth: String,
+    token: String,
+}
 
-async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, DemoLogins)> {
+async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> {
     let dir = &args.demo_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("{} を作成できません", dir.display()))?;
     for name in [
@@ -203,6 +214,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, DemoLogins)> {
     );
     let policy = sesshu_domain::access::PasswordPolicy::default();
     let password = format!("demo{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
+    let first = format!("first{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
     store
         .create_account(
             code,
@@ -214,14 +226,30 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, DemoLogins)> {
                 valid_from: today,
                 valid_until: None,
             },
-            &password,
+            &first,
             &policy,
             "demo",
         )
         .await?;
+    // Ready to use: the password set, the second factor an administrator needs enrolled.
+    store
+        .set_password(code, "admin", &password, &policy, false)
+        .await?;
     store
         .grant(code, "admin", "role:administrator", today, None, "demo")
         .await?;
+    let secret = sesshu_crypto::totp::new_secret();
+    let sealed = sesshu_crypto::signing::seal_account_secret(
+        &keyring,
+        &format!("{}|admin", code.as_string()),
+        &secret,
+    )?;
+    let recovery = format!("demo{:06}", rand::random::<u32>() % 1_000_000);
+    store
+        .enroll_totp(code, "admin", &sealed, std::slice::from_ref(&recovery))
+        .await?;
+    let otpauth =
+        sesshu_crypto::totp::enrolment_url(&secret, &format!("admin@{}", code.as_string()))?;
     let (_, token) = store
         .create_token(
             code,
@@ -231,5 +259,14 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, DemoLogins)> {
             "demo",
         )
         .await?;
-    Ok((store, keyring, Some((password, token))))
+    Ok((
+        store,
+        keyring,
+        Some(DemoLogins {
+            password,
+            recovery,
+            otpauth,
+            token,
+        }),
+    ))
 }
