@@ -620,14 +620,14 @@ impl Store {
     }
 }
 
+/// Recovery codes are compared without case or separators (read aloud, typed by hand).
 fn code_digest(code: &str) -> String {
-    use sha2::Digest;
     let normal: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    hex::encode(sha2::Sha256::digest(normal.as_bytes()))
+    crate::sha256_hex(&normal)
 }
 
 /// One line of the access review.

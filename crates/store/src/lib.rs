@@ -159,6 +159,21 @@ pub fn date_in_japan(at: chrono::DateTime<chrono::Utc>) -> sesshu_domain::CivilD
     (at + chrono::Duration::hours(9)).date_naive()
 }
 
+/// The SHA-256 of a high-entropy secret (session id, CSRF token, API token, recovery code) as
+/// hex: what the database keeps instead of the secret.
+pub(crate) fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// `bytes` random bytes as hex, for secrets and ids.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// Now, as stored: RFC 3339 in UTC.
 pub(crate) fn now_utc() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

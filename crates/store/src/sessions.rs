@@ -5,13 +5,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, random_hex, sha256_hex};
 
 pub const IDLE_MINUTES: i64 = 15;
 pub const ABSOLUTE_HOURS: i64 = 8;
@@ -32,23 +30,13 @@ pub struct SessionCaller {
     pub csrf_sha256: String,
 }
 
-fn sha(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Whether `csrf` is the token issued with the session.
 pub fn csrf_matches(caller: &SessionCaller, csrf: &str) -> bool {
-    sha(csrf) == caller.csrf_sha256
+    sha256_hex(csrf) == caller.csrf_sha256
 }
 
 impl Store {
@@ -61,16 +49,16 @@ impl Store {
         source: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<NewSession, StoreError> {
-        let id = random_hex();
-        let csrf = random_hex();
+        let id = random_hex(32);
+        let csrf = random_hex(32);
         sqlx::query(
             "INSERT INTO session (municipality_code, session_sha256, login, csrf_sha256, created_at, \
              last_seen_at, expires_at, revoked_at, source) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,$8)",
         )
         .bind(tenant.as_string())
-        .bind(sha(&id))
+        .bind(sha256_hex(&id))
         .bind(login)
-        .bind(sha(&csrf))
+        .bind(sha256_hex(&csrf))
         .bind(stamp(now))
         .bind(stamp(now))
         .bind(stamp(now + Duration::hours(ABSOLUTE_HOURS)))
@@ -103,7 +91,7 @@ impl Store {
              WHERE s.municipality_code = $1 AND s.session_sha256 = $2",
         )
         .bind(tenant.as_string())
-        .bind(sha(id))
+        .bind(sha256_hex(id))
         .fetch_optional(self.pool())
         .await?
         else {
@@ -139,7 +127,7 @@ impl Store {
             )
             .bind(&now_s)
             .bind(tenant.as_string())
-            .bind(sha(id))
+            .bind(sha256_hex(id))
             .execute(self.pool())
             .await?;
         }
@@ -161,7 +149,7 @@ impl Store {
         )
         .bind(stamp(now))
         .bind(code)
-        .bind(sha(id))
+        .bind(sha256_hex(id))
         .execute(self.pool())
         .await?;
         Ok(())

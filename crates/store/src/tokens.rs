@@ -5,13 +5,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::{Permission, expand};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{Store, StoreError, now_utc};
+use crate::{Store, StoreError, now_utc, random_hex, sha256_hex};
 
 /// A token as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,16 +39,6 @@ pub struct TokenCaller {
     pub token_id: String,
     pub name: String,
     pub permissions: BTreeSet<Permission>,
-}
-
-fn digest(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
 }
 
 impl Store {
@@ -114,7 +102,7 @@ impl Store {
         .bind(code)
         .bind(&id)
         .bind(name.trim())
-        .bind(digest(&secret))
+        .bind(sha256_hex(&secret))
         .bind(grants.join(" "))
         .bind(expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .bind(now_utc())
@@ -210,7 +198,7 @@ impl Store {
         let revoked: Option<String> = r.try_get("revoked_at")?;
         let expires: String = r.try_get("expires_at")?;
         let expired = DateTime::parse_from_rfc3339(&expires).map_or(true, |e| e <= now);
-        if digest(secret) != stored || revoked.is_some() || expired {
+        if sha256_hex(secret) != stored || revoked.is_some() || expired {
             return Ok(None);
         }
         let mut permissions = BTreeSet::new();
