@@ -38,10 +38,11 @@ pub struct ServeArgs {
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let config = Config::resolve(global)?;
     let addr = config.listen_addr(args.listen.as_deref())?;
-    // Until accounts and the audit chain exist, personal data is served to this machine only.
+    // The server speaks plain HTTP: session cookies and tokens must not cross a network until
+    // it is deployed behind TLS (with the staff pages), so it serves this machine only.
     if !addr.ip().is_loopback() {
         bail!(
-            "認証機能が入るまでは、ループバックアドレス (127.0.0.1 など) でのみ待ち受けます: {addr}"
+            "TLS の構成ができるまでは、ループバックアドレス (127.0.0.1 など) でのみ待ち受けます: {addr}"
         );
     }
     let (store, keyring, demo_logins) = if args.demo {
