@@ -24,6 +24,11 @@ pub struct FileConfig {
     pub key_file: Option<PathBuf>,
     pub municipality: Option<String>,
     pub listen: Option<String>,
+    /// The automatic logout of staff sessions, in seconds (default 900).
+    pub idle_seconds: Option<i64>,
+    /// TLS: the certificate chain and private key (PEM) `serve` answers with.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub import: ImportConfig,
 }
@@ -62,6 +67,9 @@ pub struct Config {
     pub municipality: Option<MunicipalityCode>,
     pub listen: String,
     pub aliases: HashMap<String, String>,
+    idle_seconds: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -112,6 +120,15 @@ impl Config {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.into()),
             aliases: file.import.aliases,
+            idle_seconds: std::env::var("SESSHU_IDLE_SECONDS")
+                .ok()
+                .or(file.idle_seconds.map(|s| s.to_string())),
+            tls_cert: std::env::var_os("SESSHU_TLS_CERT")
+                .map(PathBuf::from)
+                .or(file.tls_cert),
+            tls_key: std::env::var_os("SESSHU_TLS_KEY")
+                .map(PathBuf::from)
+                .or(file.tls_key),
         })
     }
 
@@ -145,6 +162,22 @@ impl Config {
             ),
             _ => bail!("団体が複数登録されています: --municipality で指定してください"),
         }
+    }
+
+    /// The automatic logout, when the city set one: 10 seconds (for drills and tests) to a day.
+    pub fn idle_seconds(&self) -> Result<Option<i64>> {
+        self.idle_seconds
+            .as_deref()
+            .map(|s| {
+                s.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (10..=86_400).contains(n))
+                    .with_context(|| {
+                        format!("idle_seconds '{s}' は 10〜86400 の秒数で指定してください")
+                    })
+            })
+            .transpose()
     }
 
     pub fn listen_addr(&self, flag: Option<&str>) -> Result<SocketAddr> {

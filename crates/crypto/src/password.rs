@@ -43,6 +43,22 @@ pub fn needs_rehash(hash: &str) -> bool {
         })
 }
 
+/// A first (or reset) password that satisfies `policy`: 14 letters and digits without
+/// look-alikes, at least one of each. The person must change it at the next login.
+pub fn first_password(login: &str, policy: &sesshu_domain::access::PasswordPolicy) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    loop {
+        let p: String = (0..14)
+            .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+            .collect();
+        if policy.check(login, &p).is_ok() {
+            return p;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,23 @@ pub fn new_secret() -> Vec<u8> {
     s
 }
 
+/// A single-use recovery code: ten letters and digits without look-alikes, grouped for reading
+/// aloud.
+pub fn recovery_code() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    let s: Vec<char> = (0..10)
+        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+        .collect();
+    let (a, b) = s.split_at(5);
+    format!(
+        "{}-{}",
+        a.iter().collect::<String>(),
+        b.iter().collect::<String>()
+    )
+}
+
 /// The `otpauth://` URL an authenticator app scans (`account` without `:`, e.g. `login@132098`).
 pub fn enrolment_url(secret: &[u8], account: &str) -> Result<String, CryptoError> {
     totp(secret, account)?

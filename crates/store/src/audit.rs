@@ -309,9 +309,33 @@ impl Store {
         &self,
         keyring: Option<&Keyring>,
     ) -> Result<AuditVerification, StoreError> {
+        self.verify_chains(keyring, None).await
+    }
+
+    /// The same verification of one municipality's chain only (what its auditor may see).
+    pub async fn verify_audit_of(
+        &self,
+        keyring: Option<&Keyring>,
+        tenant: MunicipalityCode,
+    ) -> Result<AuditVerification, StoreError> {
+        self.verify_chains(keyring, Some(tenant.as_string())).await
+    }
+
+    async fn verify_chains(
+        &self,
+        keyring: Option<&Keyring>,
+        only: Option<String>,
+    ) -> Result<AuditVerification, StoreError> {
         let starts = self.retention_starts(keyring).await?;
-        let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY municipality_code, seq")
-            .fetch(self.pool());
+        let mut rows = match &only {
+            Some(code) => {
+                sqlx::query("SELECT * FROM audit_log WHERE municipality_code = $1 ORDER BY seq")
+                    .bind(code.clone())
+                    .fetch(self.pool())
+            }
+            None => sqlx::query("SELECT * FROM audit_log ORDER BY municipality_code, seq")
+                .fetch(self.pool()),
+        };
         let mut out = AuditVerification {
             entries: 0,
             chains: 0,

@@ -189,6 +189,62 @@ pub(crate) async fn next_dose_id(
 }
 
 impl Store {
+    /// Judges `dose` among the person's other recorded doses (the one it replaces left out), by
+    /// the rules in force on its date; also gives its 接種日年齢. Refuses a person not in the
+    /// register and a dose before birth.
+    pub async fn judge_dose(
+        &self,
+        engine: &sesshu_schedule::Engine,
+        tenant: MunicipalityCode,
+        address: &sesshu_domain::AddressNumber,
+        dose: &Dose,
+        replacing: Option<i64>,
+    ) -> Result<(Judged, Option<String>), StoreError> {
+        use sesshu_schedule::EvalRequest;
+        use sesshu_schedule::contract::HistoryItem;
+        let Some(person) = self.person(tenant, address).await? else {
+            return Err(StoreError::NotFound(format!("宛名番号 {address}")));
+        };
+        let p = &person.person;
+        if dose.given_on < p.birth_date {
+            return Err(StoreError::Invalid("接種日が生年月日より前です".into()));
+        }
+        let others = self.doses_of(tenant, address.as_str()).await?;
+        let mut all: Vec<&Dose> = others
+            .iter()
+            .filter(|r| Some(r.dose_id) != replacing)
+            .map(|r| &r.dose)
+            .collect();
+        all.push(dose);
+        let request =
+            EvalRequest::for_person(p.birth_date, p.sex, all.iter().copied(), dose.given_on);
+        let response = engine.evaluate(&request);
+        let given: Vec<&&Dose> = all
+            .iter()
+            .filter(|d| HistoryItem::from_dose(d).is_some())
+            .collect();
+        let judged = match given.iter().position(|d| std::ptr::eq(**d, dose)) {
+            Some(i) => response
+                .history
+                .get(i)
+                .map(|j| Judged {
+                    routine: j.routine,
+                    evaluation: Some(j.reason.clone()),
+                    stage: j.stage.clone(),
+                })
+                .unwrap_or_default(),
+            None => Judged {
+                routine: None,
+                evaluation: Some("見合わせ".into()),
+                stage: None,
+            },
+        };
+        Ok((
+            judged,
+            sesshu_domain::dose::age_label(p.birth_date, dose.given_on),
+        ))
+    }
+
     /// A person's doses (deleted ones left out), oldest first.
     pub async fn doses_of(
         &self,

@@ -23,6 +23,8 @@ use crate::{Store, StoreError, now_utc};
 pub struct DoseImportOptions {
     /// Refuse the whole file when any row is refused.
     pub all_or_nothing: bool,
+    /// A preview: checked, matched and judged as for real, then rolled back and not recorded.
+    pub dry_run: bool,
     pub file_name: String,
     pub operator: String,
     pub read: DoseReadOptions,
@@ -323,12 +325,16 @@ impl Store {
                 .await?;
             return Ok(summary);
         }
-        insert_doses(&mut db, self.backend(), &tenant_code, &rows).await?;
         summary.status = if summary.rejected + summary.duplicate > 0 {
             ImportStatus::Partial
         } else {
             ImportStatus::Applied
         };
+        if options.dry_run {
+            db.rollback().await?;
+            return Ok(summary);
+        }
+        insert_doses(&mut db, self.backend(), &tenant_code, &rows).await?;
         record_run(
             &mut db,
             self.backend(),
@@ -349,6 +355,9 @@ impl Store {
         started_at: &str,
         errors: &[RowError],
     ) -> Result<(), StoreError> {
+        if options.dry_run {
+            return Ok(());
+        }
         let mut db = self.pool().begin().await?;
         record_run(
             &mut db,

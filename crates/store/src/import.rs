@@ -43,6 +43,9 @@ pub struct ImportOptions {
     pub mode: ImportMode,
     /// Refuse the whole file when any row is bad (otherwise good rows apply).
     pub all_or_nothing: bool,
+    /// A preview: everything is checked and counted as for real, then rolled back, and the run
+    /// is not recorded.
+    pub dry_run: bool,
     pub file_name: String,
     pub operator: String,
     pub read: ReadOptions,
@@ -383,6 +386,9 @@ impl Store {
         if refused {
             db.rollback().await?;
             summary.status = ImportStatus::Refused;
+            if options.dry_run {
+                return Ok(summary);
+            }
             let mut db = self.pool().begin().await?;
             record_run(
                 &mut db,
@@ -419,6 +425,10 @@ impl Store {
                     }
                 }
             }
+        }
+        if options.dry_run {
+            db.rollback().await?;
+            return Ok(summary);
         }
         record_run(
             &mut db,

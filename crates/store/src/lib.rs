@@ -25,7 +25,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::{
-    Account, DORMANT_DAYS, Grant, LOCK_AFTER, LOCK_MINUTES, LoginOutcome, NewAccount,
+    Account, DORMANT_DAYS, Grant, LOCK_AFTER, LOCK_MINUTES, LoginOutcome, NewAccount, ReviewRow,
 };
 pub use audit::{
     AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, CHECKPOINT, DEPLOYMENT,
@@ -38,7 +38,9 @@ pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSumma
 pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
-pub use sessions::{ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches};
+pub use sessions::{
+    ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
+};
 pub use stats::{MunicipalityStats, SMALL_CELL};
 pub use tokens::{ApiToken, TokenCaller, TokenScope, parse_prefecture};
 
@@ -161,13 +163,13 @@ pub fn date_in_japan(at: chrono::DateTime<chrono::Utc>) -> sesshu_domain::CivilD
 
 /// The SHA-256 of a high-entropy secret (session id, CSRF token, API token, recovery code) as
 /// hex: what the database keeps instead of the secret.
-pub(crate) fn sha256_hex(secret: &str) -> String {
+pub fn sha256_hex(secret: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
 /// `bytes` random bytes as hex, for secrets and ids.
-pub(crate) fn random_hex(bytes: usize) -> String {
+pub fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut b);

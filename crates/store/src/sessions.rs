@@ -34,6 +34,13 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// The CSRF token of a session, derived from its cookie: pages put it in every form without the
+/// server keeping it in clear, and a page of another site, which cannot read the HttpOnly
+/// cookie, cannot compute it.
+pub fn csrf_token(cookie: &str) -> String {
+    sha256_hex(&format!("sesshu-csrf|{}", cookie.trim()))
+}
+
 /// Whether `csrf` is the token issued with the session.
 pub fn csrf_matches(caller: &SessionCaller, csrf: &str) -> bool {
     sha256_hex(csrf) == caller.csrf_sha256
@@ -50,7 +57,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<NewSession, StoreError> {
         let id = random_hex(32);
-        let csrf = random_hex(32);
+        let cookie = format!("{}.{id}", tenant.as_string());
+        let csrf = csrf_token(&cookie);
         sqlx::query(
             "INSERT INTO session (municipality_code, session_sha256, login, csrf_sha256, created_at, \
              last_seen_at, expires_at, revoked_at, source) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,$8)",
@@ -66,17 +74,19 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(NewSession {
-            cookie: format!("{}.{id}", tenant.as_string()),
+            cookie,
             csrf_token: csrf,
         })
     }
 
     /// The caller of a presented cookie at `now`, or `None` for anything but a live session of
-    /// a usable account.
+    /// a usable account that was used within `idle` (the city's automatic logout, by default
+    /// [`IDLE_MINUTES`]).
     pub async fn session(
         &self,
         cookie: &str,
         now: DateTime<Utc>,
+        idle: Duration,
     ) -> Result<Option<SessionCaller>, StoreError> {
         let Some((code, id)) = cookie.trim().split_once('.') else {
             return Ok(None);
@@ -103,7 +113,7 @@ impl Store {
         let expires: String = r.try_get("expires_at")?;
         let revoked: Option<String> = r.try_get("revoked_at")?;
         let valid_after: Option<String> = r.try_get("sessions_valid_after")?;
-        let idle_limit = stamp(now - Duration::minutes(IDLE_MINUTES));
+        let idle_limit = stamp(now - idle);
         if revoked.is_some()
             || expires <= now_s
             || last < idle_limit
@@ -119,9 +129,10 @@ impl Store {
             // Disabled, outside its validity or without any grant: nothing it could do.
             return Ok(None);
         }
-        // Seen again: pushed forward at most once a minute (a write per request would double
-        // the cost of a read).
-        if last.get(..16) != now_s.get(..16) {
+        // Seen again: pushed forward at most once a minute, or every quarter of a shorter idle
+        // limit (a write per request would double the cost of a read).
+        let step = std::cmp::min(Duration::minutes(1), idle / 4);
+        if last <= stamp(now - step) {
             sqlx::query(
                 "UPDATE session SET last_seen_at = $1 WHERE municipality_code = $2 AND session_sha256 = $3",
             )

@@ -41,6 +41,7 @@ impl Env {
         let options = ImportOptions {
             mode,
             all_or_nothing,
+            dry_run: false,
             file_name: "feed.csv".into(),
             operator: "test".into(),
             read: ReadOptions {
@@ -598,6 +599,7 @@ async fn tenants_do_not_see_each_other() {
                 ImportOptions {
                     mode: ImportMode::Full,
                     all_or_nothing: false,
+                    dry_run: false,
                     file_name: "x".into(),
                     operator: "t".into(),
                     read: ReadOptions::default(),

@@ -50,6 +50,7 @@ async fn stores(people: &[Person]) -> Vec<(Store, &'static str, sesshu_testkit::
                 ImportOptions {
                     mode: ImportMode::Full,
                     all_or_nothing: true,
+                    dry_run: false,
                     file_name: "town.csv".into(),
                     operator: "test".into(),
                     read: ReadOptions::default(),
@@ -120,6 +121,7 @@ async fn import(
             std::io::Cursor::new(bytes),
             DoseImportOptions {
                 all_or_nothing,
+                dry_run: false,
                 file_name: "doses.csv".into(),
                 operator: "test".into(),
                 read: DoseReadOptions {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -30,6 +30,25 @@ pub struct AppState {
     /// users (`SESSHU_REQUIRE_TOTP=all`).
     pub totp_for_all: bool,
     pub throttle: Arc<crate::session::Throttle>,
+    /// The automatic logout: a session unused this long ends (default 15 minutes,
+    /// `SESSHU_IDLE_SECONDS`).
+    pub idle: chrono::Duration,
+    /// What the staff pages keep between requests (pending enrolments, remembered lots).
+    pub pages: Arc<crate::pages::Memory>,
+}
+
+impl AppState {
+    pub fn new(store: Store, keyring: Arc<Keyring>, engine: Arc<Engine>) -> Self {
+        Self {
+            store,
+            keyring,
+            engine,
+            totp_for_all: false,
+            throttle: Default::default(),
+            idle: chrono::Duration::minutes(sesshu_store::IDLE_MINUTES),
+            pages: Default::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,7 +155,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             .authenticate_token(t, now)
             .await
             .map(|c| c.map(Caller::from_token)),
-        (None, Some(c)) => match state.store.session(c, now).await {
+        (None, Some(c)) => match state.store.session(c, now, state.idle).await {
             Ok(Some(s)) => {
                 let safe = matches!(request.method().as_str(), "GET" | "HEAD");
                 let csrf = request
@@ -158,7 +177,8 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         (None, None) => Ok(None),
     };
     match caller {
-        Ok(Some(c)) => {
+        Ok(Some(mut c)) => {
+            c.source = source_of(request.extensions());
             request.extensions_mut().insert(c);
             next.run(request).await
         }
@@ -170,7 +190,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
                     AuditEvent {
                         actor: "anonymous".into(),
                         actor_kind: "api",
-                        source: Some("loopback".into()),
+                        source: Some(source_of(request.extensions())),
                         function: "auth.token".into(),
                         outcome: Outcome::Refused,
                         persons_acted: vec![],
@@ -193,8 +213,8 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/health", get(health))
+        .merge(crate::pages::routes())
         .merge(
             Router::new()
                 .route("/api/v1/municipalities", get(municipalities))
@@ -240,9 +260,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Where a request came from (the client's address), for the audit log.
+#[derive(Debug, Clone)]
+pub(crate) struct Source(pub String);
+
+pub(crate) fn source_of(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<Source>()
+        .map(|s| s.0.clone())
+        .unwrap_or_else(|| "local".into())
+}
+
 /// No personal data may linger in a browser cache or be framed elsewhere; the log names the
 /// route template, never the path with its identifiers.
-async fn headers_and_log(request: Request, next: Next) -> Response {
+async fn headers_and_log(mut request: Request, next: Next) -> Response {
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "local".into());
+    request.extensions_mut().insert(Source(source));
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -263,7 +300,10 @@ async fn headers_and_log(request: Request, next: Next) -> Response {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
     );
     tracing::info!(
         %method,
@@ -273,10 +313,6 @@ async fn headers_and_log(request: Request, next: Next) -> Response {
         "request"
     );
     response
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -307,12 +343,12 @@ async fn municipalities(
     Ok(Json(out).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct SearchParams {
-    kana: Option<String>,
-    birth_date: Option<String>,
-    household: Option<String>,
-    limit: Option<u32>,
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SearchParams {
+    pub kana: Option<String>,
+    pub birth_date: Option<String>,
+    pub household: Option<String>,
+    pub limit: Option<u32>,
 }
 
 async fn search(
@@ -329,19 +365,39 @@ async fn search(
         "person.search",
     )
     .await?;
+    let out = search_persons(&state, &caller, tenant, &params).await?;
+    Ok(Json(out).into_response())
+}
+
+/// A search by kana (prefix, width- and voicing-insensitive), birth date or household, for a
+/// caller already authorised in `tenant`; every row of the result is recorded as shown.
+pub(crate) async fn search_persons(
+    state: &AppState,
+    caller: &Caller,
+    tenant: MunicipalityCode,
+    params: &SearchParams,
+) -> Result<Vec<PersonSummaryView>, ApiError> {
     let birth_date = params
         .birth_date
+        .as_deref()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| parse_date(&s).map_err(|e| ApiError::BadRequest(format!("birth_date: {e}"))))
+        .map(|s| parse_date(s.trim()).map_err(|e| ApiError::BadRequest(format!("birth_date: {e}"))))
         .transpose()?;
     let household = params
         .household
+        .as_deref()
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
-            HouseholdNumber::parse(&s).map_err(|e| ApiError::BadRequest(format!("household: {e}")))
+            HouseholdNumber::parse(s.trim())
+                .map_err(|e| ApiError::BadRequest(format!("household: {e}")))
         })
         .transpose()?;
-    let kana = params.kana.filter(|s| !s.trim().is_empty());
+    let kana = params
+        .kana
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     if kana.is_none() && birth_date.is_none() && household.is_none() {
         return Err(ApiError::BadRequest(
             "kana, birth_date, household のいずれかを指定してください".into(),
@@ -351,14 +407,14 @@ async fn search(
         kana,
         birth_date,
         household,
-        limit: params.limit.unwrap_or(50),
+        limit: params.limit.unwrap_or(50).min(500),
     };
     let hits = state.store.search_persons(tenant, &query).await?;
     let out: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
     // Every row of the result counts as shown.
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "person.search",
         Outcome::Ok,
         out.iter().map(|v| v.address_number.clone()).collect(),
@@ -371,7 +427,7 @@ async fn search(
         }),
     )
     .await?;
-    Ok(Json(out).into_response())
+    Ok(out)
 }
 
 async fn person(
@@ -387,8 +443,20 @@ async fn person(
         "person.read",
     )
     .await?;
+    let detail = read_person(&state, &caller, tenant, &address_number).await?;
+    Ok(Json(detail).into_response())
+}
+
+/// One person with everything around them, for a caller authorised in `tenant`: doses and the
+/// forecast only with dose.read; recorded as shown (the person and the guardians named).
+pub(crate) async fn read_person(
+    state: &AppState,
+    caller: &Caller,
+    tenant: MunicipalityCode,
+    address_number: &str,
+) -> Result<crate::view::PersonDetail, ApiError> {
     let address_number =
-        AddressNumber::parse(&address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
     let detail = person_detail(
         &state.store,
@@ -401,8 +469,8 @@ async fn person(
     .await?;
     let Some(mut detail) = detail else {
         audit(
-            &state,
-            &caller,
+            state,
+            caller,
             "person.read",
             Outcome::Refused,
             vec![],
@@ -411,21 +479,20 @@ async fn person(
         .await?;
         return Err(ApiError::NotFound);
     };
-    // Doses and the forecast are shown only with dose.read.
     if !caller.permissions.contains(&Permission::DoseRead) {
         detail.doses.clear();
         detail.schedule.clear();
     }
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "person.read",
         Outcome::Ok,
         detail.shown_persons(),
         json!({"doses": detail.doses.len()}),
     )
     .await?;
-    Ok(Json(detail).into_response())
+    Ok(detail)
 }
 
 #[derive(Debug, Deserialize)]
@@ -456,9 +523,26 @@ async fn reveal_my_number(
         "mynumber.reveal",
     )
     .await?;
-    let purpose = purpose(q.purpose)?;
+    let digits = reveal(&state, &caller, tenant, &address_number, q.purpose).await?;
+    Ok(Json(json!({
+        "address_number": address_number,
+        "my_number": digits,
+    }))
+    .into_response())
+}
+
+/// One person's My Number in clear, for a caller holding mynumber.use in `tenant`, with a
+/// stated purpose; the audit entry names both (never the number).
+pub(crate) async fn reveal(
+    state: &AppState,
+    caller: &Caller,
+    tenant: MunicipalityCode,
+    address_number: &str,
+    stated: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let purpose = purpose(stated)?;
     let address_number =
-        AddressNumber::parse(&address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let row = state
         .store
         .person(tenant, &address_number)
@@ -467,25 +551,20 @@ async fn reveal_my_number(
     let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
     let number = row.open_my_number(&crypto)?;
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "mynumber.reveal",
         Outcome::Ok,
         vec![address_number.as_str().to_owned()],
         json!({"purpose": purpose, "has_number": number.is_some()}),
     )
     .await?;
-    let digits = number.map(|n| {
+    Ok(number.map(|n| {
         n.expose()
             .iter()
             .map(|b| char::from(*b))
             .collect::<String>()
-    });
-    Ok(Json(json!({
-        "address_number": address_number.as_str(),
-        "my_number": digits,
     }))
-    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -509,8 +588,21 @@ async fn find_by_my_number(
         "mynumber.search",
     )
     .await?;
-    let purpose = purpose(body.purpose)?;
-    let number = sesshu_domain::MyNumber::parse(&body.my_number)
+    let shown = find_my_number(&state, &caller, tenant, &body.my_number, body.purpose).await?;
+    Ok(Json(json!({ "address_numbers": shown })).into_response())
+}
+
+/// The persons holding a My Number, for a caller holding mynumber.use in `tenant`, with a
+/// stated purpose.
+pub(crate) async fn find_my_number(
+    state: &AppState,
+    caller: &Caller,
+    tenant: MunicipalityCode,
+    my_number: &str,
+    stated: Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    let purpose = purpose(stated)?;
+    let number = sesshu_domain::MyNumber::parse(my_number)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
     let found = state
@@ -519,15 +611,15 @@ async fn find_by_my_number(
         .await?;
     let shown: Vec<String> = found.iter().map(|a| a.as_str().to_owned()).collect();
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "mynumber.search",
         Outcome::Ok,
         shown.clone(),
         json!({"purpose": purpose, "rows": shown.len()}),
     )
     .await?;
-    Ok(Json(json!({ "address_numbers": shown })).into_response())
+    Ok(shown)
 }
 
 #[derive(Debug, Deserialize)]
@@ -664,13 +756,35 @@ async fn audit_search(
     Ok(Json(entries).into_response())
 }
 
-/// The API's audit entry, in the caller's municipality's chain. The server answers loopback only
-/// until staff sessions exist, so the source is the loopback interface.
+/// The audit entry of a read (or a refusal), in the caller's municipality's chain.
 pub(crate) async fn audit(
     state: &AppState,
     caller: &Caller,
     function: &str,
     outcome: Outcome,
+    shown: Vec<String>,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    record(state, caller, function, outcome, vec![], shown, detail).await
+}
+
+/// The audit entry of a change made to persons' data.
+pub(crate) async fn audit_acted(
+    state: &AppState,
+    caller: &Caller,
+    function: &str,
+    acted: Vec<String>,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    record(state, caller, function, Outcome::Ok, acted, vec![], detail).await
+}
+
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    function: &str,
+    outcome: Outcome,
+    acted: Vec<String>,
     shown: Vec<String>,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
@@ -681,10 +795,10 @@ pub(crate) async fn audit(
             AuditEvent {
                 actor: caller.actor.clone(),
                 actor_kind: caller.kind,
-                source: Some("loopback".into()),
+                source: Some(caller.source.clone()),
                 function: function.into(),
                 outcome,
-                persons_acted: vec![],
+                persons_acted: acted,
                 persons_shown: shown,
                 detail,
             },

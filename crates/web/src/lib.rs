@@ -1,8 +1,9 @@
-//! The HTTP side: a read-only JSON API over persons for now. Authentication, the audit chain
-//! and the staff pages arrive with their own issues; until then `serve` binds to loopback only.
+//! The HTTP side: the staff pages (server-rendered Japanese HTML) and the JSON API, both behind
+//! sessions or API tokens, permission checks and the audit log.
 
 mod api;
 mod clock;
+mod pages;
 mod session;
 pub mod view;
 

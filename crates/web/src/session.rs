@@ -12,7 +12,8 @@ use serde_json::json;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::{PasswordPolicy, Permission};
 use sesshu_store::{
-    ABSOLUTE_HOURS, AuditEvent, LoginOutcome, Outcome, SessionCaller, TokenCaller, TokenScope,
+    ABSOLUTE_HOURS, AuditEvent, LoginOutcome, NewSession, Outcome, SessionCaller, TokenCaller,
+    TokenScope,
 };
 
 use crate::api::{ApiError, AppState};
@@ -30,6 +31,8 @@ pub struct Caller {
     pub actor: String,
     pub kind: &'static str,
     pub permissions: BTreeSet<Permission>,
+    /// The client's address, as the audit log records it.
+    pub source: String,
 }
 
 impl Caller {
@@ -44,6 +47,7 @@ impl Caller {
             actor: format!("token:{}:{}", t.token_id, t.name),
             kind: "token",
             permissions: t.permissions,
+            source: "local".into(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Caller {
             actor: format!("user:{}", s.login),
             kind: "user",
             permissions: s.permissions,
+            source: "local".into(),
         }
     }
 }
@@ -96,6 +101,7 @@ fn refused() -> Response {
 
 async fn audit_login(
     state: &AppState,
+    source: &str,
     tenant: MunicipalityCode,
     login: &str,
     function: &str,
@@ -109,7 +115,7 @@ async fn audit_login(
             AuditEvent {
                 actor: format!("user:{login}"),
                 actor_kind: "user",
-                source: Some("loopback".into()),
+                source: Some(source.to_owned()),
                 function: function.into(),
                 outcome,
                 persons_acted: vec![],
@@ -121,30 +127,44 @@ async fn audit_login(
     Ok(())
 }
 
-/// `POST /api/v1/login`: a fresh session (never one the client names) and its CSRF token.
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> Response {
-    match try_login(&state, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+/// What a login attempt came to, for the API and the login page alike.
+pub(crate) enum LoginResult {
+    Session {
+        session: NewSession,
+        tenant: MunicipalityCode,
+        permissions: BTreeSet<Permission>,
+    },
+    Throttled,
+    /// Whatever failed: unknown login, wrong password or code, locked, disabled, no grants.
+    Refused,
+    MustChangePassword,
+    /// The password was right; the account must enrol a second factor before any session.
+    NeedsEnrolment {
+        tenant: MunicipalityCode,
+    },
 }
 
-async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiError> {
-    if !state.throttle.allow(&body.municipality, &body.login) {
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
-        )
-            .into_response());
+/// Verifies a login (password, then the second factor) and starts a fresh session; every
+/// outcome is audited.
+pub(crate) async fn verify_login(
+    state: &AppState,
+    source: &str,
+    municipality: &str,
+    login: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> Result<LoginResult, ApiError> {
+    if !state.throttle.allow(municipality, login) {
+        return Ok(LoginResult::Throttled);
     }
-    let Ok(tenant) = MunicipalityCode::parse(&body.municipality) else {
-        return Ok(refused());
+    let Ok(tenant) = MunicipalityCode::parse(municipality) else {
+        return Ok(LoginResult::Refused);
     };
     let now = chrono::Utc::now();
     let policy = PasswordPolicy::default();
     let outcome = state
         .store
-        .attempt_login(tenant, &body.login, &body.password, &policy, now)
+        .attempt_login(tenant, login, password, &policy, now)
         .await?;
     let result = match &outcome {
         LoginOutcome::Ok { .. } => "ok",
@@ -154,46 +174,41 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
         LoginOutcome::OutsideValidity => "outside validity",
         LoginOutcome::PasswordExpired => "password expired",
     };
+    let refuse = |why: &'static str| {
+        audit_login(
+            state,
+            source,
+            tenant,
+            login,
+            "auth.login",
+            Outcome::Refused,
+            why,
+        )
+    };
     let LoginOutcome::Ok {
         must_change_password,
     } = outcome
     else {
-        audit_login(
-            state,
-            tenant,
-            &body.login,
-            "auth.login",
-            Outcome::Refused,
-            result,
-        )
-        .await?;
+        refuse(result).await?;
         if outcome == LoginOutcome::PasswordExpired {
-            return Ok(must_change());
+            return Ok(LoginResult::MustChangePassword);
         }
-        return Ok(refused());
+        return Ok(LoginResult::Refused);
     };
     if must_change_password {
-        audit_login(
-            state,
-            tenant,
-            &body.login,
-            "auth.login",
-            Outcome::Refused,
-            "must change password",
-        )
-        .await?;
-        return Ok(must_change());
+        refuse("must change password").await?;
+        return Ok(LoginResult::MustChangePassword);
     }
     let permissions = state
         .store
-        .permissions(tenant, &body.login, sesshu_store::date_in_japan(now))
+        .permissions(tenant, login, sesshu_store::date_in_japan(now))
         .await?;
-    let enrolled = state.store.totp_secret(tenant, &body.login).await?;
+    let enrolled = state.store.totp_secret(tenant, login).await?;
     if let Some(sealed) = &enrolled {
-        let code = body.totp.as_deref().unwrap_or("").trim();
+        let code = totp.unwrap_or("").trim();
         let secret = sesshu_crypto::signing::open_account_secret(
             &state.keyring,
-            &format!("{}|{}", tenant.as_string(), body.login),
+            &account_context(tenant, login),
             sealed,
         )
         .map_err(sesshu_store::StoreError::from)?;
@@ -201,80 +216,107 @@ async fn try_login(state: &AppState, body: LoginBody) -> Result<Response, ApiErr
         let ok = match sesshu_crypto::totp::check(&secret, code, unix) {
             // Each code is accepted once: a replay within its window is refused.
             Some(step) if code.len() == 6 => {
-                state
-                    .store
-                    .accept_totp_step(tenant, &body.login, step)
-                    .await?
+                state.store.accept_totp_step(tenant, login, step).await?
             }
-            _ => {
-                code.len() > 6
-                    && state
-                        .store
-                        .use_recovery_code(tenant, &body.login, code)
-                        .await?
-            }
+            _ => code.len() > 6 && state.store.use_recovery_code(tenant, login, code).await?,
         };
         if !ok {
-            audit_login(
-                state,
-                tenant,
-                &body.login,
-                "auth.login",
-                Outcome::Refused,
-                "second factor",
-            )
-            .await?;
-            return Ok(refused());
+            refuse("second factor").await?;
+            return Ok(LoginResult::Refused);
         }
     } else if state.totp_for_all || needs_second_factor(&permissions) {
-        audit_login(
-            state,
-            tenant,
-            &body.login,
-            "auth.login",
-            Outcome::Refused,
-            "second factor required",
-        )
-        .await?;
-        return Ok((
-            StatusCode::FORBIDDEN,
-            Json(json!({"error": "この利用者は二要素認証 (TOTP) の登録が必要です (sesshu user totp)"})),
-        )
-            .into_response());
+        refuse("second factor required").await?;
+        return Ok(LoginResult::NeedsEnrolment { tenant });
     }
     if permissions.is_empty() {
-        audit_login(
-            state,
-            tenant,
-            &body.login,
-            "auth.login",
-            Outcome::Refused,
-            "no grants",
-        )
-        .await?;
-        return Ok(refused());
+        refuse("no grants").await?;
+        return Ok(LoginResult::Refused);
     }
     let session = state
         .store
-        .start_session(tenant, &body.login, Some("loopback"), now)
+        .start_session(tenant, login, Some(source), now)
         .await?;
-    audit_login(state, tenant, &body.login, "auth.login", Outcome::Ok, "ok").await?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
-        session.cookie,
+    audit_login(
+        state,
+        source,
+        tenant,
+        login,
+        "auth.login",
+        Outcome::Ok,
+        "ok",
+    )
+    .await?;
+    Ok(LoginResult::Session {
+        session,
+        tenant,
+        permissions,
+    })
+}
+
+/// What binds an account's sealed second-factor key to its account.
+pub(crate) fn account_context(tenant: MunicipalityCode, login: &str) -> String {
+    format!("{}|{login}", tenant.as_string())
+}
+
+/// The session cookie: HttpOnly, Secure, SameSite=Strict, for the absolute lifetime at most.
+pub(crate) fn session_cookie(value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
         ABSOLUTE_HOURS * 3600
-    );
-    let mut response = Json(json!({
-        "csrf_token": session.csrf_token,
-        "login": body.login,
-        "municipality": tenant.as_string(),
-        "permissions": permissions.iter().map(|p| p.code()).collect::<Vec<_>>(),
-    }))
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+    ))
+    .ok()
+}
+
+pub(crate) const CLEARED_SESSION_COOKIE: &str =
+    "sesshu_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0";
+
+/// `POST /api/v1/login`: a fresh session (never one the client names) and its CSRF token.
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(source): Extension<crate::api::Source>,
+    Json(body): Json<LoginBody>,
+) -> Response {
+    let result = verify_login(
+        &state,
+        &source.0,
+        &body.municipality,
+        &body.login,
+        &body.password,
+        body.totp.as_deref(),
+    )
+    .await;
+    match result {
+        Ok(LoginResult::Session {
+            session,
+            tenant,
+            permissions,
+        }) => {
+            let mut response = Json(json!({
+                "csrf_token": session.csrf_token,
+                "login": body.login,
+                "municipality": tenant.as_string(),
+                "permissions": permissions.iter().map(|p| p.code()).collect::<Vec<_>>(),
+            }))
+            .into_response();
+            if let Some(v) = session_cookie(&session.cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Ok(LoginResult::Throttled) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
+        )
+            .into_response(),
+        Ok(LoginResult::Refused) => refused(),
+        Ok(LoginResult::MustChangePassword) => must_change(),
+        Ok(LoginResult::NeedsEnrolment { .. }) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "この利用者は二要素認証 (TOTP) の登録が必要です (sesshu user totp またはログイン画面)"})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
     }
-    Ok(response)
 }
 
 fn must_change() -> Response {
@@ -326,9 +368,7 @@ pub async fn logout(
             let mut r = StatusCode::NO_CONTENT.into_response();
             r.headers_mut().insert(
                 header::SET_COOKIE,
-                HeaderValue::from_static(
-                    "sesshu_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
-                ),
+                HeaderValue::from_static(CLEARED_SESSION_COOKIE),
             );
             r
         }
@@ -344,67 +384,102 @@ pub struct PasswordBody {
     new_password: String,
 }
 
-/// `POST /api/v1/password`: the person changes their own password with the current one (also
-/// when it expired or must be changed); every session of theirs ends.
+/// What a password change came to.
+pub(crate) enum PasswordChange {
+    Changed,
+    /// The current password did not verify (the same answer whatever failed).
+    Refused,
+    Throttled,
+    /// The new password breaks the city's policy: the reason, for the person to read.
+    Invalid(String),
+}
+
+/// The person changes their own password with the current one (also when it expired or must be
+/// changed); every session of theirs ends.
+pub(crate) async fn change_own_password(
+    state: &AppState,
+    source: &str,
+    municipality: &str,
+    login: &str,
+    password: &str,
+    new_password: &str,
+) -> Result<PasswordChange, ApiError> {
+    if !state.throttle.allow(municipality, login) {
+        return Ok(PasswordChange::Throttled);
+    }
+    let Ok(tenant) = MunicipalityCode::parse(municipality) else {
+        return Ok(PasswordChange::Refused);
+    };
+    let policy = PasswordPolicy::default();
+    let outcome = state
+        .store
+        .attempt_login(tenant, login, password, &policy, chrono::Utc::now())
+        .await?;
+    if !matches!(
+        outcome,
+        LoginOutcome::Ok { .. } | LoginOutcome::PasswordExpired
+    ) {
+        audit_login(
+            state,
+            source,
+            tenant,
+            login,
+            "auth.password",
+            Outcome::Refused,
+            "not verified",
+        )
+        .await?;
+        return Ok(PasswordChange::Refused);
+    }
+    match state
+        .store
+        .set_password(tenant, login, new_password, &policy, false)
+        .await
+    {
+        Ok(()) => {
+            audit_login(
+                state,
+                source,
+                tenant,
+                login,
+                "auth.password",
+                Outcome::Ok,
+                "changed",
+            )
+            .await?;
+            Ok(PasswordChange::Changed)
+        }
+        Err(sesshu_store::StoreError::Invalid(m)) => Ok(PasswordChange::Invalid(m)),
+        Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+/// `POST /api/v1/password`.
 pub async fn change_password(
     State(state): State<AppState>,
+    Extension(source): Extension<crate::api::Source>,
     Json(body): Json<PasswordBody>,
 ) -> Response {
-    let run = async {
-        let Ok(tenant) = MunicipalityCode::parse(&body.municipality) else {
-            return Ok(refused());
-        };
-        let policy = PasswordPolicy::default();
-        let outcome = state
-            .store
-            .attempt_login(
-                tenant,
-                &body.login,
-                &body.password,
-                &policy,
-                chrono::Utc::now(),
-            )
-            .await?;
-        if !matches!(
-            outcome,
-            LoginOutcome::Ok { .. } | LoginOutcome::PasswordExpired
-        ) {
-            audit_login(
-                &state,
-                tenant,
-                &body.login,
-                "auth.password",
-                Outcome::Refused,
-                "not verified",
-            )
-            .await?;
-            return Ok(refused());
+    let result = change_own_password(
+        &state,
+        &source.0,
+        &body.municipality,
+        &body.login,
+        &body.password,
+        &body.new_password,
+    )
+    .await;
+    match result {
+        Ok(PasswordChange::Changed) => StatusCode::NO_CONTENT.into_response(),
+        Ok(PasswordChange::Refused) => refused(),
+        Ok(PasswordChange::Throttled) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
+        )
+            .into_response(),
+        Ok(PasswordChange::Invalid(m)) => {
+            (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response()
         }
-        match state
-            .store
-            .set_password(tenant, &body.login, &body.new_password, &policy, false)
-            .await
-        {
-            Ok(()) => {
-                audit_login(
-                    &state,
-                    tenant,
-                    &body.login,
-                    "auth.password",
-                    Outcome::Ok,
-                    "changed",
-                )
-                .await?;
-                Ok(StatusCode::NO_CONTENT.into_response())
-            }
-            Err(sesshu_store::StoreError::Invalid(m)) => {
-                Ok((StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response())
-            }
-            Err(e) => Err(ApiError::from(e)),
-        }
-    };
-    match run.await {
-        Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }

@@ -16,6 +16,8 @@ use sesshu_testkit::leaks_my_number;
 use sesshu_web::{AppState, router};
 use tower::ServiceExt;
 
+const IDLE: chrono::TimeDelta = chrono::TimeDelta::minutes(sesshu_store::IDLE_MINUTES);
+
 async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, Store) {
     let store = Store::connect(url).await.unwrap();
     let keyring = test_keyring();
@@ -35,6 +37,7 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, St
     let options = ImportOptions {
         mode: ImportMode::Full,
         all_or_nothing: true,
+        dry_run: false,
         file_name: "f.csv".into(),
         operator: "t".into(),
         read: ReadOptions::default(),
@@ -92,15 +95,13 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, St
         .await
         .unwrap();
     (
-        router(AppState {
-            store: store.clone(),
-            keyring: Arc::new(keyring),
-            engine: Arc::new(sesshu_schedule::Engine::new(
+        router(AppState::new(
+            store.clone(),
+            Arc::new(keyring),
+            Arc::new(sesshu_schedule::Engine::new(
                 sesshu_schedule::RuleBook::builtin().unwrap(),
             )),
-            totp_for_all: false,
-            throttle: Default::default(),
-        }),
+        )),
         people,
         token,
         store,
@@ -931,17 +932,25 @@ async fn sessions_expire_when_idle_and_at_their_limit() {
         let s = store.start_session(t, "tanaka", None, start).await.unwrap();
         let at = |minutes: i64| start + chrono::Duration::minutes(minutes);
         assert!(
-            store.session(&s.cookie, at(14)).await.unwrap().is_some(),
+            store
+                .session(&s.cookie, at(14), IDLE)
+                .await
+                .unwrap()
+                .is_some(),
             "{}",
             db.name
         );
         assert!(
-            store.session(&s.cookie, at(28)).await.unwrap().is_some(),
+            store
+                .session(&s.cookie, at(28), IDLE)
+                .await
+                .unwrap()
+                .is_some(),
             "kept alive by use"
         );
         assert!(
             store
-                .session(&s.cookie, at(28 + 16))
+                .session(&s.cookie, at(28 + 16), IDLE)
                 .await
                 .unwrap()
                 .is_none(),
@@ -952,14 +961,18 @@ async fn sessions_expire_when_idle_and_at_their_limit() {
         let mut m = 10;
         while m < 8 * 60 - 10 {
             assert!(
-                store.session(&s.cookie, at(m)).await.unwrap().is_some(),
+                store
+                    .session(&s.cookie, at(m), IDLE)
+                    .await
+                    .unwrap()
+                    .is_some(),
                 "{m}"
             );
             m += 10;
         }
         assert!(
             store
-                .session(&s.cookie, at(8 * 60 + 1))
+                .session(&s.cookie, at(8 * 60 + 1), IDLE)
                 .await
                 .unwrap()
                 .is_none(),

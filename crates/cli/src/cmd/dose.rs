@@ -2,10 +2,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use sesshu_domain::dose::{BillingMonth, age_label, parse_amount_ml, parse_institution_code};
+use sesshu_domain::dose::{BillingMonth, parse_amount_ml, parse_institution_code};
 use sesshu_domain::{AddressNumber, AntibodyResult, Dose, DoseJudgement, parse_date};
-use sesshu_schedule::contract::HistoryItem;
-use sesshu_schedule::{Engine, EvalRequest};
+use sesshu_schedule::Engine;
 use sesshu_store::{DoseRow, Judged, Outcome, Store};
 
 use crate::cmd::audit::cli_event;
@@ -177,7 +176,9 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
             let engine = Engine::new(rules.load()?);
             let address = AddressNumber::parse(&address_number)?;
             let dose = fields.apply(None, &engine)?;
-            let (judged, age) = judge(&store, &engine, tenant, &address, &dose, None).await?;
+            let (judged, age) = store
+                .judge_dose(&engine, tenant, &address, &dose, None)
+                .await?;
             let id = store
                 .record_dose(tenant, address.as_str(), dose, age, judged.clone(), &by)
                 .await?;
@@ -203,8 +204,9 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
             };
             let address = AddressNumber::parse(&current.address_number)?;
             let dose = fields.apply(Some(current.dose.clone()), &engine)?;
-            let (judged, _) =
-                judge(&store, &engine, tenant, &address, &dose, Some(dose_id)).await?;
+            let (judged, _) = store
+                .judge_dose(&engine, tenant, &address, &dose, Some(dose_id))
+                .await?;
             let row = store
                 .correct_dose(tenant, dose_id, dose, judged.clone(), &by, &reason)
                 .await?;
@@ -283,54 +285,6 @@ async fn audit_write(
         )
         .await?;
     Ok(())
-}
-
-/// Judges `dose` with the person's other doses (the corrected one left out).
-async fn judge(
-    store: &Store,
-    engine: &Engine,
-    tenant: sesshu_domain::MunicipalityCode,
-    address: &AddressNumber,
-    dose: &Dose,
-    replacing: Option<i64>,
-) -> Result<(Judged, Option<String>)> {
-    let Some(person) = store.person(tenant, address).await? else {
-        bail!("宛名番号 {address} の人は団体 {tenant} に登録されていません");
-    };
-    let p = &person.person;
-    if dose.given_on < p.birth_date {
-        bail!("接種日が生年月日より前です");
-    }
-    let others = store.doses_of(tenant, address.as_str()).await?;
-    let mut all: Vec<&Dose> = others
-        .iter()
-        .filter(|r| Some(r.dose_id) != replacing)
-        .map(|r| &r.dose)
-        .collect();
-    all.push(dose);
-    let request = EvalRequest::for_person(p.birth_date, p.sex, all.iter().copied(), dose.given_on);
-    let response = engine.evaluate(&request);
-    let given: Vec<&&Dose> = all
-        .iter()
-        .filter(|d| HistoryItem::from_dose(d).is_some())
-        .collect();
-    let judged = match given.iter().position(|d| std::ptr::eq(**d, dose)) {
-        Some(i) => response
-            .history
-            .get(i)
-            .map(|j| Judged {
-                routine: j.routine,
-                evaluation: Some(j.reason.clone()),
-                stage: j.stage.clone(),
-            })
-            .unwrap_or_default(),
-        None => Judged {
-            routine: None,
-            evaluation: Some("見合わせ".into()),
-            stage: None,
-        },
-    };
-    Ok((judged, age_label(p.birth_date, dose.given_on)))
 }
 
 fn report(json: bool, id: i64, version: i64, j: &Judged) {

@@ -188,6 +188,7 @@ async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
     let today = sesshu_web::today_in_japan();
     let options = DoseImportOptions {
         all_or_nothing: args.all_or_nothing,
+        dry_run: false,
         file_name: file_name(&args.file),
         operator: operator(),
         read: DoseReadOptions {
@@ -344,6 +345,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
             Mode::Diff => ImportMode::Diff,
         },
         all_or_nothing: args.all_or_nothing,
+        dry_run: false,
         file_name: file_name(&args.file),
         operator: operator(),
         read: ReadOptions {

@@ -19,9 +19,16 @@ pub const DEMO_NAME: &str = "さくら市 (デモ)";
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080, or SESSHU_LISTEN]
+    /// Address to listen on [default: 127.0.0.1:8080, or SESSHU_LISTEN]; other than loopback
+    /// only with TLS
     #[arg(long)]
     listen: Option<String>,
+    /// TLS certificate chain (PEM) [or SESSHU_TLS_CERT, or tls_cert in sesshu.toml]
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) [or SESSHU_TLS_KEY, or tls_key in sesshu.toml]
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
     /// Start on a fresh synthetic town in its own SQLite file (nothing to set up)
     #[arg(long)]
     demo: bool,
@@ -36,13 +43,34 @@ pub struct ServeArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
-    let config = Config::resolve(global)?;
+    let mut config = Config::resolve(global)?;
+    if args.tls_cert.is_some() {
+        config.tls_cert = args.tls_cert.clone();
+    }
+    if args.tls_key.is_some() {
+        config.tls_key = args.tls_key.clone();
+    }
     let addr = config.listen_addr(args.listen.as_deref())?;
-    // The server speaks plain HTTP: session cookies and tokens must not cross a network until
-    // it is deployed behind TLS (with the staff pages), so it serves this machine only.
-    if !addr.ip().is_loopback() {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "TLS の証明書 {} と秘密鍵 {} を読めません",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        (None, None) => None,
+        _ => bail!("TLS には証明書 (tls_cert) と秘密鍵 (tls_key) の両方が必要です"),
+    };
+    // Plain HTTP would carry passwords, session cookies and personal data in clear: without a
+    // certificate the server answers this machine only.
+    if tls.is_none() && !addr.ip().is_loopback() {
         bail!(
-            "TLS の構成ができるまでは、ループバックアドレス (127.0.0.1 など) でのみ待ち受けます: {addr}"
+            "ループバック以外で待ち受けるには TLS の証明書と秘密鍵が必要です (--tls-cert / --tls-key または SESSHU_TLS_CERT / SESSHU_TLS_KEY): {addr}"
         );
     }
     let (store, keyring, demo_logins) = if args.demo {
@@ -50,43 +78,59 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     } else {
         (config.store().await?, config.keyring()?, None)
     };
-    let state = AppState {
-        store: store.clone(),
-        keyring: Arc::new(keyring),
-        engine: Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
-        totp_for_all: std::env::var("SESSHU_REQUIRE_TOTP").is_ok_and(|v| v == "all"),
-        throttle: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let mut state = AppState::new(
+        store.clone(),
+        Arc::new(keyring),
+        Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
+    );
+    state.totp_for_all = std::env::var("SESSHU_REQUIRE_TOTP").is_ok_and(|v| v == "all");
+    if let Some(seconds) = config.idle_seconds()? {
+        state.idle = chrono::Duration::seconds(seconds);
+    }
+    let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("{addr} で待ち受けできません"))?;
+    listener.set_nonblocking(true)?;
     let local: SocketAddr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(d) = &demo_logins {
         println!(
             "デモの管理者: 団体 {DEMO_MUNICIPALITY} ログイン admin / パスワード {} / 二要素: 回復コード {} (1回限り) または認証アプリ {}",
             d.password, d.recovery, d.otpauth
         );
         println!(
-            "  例: curl -X POST -H 'Content-Type: application/json' -d '{{\"municipality\":\"{DEMO_MUNICIPALITY}\",\"login\":\"admin\",\"password\":\"{}\",\"totp\":\"{}\"}}' http://…/api/v1/login",
-            d.password, d.recovery
+            "デモの事務担当: 団体 {DEMO_MUNICIPALITY} ログイン hoken / パスワード {} (検索・個人・接種記録・取込)",
+            d.clerk_password
         );
         let token = &d.token;
         println!("デモの API トークン (role:clerk): {token}");
         println!("  例: curl -H 'Authorization: Bearer {token}' …");
     }
-    println!("sesshu: http://{local}/ で待ち受けています (Ctrl-C で終了)");
+    println!("sesshu: {scheme}://{local}/ で待ち受けています (Ctrl-C で終了)");
     println!(
-        "API は Authorization: Bearer <APIトークン> で呼び出します (sesshu token create)。画面のログインはまだなく、このマシン (ループバック) からのみ接続できます。"
+        "職員画面: {scheme}://{local}/login  API: Authorization: Bearer <APIトークン> (sesshu token create)"
     );
-    for m in store.municipalities().await? {
-        println!(
-            "  団体 {} {}: http://{local}/api/v1/municipalities/{}/persons?kana=サトウ",
-            m.code, m.name, m.code
-        );
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown().await;
+        println!("sesshu: 終了します (処理中の要求を最大10秒待ちます)");
+        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let app = sesshu_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
     }
-    axum::serve(listener, sesshu_web::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
     store.close().await;
     println!("sesshu: 終了しました");
     Ok(ExitCode::SUCCESS)
@@ -115,6 +159,7 @@ struct DemoLogins {
     recovery: String,
     otpauth: String,
     token: String,
+    clerk_password: String,
 }
 
 async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> {
@@ -158,6 +203,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
     let options = ImportOptions {
         mode: ImportMode::Full,
         all_or_nothing: true,
+        dry_run: false,
         file_name: "residents.csv".into(),
         operator: "demo".into(),
         read: ReadOptions {
@@ -200,6 +246,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
             std::fs::File::open(&doses_file)?,
             DoseImportOptions {
                 all_or_nothing: false,
+                dry_run: false,
                 file_name: "doses.csv".into(),
                 operator: "demo".into(),
                 read,
@@ -251,6 +298,30 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
         .await?;
     let otpauth =
         sesshu_crypto::totp::enrolment_url(&secret, &format!("admin@{}", code.as_string()))?;
+    // The daily-work login: a clerk, whose grants need no second factor.
+    let clerk_password = format!("desk{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
+    store
+        .create_account(
+            code,
+            &sesshu_store::NewAccount {
+                login: "hoken".into(),
+                display_name: "デモ保健師".into(),
+                shared: false,
+                shared_with: None,
+                valid_from: today,
+                valid_until: None,
+            },
+            &first,
+            &policy,
+            "demo",
+        )
+        .await?;
+    store
+        .set_password(code, "hoken", &clerk_password, &policy, false)
+        .await?;
+    store
+        .grant(code, "hoken", "role:clerk", today, None, "demo")
+        .await?;
     let (_, token) = store
         .create_token(
             code,
@@ -268,6 +339,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
             recovery,
             otpauth,
             token,
+            clerk_password,
         }),
     ))
 }

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use rand::Rng;
 use serde_json::json;
 use sesshu_domain::access::{PasswordPolicy, Permission, ROLES, expand, parse_login};
 use sesshu_domain::{CivilDate, MunicipalityCode, parse_date};
@@ -98,30 +97,6 @@ fn day(s: &Option<String>, what: &str) -> Result<Option<CivilDate>> {
         .transpose()
 }
 
-/// A single-use recovery code: ten letters and digits, grouped for reading aloud.
-fn recovery_code() -> String {
-    const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut rng = rand::thread_rng();
-    let s: String = (0..10)
-        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
-        .collect();
-    format!("{}-{}", &s[..5], &s[5..])
-}
-
-/// A first password that satisfies the policy: 14 letters and digits, at least one of each.
-fn first_password(login: &str, policy: &PasswordPolicy) -> String {
-    const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    loop {
-        let p: String = (0..14)
-            .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
-            .collect();
-        if policy.check(login, &p).is_ok() {
-            return p;
-        }
-    }
-}
-
 async fn audit_admin(
     store: &Store,
     tenant: MunicipalityCode,
@@ -185,7 +160,7 @@ async fn administer(
             for g in &grants {
                 expand(g)?;
             }
-            let password = first_password(&login, &policy);
+            let password = sesshu_crypto::password::first_password(&login, &policy);
             let new = NewAccount {
                 login: login.clone(),
                 display_name: name,
@@ -294,7 +269,7 @@ async fn administer(
             println!("{login} を有効にしました");
         }
         UserCommand::ResetPassword { login } => {
-            let password = first_password(&login, &policy);
+            let password = sesshu_crypto::password::first_password(&login, &policy);
             store
                 .set_password(tenant, &login, &password, &policy, true)
                 .await?;
@@ -321,7 +296,9 @@ async fn administer(
                 &format!("{}|{login}", tenant.as_string()),
                 &secret,
             )?;
-            let codes: Vec<String> = (0..10).map(|_| recovery_code()).collect();
+            let codes: Vec<String> = (0..10)
+                .map(|_| sesshu_crypto::totp::recovery_code())
+                .collect();
             store.enroll_totp(tenant, &login, &sealed, &codes).await?;
             let url = sesshu_crypto::totp::enrolment_url(
                 &secret,

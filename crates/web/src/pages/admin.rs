@@ -1,0 +1,501 @@
+//! Administration (user.admin): accounts, grants with validity dates, disable and unlock, the
+//! periodic access review; and the auditor's pages (audit.read): search, export and the chain's
+//! verification. Separation of duties keeps the two apart: no account may hold both.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sesshu_domain::access::{PasswordPolicy, Permission, ROLES};
+use sesshu_domain::parse_date;
+use sesshu_store::{AuditEntry, AuditQuery, NewAccount, Outcome, ReviewRow, StoreError};
+
+use super::{Chrome, PageError, Staff, field, render};
+use crate::api::AppState;
+
+/// A role as the grant form offers it.
+pub(crate) struct RoleChoice {
+    pub grant: String,
+    pub label: String,
+    pub permissions: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    review: Vec<ReviewRow>,
+    roles: Vec<RoleChoice>,
+    notice: Option<String>,
+    error: Option<String>,
+    today: String,
+}
+
+async fn users_page(
+    state: &AppState,
+    staff: &Staff,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let today = crate::today_in_japan();
+    let review = state.store.access_review(staff.tenant, today).await?;
+    crate::api::audit(
+        state,
+        &staff.caller,
+        "user.review",
+        Outcome::Ok,
+        vec![],
+        json!({"accounts": review.len(), "via": "page"}),
+    )
+    .await?;
+    let page = UsersPage {
+        chrome: staff.chrome(state, "利用者管理").await,
+        review,
+        roles: ROLES
+            .iter()
+            .map(|r| RoleChoice {
+                grant: format!("role:{}", r.name),
+                label: r.label.to_owned(),
+                permissions: r
+                    .permissions
+                    .iter()
+                    .map(|p| p.code())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+        notice,
+        error,
+        today: today.to_string(),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::UserAdmin, "user.admin")
+        .await?;
+    users_page(&state, &staff, StatusCode::OK, None, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserAction {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    login: String,
+    display_name: Option<String>,
+    grant: Option<String>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    /// Disable: the last day the account may be used (empty: at once).
+    last_day: Option<String>,
+}
+
+/// Every change to accounts is one POST with its action; each is audited, refused ones too.
+pub(crate) async fn user_action(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<UserAction>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::UserAdmin, "user.admin")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    let login = f.login.trim().to_owned();
+    let done = apply(&state, &staff, &f, &login).await;
+    let (outcome, detail) = match &done {
+        Ok(_) => (
+            Outcome::Ok,
+            json!({"action": f.action, "login": login, "grant": f.grant, "via": "page"}),
+        ),
+        Err(e) => (
+            Outcome::Refused,
+            json!({"action": f.action, "login": login, "grant": f.grant, "error": e.to_string(), "via": "page"}),
+        ),
+    };
+    crate::api::audit(&state, &staff.caller, "user.admin", outcome, vec![], detail).await?;
+    match done {
+        Ok(notice) => users_page(&state, &staff, StatusCode::OK, Some(notice), None).await,
+        Err(StoreError::Invalid(m)) => {
+            users_page(&state, &staff, StatusCode::BAD_REQUEST, None, Some(m)).await
+        }
+        Err(StoreError::NotFound(m)) => {
+            users_page(
+                &state,
+                &staff,
+                StatusCode::NOT_FOUND,
+                None,
+                Some(format!("{m} が見つかりません")),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn date_field(
+    v: &Option<String>,
+    what: &str,
+) -> Result<Option<sesshu_domain::CivilDate>, StoreError> {
+    field(v)
+        .map(|s| parse_date(s).map_err(|e| StoreError::Invalid(format!("{what}: {e}"))))
+        .transpose()
+}
+
+async fn apply(
+    state: &AppState,
+    staff: &Staff,
+    f: &UserAction,
+    login: &str,
+) -> Result<String, StoreError> {
+    let t = staff.tenant;
+    let store = &state.store;
+    let by = staff.caller.actor.as_str();
+    let policy = PasswordPolicy::default();
+    let today = crate::today_in_japan();
+    if login.is_empty() {
+        return Err(StoreError::Invalid("ログイン名を入力してください".into()));
+    }
+    match f.action.as_str() {
+        "add" => {
+            let password = sesshu_crypto::password::first_password(login, &policy);
+            let new = NewAccount {
+                login: login.to_owned(),
+                display_name: field(&f.display_name).unwrap_or(login).to_owned(),
+                shared: false,
+                shared_with: None,
+                valid_from: date_field(&f.valid_from, "有効開始日")?.unwrap_or(today),
+                valid_until: date_field(&f.valid_until, "有効終了日")?,
+            };
+            store
+                .create_account(t, &new, &password, &policy, by)
+                .await?;
+            Ok(format!(
+                "{login} を作成しました。初回パスワード: {password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
+            ))
+        }
+        "grant" => {
+            let grant = field(&f.grant)
+                .ok_or_else(|| StoreError::Invalid("付与するロールを選んでください".into()))?;
+            store
+                .grant(
+                    t,
+                    login,
+                    grant,
+                    date_field(&f.valid_from, "有効開始日")?.unwrap_or(today),
+                    date_field(&f.valid_until, "有効終了日")?,
+                    by,
+                )
+                .await?;
+            Ok(format!("{login} に {grant} を付与しました"))
+        }
+        "revoke" => {
+            let grant = field(&f.grant)
+                .ok_or_else(|| StoreError::Invalid("取り消すロールを選んでください".into()))?;
+            let n = store.revoke(t, login, grant, by).await?;
+            Ok(format!("{login} の {grant} を取り消しました ({n}件)"))
+        }
+        "disable" => {
+            let last = date_field(&f.last_day, "最終利用日")?;
+            store.disable_account(t, login, last).await?;
+            Ok(match last {
+                Some(d) => format!("{login} は {d} を最後に利用できなくなります"),
+                None => format!("{login} を利用停止にしました"),
+            })
+        }
+        "enable" => {
+            store.enable_account(t, login).await?;
+            Ok(format!("{login} を利用再開にしました"))
+        }
+        "unlock" => {
+            store.unlock_account(t, login).await?;
+            Ok(format!("{login} のロックを解除しました"))
+        }
+        "reset" => {
+            let password = sesshu_crypto::password::first_password(login, &policy);
+            store
+                .set_password(t, login, &password, &policy, true)
+                .await?;
+            Ok(format!(
+                "{login} の仮パスワード: {password} (次回ログイン時に変更が必要です)"
+            ))
+        }
+        other => Err(StoreError::Invalid(format!("不明な操作です: {other}"))),
+    }
+}
+
+/// The access review as CSV (UTF-8 with BOM, for Excel), the periodic review's record.
+pub(crate) async fn access_review_csv(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::UserAdmin, "user.review")
+        .await?;
+    let rows = state
+        .store
+        .access_review(staff.tenant, crate::today_in_japan())
+        .await?;
+    crate::api::audit(
+        &state,
+        &staff.caller,
+        "user.review",
+        Outcome::Ok,
+        vec![],
+        json!({"accounts": rows.len(), "format": "csv", "via": "page"}),
+    )
+    .await?;
+    let mut out = String::from(
+        "\u{feff}ログイン名,氏名,ロール,権限,有効開始,有効終了,最終ログイン,共用,停止,ロック,休眠,期限間近,所見\r\n",
+    );
+    for r in &rows {
+        let cells = [
+            r.login.as_str(),
+            &r.name,
+            &r.grants,
+            &r.permissions,
+            &r.valid_from,
+            &r.valid_until,
+            &r.last_login,
+            if r.shared { "共用" } else { "" },
+            if r.disabled { "停止" } else { "" },
+            if r.locked { "ロック" } else { "" },
+            if r.dormant { "休眠" } else { "" },
+            if r.expiring { "期限間近" } else { "" },
+            &r.findings,
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok(csv_response(out, "access-review.csv"))
+}
+
+/// A CSV cell, quoted; a leading formula character is defused so a spreadsheet never runs it.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn csv_response(body: String, name: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct AuditForm {
+    #[serde(default)]
+    csrf: String,
+    pub person: Option<String>,
+    pub actor: Option<String>,
+    pub function: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+}
+
+impl AuditForm {
+    fn query(&self, limit: u32) -> AuditQuery {
+        let text = |v: &Option<String>| field(v).map(str::to_owned);
+        AuditQuery {
+            actor: text(&self.actor),
+            function: text(&self.function),
+            person: text(&self.person),
+            from: text(&self.from),
+            until: text(&self.until),
+            limit,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    form: AuditForm,
+    entries: Option<Vec<AuditEntry>>,
+    verification: Option<String>,
+    broken: bool,
+}
+
+async fn audit_page(
+    state: &AppState,
+    staff: &Staff,
+    form: AuditForm,
+    entries: Option<Vec<AuditEntry>>,
+    verification: Option<(String, bool)>,
+) -> Response {
+    let (verification, broken) = match verification {
+        Some((v, b)) => (Some(v), b),
+        None => (None, false),
+    };
+    let page = AuditPage {
+        chrome: staff.chrome(state, "操作ログ").await,
+        form,
+        entries,
+        verification,
+        broken,
+    };
+    render(&page)
+}
+
+pub(crate) async fn audit_form(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::AuditRead, "audit.read")
+        .await?;
+    Ok(audit_page(&state, &staff, AuditForm::default(), None, None).await)
+}
+
+async fn searched(
+    state: &AppState,
+    staff: &Staff,
+    form: &AuditForm,
+    limit: u32,
+    format: &str,
+) -> Result<Vec<AuditEntry>, PageError> {
+    let query = form.query(limit);
+    let entries = state
+        .store
+        .audit_entries(Some(staff.tenant), &query)
+        .await?;
+    crate::api::audit(
+        state,
+        &staff.caller,
+        "audit.read",
+        Outcome::Ok,
+        vec![],
+        json!({
+            "person": query.person, "actor": query.actor, "function": query.function,
+            "from": query.from, "until": query.until, "rows": entries.len(),
+            "format": format, "via": "page",
+        }),
+    )
+    .await?;
+    Ok(entries)
+}
+
+pub(crate) async fn audit_search(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<AuditForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::AuditRead, "audit.read")
+        .await?;
+    staff.check_csrf(&form.csrf)?;
+    let entries = searched(&state, &staff, &form, 500, "page").await?;
+    Ok(audit_page(&state, &staff, form, Some(entries), None).await)
+}
+
+/// The search's entries as CSV, with the extraction conditions recorded in the log.
+pub(crate) async fn audit_export(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<AuditForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::AuditRead, "audit.read")
+        .await?;
+    staff.check_csrf(&form.csrf)?;
+    let entries = searched(&state, &staff, &form, 100_000, "csv").await?;
+    let mut out = String::from(
+        "\u{feff}連番,日時,操作者,種別,接続元,機能,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
+    );
+    for e in &entries {
+        let seq = e.seq.to_string();
+        let cells = [
+            seq.as_str(),
+            &e.at,
+            &e.actor,
+            &e.actor_kind,
+            e.source.as_deref().unwrap_or(""),
+            &e.function,
+            &e.outcome,
+            &e.persons_acted,
+            &e.persons_shown,
+            &e.detail,
+            &e.prev_hash,
+            &e.hash,
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok(csv_response(out, "audit-log.csv"))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Verifies this municipality's chain now and says whether it is intact.
+pub(crate) async fn audit_verify(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<VerifyForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::AuditRead, "audit.verify")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    let v = state
+        .store
+        .verify_audit_of(Some(&state.keyring), staff.tenant)
+        .await?;
+    let (text, broken) = match &v.broken {
+        None => (
+            format!(
+                "検証済み: {} 件の記録の連鎖は完全です (改ざん・削除・挿入・入れ替えなし)。",
+                v.entries
+            ),
+            false,
+        ),
+        Some(b) => (
+            format!("不整合を検出しました: 連番 {} — {}", b.seq, b.reason),
+            true,
+        ),
+    };
+    crate::api::audit(
+        &state,
+        &staff.caller,
+        "audit.verify",
+        if broken { Outcome::Failed } else { Outcome::Ok },
+        vec![],
+        json!({"entries": v.entries, "broken": broken, "via": "page"}),
+    )
+    .await?;
+    Ok(audit_page(
+        &state,
+        &staff,
+        AuditForm::default(),
+        None,
+        Some((text, broken)),
+    )
+    .await)
+}

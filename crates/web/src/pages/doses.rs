@@ -1,0 +1,595 @@
+//! Dose entry from a 予診票, built for speed: the fields in the order of the paper form, the
+//! product and ordinal suggested from the forecast, the lot remembered per session and product,
+//! errors next to their field, and rule warnings that can be confirmed ("記録するが定期接種外と
+//! して扱う") — and correction and deletion with a reason, the versions shown.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sesshu_domain::access::Permission;
+use sesshu_domain::dose::{parse_amount_ml, parse_institution_code};
+use sesshu_domain::{AddressNumber, Dose, DoseJudgement, parse_date};
+use sesshu_store::{DoseRow, Judged, Outcome, StoreError};
+
+use super::{Chrome, PageError, Staff, field, render};
+use crate::api::{AppState, audit_acted};
+
+/// The form as typed; every field kept as text so a mistake comes back as it was entered.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct DoseForm {
+    #[serde(default)]
+    csrf: String,
+    pub given_on: Option<String>,
+    pub product: Option<String>,
+    pub ordinal: Option<String>,
+    pub lot: Option<String>,
+    pub amount: Option<String>,
+    pub institution_code: Option<String>,
+    pub institution_name: Option<String>,
+    pub doctor: Option<String>,
+    pub ticket: Option<String>,
+    pub notes: Option<String>,
+    pub elsewhere: Option<String>,
+    pub deferred: Option<String>,
+    /// The rule warning was read and the dose is to be recorded anyway.
+    pub confirm: Option<String>,
+    /// Why a recorded dose is corrected.
+    pub reason: Option<String>,
+}
+
+impl DoseForm {
+    fn of(d: &Dose) -> Self {
+        Self {
+            given_on: Some(d.given_on.to_string()),
+            product: Some(d.product.clone()),
+            ordinal: Some(d.ordinal.to_string()),
+            lot: d.lot.clone(),
+            amount: d.amount_ml.clone(),
+            institution_code: d.institution_code.clone(),
+            institution_name: d.institution_name.clone(),
+            doctor: d.doctor.clone(),
+            ticket: d.ticket_number.clone(),
+            notes: d.notes.clone(),
+            elsewhere: d.given_elsewhere.then(|| "1".into()),
+            deferred: (d.judgement == DoseJudgement::Deferred).then(|| "1".into()),
+            ..Self::default()
+        }
+    }
+
+    /// The dose the form describes, or each field's error.
+    fn dose(
+        &self,
+        state: &AppState,
+        base: Option<Dose>,
+    ) -> Result<Dose, BTreeMap<&'static str, String>> {
+        let mut errors = BTreeMap::new();
+        let given_on = match field(&self.given_on) {
+            None => {
+                errors.insert("given_on", "接種日を入力してください".to_owned());
+                None
+            }
+            Some(s) => match parse_date(s) {
+                Ok(d) if d > crate::today_in_japan() => {
+                    errors.insert("given_on", format!("接種日が未来の日付です: {d}"));
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errors.insert("given_on", format!("接種日: {e}"));
+                    None
+                }
+            },
+        };
+        let product = field(&self.product).map(str::to_ascii_lowercase);
+        match &product {
+            None => {
+                errors.insert("product", "ワクチンを選んでください".to_owned());
+            }
+            Some(p) if state.engine.rules().product(p).is_none() => {
+                errors.insert("product", format!("不明なワクチンコード「{p}」"));
+            }
+            _ => {}
+        }
+        let ordinal = match field(&self.ordinal).map(str::parse::<u32>) {
+            None => {
+                errors.insert("ordinal", "回数を入力してください".to_owned());
+                None
+            }
+            Some(Ok(n)) if n <= 9 => Some(n),
+            Some(_) => {
+                errors.insert("ordinal", "回数は 0〜9 の数字で入力してください".to_owned());
+                None
+            }
+        };
+        let institution_code = field(&self.institution_code)
+            .map(parse_institution_code)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.insert("institution_code", e.to_string());
+                None
+            });
+        let amount = field(&self.amount)
+            .map(parse_amount_ml)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.insert("amount", e.to_string());
+                None
+            });
+        let (Some(given_on), Some(product), Some(ordinal), true) =
+            (given_on, product, ordinal, errors.is_empty())
+        else {
+            return Err(errors);
+        };
+        let mut d = base.unwrap_or_else(|| Dose::given(product.clone(), ordinal, given_on));
+        d.product = product;
+        d.ordinal = ordinal;
+        d.given_on = given_on;
+        d.institution_code = institution_code;
+        d.amount_ml = amount;
+        let text = |v: &Option<String>| field(v).map(str::to_owned);
+        d.lot = text(&self.lot);
+        d.institution_name = text(&self.institution_name);
+        d.doctor = text(&self.doctor);
+        d.ticket_number = text(&self.ticket);
+        d.notes = text(&self.notes);
+        d.given_elsewhere = self.elsewhere.is_some();
+        d.judgement = if self.deferred.is_some() {
+            DoseJudgement::Deferred
+        } else {
+            DoseJudgement::Given
+        };
+        Ok(d)
+    }
+}
+
+/// A product in the form's list.
+pub(crate) struct ProductChoice {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "dose_form.html")]
+struct DoseFormPage {
+    chrome: Chrome,
+    address: String,
+    name: String,
+    birth: String,
+    form: DoseForm,
+    products: Vec<ProductChoice>,
+    errors: BTreeMap<&'static str, String>,
+    /// The rule the dose breaks, when it does; recording it needs the confirmation.
+    warning: Option<String>,
+    suggestion: Option<String>,
+}
+
+impl DoseFormPage {
+    pub fn error(&self, f: &str) -> Option<&String> {
+        self.errors.get(f)
+    }
+
+    pub fn described_by(&self, f: &str) -> String {
+        if self.errors.contains_key(f) {
+            format!("err-{f}")
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn products(state: &AppState) -> Vec<ProductChoice> {
+    state
+        .engine
+        .rules()
+        .products
+        .iter()
+        .map(|p| ProductChoice {
+            code: p.code.clone(),
+            name: p.name.clone(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Suggest {
+    series: Option<String>,
+}
+
+async fn the_person(
+    state: &AppState,
+    staff: &Staff,
+    address: &str,
+) -> Result<(AddressNumber, sesshu_store::PersonRow), PageError> {
+    let a = AddressNumber::parse(address).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let row = state
+        .store
+        .person(staff.tenant, &a)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    Ok((a, row))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_page(
+    state: &AppState,
+    staff: &Staff,
+    row: &sesshu_store::PersonRow,
+    form: DoseForm,
+    errors: BTreeMap<&'static str, String>,
+    warning: Option<String>,
+    suggestion: Option<String>,
+) -> Response {
+    let p = &row.person;
+    let title = "接種記録の入力";
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = DoseFormPage {
+        chrome: staff.chrome(state, title).await,
+        address: p.address_number.to_string(),
+        name: p.name.to_string(),
+        birth: format!(
+            "{} ({})",
+            p.birth_date,
+            sesshu_domain::format_wareki(p.birth_date)
+        ),
+        form,
+        products: products(state),
+        errors,
+        warning,
+        suggestion,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// `GET /persons/{a}/doses?series=KEY`: the empty form, with the series' next dose suggested.
+pub(crate) async fn new_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Query(s): Query<Suggest>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::DoseWrite, "dose.write")
+        .await?;
+    let (a, row) = the_person(&state, &staff, &address).await?;
+    let mut form = DoseForm {
+        given_on: Some(crate::today_in_japan().to_string()),
+        ..DoseForm::default()
+    };
+    let mut suggestion = None;
+    if let Some(key) = s.series.as_deref() {
+        let doses = state.store.doses_of(staff.tenant, a.as_str()).await?;
+        let request = sesshu_schedule::EvalRequest::for_person(
+            row.person.birth_date,
+            row.person.sex,
+            doses.iter().map(|r| &r.dose),
+            crate::today_in_japan(),
+        );
+        let response = state.engine.evaluate(&request);
+        if let (Some(f), Some(rule)) = (response.series.get(key), state.engine.rules().series(key))
+        {
+            form.product = f
+                .recommended_product
+                .clone()
+                .or_else(|| f.allowed_products.first().cloned());
+            form.ordinal = f.next_dose.map(|n| {
+                rule.ordinals
+                    .map_or(n, |[first, _]| first + n - 1)
+                    .to_string()
+            });
+            suggestion = Some(format!("{}: {}", rule.name, f.reason));
+        }
+    }
+    if let Some(p) = &form.product {
+        form.lot = state.pages.lot(&staff.key, p);
+    }
+    Ok(form_page(
+        &state,
+        &staff,
+        &row,
+        form,
+        BTreeMap::new(),
+        None,
+        suggestion,
+    )
+    .await)
+}
+
+/// Judges the dose; `Err` carries the page to show again (a field error or the warning).
+async fn judged(
+    state: &AppState,
+    staff: &Staff,
+    a: &AddressNumber,
+    dose: &Dose,
+    replacing: Option<i64>,
+) -> Result<Result<(Judged, Option<String>), BTreeMap<&'static str, String>>, PageError> {
+    match state
+        .store
+        .judge_dose(&state.engine, staff.tenant, a, dose, replacing)
+        .await
+    {
+        Ok(j) => Ok(Ok(j)),
+        Err(StoreError::Invalid(m)) => Ok(Err(BTreeMap::from([("given_on", m)]))),
+        Err(StoreError::NotFound(_)) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Form(form): Form<DoseForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::DoseWrite, "dose.write")
+        .await?;
+    staff.check_csrf(&form.csrf)?;
+    let (a, row) = the_person(&state, &staff, &address).await?;
+    let dose = match form.dose(&state, None) {
+        Ok(d) => d,
+        Err(errors) => {
+            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+        }
+    };
+    let (judged, age) = match judged(&state, &staff, &a, &dose, None).await? {
+        Ok(j) => j,
+        Err(errors) => {
+            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+        }
+    };
+    if judged.routine == Some(false) && form.confirm.is_none() {
+        let warning = judged.evaluation.clone();
+        return Ok(form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await);
+    }
+    if let Some(lot) = &dose.lot {
+        state.pages.remember_lot(&staff.key, &dose.product, lot);
+    }
+    let id = match state
+        .store
+        .record_dose(
+            staff.tenant,
+            a.as_str(),
+            dose,
+            age,
+            judged.clone(),
+            &staff.caller.actor,
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(StoreError::Invalid(m)) => {
+            let errors = BTreeMap::from([("given_on", m)]);
+            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit_acted(
+        &state,
+        &staff.caller,
+        "dose.write",
+        vec![a.as_str().to_owned()],
+        json!({"action": "add", "dose_id": id, "routine": judged.routine, "via": "page"}),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/persons/{}?recorded={id}", a.as_str())).into_response())
+}
+
+/// One version of a dose as the history table shows it.
+pub(crate) struct VersionRow {
+    pub version: i64,
+    pub summary: String,
+    pub recorded: String,
+    pub reason: String,
+    pub deleted: bool,
+}
+
+fn version_row(r: &DoseRow) -> VersionRow {
+    let d = &r.dose;
+    VersionRow {
+        version: r.version,
+        summary: format!(
+            "{} {}回 {} ロット {} {}",
+            d.product,
+            d.ordinal,
+            d.given_on,
+            d.lot.as_deref().unwrap_or("-"),
+            d.judgement.label()
+        ),
+        recorded: format!("{} {}", r.recorded_at, r.recorded_by),
+        reason: r.change_reason.clone().unwrap_or_default(),
+        deleted: r.deleted,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dose.html")]
+struct DosePage {
+    chrome: Chrome,
+    dose_id: i64,
+    address: String,
+    name: String,
+    current: VersionRow,
+    evaluation: String,
+    versions: Vec<VersionRow>,
+    form: DoseForm,
+    products: Vec<ProductChoice>,
+    can_write: bool,
+    deleted: bool,
+    errors: BTreeMap<&'static str, String>,
+    warning: Option<String>,
+}
+
+impl DosePage {
+    pub fn error(&self, f: &str) -> Option<&String> {
+        self.errors.get(f)
+    }
+
+    pub fn described_by(&self, f: &str) -> String {
+        if self.errors.contains_key(f) {
+            format!("err-{f}")
+        } else {
+            String::new()
+        }
+    }
+}
+
+async fn dose_page(
+    state: &AppState,
+    staff: &Staff,
+    dose_id: i64,
+    form: Option<DoseForm>,
+    errors: BTreeMap<&'static str, String>,
+    warning: Option<String>,
+) -> Result<Response, PageError> {
+    let current = state
+        .store
+        .dose(staff.tenant, dose_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let a = AddressNumber::parse(&current.address_number)
+        .map_err(|e| PageError::Internal(StoreError::Corrupt(e.to_string())))?;
+    let person = state
+        .store
+        .person(staff.tenant, &a)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let versions = state.store.dose_versions(staff.tenant, dose_id).await?;
+    crate::api::audit(
+        state,
+        &staff.caller,
+        "dose.read",
+        Outcome::Ok,
+        vec![a.as_str().to_owned()],
+        json!({"dose_id": dose_id, "via": "page"}),
+    )
+    .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = DosePage {
+        chrome: staff.chrome(state, "接種記録").await,
+        dose_id,
+        address: a.as_str().to_owned(),
+        name: person.person.name.to_string(),
+        evaluation: current.evaluation.clone().unwrap_or_default(),
+        form: form.unwrap_or_else(|| DoseForm::of(&current.dose)),
+        current: version_row(&current),
+        versions: versions.iter().map(|v| version_row(&v.row)).rev().collect(),
+        products: products(state),
+        can_write: staff.can(Permission::DoseWrite),
+        deleted: current.deleted,
+        errors,
+        warning,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::DoseRead, "dose.read")
+        .await?;
+    dose_page(&state, &staff, id, None, BTreeMap::new(), None).await
+}
+
+pub(crate) async fn correct(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<DoseForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::DoseWrite, "dose.write")
+        .await?;
+    staff.check_csrf(&form.csrf)?;
+    let current = state
+        .store
+        .dose(staff.tenant, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let Some(reason) = field(&form.reason).map(str::to_owned) else {
+        let errors = BTreeMap::from([("reason", "訂正の理由を入力してください".to_owned())]);
+        return dose_page(&state, &staff, id, Some(form), errors, None).await;
+    };
+    let dose = match form.dose(&state, Some(current.dose.clone())) {
+        Ok(d) => d,
+        Err(errors) => return dose_page(&state, &staff, id, Some(form), errors, None).await,
+    };
+    let a = AddressNumber::parse(&current.address_number)
+        .map_err(|e| PageError::Internal(StoreError::Corrupt(e.to_string())))?;
+    let (judged, _) = match judged(&state, &staff, &a, &dose, Some(id)).await? {
+        Ok(j) => j,
+        Err(errors) => return dose_page(&state, &staff, id, Some(form), errors, None).await,
+    };
+    if judged.routine == Some(false) && form.confirm.is_none() {
+        let warning = judged.evaluation.clone();
+        return dose_page(&state, &staff, id, Some(form), BTreeMap::new(), warning).await;
+    }
+    let row = state
+        .store
+        .correct_dose(staff.tenant, id, dose, judged, &staff.caller.actor, &reason)
+        .await?;
+    audit_acted(
+        &state,
+        &staff.caller,
+        "dose.write",
+        vec![a.as_str().to_owned()],
+        json!({"action": "correct", "dose_id": id, "version": row.version, "reason": reason, "via": "page"}),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/doses/{id}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    reason: Option<String>,
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(f): Form<DeleteForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::DoseWrite, "dose.write")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    if state.store.dose(staff.tenant, id).await?.is_none() {
+        return Err(PageError::NotFound);
+    }
+    let Some(reason) = field(&f.reason).map(str::to_owned) else {
+        let errors = BTreeMap::from([("delete_reason", "削除の理由を入力してください".to_owned())]);
+        return dose_page(&state, &staff, id, None, errors, None).await;
+    };
+    let row = state
+        .store
+        .delete_dose(staff.tenant, id, &staff.caller.actor, &reason)
+        .await?;
+    audit_acted(
+        &state,
+        &staff.caller,
+        "dose.write",
+        vec![row.address_number.clone()],
+        json!({"action": "delete", "dose_id": id, "version": row.version, "reason": reason, "via": "page"}),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/persons/{}", row.address_number)).into_response())
+}

@@ -1,0 +1,379 @@
+//! Imports from the browser: upload a resident or dose file, see what it would do (a dry run of
+//! the real importer: the same checks, counts and first errors, then rolled back), apply it,
+//! download its row-error report; the list of past imports with their summaries.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sesshu_crypto::TenantCrypto;
+use sesshu_domain::MunicipalityCode;
+use sesshu_domain::access::Permission;
+use sesshu_formats::{DoseReadOptions, ErrorReport, ReadOptions, RowError};
+use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome, StoreError};
+
+use super::{Chrome, PageError, Staff, render};
+use crate::api::AppState;
+use crate::view::ImportRunView;
+
+/// The largest file accepted through the browser (a full feed of a large city fits).
+pub(crate) const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+/// Uploads not applied within this time are forgotten.
+const UPLOAD_MINUTES: i64 = 30;
+const SHOWN_ERRORS: usize = 20;
+
+/// A file uploaded and previewed, waiting for "適用".
+#[derive(Debug, Clone)]
+pub(crate) struct Upload {
+    tenant: MunicipalityCode,
+    session: String,
+    kind: Kind,
+    mode: ImportMode,
+    file_name: String,
+    bytes: Arc<Vec<u8>>,
+    expires: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Residents,
+    Doses,
+}
+
+/// What an import did (or, previewed, would do).
+pub(crate) struct Outcomes {
+    pub status: String,
+    pub message: Option<String>,
+    pub counts: Vec<(&'static str, u64)>,
+    pub errors: Vec<RowError>,
+    pub error_count: u64,
+    pub import_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "imports.html")]
+struct ImportsPage {
+    chrome: Chrome,
+    runs: Vec<ImportRunView>,
+    preview: Option<Outcomes>,
+    upload_id: Option<String>,
+    file_name: String,
+    applied: Option<Outcomes>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    staff: &Staff,
+    preview: Option<(Outcomes, String, String)>,
+    applied: Option<Outcomes>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let runs = state.store.import_runs(staff.tenant, 50).await?;
+    let (preview, upload_id, file_name) = match preview {
+        Some((o, id, name)) => (Some(o), Some(id), name),
+        None => (None, None, String::new()),
+    };
+    let page = ImportsPage {
+        chrome: staff.chrome(state, "取込").await,
+        runs: runs.iter().map(ImportRunView::from).collect(),
+        preview,
+        upload_id,
+        file_name,
+        applied,
+        error,
+    };
+    Ok(render(&page))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::ImportRun, "import.read")
+        .await?;
+    page(&state, &staff, None, None, None).await
+}
+
+/// Runs the importer on an upload, for real or as a preview.
+async fn run(
+    state: &AppState,
+    staff: &Staff,
+    u: &Upload,
+    dry_run: bool,
+) -> Result<Outcomes, PageError> {
+    let today = crate::today_in_japan();
+    let mut errors = Vec::new();
+    let mut error_count = 0u64;
+    let source = std::io::Cursor::new(ArcBytes(u.bytes.clone()));
+    let keep = |e: &RowError, errors: &mut Vec<RowError>, n: &mut u64| {
+        *n += 1;
+        if errors.len() < SHOWN_ERRORS {
+            errors.push(e.clone());
+        }
+    };
+    match u.kind {
+        Kind::Residents => {
+            let crypto = Arc::new(
+                TenantCrypto::derive(&state.keyring, staff.tenant).map_err(StoreError::from)?,
+            );
+            let s = state
+                .store
+                .import_residents(
+                    staff.tenant,
+                    crypto,
+                    source,
+                    ImportOptions {
+                        mode: u.mode,
+                        all_or_nothing: false,
+                        dry_run,
+                        file_name: u.file_name.clone(),
+                        operator: staff.caller.actor.clone(),
+                        read: ReadOptions {
+                            today: Some(today),
+                            ..ReadOptions::default()
+                        },
+                    },
+                    |e| keep(e, &mut errors, &mut error_count),
+                    |_| {},
+                )
+                .await?;
+            Ok(Outcomes {
+                status: s.status.as_str().to_owned(),
+                message: s.message,
+                counts: vec![
+                    ("行数", s.total_rows),
+                    ("新規", s.inserted),
+                    ("更新", s.updated),
+                    ("変更なし", s.unchanged),
+                    ("誤り", s.rejected),
+                    ("ファイルにない方 (削除しません)", s.missing),
+                ],
+                errors,
+                error_count,
+                import_id: s.import_id,
+            })
+        }
+        Kind::Doses => {
+            let book = state.engine.rules();
+            let s = state
+                .store
+                .import_doses(
+                    staff.tenant,
+                    &state.engine,
+                    source,
+                    DoseImportOptions {
+                        all_or_nothing: false,
+                        dry_run,
+                        file_name: u.file_name.clone(),
+                        operator: staff.caller.actor.clone(),
+                        read: DoseReadOptions {
+                            today: Some(today),
+                            products: book.product_codes(),
+                            tests: book.test_codes(),
+                            ..DoseReadOptions::default()
+                        },
+                        today,
+                    },
+                    |e| keep(e, &mut errors, &mut error_count),
+                    |_| {},
+                )
+                .await?;
+            Ok(Outcomes {
+                status: s.status.as_str().to_owned(),
+                message: s.message,
+                counts: vec![
+                    ("行数", s.total_rows),
+                    ("記録", s.inserted),
+                    ("うち規則に合わない (要確認)", s.flagged),
+                    ("うち見合わせ", s.deferred),
+                    ("重複", s.duplicate),
+                    ("誤り", s.rejected),
+                ],
+                errors,
+                error_count,
+                import_id: s.import_id,
+            })
+        }
+    }
+}
+
+/// The uploaded bytes, shared between the preview and the apply without a copy.
+#[derive(Debug, Clone)]
+struct ArcBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    staff: Staff,
+    mut multipart: Multipart,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::ImportRun, "import.run")
+        .await?;
+    let mut csrf = String::new();
+    let mut kind = Kind::Residents;
+    let mut mode = ImportMode::Diff;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let bad = |_| PageError::BadRequest("アップロードを読めませんでした".into());
+    while let Some(f) = multipart.next_field().await.map_err(bad)? {
+        match f.name().unwrap_or("") {
+            "csrf" => csrf = f.text().await.map_err(bad)?,
+            "kind" => {
+                kind = match f.text().await.map_err(bad)?.as_str() {
+                    "doses" => Kind::Doses,
+                    _ => Kind::Residents,
+                }
+            }
+            "mode" => {
+                mode = match f.text().await.map_err(bad)?.as_str() {
+                    "full" => ImportMode::Full,
+                    _ => ImportMode::Diff,
+                }
+            }
+            "file" => {
+                let name = f
+                    .file_name()
+                    .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
+                    .unwrap_or_else(|| "upload.csv".into());
+                file = Some((name, f.bytes().await.map_err(bad)?.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    staff.check_csrf(&csrf)?;
+    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return page(
+            &state,
+            &staff,
+            None,
+            None,
+            Some("ファイルを選んでください".into()),
+        )
+        .await;
+    };
+    let upload = Upload {
+        tenant: staff.tenant,
+        session: staff.key.clone(),
+        kind,
+        mode,
+        file_name: file_name.clone(),
+        bytes: Arc::new(bytes),
+        expires: chrono::Utc::now() + chrono::Duration::minutes(UPLOAD_MINUTES),
+    };
+    let outcome = run(&state, &staff, &upload, true).await?;
+    let id = sesshu_store::random_hex(16);
+    if let Ok(mut m) = state.pages.uploads.lock() {
+        let now = chrono::Utc::now();
+        m.retain(|_, u| u.expires > now);
+        m.insert(id.clone(), upload);
+    }
+    page(&state, &staff, Some((outcome, id, file_name)), None, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ApplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    upload: String,
+}
+
+pub(crate) async fn apply(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<ApplyForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::ImportRun, "import.run")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    // Only the session that uploaded the file may apply it, and only once.
+    let upload = state.pages.uploads.lock().ok().and_then(|mut m| {
+        let ok = m
+            .get(&f.upload)
+            .is_some_and(|u| u.session == staff.key && u.tenant == staff.tenant);
+        if ok { m.remove(&f.upload) } else { None }
+    });
+    let Some(upload) = upload else {
+        return page(
+            &state,
+            &staff,
+            None,
+            None,
+            Some("確認済みのファイルが見つかりません (30分を過ぎたか、適用済みです)。もう一度アップロードしてください。".into()),
+        )
+        .await;
+    };
+    let outcome = run(&state, &staff, &upload, false).await?;
+    crate::api::audit(
+        &state,
+        &staff.caller,
+        "import.run",
+        Outcome::Ok,
+        vec![],
+        json!({
+            "import_id": outcome.import_id,
+            "kind": if upload.kind == Kind::Doses { "doses" } else { "residents" },
+            "file_name": upload.file_name,
+            "status": outcome.status,
+            "via": "page",
+        }),
+    )
+    .await?;
+    page(&state, &staff, None, Some(outcome), None).await
+}
+
+/// The stored row errors of one import as CSV (line, column, reason, redacted value).
+pub(crate) async fn errors_csv(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::ImportRun, "import.read")
+        .await?;
+    let errors = state.store.import_errors(staff.tenant, &id).await?;
+    if errors.is_empty()
+        && !state
+            .store
+            .import_runs(staff.tenant, 1000)
+            .await?
+            .iter()
+            .any(|r| r.import_id == id)
+    {
+        return Err(PageError::NotFound);
+    }
+    let mut report =
+        ErrorReport::new(Vec::new()).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    for e in &errors {
+        report
+            .write(e)
+            .map_err(|e| PageError::BadRequest(e.to_string()))?;
+    }
+    let body = report
+        .finish()
+        .map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"import-errors.csv\""),
+    );
+    Ok(r)
+}

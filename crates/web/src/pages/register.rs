@@ -1,0 +1,308 @@
+//! Search and the person page: what staff open a hundred times a day at the counter and on the
+//! phone. Every person listed or opened is recorded in the audit log as shown.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sesshu_domain::access::Permission;
+
+use super::{Chrome, PageError, Staff, both_calendars, field, render};
+use crate::api::{AppState, SearchParams, find_my_number, read_person, reveal, search_persons};
+use crate::view::{PersonDetail, PersonSummaryView};
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    chrome: Chrome,
+    form: SearchForm,
+    results: Option<Vec<PersonSummaryView>>,
+    error: Option<String>,
+    can_my_number: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct SearchForm {
+    #[serde(default)]
+    csrf: String,
+    pub address_number: Option<String>,
+    pub kana: Option<String>,
+    pub birth_date: Option<String>,
+    pub household: Option<String>,
+}
+
+async fn search_page(
+    state: &AppState,
+    staff: &Staff,
+    form: SearchForm,
+    results: Option<Vec<PersonSummaryView>>,
+    error: Option<String>,
+) -> Response {
+    let page = SearchPage {
+        chrome: staff.chrome(state, "検索").await,
+        form,
+        results,
+        error,
+        can_my_number: staff.can(Permission::MyNumberUse),
+    };
+    render(&page)
+}
+
+pub(crate) async fn search_form(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::PersonRead, "person.search")
+        .await?;
+    Ok(search_page(&state, &staff, SearchForm::default(), None, None).await)
+}
+
+/// Conditions come in the POST body, so no name or birth date is left in a URL or history.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<SearchForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::PersonRead, "person.search")
+        .await?;
+    staff.check_csrf(&form.csrf)?;
+    if let Some(a) = field(&form.address_number) {
+        return match sesshu_domain::AddressNumber::parse(a) {
+            Ok(a) => Ok(Redirect::to(&format!("/persons/{}", a.as_str())).into_response()),
+            Err(e) => {
+                Ok(search_page(&state, &staff, form.clone(), None, Some(e.to_string())).await)
+            }
+        };
+    }
+    let params = SearchParams {
+        kana: field(&form.kana).map(str::to_owned),
+        birth_date: field(&form.birth_date).map(str::to_owned),
+        household: field(&form.household).map(str::to_owned),
+        limit: Some(100),
+    };
+    match search_persons(&state, &staff.caller, staff.tenant, &params).await {
+        Ok(rows) => Ok(search_page(&state, &staff, form, Some(rows), None).await),
+        Err(crate::api::ApiError::BadRequest(m)) => {
+            let m = m
+                .replace(
+                    "kana, birth_date, household のいずれかを指定してください",
+                    "宛名番号・カナ氏名・生年月日・世帯番号のいずれかを入力してください",
+                )
+                .replace("birth_date:", "生年月日:")
+                .replace("household:", "世帯番号:");
+            Ok(search_page(&state, &staff, form, None, Some(m)).await)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MyNumberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    my_number: String,
+    purpose: Option<String>,
+}
+
+/// Search by My Number: mynumber.use and a stated purpose; the number travels in the body only.
+pub(crate) async fn search_by_my_number(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<MyNumberForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::MyNumberUse, "mynumber.search")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    let found = find_my_number(
+        &state,
+        &staff.caller,
+        staff.tenant,
+        f.my_number.trim(),
+        f.purpose,
+    )
+    .await;
+    match found {
+        Ok(list) => match list.as_slice() {
+            [one] => Ok(Redirect::to(&format!("/persons/{one}")).into_response()),
+            _ => Ok(search_page(
+                &state,
+                &staff,
+                SearchForm::default(),
+                Some(vec![]),
+                Some(format!("該当する方が{}件です。", list.len())),
+            )
+            .await),
+        },
+        Err(crate::api::ApiError::BadRequest(m)) => Ok(search_page(
+            &state,
+            &staff,
+            SearchForm::default(),
+            None,
+            Some(m.replace("purpose (利用目的)", "利用目的")),
+        )
+        .await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One series on the person page.
+pub(crate) struct SeriesRow {
+    pub key: String,
+    pub name: String,
+    /// `complete`, `due`, `later`, `out` — the CSS class and the order of urgency.
+    pub status: &'static str,
+    pub label: String,
+    pub window: String,
+    pub reason: String,
+}
+
+fn series_rows(state: &AppState, detail: &PersonDetail) -> Vec<SeriesRow> {
+    let mut rows: Vec<SeriesRow> = detail
+        .schedule
+        .iter()
+        .map(|(key, f)| {
+            let name = state
+                .engine
+                .rules()
+                .series(key)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| key.clone());
+            let next = f
+                .next_stage
+                .clone()
+                .or_else(|| f.next_dose.map(|n| format!("{n}回目")))
+                .unwrap_or_default();
+            let (status, label) = if !f.in_target {
+                ("out", "対象外".to_owned())
+            } else if f.next_dose.is_none() && f.next_stage.is_none() {
+                ("complete", "完了".to_owned())
+            } else if f.eligible {
+                ("due", format!("{next} 接種できます"))
+            } else if let Some(d) = f.earliest_date {
+                (
+                    "later",
+                    format!("{next} {} から", both_calendars(&d.to_string())),
+                )
+            } else {
+                ("out", format!("{next} 定期接種の期間外"))
+            };
+            let window = f
+                .window
+                .map(|[a, b]| format!("{a} 〜 {b}"))
+                .unwrap_or_default();
+            SeriesRow {
+                key: key.clone(),
+                name,
+                status,
+                label,
+                window,
+                reason: f.reason.clone(),
+            }
+        })
+        .collect();
+    let rank = |s: &str| match s {
+        "due" => 0,
+        "later" => 1,
+        "complete" => 2,
+        _ => 3,
+    };
+    rows.sort_by_key(|r| rank(r.status));
+    rows
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    chrome: Chrome,
+    d: PersonDetail,
+    birth: String,
+    series: Vec<SeriesRow>,
+    can_dose_read: bool,
+    can_dose_write: bool,
+    can_my_number: bool,
+    revealed: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn person_page(
+    state: &AppState,
+    staff: &Staff,
+    address: &str,
+    revealed: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    staff
+        .require(state, Permission::PersonRead, "person.read")
+        .await?;
+    let d = read_person(state, &staff.caller, staff.tenant, address).await?;
+    let page = PersonPage {
+        chrome: staff
+            .chrome(state, &format!("{} さん", d.person.name))
+            .await,
+        birth: format!("{} ({})", d.person.birth_date, d.person.birth_date_wareki),
+        series: series_rows(state, &d),
+        can_dose_read: staff.can(Permission::DoseRead),
+        can_dose_write: staff.can(Permission::DoseWrite),
+        can_my_number: staff.can(Permission::MyNumberUse),
+        d,
+        revealed,
+        error,
+        notice,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Recorded {
+    recorded: Option<i64>,
+}
+
+pub(crate) async fn person(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Query(r): Query<Recorded>,
+) -> Result<Response, PageError> {
+    let notice = r
+        .recorded
+        .map(|id| format!("接種記録 {id} を登録しました。接種予定を更新しています。"));
+    person_page(&state, &staff, &address, None, None, notice).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RevealForm {
+    #[serde(default)]
+    csrf: String,
+    purpose: Option<String>,
+}
+
+/// Shows the My Number on this one response (never stored in the page's URL or cache).
+pub(crate) async fn reveal_my_number(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Form(f): Form<RevealForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::MyNumberUse, "mynumber.reveal")
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    match reveal(&state, &staff.caller, staff.tenant, &address, f.purpose).await {
+        Ok(n) => {
+            let shown = n.unwrap_or_else(|| "(登録なし)".into());
+            person_page(&state, &staff, &address, Some(shown), None, None).await
+        }
+        Err(crate::api::ApiError::BadRequest(m)) => {
+            let m = m.replace("purpose (利用目的)", "利用目的");
+            person_page(&state, &staff, &address, None, Some(m), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

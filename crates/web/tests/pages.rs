@@ -1,0 +1,413 @@
+//! The staff pages from the attacker's side, on both backends: no session, a missing permission,
+//! a forged form (CSRF), another municipality, hostile text, and no My Number on any page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::MunicipalityCode;
+use sesshu_formats::{ReadOptions, TextEncoding};
+use sesshu_store::{ImportMode, ImportOptions, NewAccount, Store};
+use sesshu_web::{AppState, router};
+use tower::ServiceExt;
+
+struct Site {
+    app: axum::Router,
+    store: Store,
+    machida: MunicipalityCode,
+    people: Vec<sesshu_domain::Person>,
+}
+
+async fn import(
+    store: &Store,
+    keyring: &Keyring,
+    t: MunicipalityCode,
+    people: &[sesshu_domain::Person],
+) {
+    store
+        .import_residents(
+            t,
+            Arc::new(TenantCrypto::derive(keyring, t).unwrap()),
+            std::io::Cursor::new(sesshu_testkit::feed(people, TextEncoding::Utf8)),
+            ImportOptions {
+                mode: ImportMode::Full,
+                all_or_nothing: true,
+                dry_run: false,
+                file_name: "f.csv".into(),
+                operator: "t".into(),
+                read: ReadOptions::default(),
+            },
+            |_| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+}
+
+async fn account(store: &Store, t: MunicipalityCode, login: &str, role: &str) {
+    let policy = sesshu_domain::access::PasswordPolicy::default();
+    store
+        .create_account(
+            t,
+            &NewAccount {
+                login: login.into(),
+                display_name: login.into(),
+                shared: false,
+                shared_with: None,
+                valid_from: sesshu_testkit::day("2020-01-01"),
+                valid_until: None,
+            },
+            "first1234",
+            &policy,
+            "admin",
+        )
+        .await
+        .unwrap();
+    store
+        .grant(
+            t,
+            login,
+            role,
+            sesshu_testkit::day("2020-01-01"),
+            None,
+            "admin",
+        )
+        .await
+        .unwrap();
+}
+
+async fn site(url: &str) -> Site {
+    let store = Store::connect(url).await.unwrap();
+    let keyring = Keyring::generate();
+    let machida = MunicipalityCode::parse("132098").unwrap();
+    let sapporo = MunicipalityCode::parse("011002").unwrap();
+    store.create_municipality(machida, "町田市").await.unwrap();
+    store.create_municipality(sapporo, "札幌市").await.unwrap();
+    let mut people = sesshu_testkit::town(60, 3);
+    people[2].name =
+        sesshu_domain::PersonName::parse("<script>alert(1)</script>　';DROP/**/TABLE/**/person;--")
+            .unwrap();
+    import(&store, &keyring, machida, &people).await;
+    import(&store, &keyring, sapporo, &sesshu_testkit::town(20, 8)).await;
+    account(&store, machida, "clerk", "role:clerk").await;
+    account(&store, machida, "viewer", "role:viewer").await;
+    account(&store, sapporo, "other", "role:clerk").await;
+    let app = router(AppState::new(
+        store.clone(),
+        Arc::new(keyring),
+        Arc::new(sesshu_schedule::Engine::new(
+            sesshu_schedule::RuleBook::builtin().unwrap(),
+        )),
+    ));
+    Site {
+        app,
+        store,
+        machida,
+        people,
+    }
+}
+
+/// A session cookie and its CSRF token for an account.
+async fn session(store: &Store, t: MunicipalityCode, login: &str) -> (String, String) {
+    let s = store
+        .start_session(t, login, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    (s.cookie, s.csrf_token)
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
+    let mut r = Request::builder().method(method).uri(uri);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, format!("sesshu_session={c}"));
+    }
+    let body = match form {
+        Some(f) => {
+            r = r.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f.to_owned())
+        }
+        None => Body::empty(),
+    };
+    let response = app.clone().oneshot(r.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+    (status, location, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn dose_form(csrf: &str) -> String {
+    let today = sesshu_web::today_in_japan();
+    format!("csrf={csrf}&given_on={today}&product=bcg&ordinal=1&lot=X1&confirm=1")
+}
+
+#[tokio::test]
+async fn no_session_leads_to_the_login_and_shows_nothing() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        for uri in [
+            "/search",
+            &format!("/persons/{a}"),
+            "/imports",
+            "/admin/users",
+            "/audit",
+        ] {
+            let (status, location, body) = send(&s.app, "GET", uri, None, None).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{}: {uri}", db.name);
+            assert_eq!(location.as_deref(), Some("/login"), "{}: {uri}", db.name);
+            assert!(!body.contains(&s.people[1].name.to_string()));
+        }
+        // A made-up or tampered cookie is no session either.
+        let (status, _, _) = send(&s.app, "GET", "/search", Some("132098.deadbeef"), None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn each_page_is_refused_without_its_permission() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (cookie, csrf) = session(&s.store, s.machida, "viewer").await;
+        // A viewer reads, but enters no dose, imports nothing, administers and audits nothing.
+        for uri in [
+            format!("/persons/{a}/doses"),
+            "/imports".to_owned(),
+            "/admin/users".to_owned(),
+            "/audit".to_owned(),
+        ] {
+            let (status, _, body) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {uri}", db.name);
+            assert!(body.contains("権限がありません"), "{}: {uri}", db.name);
+        }
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            Some(&dose_form(&csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        assert!(s.store.doses_of(s.machida, &a).await.unwrap().is_empty());
+        // The refusals are in the audit log.
+        let refused = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    actor: Some("user:viewer".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.outcome == "refused")
+            .count();
+        assert!(refused >= 5, "{}: {refused}", db.name);
+        // What the viewer may do, works.
+        let (status, _, body) =
+            send(&s.app, "GET", &format!("/persons/{a}"), Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(body.contains(&s.people[1].name.to_string()));
+        assert!(
+            !body.contains("id=\"add-dose\""),
+            "{}: no entry button",
+            db.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_token_changes_nothing() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (other_cookie, other_csrf) = session(&s.store, s.machida, "viewer").await;
+        assert_ne!(csrf, other_csrf);
+        for token in ["", "forged", other_csrf.as_str()] {
+            let (status, _, body) = send(
+                &s.app,
+                "POST",
+                &format!("/persons/{a}/doses"),
+                Some(&cookie),
+                Some(&dose_form(token)),
+            )
+            .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {token:?}", db.name);
+            assert!(body.contains("画面を開き直して"), "{}", db.name);
+        }
+        assert!(s.store.doses_of(s.machida, &a).await.unwrap().is_empty());
+        // Logout needs the token too, so another site cannot end a session either.
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/logout",
+            Some(&other_cookie),
+            Some("csrf=x"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        // With it, the dose is recorded.
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            Some(&dose_form(&csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
+        assert!(
+            location
+                .unwrap()
+                .starts_with(&format!("/persons/{a}?recorded="))
+        );
+        assert_eq!(s.store.doses_of(s.machida, &a).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn another_municipality_is_not_there() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        send(
+            &s.app,
+            "POST",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            Some(&dose_form(&csrf)),
+        )
+        .await;
+        let dose_id = s.store.doses_of(s.machida, &a).await.unwrap()[0].dose_id;
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        let (cookie, csrf) = session(&s.store, sapporo, "other").await;
+        // Sapporo's clerk reads, searches, writes and deletes nothing of Machida's.
+        let (status, _, body) =
+            send(&s.app, "GET", &format!("/persons/{a}"), Some(&cookie), None).await;
+        // Sapporo's register may hold its own person under the same number; never Machida's.
+        assert!(
+            !body.contains(&s.people[1].name.to_string()),
+            "{}: {status}",
+            db.name
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!(
+                "csrf={csrf}&kana={}",
+                enc(&s.people[1].kana.to_string())
+            )),
+        )
+        .await;
+        assert!(!body.contains(&s.people[1].name.to_string()), "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "GET",
+            &format!("/doses/{dose_id}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        // Dose ids are numbered per municipality: Sapporo has none.
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/{dose_id}/delete"),
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&reason=attack")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        let row = s.store.dose(s.machida, dose_id).await.unwrap().unwrap();
+        assert!(!row.deleted, "{}: Machida's dose untouched", db.name);
+    }
+}
+
+#[tokio::test]
+async fn hostile_text_is_shown_as_text_and_no_page_has_a_my_number() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let hostile = &s.people[2];
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!(
+                "csrf={csrf}&kana={}",
+                enc(&hostile.kana.to_string())
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            body.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{}: {}",
+            db.name,
+            body.get(body.find("results").unwrap_or(0)..)
+                .unwrap_or("")
+                .chars()
+                .take(600)
+                .collect::<String>()
+        );
+        assert!(!body.contains("<script>alert(1)"), "{}", db.name);
+        assert!(!sesshu_testkit::leaks_my_number(&body), "{}", db.name);
+        for p in s.people.iter().take(10) {
+            let (_, _, body) = send(
+                &s.app,
+                "GET",
+                &format!("/persons/{}", p.address_number.as_str()),
+                Some(&cookie),
+                None,
+            )
+            .await;
+            assert!(!sesshu_testkit::leaks_my_number(&body), "{}", db.name);
+        }
+        // A hostile value typed into a form comes back escaped too.
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            Some(&format!(
+                "csrf={csrf}&given_on=%3Cimg%20src%3Dx%3E&product=bcg&ordinal=1"
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", db.name);
+        assert!(!body.contains("<img src=x>"), "{}", db.name);
+        assert!(
+            body.contains("err-given_on"),
+            "{}: the error is next to its field",
+            db.name
+        );
+    }
+}
