@@ -82,6 +82,29 @@ pub enum LoginOutcome {
     PasswordExpired,
 }
 
+/// Whether an account (enabled, within its validity) may act on `day`.
+pub(crate) fn usable_on(
+    disabled: bool,
+    valid_from: &str,
+    valid_until: Option<&str>,
+    day: CivilDate,
+) -> bool {
+    let d = day.to_string();
+    !disabled && valid_from <= d.as_str() && valid_until.is_none_or(|u| d.as_str() <= u)
+}
+
+/// The permissions of the grants active on `day`.
+pub(crate) fn active_permissions(
+    grants: &[Grant],
+    day: CivilDate,
+) -> Result<BTreeSet<Permission>, StoreError> {
+    let mut out = BTreeSet::new();
+    for g in grants.iter().filter(|g| g.active_on(day)) {
+        out.extend(expand(&g.grant_name).map_err(invalid)?);
+    }
+    Ok(out)
+}
+
 fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreError> {
     Ok(Account {
         login: r.try_get("login")?,
@@ -238,20 +261,15 @@ impl Store {
         let Some(account) = self.account(tenant, login).await? else {
             return Ok(BTreeSet::new());
         };
-        let d = day.to_string();
-        if account.disabled
-            || account.valid_from > d
-            || account.valid_until.as_ref().is_some_and(|u| d > *u)
-        {
+        if !usable_on(
+            account.disabled,
+            &account.valid_from,
+            account.valid_until.as_deref(),
+            day,
+        ) {
             return Ok(BTreeSet::new());
         }
-        let mut out = BTreeSet::new();
-        for g in self.grants(tenant, login).await? {
-            if g.active_on(day) {
-                out.extend(expand(&g.grant_name).map_err(invalid)?);
-            }
-        }
-        Ok(out)
+        active_permissions(&self.grants(tenant, login).await?, day)
     }
 
     /// Grants a role or a permission; refused when it would give one account both sides of

@@ -103,8 +103,13 @@ fn login_page(
     with_cookie((status, render(&page)).into_response(), cookie)
 }
 
-pub(crate) async fn login_form(Query(n): Query<Notice>) -> Response {
-    login_page(StatusCode::OK, "", "", notice_text(n.m.as_deref()), None)
+/// The login form; a deployment of one municipality fills its code in.
+pub(crate) async fn login_form(State(state): State<AppState>, Query(n): Query<Notice>) -> Response {
+    let only = match state.store.municipalities().await {
+        Ok(all) if all.len() == 1 => all[0].code.as_string(),
+        _ => String::new(),
+    };
+    login_page(StatusCode::OK, &only, "", notice_text(n.m.as_deref()), None)
 }
 
 #[derive(Debug, Deserialize)]

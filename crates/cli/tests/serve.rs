@@ -1,0 +1,158 @@
+//! `sesshu serve` as an operator runs it: TLS with a given certificate, the health endpoint,
+//! refusal of a network address without TLS, and a clean stop on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::{BIN, sesshu, text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn serve(dir: &std::path::Path, db: &str, args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env("SESSHU_DATABASE_URL", db)
+        .env("SESSHU_KEY_FILE", dir.join("keys/sesshu.key"))
+        .env_remove("SESSHU_KEY")
+        .env_remove("SESSHU_CONFIG")
+        .env_remove("SESSHU_LISTEN")
+        .env("SESSHU_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sesshu serve")
+}
+
+/// Reads the server's output until it says where it listens.
+fn listening(child: &mut std::process::Child) -> (u16, BufReader<std::process::ChildStdout>) {
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early");
+        if let Some(rest) = line.split("://127.0.0.1:").nth(1)
+            && line.contains("待ち受けています")
+        {
+            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            return (port.parse().unwrap(), out);
+        }
+    }
+}
+
+async fn https_get(port: u16, cert: &rcgen::Certificate, path: &str) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response).await.ok();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn serves_over_tls_and_stops_cleanly() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let out = sesshu(
+            dir.path(),
+            &db.url,
+            &["init", "--municipality", "132098", "--name", "町田市"],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+
+        // Plain HTTP on a network address would carry passwords in clear: refused.
+        let out = sesshu(dir.path(), &db.url, &["serve", "--listen", "0.0.0.0:0"]);
+        assert!(!out.status.success(), "{}", db.name);
+        assert!(text(&out).contains("TLS"), "{}: {}", db.name, text(&out));
+
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let mut child = serve(
+            dir.path(),
+            &db.url,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "cert.pem",
+                "--tls-key",
+                "key.pem",
+            ],
+        );
+        let (port, mut stdout) = listening(&mut child);
+        let response = https_get(port, &cert.cert, "/health").await;
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "{}: {response}",
+            db.name
+        );
+        assert!(
+            response.contains(r#"{"status":"ok"}"#),
+            "{}: {response}",
+            db.name
+        );
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("cache-control: no-store"),
+            "{}",
+            db.name
+        );
+        let login = https_get(port, &cert.cert, "/login").await;
+        assert!(
+            login.contains("ログイン"),
+            "{}: the staff login over TLS",
+            db.name
+        );
+        // Plain HTTP to the TLS port gets no page.
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read_to_end(&mut buf))
+            .await;
+        assert!(
+            !String::from_utf8_lossy(&buf).contains("200 OK"),
+            "{}",
+            db.name
+        );
+
+        // SIGTERM: a graceful stop, exit 0.
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert!(status.success(), "{}: {status} {rest}", db.name);
+        assert!(rest.contains("終了しました"), "{}: {rest}", db.name);
+    }
+}
