@@ -47,6 +47,19 @@ pub const DEPLOYMENT: &str = "-";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Appends retried when another writer took the same sequence number first.
 const APPEND_ATTEMPTS: usize = 8;
+/// 13 values each: well under either backend's limit on bound parameters.
+const ROWS_PER_INSERT: usize = 200;
+
+/// An audit event waiting for the writer, and who to tell its sequence number.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    code: String,
+    event: AuditEvent,
+    acted: String,
+    shown: String,
+    detail: String,
+    done: tokio::sync::oneshot::Sender<Result<i64, String>>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -236,7 +249,9 @@ fn now_in_japan() -> String {
 }
 
 impl Store {
-    /// Appends one event to the municipality's chain (`None`: the deployment's chain).
+    /// Appends one event to the municipality's chain (`None`: the deployment's chain) and
+    /// returns its sequence number. Appends to one chain are serialised: each entry names the
+    /// hash of the one before.
     pub async fn audit(
         &self,
         tenant: Option<MunicipalityCode>,
@@ -248,45 +263,167 @@ impl Store {
         let shown = serde_json::to_string(&event.persons_shown)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let detail = event.detail.to_string();
-        // One append at a time in this process; another process appending to the same chain
-        // makes our cached head stale, which the primary key turns into a conflict: then the
-        // head is read again and the append retried.
-        let mut heads = self.audit_heads.lock().await;
-        let mut last_error = None;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let waiting = Waiting {
+            code,
+            event,
+            acted,
+            shown,
+            detail,
+            done,
+        };
+        if self.backend() == crate::Backend::Sqlite {
+            // In process, one statement per entry is faster than batching (a multi-row
+            // statement of a new size is prepared afresh), and each request appends its own.
+            let mut heads = self.audit_heads.lock().await;
+            self.append_batch(&mut heads, vec![waiting]).await;
+        } else {
+            // PostgreSQL: whoever holds the writer lock appends everything waiting at once,
+            // saving a round trip per entry under load (BENCHMARKS.md).
+            self.audit_queue
+                .lock()
+                .map_err(|_| StoreError::AuditAppend("queue poisoned".into()))?
+                .push(waiting);
+            let mut heads = self.audit_heads.lock().await;
+            loop {
+                let batch = match self.audit_queue.lock() {
+                    Ok(mut q) => std::mem::take(&mut *q),
+                    Err(_) => Vec::new(),
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                self.append_batch(&mut heads, batch).await;
+            }
+        }
+        match result.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(message)) => Err(StoreError::AuditAppend(message)),
+            Err(_) => Err(StoreError::AuditAppend("not appended".into())),
+        }
+    }
+
+    /// Appends a batch in order, each chain continuing from its head; another process appending
+    /// to the same chain makes a cached head stale, which the primary key turns into a conflict:
+    /// then the heads are read again and the batch retried.
+    async fn append_batch(
+        &self,
+        heads: &mut std::collections::HashMap<String, (i64, String)>,
+        batch: Vec<Waiting>,
+    ) {
+        let mut last_error = String::from("no attempt");
         for _ in 0..APPEND_ATTEMPTS {
-            let head = match heads.get(&code) {
-                Some(h) => h.clone(),
-                None => self.audit_head(&code).await?,
-            };
-            let entry = AuditEntry::next(
-                &code,
-                head,
-                &event,
-                acted.clone(),
-                shown.clone(),
-                detail.clone(),
-            );
-            let inserted = entry.insert().execute(self.pool()).await;
-            match inserted {
-                Ok(_) => {
-                    heads.insert(code, (entry.seq, entry.hash));
-                    return Ok(entry.seq);
+            let mut next: std::collections::HashMap<String, (i64, String)> =
+                std::collections::HashMap::new();
+            let mut entries = Vec::with_capacity(batch.len());
+            let mut failed = None;
+            for w in &batch {
+                let head = match next.get(&w.code).or_else(|| heads.get(&w.code)) {
+                    Some(h) => h.clone(),
+                    None => match self.audit_head(&w.code).await {
+                        Ok(h) => h,
+                        Err(e) => {
+                            failed = Some(format!("{e:?}"));
+                            break;
+                        }
+                    },
+                };
+                let e = AuditEntry::next(
+                    &w.code,
+                    head,
+                    &w.event,
+                    w.acted.clone(),
+                    w.shown.clone(),
+                    w.detail.clone(),
+                );
+                next.insert(w.code.clone(), (e.seq, e.hash.clone()));
+                entries.push(e);
+            }
+            if let Some(message) = failed {
+                last_error = message;
+                break;
+            }
+            match self.insert_entries(&entries).await {
+                Ok(()) => {
+                    heads.extend(next);
+                    for (w, e) in batch.into_iter().zip(entries) {
+                        let _ = w.done.send(Ok(e.seq));
+                    }
+                    return;
                 }
                 Err(sqlx::Error::Database(e))
                     if e.is_unique_violation()
                         || e.message().contains("locked")
                         || e.message().contains("busy") =>
                 {
-                    heads.remove(&code);
-                    last_error = Some(StoreError::Invalid(e.message().to_owned()));
+                    for w in &batch {
+                        heads.remove(&w.code);
+                    }
+                    last_error = e.message().to_owned();
                 }
                 Err(e) => {
-                    heads.remove(&code);
-                    return Err(e.into());
+                    for w in &batch {
+                        heads.remove(&w.code);
+                    }
+                    last_error = format!("{e:?}");
+                    break;
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| StoreError::Invalid("監査ログに書けません".into())))
+        for w in batch {
+            let _ = w.done.send(Err(last_error.clone()));
+        }
+    }
+
+    /// Inserts entries in one transaction, up to [`ROWS_PER_INSERT`] per statement.
+    async fn insert_entries(&self, entries: &[AuditEntry]) -> Result<(), sqlx::Error> {
+        if let [one] = entries {
+            one.insert().execute(self.pool()).await?;
+            return Ok(());
+        }
+        // One statement is atomic by itself; a transaction only when it takes several.
+        if entries.len() <= ROWS_PER_INSERT {
+            return self
+                .insert_rows(entries)
+                .execute(self.pool())
+                .await
+                .map(|_| ());
+        }
+        let mut db = self.pool().begin().await?;
+        for chunk in entries.chunks(ROWS_PER_INSERT) {
+            self.insert_rows(chunk).execute(&mut *db).await?;
+        }
+        db.commit().await
+    }
+
+    fn insert_rows(
+        &self,
+        chunk: &[AuditEntry],
+    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        let mut p = Params::new(self.backend());
+        let sql = format!(
+            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+                 persons_acted, persons_shown, detail, prev_hash, hash) VALUES {}",
+            p.groups(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.municipality_code.clone())
+                .bind(e.seq)
+                .bind(e.at.clone())
+                .bind(e.actor.clone())
+                .bind(e.actor_kind.clone())
+                .bind(e.source.clone())
+                .bind(e.function.clone())
+                .bind(e.outcome.clone())
+                .bind(e.persons_acted.clone())
+                .bind(e.persons_shown.clone())
+                .bind(e.detail.clone())
+                .bind(e.prev_hash.clone())
+                .bind(e.hash.clone());
+        }
+        q
     }
 
     async fn audit_head(&self, code: &str) -> Result<(i64, String), StoreError> {

@@ -26,4 +26,7 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The detail (a database message) is for the log, not for users.
+    #[error("監査ログに記録できません")]
+    AuditAppend(String),
 }

@@ -72,6 +72,9 @@ pub struct Store {
     /// audit entry instead of a read and a write (see `audit.rs`).
     audit_heads:
         std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, (i64, String)>>>,
+    /// Audit events waiting for the writer: whoever holds `audit_heads` appends every waiting
+    /// event in one statement (group commit), so concurrent requests share a round trip.
+    audit_queue: std::sync::Arc<std::sync::Mutex<Vec<audit::Waiting>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -126,6 +129,7 @@ impl Store {
             pool,
             backend,
             audit_heads: Default::default(),
+            audit_queue: Default::default(),
         })
     }
 

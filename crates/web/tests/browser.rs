@@ -212,6 +212,23 @@ async fn text_of(c: &Client, css: &str) -> String {
     await_element(c, css).await.text().await.unwrap()
 }
 
+/// Waits until the element (on the page that replaces this one) says `needle`.
+async fn await_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(needle) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never said {needle:?}: {last}");
+}
+
 async fn await_element(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(10))
@@ -482,4 +499,210 @@ async fn staff_work_through_a_real_browser() {
 
 fn url_of(base: &str, path: &str) -> url::Url {
     url::Url::parse(&format!("{base}{path}")).unwrap()
+}
+
+/// The secret of the enrolment page's manual-entry key, as an authenticator app reads it.
+fn secret_of(shown: &str) -> Vec<u8> {
+    let compact: String = shown.split_whitespace().collect();
+    totp_rs::Secret::try_from_base32(compact)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+async fn login(c: &Client, site: &Site, login: &str, password: &str, totp: &str) {
+    c.goto(&format!("{}/login", site.base)).await.unwrap();
+    fill(c, "municipality", "132098").await;
+    fill(c, "login", login).await;
+    fill(c, "password", password).await;
+    fill(c, "totp", totp).await;
+    c.find(Locator::Css("button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log() {
+    for db in sesshu_testkit::backends().await {
+        let site = site(&db.url).await;
+        let name = db.name;
+        let policy = sesshu_domain::access::PasswordPolicy::default();
+        site.store
+            .create_account(
+                site.tenant,
+                &NewAccount {
+                    login: "kanri".into(),
+                    display_name: "管理者".into(),
+                    shared: false,
+                    shared_with: None,
+                    valid_from: sesshu_testkit::day("2020-01-01"),
+                    valid_until: None,
+                },
+                "first1234",
+                &policy,
+                "setup",
+            )
+            .await
+            .unwrap();
+        site.store
+            .set_password(site.tenant, "kanri", "tokyo2026x", &policy, false)
+            .await
+            .unwrap();
+        site.store
+            .grant(
+                site.tenant,
+                "kanri",
+                "role:administrator",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "setup",
+            )
+            .await
+            .unwrap();
+        let (c, _driver) = browser().await;
+
+        // An administrator without a second factor is taken to its enrolment: a QR code and the
+        // key; the first code from the app completes it and shows ten recovery codes once.
+        login(&c, &site, "kanri", "tokyo2026x", "").await;
+        await_element(&c, ".qr-code svg").await;
+        assert_eq!(path(&c).await, "/enrol", "{name}");
+        site.shot(&c, name, "11-enrol").await;
+        let secret = secret_of(&text_of(&c, "#totp-secret").await);
+        let code =
+            sesshu_crypto::totp::code_at(&secret, chrono::Utc::now().timestamp() as u64).unwrap();
+        fill(&c, "code", &code).await;
+        c.find(Locator::Css("button.primary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let codes = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#recovery-codes"))
+            .await
+            .unwrap()
+            .find_all(Locator::Css("li"))
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10, "{name}");
+        assert!(
+            site.store
+                .totp_secret(site.tenant, "kanri")
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}: enrolled"
+        );
+        site.shot(&c, name, "12-recovery").await;
+
+        // The administrator's home is the user administration with the access review.
+        c.find(Locator::Css("a.button.primary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let review = text_of(&c, "#review").await;
+        assert!(
+            review.contains("tanaka") && review.contains("kanri"),
+            "{name}"
+        );
+        fill(&c, "add-login", "kansa").await;
+        fill(&c, "add-name", "監査 一郎").await;
+        c.find(Locator::Css("form input[value='add'] ~ button.primary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let notice = await_text(&c, "#notice", "初回パスワード").await;
+        let first = notice
+            .split("初回パスワード: ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{name}: {notice}"))
+            .to_owned();
+        fill(&c, "grant-login", "kansa").await;
+        c.find(Locator::Css("#grant option[value='role:auditor']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("button[value='grant']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        await_text(&c, "#notice", "role:auditor").await;
+        // Separation of duties: the administrator may not also audit.
+        fill(&c, "grant-login", "kanri").await;
+        c.find(Locator::Css("#grant option[value='role:auditor']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("button[value='grant']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let refused = text_of(&c, "#admin-error").await;
+        assert!(refused.contains("職務"), "{name}: {refused}");
+        site.shot(&c, name, "13-users").await;
+        c.find(Locator::Id("logout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        await_element(&c, "#login").await;
+
+        // The auditor's first login leads to the password change, then to the log.
+        login(&c, &site, "kansa", &first, "").await;
+        await_element(&c, "#new_password").await;
+        fill(&c, "municipality", "132098").await;
+        fill(&c, "login", "kansa").await;
+        fill(&c, "password", &first).await;
+        fill(&c, "new_password", "audit2026x").await;
+        fill(&c, "confirm", "audit2026x").await;
+        c.find(Locator::Css("button.primary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        await_text(&c, "main .notice", "パスワードを変更しました").await;
+        login(&c, &site, "kansa", "audit2026x", "").await;
+        await_element(&c, "#verify").await;
+        c.find(Locator::Id("verify"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        await_text(&c, "#verification", "完全です").await;
+        fill(&c, "function", "user.admin").await;
+        c.find(Locator::Id("audit-search"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let entries = text_of(&c, "#entries").await;
+        assert!(
+            entries.contains("user:kanri") && entries.contains("refused"),
+            "{name}: the grant and its refusal are in the log"
+        );
+        site.shot(&c, name, "14-audit").await;
+        c.close().await.unwrap();
+    }
 }

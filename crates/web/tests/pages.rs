@@ -411,3 +411,131 @@ async fn hostile_text_is_shown_as_text_and_no_page_has_a_my_number() {
         );
     }
 }
+
+fn multipart(csrf: &str, kind: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "sesshuBoundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in [("csrf", csrf), ("kind", kind), ("mode", "diff")] {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"diff.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    app: &axum::Router,
+    cookie: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let r = Request::post("/imports/preview")
+        .header(header::COOKIE, format!("sesshu_session={cookie}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(r).await.unwrap();
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn an_upload_is_previewed_without_change_then_applied_by_its_own_session_only() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (other, _) = session(&s.store, s.machida, "clerk").await;
+        let newcomers = sesshu_testkit::town(300, 77);
+        let mut file = sesshu_testkit::feed(&newcomers[250..252], TextEncoding::Utf8);
+        file.extend("999999,壊れた行\n".as_bytes());
+        let (ct, body) = multipart(&csrf, "residents", &file);
+        let (status, page) = upload(&s.app, &cookie, &ct, body).await;
+        assert_eq!(status, StatusCode::OK, "{}: {page}", db.name);
+        assert!(page.contains("取込前の確認"), "{}", db.name);
+        assert!(
+            page.contains("preview-errors"),
+            "{}: the bad row is listed",
+            db.name
+        );
+        let a = newcomers[250].address_number.clone();
+        assert!(
+            s.store.person(s.machida, &a).await.unwrap().is_none(),
+            "{}: a preview changes nothing",
+            db.name
+        );
+        let id = page
+            .split("name=\"upload\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        // Another session (even of the same account) cannot apply it.
+        let other_csrf = sesshu_store::csrf_token(&other);
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/imports/apply",
+            Some(&other),
+            Some(&format!("csrf={other_csrf}&upload={id}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(page.contains("見つかりません"), "{}", db.name);
+        assert!(s.store.person(s.machida, &a).await.unwrap().is_none());
+        // Its own session applies it: the good rows are in, the bad one reported.
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/imports/apply",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&upload={id}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(page.contains("取込結果"), "{}", db.name);
+        assert!(
+            s.store.person(s.machida, &a).await.unwrap().is_some(),
+            "{}",
+            db.name
+        );
+        let import_id = page
+            .split("/imports/")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap()
+            .to_owned();
+        let (status, _, csv) = send(
+            &s.app,
+            "GET",
+            &format!("/imports/{import_id}/errors.csv"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(csv.lines().count() >= 2, "{}: {csv}", db.name);
+        assert!(!sesshu_testkit::leaks_my_number(&csv), "{}", db.name);
+        // Applied once: the same upload cannot be applied again.
+        let (_, _, page) = send(
+            &s.app,
+            "POST",
+            "/imports/apply",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&upload={id}")),
+        )
+        .await;
+        assert!(page.contains("見つかりません"), "{}", db.name);
+    }
+}

@@ -493,7 +493,8 @@ pub(crate) async fn enrol(
             .await?;
         let session = state
             .store
-            .start_session(p.tenant, &p.login, Some(&source.0), now)
+            // Enrolling ended the account's earlier sessions as of now: this one starts after.
+            .start_session(p.tenant, &p.login, Some(&source.0), chrono::Utc::now())
             .await?;
         Ok::<_, sesshu_store::StoreError>((session, codes))
     };
