@@ -230,6 +230,15 @@ struct PersonPage {
     notice: Option<String>,
 }
 
+impl PersonPage {
+    /// A date's 和暦 (令和8年4月1日), as staff read it beside the 西暦.
+    pub fn wareki(&self, iso: &str) -> String {
+        sesshu_domain::parse_date(iso)
+            .map(sesshu_domain::format_wareki)
+            .unwrap_or_default()
+    }
+}
+
 async fn person_page(
     state: &AppState,
     staff: &Staff,
@@ -272,7 +281,7 @@ pub(crate) async fn person(
 ) -> Result<Response, PageError> {
     let notice = r
         .recorded
-        .map(|id| format!("接種記録 {id} を登録しました。接種予定を更新しています。"));
+        .map(|id| format!("接種記録 {id} を登録しました。接種予定に反映しました。"));
     person_page(&state, &staff, &address, None, None, notice).await
 }
 
