@@ -539,3 +539,67 @@ async fn an_upload_is_previewed_without_change_then_applied_by_its_own_session_o
         assert!(page.contains("見つかりません"), "{}", db.name);
     }
 }
+
+/// Every visible field of every form has a label (by `for`, or by being inside one), so screen
+/// readers name it and a click on the text focuses it.
+fn unlabelled_fields(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input", "<select"] {
+        for (at, _) in html.match_indices(tag) {
+            let end = html[at..].find('>').map_or(html.len(), |e| at + e);
+            let element = &html[at..end];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let inside_label = html[..at]
+                .rfind("<label")
+                .is_some_and(|open| !html[open..at].contains("</label>"));
+            let labelled = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .is_some_and(|id| html.contains(&format!("for=\"{id}\"")));
+            if !(inside_label || labelled) {
+                missing.push(element.to_owned());
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_field_of_every_page_has_a_label() {
+    // The check itself finds an unlabelled field.
+    assert_eq!(
+        unlabelled_fields("<form><input id=\"x\" name=\"x\"></form>").len(),
+        1
+    );
+    assert!(unlabelled_fields("<label for=\"x\">X</label><input id=\"x\">").is_empty());
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (clerk, _) = session(&s.store, s.machida, "clerk").await;
+        account(&s.store, s.machida, "admin", "role:administrator").await;
+        let (admin, _) = session(&s.store, s.machida, "admin").await;
+        account(&s.store, s.machida, "auditor", "role:auditor").await;
+        let (auditor, _) = session(&s.store, s.machida, "auditor").await;
+        let pages = [
+            (None, "/login".to_owned()),
+            (None, "/password".to_owned()),
+            (Some(&clerk), "/search".to_owned()),
+            (Some(&clerk), format!("/persons/{a}")),
+            (Some(&clerk), format!("/persons/{a}/doses?series=bcg")),
+            (Some(&clerk), "/imports".to_owned()),
+            (Some(&admin), "/admin/users".to_owned()),
+            (Some(&auditor), "/audit".to_owned()),
+        ];
+        for (cookie, uri) in pages {
+            let (status, _, html) =
+                send(&s.app, "GET", &uri, cookie.map(String::as_str), None).await;
+            assert_eq!(status, StatusCode::OK, "{}: {uri}", db.name);
+            let missing = unlabelled_fields(&html);
+            assert!(missing.is_empty(), "{}: {uri}: {missing:?}", db.name);
+            assert!(html.contains("<html lang=\"ja\">"), "{}: {uri}", db.name);
+        }
+    }
+}
