@@ -5,16 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_crypto::Keyring;
 use sesshu_domain::MunicipalityCode;
-use sesshu_formats::{ReadOptions, TextEncoding};
-use sesshu_store::{ImportMode, ImportOptions, NewAccount, Store};
+
+use sesshu_store::Store;
 use sesshu_web::{AppState, router};
 
 const IDLE_SECONDS: i64 = 20;
@@ -104,58 +106,8 @@ async fn site(url: &str) -> Site {
     let today = sesshu_web::today_in_japan();
     people[5].birth_date = today - chrono::Days::new(95);
     let child = people[5].clone();
-    let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant).unwrap());
-    store
-        .import_residents(
-            tenant,
-            crypto,
-            std::io::Cursor::new(sesshu_testkit::feed(&people, TextEncoding::Utf8)),
-            ImportOptions {
-                mode: ImportMode::Full,
-                all_or_nothing: true,
-                dry_run: false,
-                file_name: "f.csv".into(),
-                operator: "t".into(),
-                read: ReadOptions::default(),
-            },
-            |_| {},
-            |_| {},
-        )
-        .await
-        .unwrap();
-    let policy = sesshu_domain::access::PasswordPolicy::default();
-    store
-        .create_account(
-            tenant,
-            &NewAccount {
-                login: "tanaka".into(),
-                display_name: "田中".into(),
-                shared: false,
-                shared_with: None,
-                valid_from: sesshu_testkit::day("2020-01-01"),
-                valid_until: None,
-            },
-            "first1234",
-            &policy,
-            "admin",
-        )
-        .await
-        .unwrap();
-    store
-        .set_password(tenant, "tanaka", "kanagawa77", &policy, false)
-        .await
-        .unwrap();
-    store
-        .grant(
-            tenant,
-            "tanaka",
-            "role:clerk",
-            sesshu_testkit::day("2020-01-01"),
-            None,
-            "admin",
-        )
-        .await
-        .unwrap();
+    common::import(&store, &keyring, tenant, &people).await;
+    common::account(&store, tenant, "tanaka", "role:clerk", Some("kanagawa77")).await;
     let secret = sesshu_crypto::totp::new_secret();
     let sealed =
         sesshu_crypto::signing::seal_account_secret(&keyring, "132098|tanaka", &secret).unwrap();
@@ -199,6 +151,10 @@ impl Site {
             std::fs::write(dir.join(format!("{db}-{name}.png")), png).unwrap();
         }
     }
+}
+
+async fn click(c: &Client, target: Locator<'_>) {
+    c.find(target).await.unwrap().click().await.unwrap();
 }
 
 async fn fill(c: &Client, id: &str, text: &str) {
@@ -261,12 +217,7 @@ async fn staff_work_through_a_real_browser() {
         fill(&c, "login", "tanaka").await;
         fill(&c, "password", "kanagawa77").await;
         fill(&c, "totp", "000000").await;
-        c.find(Locator::Css("button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("button.primary")).await;
         let refused = text_of(&c, "#login-error").await;
         assert!(refused.contains("ログインできません"), "{name}: {refused}");
 
@@ -277,12 +228,7 @@ async fn staff_work_through_a_real_browser() {
         fill(&c, "login", "tanaka").await;
         fill(&c, "password", "kanagawa77").await;
         fill(&c, "totp", &code).await;
-        c.find(Locator::Css("button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("button.primary")).await;
         await_element(&c, "#search-button").await;
         assert_eq!(path(&c).await, "/search", "{name}: logged in");
 
@@ -290,12 +236,7 @@ async fn staff_work_through_a_real_browser() {
         let kana = site.child.kana.to_string();
         let family: String = kana.split(['　', ' ']).next().unwrap().to_owned();
         fill(&c, "kana", &family).await;
-        c.find(Locator::Id("search-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("search-button")).await;
         await_element(&c, "#results").await;
         assert_eq!(
             path(&c).await,
@@ -311,14 +252,11 @@ async fn staff_work_through_a_real_browser() {
 
         // The person page: basic facts, the forecast with PCV due now.
         let address = site.child.address_number.as_str().to_owned();
-        c.find(Locator::Css(&format!(
-            "#results a[href='/persons/{address}']"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        click(
+            &c,
+            Locator::Css(&format!("#results a[href='/persons/{address}']")),
+        )
+        .await;
         await_element(&c, "#forecast").await;
         assert_eq!(path(&c).await, format!("/persons/{address}"), "{name}");
         let pcv_before = text_of(&c, "#forecast tr[data-series='pcv']").await;
@@ -326,12 +264,7 @@ async fn staff_work_through_a_real_browser() {
         site.shot(&c, name, "03-person").await;
 
         // A valid first PCV dose: product and ordinal suggested from the forecast.
-        c.find(Locator::Css("#forecast tr[data-series='pcv'] a.button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("#forecast tr[data-series='pcv'] a.button")).await;
         await_element(&c, "#save-dose").await;
         let product = c
             .find(Locator::Id("product"))
@@ -355,12 +288,7 @@ async fn staff_work_through_a_real_browser() {
         assert_eq!(ordinal.as_deref(), Some("1"), "{name}: suggested ordinal");
         fill(&c, "lot", "PC101").await;
         site.shot(&c, name, "04-dose-form").await;
-        c.find(Locator::Id("save-dose"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("save-dose")).await;
         await_element(&c, "#notice").await;
         assert!(
             path(&c)
@@ -381,12 +309,7 @@ async fn staff_work_through_a_real_browser() {
 
         // A second PCV dose today breaks the interval: warned, recorded only when confirmed,
         // and then shown as needing review. The lot is remembered for the session.
-        c.find(Locator::Css("#forecast tr[data-series='pcv'] a.button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("#forecast tr[data-series='pcv'] a.button")).await;
         await_element(&c, "#save-dose").await;
         let lot = c
             .find(Locator::Id("lot"))
@@ -396,12 +319,7 @@ async fn staff_work_through_a_real_browser() {
             .await
             .unwrap();
         assert_eq!(lot.as_deref(), Some("PC101"), "{name}: lot remembered");
-        c.find(Locator::Id("save-dose"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("save-dose")).await;
         let warning = text_of(&c, "#dose-warning").await;
         assert!(warning.contains("間隔"), "{name}: {warning}");
         assert_eq!(
@@ -414,18 +332,8 @@ async fn staff_work_through_a_real_browser() {
             "{name}: nothing recorded before the confirmation"
         );
         site.shot(&c, name, "05-dose-warning").await;
-        c.find(Locator::Id("confirm"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.find(Locator::Id("save-dose"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("confirm")).await;
+        click(&c, Locator::Id("save-dose")).await;
         await_element(&c, "#notice").await;
         let doses = text_of(&c, "#doses").await;
         assert!(doses.contains("要確認"), "{name}: {doses}");
@@ -516,12 +424,7 @@ async fn login(c: &Client, site: &Site, login: &str, password: &str, totp: &str)
     fill(c, "login", login).await;
     fill(c, "password", password).await;
     fill(c, "totp", totp).await;
-    c.find(Locator::Css("button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("button.primary")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,39 +432,14 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
     for db in sesshu_testkit::backends().await {
         let site = site(&db.url).await;
         let name = db.name;
-        let policy = sesshu_domain::access::PasswordPolicy::default();
-        site.store
-            .create_account(
-                site.tenant,
-                &NewAccount {
-                    login: "kanri".into(),
-                    display_name: "管理者".into(),
-                    shared: false,
-                    shared_with: None,
-                    valid_from: sesshu_testkit::day("2020-01-01"),
-                    valid_until: None,
-                },
-                "first1234",
-                &policy,
-                "setup",
-            )
-            .await
-            .unwrap();
-        site.store
-            .set_password(site.tenant, "kanri", "tokyo2026x", &policy, false)
-            .await
-            .unwrap();
-        site.store
-            .grant(
-                site.tenant,
-                "kanri",
-                "role:administrator",
-                sesshu_testkit::day("2020-01-01"),
-                None,
-                "setup",
-            )
-            .await
-            .unwrap();
+        common::account(
+            &site.store,
+            site.tenant,
+            "kanri",
+            "role:administrator",
+            Some("tokyo2026x"),
+        )
+        .await;
         let (c, _driver) = browser().await;
 
         // An administrator without a second factor is taken to its enrolment: a QR code and the
@@ -574,12 +452,7 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         let code =
             sesshu_crypto::totp::code_at(&secret, chrono::Utc::now().timestamp() as u64).unwrap();
         fill(&c, "code", &code).await;
-        c.find(Locator::Css("button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("button.primary")).await;
         let codes = c
             .wait()
             .at_most(Duration::from_secs(10))
@@ -601,12 +474,7 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         site.shot(&c, name, "12-recovery").await;
 
         // The administrator's home is the user administration with the access review.
-        c.find(Locator::Css("a.button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("a.button.primary")).await;
         let review = text_of(&c, "#review").await;
         assert!(
             review.contains("tanaka") && review.contains("kanri"),
@@ -614,12 +482,7 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         );
         fill(&c, "add-login", "kansa").await;
         fill(&c, "add-name", "監査 一郎").await;
-        c.find(Locator::Css("form input[value='add'] ~ button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("form input[value='add'] ~ button.primary")).await;
         let notice = await_text(&c, "#notice", "初回パスワード").await;
         let first = notice
             .split("初回パスワード: ")
@@ -628,42 +491,17 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
             .unwrap_or_else(|| panic!("{name}: {notice}"))
             .to_owned();
         fill(&c, "grant-login", "kansa").await;
-        c.find(Locator::Css("#grant option[value='role:auditor']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.find(Locator::Css("button[value='grant']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("#grant option[value='role:auditor']")).await;
+        click(&c, Locator::Css("button[value='grant']")).await;
         await_text(&c, "#notice", "role:auditor").await;
         // Separation of duties: the administrator may not also audit.
         fill(&c, "grant-login", "kanri").await;
-        c.find(Locator::Css("#grant option[value='role:auditor']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.find(Locator::Css("button[value='grant']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("#grant option[value='role:auditor']")).await;
+        click(&c, Locator::Css("button[value='grant']")).await;
         let refused = text_of(&c, "#admin-error").await;
         assert!(refused.contains("職務"), "{name}: {refused}");
         site.shot(&c, name, "13-users").await;
-        c.find(Locator::Id("logout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("logout")).await;
         await_element(&c, "#login").await;
 
         // The auditor's first login leads to the password change, then to the log.
@@ -674,29 +512,14 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         fill(&c, "password", &first).await;
         fill(&c, "new_password", "audit2026x").await;
         fill(&c, "confirm", "audit2026x").await;
-        c.find(Locator::Css("button.primary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Css("button.primary")).await;
         await_text(&c, "main .notice", "パスワードを変更しました").await;
         login(&c, &site, "kansa", "audit2026x", "").await;
         await_element(&c, "#verify").await;
-        c.find(Locator::Id("verify"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("verify")).await;
         await_text(&c, "#verification", "完全です").await;
         fill(&c, "function", "user.admin").await;
-        c.find(Locator::Id("audit-search"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, Locator::Id("audit-search")).await;
         let entries = text_of(&c, "#entries").await;
         assert!(
             entries.contains("user:kanri") && entries.contains("refused"),

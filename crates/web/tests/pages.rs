@@ -3,14 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
-use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_crypto::Keyring;
 use sesshu_domain::MunicipalityCode;
-use sesshu_formats::{ReadOptions, TextEncoding};
-use sesshu_store::{ImportMode, ImportOptions, NewAccount, Store};
+use sesshu_formats::TextEncoding;
+use sesshu_store::Store;
 use sesshu_web::{AppState, router};
 use tower::ServiceExt;
 
@@ -19,64 +21,6 @@ struct Site {
     store: Store,
     machida: MunicipalityCode,
     people: Vec<sesshu_domain::Person>,
-}
-
-async fn import(
-    store: &Store,
-    keyring: &Keyring,
-    t: MunicipalityCode,
-    people: &[sesshu_domain::Person],
-) {
-    store
-        .import_residents(
-            t,
-            Arc::new(TenantCrypto::derive(keyring, t).unwrap()),
-            std::io::Cursor::new(sesshu_testkit::feed(people, TextEncoding::Utf8)),
-            ImportOptions {
-                mode: ImportMode::Full,
-                all_or_nothing: true,
-                dry_run: false,
-                file_name: "f.csv".into(),
-                operator: "t".into(),
-                read: ReadOptions::default(),
-            },
-            |_| {},
-            |_| {},
-        )
-        .await
-        .unwrap();
-}
-
-async fn account(store: &Store, t: MunicipalityCode, login: &str, role: &str) {
-    let policy = sesshu_domain::access::PasswordPolicy::default();
-    store
-        .create_account(
-            t,
-            &NewAccount {
-                login: login.into(),
-                display_name: login.into(),
-                shared: false,
-                shared_with: None,
-                valid_from: sesshu_testkit::day("2020-01-01"),
-                valid_until: None,
-            },
-            "first1234",
-            &policy,
-            "admin",
-        )
-        .await
-        .unwrap();
-    store
-        .grant(
-            t,
-            login,
-            role,
-            sesshu_testkit::day("2020-01-01"),
-            None,
-            "admin",
-        )
-        .await
-        .unwrap();
 }
 
 async fn site(url: &str) -> Site {
@@ -90,11 +34,11 @@ async fn site(url: &str) -> Site {
     people[2].name =
         sesshu_domain::PersonName::parse("<script>alert(1)</script>　';DROP/**/TABLE/**/person;--")
             .unwrap();
-    import(&store, &keyring, machida, &people).await;
-    import(&store, &keyring, sapporo, &sesshu_testkit::town(20, 8)).await;
-    account(&store, machida, "clerk", "role:clerk").await;
-    account(&store, machida, "viewer", "role:viewer").await;
-    account(&store, sapporo, "other", "role:clerk").await;
+    common::import(&store, &keyring, machida, &people).await;
+    common::import(&store, &keyring, sapporo, &sesshu_testkit::town(20, 8)).await;
+    common::account(&store, machida, "clerk", "role:clerk", None).await;
+    common::account(&store, machida, "viewer", "role:viewer", None).await;
+    common::account(&store, sapporo, "other", "role:clerk", None).await;
     let app = router(AppState::new(
         store.clone(),
         Arc::new(keyring),
@@ -579,9 +523,9 @@ async fn every_field_of_every_page_has_a_label() {
         let s = site(&db.url).await;
         let a = s.people[1].address_number.as_str().to_owned();
         let (clerk, _) = session(&s.store, s.machida, "clerk").await;
-        account(&s.store, s.machida, "admin", "role:administrator").await;
+        common::account(&s.store, s.machida, "admin", "role:administrator", None).await;
         let (admin, _) = session(&s.store, s.machida, "admin").await;
-        account(&s.store, s.machida, "auditor", "role:auditor").await;
+        common::account(&s.store, s.machida, "auditor", "role:auditor", None).await;
         let (auditor, _) = session(&s.store, s.machida, "auditor").await;
         let pages = [
             (None, "/login".to_owned()),

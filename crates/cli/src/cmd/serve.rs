@@ -260,32 +260,17 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
         "デモ: 接種記録を取り込みました (記録 {} 件, うち規則に合わないもの {} 件)",
         doses.inserted, doses.flagged
     );
-    let policy = sesshu_domain::access::PasswordPolicy::default();
-    let password = format!("demo{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
-    let first = format!("first{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
-    store
-        .create_account(
-            code,
-            &sesshu_store::NewAccount {
-                login: "admin".into(),
-                display_name: "デモ管理者".into(),
-                shared: false,
-                shared_with: None,
-                valid_from: today,
-                valid_until: None,
-            },
-            &first,
-            &policy,
-            "demo",
-        )
-        .await?;
     // Ready to use: the password set, the second factor an administrator needs enrolled.
-    store
-        .set_password(code, "admin", &password, &policy, false)
-        .await?;
-    store
-        .grant(code, "admin", "role:administrator", today, None, "demo")
-        .await?;
+    let password = format!("demo{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
+    demo_account(
+        &store,
+        code,
+        "admin",
+        "デモ管理者",
+        "role:administrator",
+        &password,
+    )
+    .await?;
     let secret = sesshu_crypto::totp::new_secret();
     let sealed = sesshu_crypto::signing::seal_account_secret(
         &keyring,
@@ -300,28 +285,15 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
         sesshu_crypto::totp::enrolment_url(&secret, &format!("admin@{}", code.as_string()))?;
     // The daily-work login: a clerk, whose grants need no second factor.
     let clerk_password = format!("desk{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
-    store
-        .create_account(
-            code,
-            &sesshu_store::NewAccount {
-                login: "hoken".into(),
-                display_name: "デモ保健師".into(),
-                shared: false,
-                shared_with: None,
-                valid_from: today,
-                valid_until: None,
-            },
-            &first,
-            &policy,
-            "demo",
-        )
-        .await?;
-    store
-        .set_password(code, "hoken", &clerk_password, &policy, false)
-        .await?;
-    store
-        .grant(code, "hoken", "role:clerk", today, None, "demo")
-        .await?;
+    demo_account(
+        &store,
+        code,
+        "hoken",
+        "デモ保健師",
+        "role:clerk",
+        &clerk_password,
+    )
+    .await?;
     let (_, token) = store
         .create_token(
             code,
@@ -342,4 +314,39 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
             clerk_password,
         }),
     ))
+}
+
+/// A demo account with its password already set (no change forced) and one role.
+async fn demo_account(
+    store: &Store,
+    code: MunicipalityCode,
+    login: &str,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> Result<()> {
+    let policy = sesshu_domain::access::PasswordPolicy::default();
+    let today = sesshu_web::today_in_japan();
+    let first = format!("first{}", rand::random::<u32>() % 1_000_000 + 1_000_000);
+    store
+        .create_account(
+            code,
+            &sesshu_store::NewAccount {
+                login: login.into(),
+                display_name: name.into(),
+                shared: false,
+                shared_with: None,
+                valid_from: today,
+                valid_until: None,
+            },
+            &first,
+            &policy,
+            "demo",
+        )
+        .await?;
+    store
+        .set_password(code, login, password, &policy, false)
+        .await?;
+    store.grant(code, login, role, today, None, "demo").await?;
+    Ok(())
 }

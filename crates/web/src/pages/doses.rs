@@ -148,6 +148,27 @@ impl DoseForm {
     }
 }
 
+/// Each field's error, shown next to it and named by its `aria-describedby`.
+pub(crate) struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn error(&self, f: &str) -> Option<&String> {
+        self.0.get(f)
+    }
+
+    pub fn described_by(&self, f: &str) -> String {
+        if self.0.contains_key(f) {
+            format!("err-{f}")
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A product in the form's list.
 pub(crate) struct ProductChoice {
     pub code: String,
@@ -163,24 +184,10 @@ struct DoseFormPage {
     birth: String,
     form: DoseForm,
     products: Vec<ProductChoice>,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
     /// The rule the dose breaks, when it does; recording it needs the confirmation.
     warning: Option<String>,
     suggestion: Option<String>,
-}
-
-impl DoseFormPage {
-    pub fn error(&self, f: &str) -> Option<&String> {
-        self.errors.get(f)
-    }
-
-    pub fn described_by(&self, f: &str) -> String {
-        if self.errors.contains_key(f) {
-            format!("err-{f}")
-        } else {
-            String::new()
-        }
-    }
 }
 
 fn products(state: &AppState) -> Vec<ProductChoice> {
@@ -243,7 +250,7 @@ async fn form_page(
         ),
         form,
         products: products(state),
-        errors,
+        errors: FieldErrors(errors),
         warning,
         suggestion,
     };
@@ -425,22 +432,8 @@ struct DosePage {
     products: Vec<ProductChoice>,
     can_write: bool,
     deleted: bool,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
     warning: Option<String>,
-}
-
-impl DosePage {
-    pub fn error(&self, f: &str) -> Option<&String> {
-        self.errors.get(f)
-    }
-
-    pub fn described_by(&self, f: &str) -> String {
-        if self.errors.contains_key(f) {
-            format!("err-{f}")
-        } else {
-            String::new()
-        }
-    }
 }
 
 async fn dose_page(
@@ -490,7 +483,7 @@ async fn dose_page(
         products: products(state),
         can_write: staff.can(Permission::DoseWrite),
         deleted: current.deleted,
-        errors,
+        errors: FieldErrors(errors),
         warning,
     };
     Ok((status, render(&page)).into_response())
