@@ -9,6 +9,8 @@ use futures_util::TryStreamExt;
 use sesshu_crypto::{Keyring, signing};
 use sesshu_domain::MunicipalityCode;
 use sha2::{Digest, Sha256};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::sql::Params;
@@ -192,24 +194,8 @@ impl AuditEntry {
     }
 
     /// The `INSERT` of this entry.
-    fn insert(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-        sqlx::query(
-            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
-             persons_acted, persons_shown, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-        )
-        .bind(&self.municipality_code)
-        .bind(self.seq)
-        .bind(&self.at)
-        .bind(&self.actor)
-        .bind(&self.actor_kind)
-        .bind(self.source.as_deref())
-        .bind(&self.function)
-        .bind(&self.outcome)
-        .bind(&self.persons_acted)
-        .bind(&self.persons_shown)
-        .bind(&self.detail)
-        .bind(&self.prev_hash)
-        .bind(&self.hash)
+    fn insert(&self, backend: crate::Backend) -> Query<'static, sqlx::Any, AnyArguments> {
+        insert_rows(backend, std::slice::from_ref(self))
     }
 }
 
@@ -377,53 +363,18 @@ impl Store {
 
     /// Inserts entries in one transaction, up to [`ROWS_PER_INSERT`] per statement.
     async fn insert_entries(&self, entries: &[AuditEntry]) -> Result<(), sqlx::Error> {
-        if let [one] = entries {
-            one.insert().execute(self.pool()).await?;
-            return Ok(());
-        }
         // One statement is atomic by itself; a transaction only when it takes several.
         if entries.len() <= ROWS_PER_INSERT {
-            return self
-                .insert_rows(entries)
+            return insert_rows(self.backend(), entries)
                 .execute(self.pool())
                 .await
                 .map(|_| ());
         }
         let mut db = self.pool().begin().await?;
         for chunk in entries.chunks(ROWS_PER_INSERT) {
-            self.insert_rows(chunk).execute(&mut *db).await?;
+            insert_rows(self.backend(), chunk).execute(&mut *db).await?;
         }
         db.commit().await
-    }
-
-    fn insert_rows(
-        &self,
-        chunk: &[AuditEntry],
-    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut p = Params::new(self.backend());
-        let sql = format!(
-            "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
-                 persons_acted, persons_shown, detail, prev_hash, hash) VALUES {}",
-            p.groups(chunk.len(), 13)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for e in chunk {
-            q = q
-                .bind(e.municipality_code.clone())
-                .bind(e.seq)
-                .bind(e.at.clone())
-                .bind(e.actor.clone())
-                .bind(e.actor_kind.clone())
-                .bind(e.source.clone())
-                .bind(e.function.clone())
-                .bind(e.outcome.clone())
-                .bind(e.persons_acted.clone())
-                .bind(e.persons_shown.clone())
-                .bind(e.detail.clone())
-                .bind(e.prev_hash.clone())
-                .bind(e.hash.clone());
-        }
-        q
     }
 
     async fn audit_head(&self, code: &str) -> Result<(i64, String), StoreError> {
@@ -647,7 +598,7 @@ impl Store {
             "[]".into(),
             detail,
         );
-        entry.insert().execute(&mut *db).await?;
+        entry.insert(self.backend()).execute(&mut *db).await?;
         db.commit().await?;
         Ok(Some(i64::try_from(removed).unwrap_or(i64::MAX)))
     }
@@ -679,7 +630,7 @@ impl Store {
                     .to_string();
             let entry =
                 AuditEntry::next(&code, (seq, hash), &event, "[]".into(), "[]".into(), detail);
-            entry.insert().execute(self.pool()).await?;
+            entry.insert(self.backend()).execute(self.pool()).await?;
             heads.insert(code, (entry.seq, entry.hash));
             n += 1;
         }
@@ -845,4 +796,35 @@ impl Store {
         self.audit_heads.lock().await.remove(&code);
         Ok(())
     }
+}
+
+/// A multi-row `INSERT` of entries, placeholders in textual order for the backend.
+fn insert_rows(
+    backend: crate::Backend,
+    chunk: &[AuditEntry],
+) -> Query<'static, sqlx::Any, AnyArguments> {
+    let mut p = Params::new(backend);
+    let sql = format!(
+        "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, outcome, \
+             persons_acted, persons_shown, detail, prev_hash, hash) VALUES {}",
+        p.groups(chunk.len(), 13)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for e in chunk {
+        q = q
+            .bind(e.municipality_code.clone())
+            .bind(e.seq)
+            .bind(e.at.clone())
+            .bind(e.actor.clone())
+            .bind(e.actor_kind.clone())
+            .bind(e.source.clone())
+            .bind(e.function.clone())
+            .bind(e.outcome.clone())
+            .bind(e.persons_acted.clone())
+            .bind(e.persons_shown.clone())
+            .bind(e.detail.clone())
+            .bind(e.prev_hash.clone())
+            .bind(e.hash.clone());
+    }
+    q
 }

@@ -303,11 +303,7 @@ pub async fn login(
             }
             response
         }
-        Ok(LoginResult::Throttled) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
-        )
-            .into_response(),
+        Ok(LoginResult::Throttled) => throttled(),
         Ok(LoginResult::Refused) => refused(),
         Ok(LoginResult::MustChangePassword) => must_change(),
         Ok(LoginResult::NeedsEnrolment { .. }) => (
@@ -317,6 +313,14 @@ pub async fn login(
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
+    )
+        .into_response()
 }
 
 fn must_change() -> Response {
@@ -472,11 +476,7 @@ pub async fn change_password(
     match result {
         Ok(PasswordChange::Changed) => StatusCode::NO_CONTENT.into_response(),
         Ok(PasswordChange::Refused) => refused(),
-        Ok(PasswordChange::Throttled) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
-        )
-            .into_response(),
+        Ok(PasswordChange::Throttled) => throttled(),
         Ok(PasswordChange::Invalid(m)) => {
             (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response()
         }

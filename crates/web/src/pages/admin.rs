@@ -274,11 +274,16 @@ pub(crate) async fn access_review_csv(
             if r.expiring { "期限間近" } else { "" },
             &r.findings,
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
+        push_row(&mut out, &cells);
     }
     Ok(csv_response(out, "access-review.csv"))
+}
+
+/// One CSV line (CRLF, as spreadsheets on the staff's PCs expect).
+fn push_row(out: &mut String, cells: &[&str]) {
+    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+    out.push_str(&line.join(","));
+    out.push_str("\r\n");
 }
 
 /// A CSV cell, quoted; a leading formula character is defused so a spreadsheet never runs it.
@@ -441,9 +446,7 @@ pub(crate) async fn audit_export(
             &e.prev_hash,
             &e.hash,
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
+        push_row(&mut out, &cells);
     }
     Ok(csv_response(out, "audit-log.csv"))
 }
