@@ -117,6 +117,13 @@ async fn no_session_leads_to_the_login_and_shows_nothing() {
             assert_eq!(location.as_deref(), Some("/login"), "{}: {uri}", db.name);
             assert!(!body.contains(&s.people[1].name.to_string()));
         }
+        // An unknown address answers 404 in Japanese, as a page or, under /api, as JSON.
+        let (status, _, body) = send(&s.app, "GET", "/no/such/page", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert!(body.contains("見つかりません"), "{}", db.name);
+        let (status, _, body) = send(&s.app, "GET", "/api/v1/nothing", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert!(body.starts_with('{'), "{}: {body}", db.name);
         // A made-up or tampered cookie is no session either.
         let (status, _, _) = send(&s.app, "GET", "/search", Some("132098.deadbeef"), None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
@@ -278,6 +285,10 @@ async fn another_municipality_is_not_there() {
         .await;
         // Dose ids are numbered per municipality: Sapporo has none.
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        let (status, _, body) =
+            send(&s.app, "GET", "/doses/1%20OR%201=1", Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert!(body.contains("見つかりません"), "{}", db.name);
         let (status, _, _) = send(
             &s.app,
             "POST",

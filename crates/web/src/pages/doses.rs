@@ -489,11 +489,17 @@ async fn dose_page(
     Ok((status, render(&page)).into_response())
 }
 
+/// A dose number from the path; anything else is simply not there.
+fn dose_id(s: &str) -> Result<i64, PageError> {
+    s.parse().map_err(|_| PageError::NotFound)
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    let id = dose_id(&id)?;
     staff
         .require(&state, Permission::DoseRead, "dose.read")
         .await?;
@@ -503,9 +509,10 @@ pub(crate) async fn show(
 pub(crate) async fn correct(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(form): Form<DoseForm>,
 ) -> Result<Response, PageError> {
+    let id = dose_id(&id)?;
     staff
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
@@ -558,9 +565,10 @@ pub(crate) struct DeleteForm {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(f): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
+    let id = dose_id(&id)?;
     staff
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;

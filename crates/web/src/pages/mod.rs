@@ -100,6 +100,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(admin::audit_form).post(admin::audit_search))
         .route("/audit/export.csv", post(admin::audit_export))
         .route("/audit/verify", post(admin::audit_verify))
+        .fallback(not_found)
+}
+
+/// Any other address: a page in the same frame for a person, JSON for an API client.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        crate::api::ApiError::NotFound.into_response()
+    } else {
+        PageError::NotFound.into_response()
+    }
 }
 
 async fn home(staff: Option<Staff>) -> Redirect {
