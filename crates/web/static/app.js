@@ -51,7 +51,11 @@
     if (left <= 0) { lock(); return; }
     if (left <= warnBefore) {
       count.textContent = "あと " + left + " 秒";
-      warning.hidden = false;
+      if (warning.hidden) {
+        warning.hidden = false;
+        // Keyboard users land on the one thing to do; Enter keeps the session.
+        document.getElementById("idle-continue").focus();
+      }
     }
   }, 1000);
 })();

@@ -208,6 +208,25 @@ async fn a_form_without_the_sessions_token_changes_nothing() {
             assert!(body.contains("画面を開き直して"), "{}", db.name);
         }
         assert!(s.store.doses_of(s.machida, &a).await.unwrap().is_empty());
+        // The page's keep-alive ("作業を続ける") needs it as well.
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/session/keepalive",
+            Some(&cookie),
+            Some("csrf=forged"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/session/keepalive",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}", db.name);
         // Logout needs the token too, so another site cannot end a session either.
         let (status, _, _) = send(
             &s.app,
