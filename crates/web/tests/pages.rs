@@ -577,3 +577,64 @@ async fn every_field_of_every_page_has_a_label() {
         }
     }
 }
+
+#[tokio::test]
+async fn search_takes_a_wareki_birth_date_a_household_or_a_number() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let p = &s.people[7];
+        let wareki = sesshu_domain::format_wareki(p.birth_date);
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&birth_date={}", enc(&wareki))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {wareki}", db.name);
+        assert!(body.contains(&p.name.to_string()), "{}: {wareki}", db.name);
+        if let Some(h) = &p.household_number {
+            let (_, _, body) = send(
+                &s.app,
+                "POST",
+                "/search",
+                Some(&cookie),
+                Some(&format!("csrf={csrf}&household={}", h.as_str())),
+            )
+            .await;
+            assert!(body.contains(&p.name.to_string()), "{}", db.name);
+        }
+        // A 宛名番号 goes straight to the person; a bad date is explained next to the form.
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!(
+                "csrf={csrf}&address_number={}",
+                p.address_number.as_str()
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("/persons/{}", p.address_number.as_str()).as_str())
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&birth_date=2026-02-30")),
+        )
+        .await;
+        assert!(
+            body.contains("search-error") && body.contains("生年月日"),
+            "{}",
+            db.name
+        );
+    }
+}
