@@ -94,17 +94,22 @@ impl Store {
         let Ok(tenant) = MunicipalityCode::parse(code) else {
             return Ok(None);
         };
-        let Some(r) = sqlx::query(
+        // The session, its account and the account's grants in one statement (a row per grant):
+        // this runs before every page and API call.
+        let rows = sqlx::query(
             "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
-             a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until FROM session s JOIN account a \
+             a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, g.grant_name, \
+             g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked \
+             FROM session s JOIN account a \
              ON a.municipality_code = s.municipality_code AND a.login = s.login \
+             LEFT JOIN access_grant g ON g.municipality_code = s.municipality_code AND g.login = s.login \
              WHERE s.municipality_code = $1 AND s.session_sha256 = $2",
         )
         .bind(tenant.as_string())
         .bind(sha256_hex(id))
-        .fetch_optional(self.pool())
-        .await?
-        else {
+        .fetch_all(self.pool())
+        .await?;
+        let Some(r) = rows.first() else {
             return Ok(None);
         };
         let now_s = stamp(now);
@@ -133,8 +138,22 @@ impl Store {
         ) {
             return Ok(None);
         }
-        let permissions =
-            crate::accounts::active_permissions(&self.grants(tenant, &login).await?, day)?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for g in &rows {
+            let Some(grant_name) = g.try_get::<Option<String>, _>("grant_name")? else {
+                continue;
+            };
+            grants.push(crate::Grant {
+                grant_name,
+                valid_from: g.try_get("grant_from")?,
+                valid_until: g.try_get("grant_until")?,
+                granted_by: String::new(),
+                granted_at: String::new(),
+                revoked_at: g.try_get("grant_revoked")?,
+                revoked_by: None,
+            });
+        }
+        let permissions = crate::accounts::active_permissions(&grants, day)?;
         if permissions.is_empty() {
             // Disabled, outside its validity or without any grant: nothing it could do.
             return Ok(None);
