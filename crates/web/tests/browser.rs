@@ -361,6 +361,18 @@ async fn staff_work_through_a_real_browser() {
         assert!(functions.contains(&"person.read"), "{name}: {functions:?}");
         assert!(functions.contains(&"dose.write"), "{name}: {functions:?}");
 
+        // A dose's own page: its judgement, the correction form and the deletion with a reason.
+        let first_dose = site.store.doses_of(site.tenant, &address).await.unwrap()[0].dose_id;
+        c.goto(&format!("{}/doses/{first_dose}", site.base))
+            .await
+            .unwrap();
+        await_text(&c, "main", "訂正の理由").await;
+        site.shot(&c, name, "09-dose").await;
+        // The clerk's imports page: the upload form and the history.
+        c.goto(&format!("{}/imports", site.base)).await.unwrap();
+        await_text(&c, "#runs", "f.csv").await;
+        site.shot(&c, name, "10-imports").await;
+
         // A clerk has no user.admin: the page is refused, and says why.
         c.goto(&format!("{}/admin/users", site.base)).await.unwrap();
         let refused = text_of(&c, "main .panel").await;

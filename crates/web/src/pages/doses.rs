@@ -188,6 +188,8 @@ struct DoseFormPage {
     /// The rule the dose breaks, when it does; recording it needs the confirmation.
     warning: Option<String>,
     suggestion: Option<String>,
+    /// The form is the page's purpose: the cursor starts in its first field.
+    focus_first: bool,
 }
 
 fn products(state: &AppState) -> Vec<ProductChoice> {
@@ -253,6 +255,7 @@ async fn form_page(
         errors: FieldErrors(errors),
         warning,
         suggestion,
+        focus_first: true,
     };
     (status, render(&page)).into_response()
 }
@@ -434,6 +437,8 @@ struct DosePage {
     deleted: bool,
     errors: FieldErrors,
     warning: Option<String>,
+    /// The correction form is below the record: the cursor stays at the top of the page.
+    focus_first: bool,
 }
 
 async fn dose_page(
@@ -485,6 +490,7 @@ async fn dose_page(
         deleted: current.deleted,
         errors: FieldErrors(errors),
         warning,
+        focus_first: false,
     };
     Ok((status, render(&page)).into_response())
 }

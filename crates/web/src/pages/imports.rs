@@ -67,6 +67,24 @@ struct ImportsPage {
     error: Option<String>,
 }
 
+/// What staff read for an import's kind and status (the API keeps the codes).
+fn label(code: &str) -> &str {
+    match code {
+        "residents" => "住民記録",
+        "doses" => "接種記録",
+        "applied" => "適用済み",
+        "partial" => "一部適用 (誤りの行を除く)",
+        "refused" => "取り込まず",
+        other => other,
+    }
+}
+
+impl ImportsPage {
+    pub fn label<'a>(&self, code: &'a str) -> &'a str {
+        label(code)
+    }
+}
+
 async fn page(
     state: &AppState,
     staff: &Staff,
