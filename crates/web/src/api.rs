@@ -381,7 +381,10 @@ pub(crate) async fn search_persons(
         .birth_date
         .as_deref()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| parse_date(s.trim()).map_err(|e| ApiError::BadRequest(format!("birth_date: {e}"))))
+        .map(|s| {
+            parse_date(s.trim())
+                .map_err(|e| ApiError::BadRequest(format!("生年月日 (birth_date): {e}")))
+        })
         .transpose()?;
     let household = params
         .household
@@ -389,7 +392,7 @@ pub(crate) async fn search_persons(
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
             HouseholdNumber::parse(s.trim())
-                .map_err(|e| ApiError::BadRequest(format!("household: {e}")))
+                .map_err(|e| ApiError::BadRequest(format!("世帯番号 (household): {e}")))
         })
         .transpose()?;
     let kana = params
@@ -400,7 +403,8 @@ pub(crate) async fn search_persons(
         .map(str::to_owned);
     if kana.is_none() && birth_date.is_none() && household.is_none() {
         return Err(ApiError::BadRequest(
-            "kana, birth_date, household のいずれかを指定してください".into(),
+            "カナ氏名 (kana)・生年月日 (birth_date)・世帯番号 (household) のいずれかを指定してください"
+                .into(),
         ));
     }
     let query = PersonQuery {
@@ -504,7 +508,7 @@ struct Purpose {
 fn purpose(p: Option<String>) -> Result<String, ApiError> {
     p.map(|s| s.trim().to_owned())
         .filter(|s| s.chars().count() >= 2)
-        .ok_or_else(|| ApiError::BadRequest("purpose (利用目的) を入力してください".into()))
+        .ok_or_else(|| ApiError::BadRequest("利用目的 (purpose) を入力してください".into()))
 }
 
 /// Reveals one person's My Number: mynumber.use, a stated purpose, and an audit entry naming

@@ -237,6 +237,34 @@ async fn a_form_without_the_sessions_token_changes_nothing() {
         )
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        // The entry form names the person: opening it is recorded as showing them.
+        let (status, _, _) = send(
+            &s.app,
+            "GET",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let shown = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    person: Some(a.clone()),
+                    function: Some("person.read".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            shown.iter().any(|e| e.detail.contains("dose form")),
+            "{}",
+            db.name
+        );
         // With it, the dose is recorded.
         let (status, location, _) = send(
             &s.app,
@@ -501,6 +529,19 @@ async fn an_upload_is_previewed_without_change_then_applied_by_its_own_session_o
         assert_eq!(status, StatusCode::OK, "{}", db.name);
         assert!(csv.lines().count() >= 2, "{}: {csv}", db.name);
         assert!(!sesshu_testkit::leaks_my_number(&csv), "{}", db.name);
+        let exported = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    function: Some("import.errors".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(exported.len(), 1, "{}: the download is recorded", db.name);
         // Applied once: the same upload cannot be applied again.
         let (_, _, page) = send(
             &s.app,

@@ -233,8 +233,18 @@ async fn form_page(
     errors: BTreeMap<&'static str, String>,
     warning: Option<String>,
     suggestion: Option<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     let p = &row.person;
+    // The form names the person (name, birth date): shown, and recorded as such.
+    crate::api::audit(
+        state,
+        &staff.caller,
+        "person.read",
+        Outcome::Ok,
+        vec![p.address_number.as_str().to_owned()],
+        json!({"via": "dose form"}),
+    )
+    .await?;
     let title = "接種記録の入力";
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -257,7 +267,7 @@ async fn form_page(
         suggestion,
         focus_first: true,
     };
-    (status, render(&page)).into_response()
+    Ok((status, render(&page)).into_response())
 }
 
 /// `GET /persons/{a}/doses?series=KEY`: the empty form, with the series' next dose suggested.
@@ -302,7 +312,7 @@ pub(crate) async fn new_form(
     if let Some(p) = &form.product {
         form.lot = state.pages.lot(&staff.key, p);
     }
-    Ok(form_page(
+    form_page(
         &state,
         &staff,
         &row,
@@ -311,7 +321,7 @@ pub(crate) async fn new_form(
         None,
         suggestion,
     )
-    .await)
+    .await
 }
 
 /// Judges the dose; `Err` carries the page to show again (a field error or the warning).
@@ -348,18 +358,18 @@ pub(crate) async fn create(
     let dose = match form.dose(&state, None) {
         Ok(d) => d,
         Err(errors) => {
-            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+            return form_page(&state, &staff, &row, form, errors, None, None).await;
         }
     };
     let (judged, age) = match judged(&state, &staff, &a, &dose, None).await? {
         Ok(j) => j,
         Err(errors) => {
-            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+            return form_page(&state, &staff, &row, form, errors, None, None).await;
         }
     };
     if judged.routine == Some(false) && form.confirm.is_none() {
         let warning = judged.evaluation.clone();
-        return Ok(form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await);
+        return form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await;
     }
     if let Some(lot) = &dose.lot {
         state.pages.remember_lot(&staff.key, &dose.product, lot);
@@ -379,7 +389,7 @@ pub(crate) async fn create(
         Ok(id) => id,
         Err(StoreError::Invalid(m)) => {
             let errors = BTreeMap::from([("given_on", m)]);
-            return Ok(form_page(&state, &staff, &row, form, errors, None, None).await);
+            return form_page(&state, &staff, &row, form, errors, None, None).await;
         }
         Err(e) => return Err(e.into()),
     };

@@ -86,13 +86,6 @@ pub(crate) async fn search(
     match search_persons(&state, &staff.caller, staff.tenant, &params).await {
         Ok(rows) => Ok(search_page(&state, &staff, form, Some(rows), None).await),
         Err(crate::api::ApiError::BadRequest(m)) => {
-            let m = m
-                .replace(
-                    "kana, birth_date, household のいずれかを指定してください",
-                    "宛名番号・カナ氏名・生年月日・世帯番号のいずれかを入力してください",
-                )
-                .replace("birth_date:", "生年月日:")
-                .replace("household:", "世帯番号:");
             Ok(search_page(&state, &staff, form, None, Some(m)).await)
         }
         Err(e) => Err(e.into()),
@@ -138,14 +131,9 @@ pub(crate) async fn search_by_my_number(
             )
             .await),
         },
-        Err(crate::api::ApiError::BadRequest(m)) => Ok(search_page(
-            &state,
-            &staff,
-            SearchForm::default(),
-            None,
-            Some(m.replace("purpose (利用目的)", "利用目的")),
-        )
-        .await),
+        Err(crate::api::ApiError::BadRequest(m)) => {
+            Ok(search_page(&state, &staff, SearchForm::default(), None, Some(m)).await)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -309,7 +297,6 @@ pub(crate) async fn reveal_my_number(
             person_page(&state, &staff, &address, Some(shown), None, None).await
         }
         Err(crate::api::ApiError::BadRequest(m)) => {
-            let m = m.replace("purpose (利用目的)", "利用目的");
             person_page(&state, &staff, &address, None, Some(m), None).await
         }
         Err(e) => Err(e.into()),
