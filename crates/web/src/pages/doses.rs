@@ -255,11 +255,7 @@ async fn form_page(
         chrome: staff.chrome(state, title).await,
         address: p.address_number.to_string(),
         name: p.name.to_string(),
-        birth: format!(
-            "{} ({})",
-            p.birth_date,
-            sesshu_domain::format_wareki(p.birth_date)
-        ),
+        birth: super::both_calendars(p.birth_date),
         form,
         products: products(state),
         errors: FieldErrors(errors),

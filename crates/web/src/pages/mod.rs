@@ -373,11 +373,8 @@ pub(crate) fn render<T: Template>(page: &T) -> Response {
 }
 
 /// A date as staff read it: 西暦 with the 和暦 beside it.
-pub(crate) fn both_calendars(iso: &str) -> String {
-    match sesshu_domain::parse_date(iso) {
-        Ok(d) => format!("{iso} ({})", sesshu_domain::format_wareki(d)),
-        Err(_) => iso.to_owned(),
-    }
+pub(crate) fn both_calendars(d: sesshu_domain::CivilDate) -> String {
+    format!("{d} ({})", sesshu_domain::format_wareki(d))
 }
 
 /// Form fields: trimmed, and absent when blank.

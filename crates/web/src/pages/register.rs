@@ -172,10 +172,7 @@ fn series_rows(state: &AppState, detail: &PersonDetail) -> Vec<SeriesRow> {
             } else if f.eligible {
                 ("due", format!("{next} 接種できます"))
             } else if let Some(d) = f.earliest_date {
-                (
-                    "later",
-                    format!("{next} {} から", both_calendars(&d.to_string())),
-                )
+                ("later", format!("{next} {} から", both_calendars(d)))
             } else {
                 ("out", format!("{next} 定期接種の期間外"))
             };
