@@ -4,6 +4,7 @@
 //! municipality's keys are derived from it with HKDF, so one tenant's key opens nothing of
 //! another's. Every ciphertext carries its key version, so keys rotate without a flag day.
 
+pub mod certificate;
 mod keyring;
 pub mod password;
 mod sealing;

@@ -74,7 +74,29 @@ impl Engine {
         &self.book
     }
 
-    pub fn evaluate(&self, request: &EvalRequest) -> EvalResponse {
+    /// The forecast of one series (or sequence) alone: what a recall over the whole register
+    /// needs, without forecasting every other series of every person.
+    pub fn forecast_one(&self, request: &EvalRequest, key: &str) -> Option<Forecast> {
+        let (subject, entries, _) = self.judge_all(request);
+        if let Some(s) = self.book.series.iter().find(|s| s.key == key) {
+            return Some(self.forecast(&subject, s, &entries, request.as_of));
+        }
+        let q = self.book.sequences.iter().find(|q| q.key == key)?;
+        let parts: Vec<Forecast> = q
+            .parts
+            .iter()
+            .filter_map(|p| self.book.series.iter().find(|s| &s.key == p))
+            .map(|s| self.forecast(&subject, s, &entries, request.as_of))
+            .collect();
+        Some(sequence_forecast(&parts.iter().collect::<Vec<_>>()))
+    }
+
+    /// The request's subject, its history in date order with each entry judged, and the
+    /// judgements in request order.
+    fn judge_all<'r>(
+        &self,
+        request: &'r EvalRequest,
+    ) -> (Subject<'r>, Vec<Entry>, Vec<Option<Judgement>>) {
         let subject = Subject {
             birth: request.birth_date,
             sex: request.sex,
@@ -110,7 +132,11 @@ impl Engine {
             entries[i].short = short;
             judgements[entries[i].input] = Some(judgement);
         }
+        (subject, entries, judgements)
+    }
 
+    pub fn evaluate(&self, request: &EvalRequest) -> EvalResponse {
+        let (subject, entries, judgements) = self.judge_all(request);
         let mut series = BTreeMap::new();
         for s in &self.book.series {
             series.insert(

@@ -89,5 +89,11 @@ proptest! {
                 prop_assert!(a <= e && e <= b, "earliest inside its window");
             }
         }
+        // A recall forecasts one series alone; it must agree with the whole evaluation.
+        for (key, f) in &out.series {
+            let alone = engine.forecast_one(&request, key);
+            prop_assert_eq!(alone.as_ref(), Some(f), "{}", key);
+        }
+        prop_assert!(engine.forecast_one(&request, "no_such_series").is_none());
     }
 }
