@@ -15,6 +15,7 @@ pub const DEFAULT_CONFIG: &str = "sesshu.toml";
 pub const DEFAULT_DATABASE: &str = "sqlite://sesshu-data/sesshu.db";
 pub const DEFAULT_KEY_FILE: &str = "sesshu-data/sesshu.key";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_CERTIFICATE_KEY_FILE: &str = "sesshu-data/certificate.key";
 
 /// What the config file may hold.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -31,6 +32,37 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub import: ImportConfig,
+    #[serde(default)]
+    pub documents: DocumentsConfig,
+}
+
+/// Notices, tickets and certificates: the sender block, the city's template directory, the
+/// fonts, batch size, four-eyes, and the certificate signing key.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// The city's template files (same names as the shipped ones win over them); also where a
+    /// logo is looked up.
+    pub templates_dir: Option<PathBuf>,
+    /// Font directories [default: Debian's IPAex (and IPAmj when installed)].
+    pub font_dirs: Option<Vec<PathBuf>>,
+    pub department: Option<String>,
+    /// Who signs certificates, e.g. 町田市長.
+    pub issuer: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub note: Option<String>,
+    pub logo: Option<String>,
+    /// Documents per PDF file in a batch [default 500].
+    pub per_file: Option<usize>,
+    /// Notice runs need a second user's approval before they are issued (four-eyes).
+    #[serde(default)]
+    pub approval: bool,
+    /// The certificate signing keyring [default: sesshu-data/certificate.key].
+    pub certificate_key_file: Option<PathBuf>,
+    /// The first digit of a ticket's number line per series key [default 9 for all].
+    #[serde(default)]
+    pub ticket_kinds: HashMap<String, u8>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -70,6 +102,7 @@ pub struct Config {
     idle_seconds: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub documents: DocumentsConfig,
 }
 
 impl Config {
@@ -129,6 +162,17 @@ impl Config {
             tls_key: std::env::var_os("SESSHU_TLS_KEY")
                 .map(PathBuf::from)
                 .or(file.tls_key),
+            documents: DocumentsConfig {
+                templates_dir: std::env::var_os("SESSHU_TEMPLATES_DIR")
+                    .map(PathBuf::from)
+                    .or(file.documents.templates_dir),
+                approval: match std::env::var("SESSHU_NOTICE_APPROVAL").as_deref() {
+                    Ok("1" | "true" | "yes") => true,
+                    Ok("0" | "false" | "no") => false,
+                    _ => file.documents.approval,
+                },
+                ..file.documents
+            },
         })
     }
 
@@ -140,6 +184,33 @@ impl Config {
         Keyring::load(&self.key_file).map_err(|e| {
             anyhow::anyhow!("{e}\n鍵ファイルがない場合は `sesshu init` で作成してください")
         })
+    }
+
+    /// The certificate signing keyring: `SESSHU_CERTIFICATE_KEY` (hex) if set, else its file.
+    pub fn certificate_keyring(&self) -> Result<Keyring> {
+        if let Ok(text) = std::env::var("SESSHU_CERTIFICATE_KEY") {
+            return Keyring::parse(&text).context("SESSHU_CERTIFICATE_KEY");
+        }
+        let path = self.certificate_key_file();
+        Keyring::load(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\n証明書の署名鍵がない場合は `sesshu keys certificate-init` で作成してください"
+            )
+        })
+    }
+
+    pub fn certificate_key_file(&self) -> PathBuf {
+        self.documents
+            .certificate_key_file
+            .clone()
+            .or_else(|| std::env::var_os("SESSHU_CERTIFICATE_KEY_FILE").map(PathBuf::from))
+            .unwrap_or_else(|| {
+                // Beside the data key, so a deployment that moved one finds the other.
+                self.key_file
+                    .parent()
+                    .map(|d| d.join("certificate.key"))
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERTIFICATE_KEY_FILE))
+            })
     }
 
     pub async fn store(&self) -> Result<Store> {

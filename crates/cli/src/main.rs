@@ -52,6 +52,12 @@ enum Command {
     /// The routine-immunization rules: evaluate a history, print the rules
     #[command(subcommand)]
     Schedule(cmd::schedule::ScheduleCommand),
+    /// 対象者抽出 and 勧奨: extract, plan, approve and issue notices, tickets and screening forms
+    #[command(subcommand)]
+    Notices(cmd::notices::NoticesCommand),
+    /// 予防接種済証 / 証明書: issue a signed certificate, verify one
+    #[command(subcommand)]
+    Certificate(cmd::certificate::CertificateCommand),
     /// Synthetic data for demos, tests and benchmarks
     #[command(subcommand)]
     Demo(cmd::demo::DemoCommand),
@@ -84,6 +90,8 @@ fn main() -> ExitCode {
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,
+            Command::Notices(c) => cmd::notices::run(&cli.global, c).await,
+            Command::Certificate(c) => cmd::certificate::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
         }

@@ -451,22 +451,52 @@ impl Store {
     pub async fn for_each_person_with_doses(
         &self,
         tenant: MunicipalityCode,
+        each: impl FnMut(PersonFacts, Vec<Dose>),
+    ) -> Result<(u64, u64), StoreError> {
+        self.for_each_person_with_doses_born(tenant, None, each)
+            .await
+    }
+
+    /// As [`Self::for_each_person_with_doses`], limited to persons born in `born` (inclusive)
+    /// when given: a recall reads only the birth years its series can concern.
+    pub async fn for_each_person_with_doses_born(
+        &self,
+        tenant: MunicipalityCode,
+        born: Option<(CivilDate, CivilDate)>,
         mut each: impl FnMut(PersonFacts, Vec<Dose>),
     ) -> Result<(u64, u64), StoreError> {
         use futures_util::TryStreamExt;
         let code = tenant.as_string();
+        let (lo, hi) = born
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap_or_else(|| (String::new(), "9999-12-31".into()));
         let mut persons = sqlx::query(
-            "SELECT address_number, birth_date, sex FROM person WHERE municipality_code = $1 \
-             ORDER BY address_number",
+            "SELECT address_number, birth_date, sex, resident_status, protected FROM person \
+             WHERE municipality_code = $1 AND birth_date BETWEEN $2 AND $3 ORDER BY address_number",
         )
         .bind(&code)
+        .bind(&lo)
+        .bind(&hi)
         .fetch(self.pool());
-        let mut doses = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {DOSE_READ_COLUMNS} FROM dose WHERE municipality_code = $1 AND deleted = 0 \
-             ORDER BY address_number, given_on, dose_id"
-        )))
-        .bind(&code)
-        .fetch(self.pool());
+        let mut doses = if born.is_some() {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {DOSE_READ_COLUMNS} FROM dose WHERE municipality_code = $1 AND deleted = 0 \
+                 AND address_number IN (SELECT address_number FROM person \
+                 WHERE municipality_code = $1 AND birth_date BETWEEN $2 AND $3) \
+                 ORDER BY address_number, given_on, dose_id"
+            )))
+            .bind(&code)
+            .bind(&lo)
+            .bind(&hi)
+            .fetch(self.pool())
+        } else {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {DOSE_READ_COLUMNS} FROM dose WHERE municipality_code = $1 AND deleted = 0 \
+                 ORDER BY address_number, given_on, dose_id"
+            )))
+            .bind(&code)
+            .fetch(self.pool())
+        };
         let mut pending: Option<(String, Dose)> = match doses.try_next().await? {
             Some(r) => Some(light_dose(&r)?),
             None => None,
@@ -526,6 +556,8 @@ pub struct PersonFacts {
     pub address_number: String,
     pub birth_date: CivilDate,
     pub sex: sesshu_domain::Sex,
+    pub status: sesshu_domain::ResidentStatus,
+    pub protected: bool,
 }
 
 impl PersonFacts {
@@ -536,6 +568,9 @@ impl PersonFacts {
             birth_date: date(&birth, "birth_date")?,
             sex: sesshu_domain::Sex::from_code(r.try_get("sex")?)
                 .ok_or_else(|| StoreError::Corrupt("person.sex".into()))?,
+            status: sesshu_domain::ResidentStatus::from_code(r.try_get("resident_status")?)
+                .ok_or_else(|| StoreError::Corrupt("person.resident_status".into()))?,
+            protected: r.try_get::<i64, _>("protected")? != 0,
         })
     }
 }

@@ -6,13 +6,16 @@
 
 mod accounts;
 mod audit;
+mod certificates;
 mod dose;
 mod dose_import;
 mod error;
 mod import;
 mod keys;
 mod municipality;
+mod notices;
 mod person;
+mod recall;
 mod sessions;
 mod sql;
 mod stats;
@@ -31,13 +34,18 @@ pub use audit::{
     AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, CHECKPOINT, DEPLOYMENT,
     Outcome,
 };
+pub use certificates::CertificateRecord;
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
 pub use keys::Rotation;
 pub use municipality::Municipality;
+pub use notices::{NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket};
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
+pub use recall::{
+    CheckFailure, Cohort, Extraction, RecallBasis, RecallMember, RecallQuery, exclusion,
+};
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };

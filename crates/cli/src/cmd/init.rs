@@ -21,6 +21,7 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<ExitCode> {
         .municipality
         .context("--municipality CODE を指定してください (例: --municipality 132098)")?;
     let key_created = ensure_keyring(&config)?;
+    ensure_certificate_keyring(&config)?;
     let store = config.store().await?;
     if key_created {
         store
@@ -94,6 +95,26 @@ fn ensure_keyring(config: &Config) -> Result<bool> {
     println!(
         "鍵ファイル: {} を作成しました (mode 0600)。データベースとは別に保管し、バックアップしてください",
         config.key_file.display()
+    );
+    Ok(true)
+}
+
+/// Creates the certificate signing keyring when missing: separate from the data key, so that
+/// whoever can decrypt the register cannot forge a certificate, and either can be rotated alone.
+pub fn ensure_certificate_keyring(config: &Config) -> Result<bool> {
+    if std::env::var("SESSHU_CERTIFICATE_KEY").is_ok() {
+        config.certificate_keyring()?;
+        return Ok(false);
+    }
+    let path = config.certificate_key_file();
+    if path.exists() {
+        config.certificate_keyring()?;
+        return Ok(false);
+    }
+    Keyring::generate().create_file(&path)?;
+    println!(
+        "証明書の署名鍵: {} を作成しました (mode 0600)。データの鍵とは別に保管してください",
+        path.display()
     );
     Ok(true)
 }

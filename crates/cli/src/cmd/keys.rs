@@ -19,11 +19,25 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create the certificate signing keyring if it is missing (init does this too)
+    CertificateInit,
+    /// Add a certificate signing key version: new certificates are signed with it, older ones
+    /// keep verifying with theirs
+    CertificateRotate,
 }
 
 pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> {
-    let KeysCommand::Rotate { batch, json } = command;
     let config = Config::resolve(global)?;
+    let (batch, json) = match command {
+        KeysCommand::Rotate { batch, json } => (batch, json),
+        KeysCommand::CertificateInit => {
+            if !crate::cmd::init::ensure_certificate_keyring(&config)? {
+                println!("証明書の署名鍵はすでにあります: 変更はありません");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        KeysCommand::CertificateRotate => return certificate_rotate(&config).await,
+    };
     if std::env::var("SESSHU_KEY").is_ok() {
         bail!("SESSHU_KEY で鍵を渡しているときは鍵を追加できません。鍵ファイルで実行してください");
     }
@@ -82,6 +96,37 @@ pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> 
         println!(
             "鍵のローテーションが完了しました (現行 v{version})。古い鍵は履歴の復号に必要なため鍵ファイルに残します。"
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn certificate_rotate(config: &Config) -> Result<ExitCode> {
+    if std::env::var("SESSHU_CERTIFICATE_KEY").is_ok() {
+        bail!("SESSHU_CERTIFICATE_KEY で鍵を渡しているときは鍵を追加できません");
+    }
+    let mut keys = config.certificate_keyring()?;
+    keys.add_generated();
+    keys.write_file(&config.certificate_key_file())?;
+    let store = config.store().await?;
+    for m in store.municipalities().await? {
+        let signer =
+            sesshu_crypto::certificate::CertificateSigner::current(&keys, &m.code.as_string())?;
+        store
+            .register_certificate_key(m.code, signer.key_id(), &signer.public_key().to_text())
+            .await?;
+        store
+            .audit(
+                Some(m.code),
+                cli_event(
+                    "keys.certificate_rotate",
+                    Outcome::Ok,
+                    vec![],
+                    vec![],
+                    json!({"key_id": signer.key_id()}),
+                ),
+            )
+            .await?;
+        println!("{} {}: 新しい署名鍵 {}", m.code, m.name, signer.key_id());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,12 @@
 pub mod audit;
+pub mod certificate;
 pub mod demo;
+pub mod documents;
 pub mod dose;
 pub mod import;
 pub mod init;
 pub mod keys;
+pub mod notices;
 pub mod person;
 pub mod schedule;
 pub mod serve;

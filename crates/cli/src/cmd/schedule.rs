@@ -41,7 +41,7 @@ pub struct DueArgs {
     rules: RulesArg,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct RulesArg {
     /// A city's own rules file instead of the shipped one
     #[arg(long = "rules", env = "SESSHU_RULES", value_name = "FILE")]

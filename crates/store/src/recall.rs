@@ -1,0 +1,420 @@
+//! 対象者抽出: who is to be notified of one series in one period, why each person is in or out,
+//! and an independent second check before anything is printed.
+//!
+//! Incidents cities publish are notices to the dead and the moved-out, an age window off by a
+//! day, tickets to the wrong cohort. So the selection never reasons about ages itself: every
+//! person is put to the schedule engine (the same rules that judge doses), and the list it
+//! produces is then re-read person by person from the register by [`Store::check_recall`],
+//! which must find nothing wrong before a run may be issued.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, Months};
+use sesshu_domain::{CivilDate, MunicipalityCode, ResidentStatus};
+use sesshu_schedule::{Engine, EvalRequest, Forecast};
+
+use crate::{Store, StoreError};
+
+/// Which persons a period concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecallBasis {
+    /// The window of the person's next dose opens within the period: the monthly or yearly
+    /// cohort notice ("children who reach 2 months in January").
+    Opens,
+    /// The next dose can be given on some day of the period and is not given yet: catch-up
+    /// and sweeps of the unvaccinated.
+    Open,
+}
+
+impl RecallBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opens => "opens",
+            Self::Open => "open",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opens" => Some(Self::Opens),
+            "open" => Some(Self::Open),
+            _ => None,
+        }
+    }
+}
+
+/// What to extract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecallQuery {
+    pub series: String,
+    /// Only persons whose next dose is this one.
+    pub dose: Option<u32>,
+    pub from: CivilDate,
+    pub to: CivilDate,
+    pub basis: RecallBasis,
+    /// 再勧奨: only persons notified in this run whose dose is still not recorded.
+    pub recall_of: Option<String>,
+    /// The day the history is read on (today, or the period's start if later).
+    pub as_of: CivilDate,
+}
+
+/// One person the run would notify.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecallMember {
+    pub address_number: String,
+    pub birth_date: CivilDate,
+    pub protected: bool,
+    pub dose: u32,
+    pub stage: String,
+    pub window: [CivilDate; 2],
+    pub standard_window: Option<[CivilDate; 2]>,
+    /// The one line that says why this person is included.
+    pub reason: String,
+}
+
+/// Why someone examined is not included (the keys of [`Extraction::excluded`]).
+pub mod exclusion {
+    pub const MOVED_OUT: &str = "転出";
+    pub const DECEASED: &str = "死亡";
+    pub const NON_RESIDENT: &str = "住登外";
+    pub const NOT_IN_TARGET: &str = "対象外";
+    pub const COMPLETE: &str = "完了";
+    pub const OTHER_DOSE: &str = "次は別の回";
+    pub const OUTSIDE_PERIOD: &str = "期間外";
+    pub const NOT_NOTIFIED: &str = "前回の通知なし";
+    pub const OUTSIDE_AGES: &str = "対象年齢の範囲外";
+}
+
+/// Members of one birth month, against the window the rules give that cohort.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cohort {
+    /// `YYYY-MM`
+    pub born: String,
+    pub count: u64,
+    /// The earliest window start and latest window end among the cohort's members.
+    pub window: [CivilDate; 2],
+}
+
+/// The dry run of a recall.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Extraction {
+    pub series: String,
+    pub series_name: String,
+    /// Persons read from the register (those born in the range the series can concern).
+    pub examined: u64,
+    /// The birth dates the series can concern in the period, as the rules define it.
+    pub born: Option<[CivilDate; 2]>,
+    pub members: Vec<RecallMember>,
+    pub excluded: BTreeMap<String, u64>,
+    /// Exclusion of each examined person not included, for the difference from an earlier run.
+    #[serde(skip)]
+    pub exclusions: BTreeMap<String, &'static str>,
+    pub cohorts: Vec<Cohort>,
+}
+
+/// A person on a list who should not be on it, found by the second check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckFailure {
+    pub address_number: String,
+    pub problem: String,
+}
+
+/// Birth dates probed each side of those the rules name: later doses' windows may extend past
+/// the first dose's (a booster given after the age limit of the primary series).
+const BIRTH_MARGIN_DAYS: u64 = 400;
+/// The oldest person a recall considers.
+const MAX_AGE_YEARS: u32 = 125;
+
+impl Store {
+    /// The dry run: who would be notified and why, who would not and why, by birth month.
+    pub async fn extract_recall(
+        &self,
+        engine: &Engine,
+        tenant: MunicipalityCode,
+        query: &RecallQuery,
+    ) -> Result<Extraction, StoreError> {
+        let series_name = series_name(engine, &query.series)
+            .ok_or_else(|| StoreError::Invalid(format!("系列 {} はありません", query.series)))?;
+        if query.to < query.from {
+            return Err(StoreError::Invalid("期間の終わりが始まりより前です".into()));
+        }
+        let notified: Option<BTreeSet<String>> = match &query.recall_of {
+            Some(run) => Some(self.notified_in(tenant, run, &query.series).await?),
+            None => None,
+        };
+        let born = birth_range(engine, query);
+        let mut extraction = Extraction {
+            series: query.series.clone(),
+            series_name,
+            examined: 0,
+            born: born.map(|(a, b)| [a, b]),
+            members: Vec::new(),
+            excluded: BTreeMap::new(),
+            exclusions: BTreeMap::new(),
+            cohorts: Vec::new(),
+        };
+        let Some((lo, hi)) = born else {
+            return Ok(extraction);
+        };
+        self.for_each_person_with_doses_born(tenant, Some((lo, hi)), |person, doses| {
+            extraction.examined += 1;
+            let request =
+                EvalRequest::for_person(person.birth_date, person.sex, &doses, query.as_of);
+            let verdict = match person.status {
+                ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
+                ResidentStatus::Deceased => Err(exclusion::DECEASED),
+                ResidentStatus::NonResident => Err(exclusion::NON_RESIDENT),
+                ResidentStatus::Resident => match engine.forecast_one(&request, &query.series) {
+                    Some(f) => judge(&f, query, &person.address_number, notified.as_ref()),
+                    None => Err(exclusion::NOT_IN_TARGET),
+                },
+            };
+            match verdict {
+                Ok((dose, stage, window, standard_window, reason)) => {
+                    extraction.members.push(RecallMember {
+                        address_number: person.address_number,
+                        birth_date: person.birth_date,
+                        protected: person.protected,
+                        dose,
+                        stage,
+                        window,
+                        standard_window,
+                        reason,
+                    })
+                }
+                Err(why) => {
+                    *extraction.excluded.entry(why.to_owned()).or_default() += 1;
+                    extraction.exclusions.insert(person.address_number, why);
+                }
+            }
+        })
+        .await?;
+        extraction.cohorts = cohorts(&extraction.members);
+        Ok(extraction)
+    }
+
+    /// The second, independent check of a list: each member re-read from the register by
+    /// address number and put to the engine again. Anything found blocks issuing.
+    pub async fn check_recall(
+        &self,
+        engine: &Engine,
+        tenant: MunicipalityCode,
+        query: &RecallQuery,
+        members: &[RecallMember],
+        release_protected: bool,
+    ) -> Result<Vec<CheckFailure>, StoreError> {
+        let mut failures = Vec::new();
+        let mut fail = |address: &str, problem: String| {
+            failures.push(CheckFailure {
+                address_number: address.to_owned(),
+                problem,
+            })
+        };
+        let mut seen = BTreeSet::new();
+        for m in members {
+            if !seen.insert(m.address_number.as_str()) {
+                fail(&m.address_number, "同じ人が二度含まれています".into());
+                continue;
+            }
+            let address = sesshu_domain::AddressNumber::parse(&m.address_number)
+                .map_err(|_| StoreError::Corrupt("notice.address_number".into()))?;
+            let Some(row) = self.person(tenant, &address).await? else {
+                fail(&m.address_number, "宛名にいません".into());
+                continue;
+            };
+            let p = &row.person;
+            match p.status {
+                ResidentStatus::Resident => {}
+                ResidentStatus::MovedOut => fail(&m.address_number, "転出しています".into()),
+                ResidentStatus::Deceased => fail(&m.address_number, "死亡しています".into()),
+                ResidentStatus::NonResident => fail(&m.address_number, "住登外者です".into()),
+            }
+            if p.protected && !release_protected && !m.protected {
+                fail(
+                    &m.address_number,
+                    "支援措置の対象なのに住所を伏せる印がありません".into(),
+                );
+            }
+            let doses: Vec<sesshu_domain::Dose> = self
+                .doses_of(tenant, address.as_str())
+                .await?
+                .into_iter()
+                .map(|d| d.dose)
+                .collect();
+            let request = EvalRequest::for_person(p.birth_date, p.sex, &doses, query.as_of);
+            let Some(f) = engine.forecast_one(&request, &query.series) else {
+                fail(&m.address_number, "系列がありません".into());
+                continue;
+            };
+            match (f.next_dose, f.window) {
+                (None, _) => fail(&m.address_number, "接種は完了しています".into()),
+                (Some(_), None) => fail(&m.address_number, format!("対象外です: {}", f.reason)),
+                (Some(n), Some([a, b])) => {
+                    if n != m.dose {
+                        fail(&m.address_number, format!("次は{n}回目です"));
+                    }
+                    if [a, b] != m.window {
+                        fail(&m.address_number, format!("接種できる期間が {a}〜{b} です"));
+                    }
+                    if b < query.from || a > query.to {
+                        fail(
+                            &m.address_number,
+                            "接種できる期間が抽出期間と重なりません".into(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn notified_in(
+        &self,
+        tenant: MunicipalityCode,
+        run: &str,
+        series: &str,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT address_number FROM notice WHERE municipality_code = $1 AND run_id = $2 \
+             AND series_key = $3",
+        )
+        .bind(tenant.as_string())
+        .bind(run)
+        .bind(series)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "再勧奨の元になる通知 {run} ({series}) がありません"
+            )));
+        }
+        rows.iter()
+            .map(|r| r.try_get("address_number").map_err(StoreError::from))
+            .collect()
+    }
+}
+
+type Verdict = Result<(u32, String, [CivilDate; 2], Option<[CivilDate; 2]>, String), &'static str>;
+
+fn judge(
+    f: &Forecast,
+    q: &RecallQuery,
+    address: &str,
+    notified: Option<&BTreeSet<String>>,
+) -> Verdict {
+    let Some(dose) = f.next_dose else {
+        return Err(if f.in_target || f.total_doses.is_some() {
+            exclusion::COMPLETE
+        } else {
+            exclusion::NOT_IN_TARGET
+        });
+    };
+    let Some([open, close]) = f.window else {
+        return Err(exclusion::NOT_IN_TARGET);
+    };
+    if q.dose.is_some_and(|d| d != dose) {
+        return Err(exclusion::OTHER_DOSE);
+    }
+    let fits = match q.basis {
+        RecallBasis::Opens => q.from <= open && open <= q.to,
+        RecallBasis::Open => open <= q.to && close >= q.from,
+    };
+    if !fits {
+        return Err(exclusion::OUTSIDE_PERIOD);
+    }
+    if let Some(n) = notified
+        && !n.contains(address)
+    {
+        return Err(exclusion::NOT_NOTIFIED);
+    }
+    let stage = f
+        .next_stage
+        .clone()
+        .unwrap_or_else(|| format!("{dose}回目"));
+    let reason = match (q.basis, notified.is_some()) {
+        (_, true) => format!("{stage}: 前回の通知の後も接種記録なし、{open}〜{close} に接種可能"),
+        (RecallBasis::Opens, false) => {
+            format!("{stage}: 接種できる期間が {open} に始まる(〜{close})")
+        }
+        (RecallBasis::Open, false) => format!("{stage}: 未接種、{open}〜{close} に接種可能"),
+    };
+    Ok((dose, stage, [open, close], f.standard_window, reason))
+}
+
+fn series_name(engine: &Engine, key: &str) -> Option<String> {
+    let book = engine.rules();
+    book.series
+        .iter()
+        .find(|s| s.key == key)
+        .map(|s| s.name.clone())
+        .or_else(|| {
+            book.sequences.iter().find(|q| q.key == key).map(|q| {
+                q.parts
+                    .iter()
+                    .filter_map(|p| book.series.iter().find(|s| &s.key == p))
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("・")
+            })
+        })
+}
+
+/// The birth dates whose series window meets the period, found by asking the engine about a
+/// person with no history born on each day, widened by [`BIRTH_MARGIN_DAYS`]; `None` when no
+/// birth date qualifies. Reading only these persons is what makes a recall over a large town
+/// fast, and asking the engine (not a table of ages) is what keeps it right.
+fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate)> {
+    let oldest = q.to.checked_sub_months(Months::new(12 * MAX_AGE_YEARS))?;
+    let mut found: Option<(CivilDate, CivilDate)> = None;
+    let mut day = oldest;
+    while day <= q.to {
+        let request = EvalRequest {
+            birth_date: day,
+            sex: sesshu_schedule::contract::SexCode::F,
+            history: Vec::new(),
+            as_of: q.as_of.max(day),
+            context: Default::default(),
+        };
+        let meets = |f: Option<Forecast>| {
+            f.and_then(|f| f.window)
+                .is_some_and(|[a, b]| a <= q.to && b >= q.from)
+        };
+        // Both sexes: some series are for one only.
+        let male = EvalRequest {
+            sex: sesshu_schedule::contract::SexCode::M,
+            ..request.clone()
+        };
+        if meets(engine.forecast_one(&request, &q.series))
+            || meets(engine.forecast_one(&male, &q.series))
+        {
+            found = Some(match found {
+                None => (day, day),
+                Some((a, _)) => (a, day),
+            });
+        }
+        day = day.succ_opt()?;
+    }
+    let (a, b) = found?;
+    let margin = chrono::Days::new(BIRTH_MARGIN_DAYS);
+    Some((
+        a.checked_sub_days(margin).unwrap_or(a),
+        b.checked_add_days(margin).unwrap_or(b).min(q.to),
+    ))
+}
+
+fn cohorts(members: &[RecallMember]) -> Vec<Cohort> {
+    let mut by_month: BTreeMap<String, Cohort> = BTreeMap::new();
+    for m in members {
+        let key = format!("{:04}-{:02}", m.birth_date.year(), m.birth_date.month());
+        let c = by_month.entry(key.clone()).or_insert(Cohort {
+            born: key,
+            count: 0,
+            window: m.window,
+        });
+        c.count += 1;
+        c.window = [c.window[0].min(m.window[0]), c.window[1].max(m.window[1])];
+    }
+    by_month.into_values().collect()
+}
