@@ -102,6 +102,8 @@ pub struct Notice {
     pub reason: String,
     pub address_withheld: bool,
     pub ticket_number: Option<String>,
+    /// When its run was issued (only in a person's list).
+    pub issued_at: Option<String>,
 }
 
 impl Notice {
@@ -220,6 +222,8 @@ fn notice_from_row(r: &AnyRow) -> Result<Notice, StoreError> {
         reason: r.try_get("reason")?,
         address_withheld: flag(r, "address_withheld")?,
         ticket_number: r.try_get("ticket_number")?,
+        // Only the person's list joins the run; elsewhere the column is absent.
+        issued_at: r.try_get::<Option<String>, _>("issued_at").ok().flatten(),
     })
 }
 
@@ -411,7 +415,7 @@ impl Store {
         address_number: &str,
     ) -> Result<Vec<Notice>, StoreError> {
         sqlx::query(
-            "SELECT n.* FROM notice n JOIN notice_run r ON r.municipality_code = n.municipality_code \
+            "SELECT n.*, r.issued_at FROM notice n JOIN notice_run r ON r.municipality_code = n.municipality_code \
              AND r.run_id = n.run_id WHERE n.municipality_code = $1 AND n.address_number = $2 \
              AND r.status IN ('issuing', 'issued') ORDER BY n.run_id DESC",
         )

@@ -13,6 +13,9 @@ use chrono::{Datelike, Months};
 use sesshu_domain::{CivilDate, MunicipalityCode, ResidentStatus};
 use sesshu_schedule::{Engine, EvalRequest, Forecast};
 
+use crate::dose::dose_from_row;
+use crate::person::person_from_row;
+use crate::sql::Params;
 use crate::{Store, StoreError};
 
 /// Which persons a period concerns.
@@ -123,6 +126,8 @@ pub struct CheckFailure {
 /// Birth dates probed each side of those the rules name: later doses' windows may extend past
 /// the first dose's (a booster given after the age limit of the primary series).
 const BIRTH_MARGIN_DAYS: u64 = 400;
+/// Members re-read per statement by the second check.
+const CHECK_BATCH: usize = 500;
 /// The oldest person a recall considers.
 const MAX_AGE_YEARS: u32 = 125;
 
@@ -212,61 +217,104 @@ impl Store {
             })
         };
         let mut seen = BTreeSet::new();
-        for m in members {
-            if !seen.insert(m.address_number.as_str()) {
-                fail(&m.address_number, "同じ人が二度含まれています".into());
-                continue;
-            }
-            let address = sesshu_domain::AddressNumber::parse(&m.address_number)
-                .map_err(|_| StoreError::Corrupt("notice.address_number".into()))?;
-            let Some(row) = self.person(tenant, &address).await? else {
-                fail(&m.address_number, "宛名にいません".into());
-                continue;
-            };
-            let p = &row.person;
-            match p.status {
-                ResidentStatus::Resident => {}
-                ResidentStatus::MovedOut => fail(&m.address_number, "転出しています".into()),
-                ResidentStatus::Deceased => fail(&m.address_number, "死亡しています".into()),
-                ResidentStatus::NonResident => fail(&m.address_number, "住登外者です".into()),
-            }
-            if p.protected && !release_protected && !m.protected {
-                fail(
-                    &m.address_number,
-                    "支援措置の対象なのに住所を伏せる印がありません".into(),
-                );
-            }
-            let doses: Vec<sesshu_domain::Dose> = self
-                .doses_of(tenant, address.as_str())
-                .await?
-                .into_iter()
-                .map(|d| d.dose)
-                .collect();
-            let request = EvalRequest::for_person(p.birth_date, p.sex, &doses, query.as_of);
-            let Some(f) = engine.forecast_one(&request, &query.series) else {
-                fail(&m.address_number, "系列がありません".into());
-                continue;
-            };
-            match (f.next_dose, f.window) {
-                (None, _) => fail(&m.address_number, "接種は完了しています".into()),
-                (Some(_), None) => fail(&m.address_number, format!("対象外です: {}", f.reason)),
-                (Some(n), Some([a, b])) => {
-                    if n != m.dose {
-                        fail(&m.address_number, format!("次は{n}回目です"));
-                    }
-                    if [a, b] != m.window {
-                        fail(&m.address_number, format!("接種できる期間が {a}〜{b} です"));
-                    }
-                    if b < query.from || a > query.to {
-                        fail(
-                            &m.address_number,
-                            "接種できる期間が抽出期間と重なりません".into(),
-                        );
+        for chunk in members.chunks(CHECK_BATCH) {
+            let addresses: Vec<&str> = chunk.iter().map(|m| m.address_number.as_str()).collect();
+            let mut found = self.persons_with_doses(tenant, &addresses).await?;
+            for m in chunk {
+                if !seen.insert(m.address_number.clone()) {
+                    fail(&m.address_number, "同じ人が二度含まれています".into());
+                    continue;
+                }
+                let Some((p, doses)) = found.remove(&m.address_number) else {
+                    fail(&m.address_number, "宛名にいません".into());
+                    continue;
+                };
+                match p.status {
+                    ResidentStatus::Resident => {}
+                    ResidentStatus::MovedOut => fail(&m.address_number, "転出しています".into()),
+                    ResidentStatus::Deceased => fail(&m.address_number, "死亡しています".into()),
+                    ResidentStatus::NonResident => fail(&m.address_number, "住登外者です".into()),
+                }
+                if p.protected && !release_protected && !m.protected {
+                    fail(
+                        &m.address_number,
+                        "支援措置の対象なのに住所を伏せる印がありません".into(),
+                    );
+                }
+                let request = EvalRequest::for_person(p.birth_date, p.sex, &doses, query.as_of);
+                let Some(f) = engine.forecast_one(&request, &query.series) else {
+                    fail(&m.address_number, "系列がありません".into());
+                    continue;
+                };
+                match (f.next_dose, f.window) {
+                    (None, _) => fail(&m.address_number, "接種は完了しています".into()),
+                    (Some(_), None) => fail(&m.address_number, format!("対象外です: {}", f.reason)),
+                    (Some(n), Some([a, b])) => {
+                        if n != m.dose {
+                            fail(&m.address_number, format!("次は{n}回目です"));
+                        }
+                        if [a, b] != m.window {
+                            fail(&m.address_number, format!("接種できる期間が {a}〜{b} です"));
+                        }
+                        if b < query.from || a > query.to {
+                            fail(
+                                &m.address_number,
+                                "接種できる期間が抽出期間と重なりません".into(),
+                            );
+                        }
                     }
                 }
             }
         }
         Ok(failures)
+    }
+
+    /// Persons by address number with their non-deleted doses (oldest first): two statements
+    /// per batch, whatever its size.
+    async fn persons_with_doses(
+        &self,
+        tenant: MunicipalityCode,
+        addresses: &[&str],
+    ) -> Result<BTreeMap<String, (sesshu_domain::Person, Vec<sesshu_domain::Dose>)>, StoreError>
+    {
+        use sqlx::{AssertSqlSafe, Row};
+        let code = tenant.as_string();
+        let mut out = BTreeMap::new();
+        let mut p = Params::new(self.backend());
+        let sql = format!(
+            "SELECT * FROM person WHERE municipality_code = {} AND address_number IN ({})",
+            p.next(),
+            p.list(addresses.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&code);
+        for a in addresses {
+            q = q.bind(*a);
+        }
+        for r in q.fetch_all(self.pool()).await? {
+            let (person, _) = person_from_row(&r)?;
+            out.insert(
+                person.address_number.as_str().to_owned(),
+                (person, Vec::new()),
+            );
+        }
+        let mut p = Params::new(self.backend());
+        let sql = format!(
+            "SELECT * FROM dose WHERE municipality_code = {} AND deleted = 0 \
+             AND address_number IN ({}) ORDER BY address_number, given_on, dose_id",
+            p.next(),
+            p.list(addresses.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&code);
+        for a in addresses {
+            q = q.bind(*a);
+        }
+        for r in q.fetch_all(self.pool()).await? {
+            let address: String = r.try_get("address_number")?;
+            if let Some((_, doses)) = out.get_mut(&address) {
+                doses.push(dose_from_row(&r)?.dose);
+            }
+        }
+        Ok(out)
     }
 
     async fn notified_in(

@@ -679,3 +679,84 @@ async fn search_takes_a_wareki_birth_date_a_household_or_a_number() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_person_page_lists_the_notices_and_tickets_issued() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let p = &s.people[5];
+        let q = sesshu_store::RecallQuery {
+            series: "hib".into(),
+            dose: Some(1),
+            from: sesshu_testkit::day("2026-01-01"),
+            to: sesshu_testkit::day("2026-01-31"),
+            basis: sesshu_store::RecallBasis::Opens,
+            recall_of: None,
+            as_of: sesshu_testkit::day("2026-01-01"),
+        };
+        let member = sesshu_store::RecallMember {
+            address_number: p.address_number.as_str().to_owned(),
+            birth_date: p.birth_date,
+            protected: false,
+            dose: 1,
+            stage: "初回1回目".into(),
+            window: [q.from, q.to],
+            standard_window: None,
+            reason: "test".into(),
+        };
+        let run = s
+            .store
+            .create_notice_run(
+                s.machida,
+                sesshu_store::NewRun {
+                    query: &q,
+                    documents: &["notice".into(), "ticket".into()],
+                    release_protected: false,
+                    needs_approval: false,
+                    summary: serde_json::json!({}),
+                    members: std::slice::from_ref(&member),
+                    by: "planner",
+                },
+            )
+            .await
+            .unwrap();
+        let line = |_: &str, dose: u32, n: u64| Some(format!("9{dose}132098{n:010}"));
+        s.store
+            .begin_issue(s.machida, &run.run_id, "printer", Some(&line))
+            .await
+            .unwrap();
+        s.store.finish_issue(s.machida, &run.run_id).await.unwrap();
+
+        let (cookie, _) = session(&s.store, s.machida, "clerk").await;
+        let uri = format!("/persons/{}", p.address_number.as_str());
+        let (status, _, body) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            body.contains("id=\"issued\""),
+            "{}: no issued section",
+            db.name
+        );
+        assert!(
+            body.contains(&format!("{}-000001", run.run_id)),
+            "{}",
+            db.name
+        );
+        assert!(
+            body.contains("0000000001"),
+            "{}: the ticket number",
+            db.name
+        );
+
+        // Another municipality's staff, on the same address number in their own register
+        // (the synthetic towns share numbering), see none of it.
+        let (other, _) = session(
+            &s.store,
+            MunicipalityCode::parse("011002").unwrap(),
+            "other",
+        )
+        .await;
+        let (_, _, body) = send(&s.app, "GET", &uri, Some(&other), None).await;
+        assert!(!body.contains("0000000001"), "{}", db.name);
+        assert!(!body.contains(&run.run_id), "{}", db.name);
+    }
+}

@@ -213,6 +213,86 @@ struct PersonPage {
     revealed: Option<String>,
     error: Option<String>,
     notice: Option<String>,
+    issued: Vec<IssuedRow>,
+}
+
+/// A notice, ticket or certificate issued to the person.
+struct IssuedRow {
+    kind: &'static str,
+    number: String,
+    what: String,
+    date: String,
+    /// Empty while valid; 無効 (再発行) otherwise.
+    state: String,
+}
+
+/// Everything issued to a person, newest first within each kind.
+async fn issued_rows(
+    state: &AppState,
+    tenant: sesshu_domain::MunicipalityCode,
+    address: &str,
+) -> Result<Vec<IssuedRow>, PageError> {
+    let name = |key: &str| {
+        state
+            .engine
+            .rules()
+            .series(key)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| key.to_owned())
+    };
+    let mut rows = Vec::new();
+    for n in state.store.notices_of_person(tenant, address).await? {
+        rows.push(IssuedRow {
+            kind: "勧奨通知",
+            what: format!("{} {}", name(&n.series_key), n.stage),
+            date: n
+                .issued_at
+                .as_deref()
+                .map(|d| d.chars().take(10).collect())
+                .unwrap_or_else(|| "発行中".into()),
+            number: n.notice_number,
+            state: String::new(),
+        });
+    }
+    for t in state.store.tickets_of_person(tenant, address).await? {
+        rows.push(IssuedRow {
+            kind: "接種券",
+            what: format!(
+                "{} {}回目 ({} 〜 {})",
+                name(&t.series_key),
+                t.dose,
+                t.valid_from,
+                t.valid_until
+            ),
+            date: t.issued_at.chars().take(10).collect(),
+            state: if t.invalidated_at.is_some() {
+                "無効 (再発行済み)".into()
+            } else if t.reissue_of.is_some() {
+                "再発行".into()
+            } else {
+                String::new()
+            },
+            number: t.ticket_number,
+        });
+    }
+    for c in state.store.certificates_of_person(tenant, address).await? {
+        rows.push(IssuedRow {
+            kind: if c.travel {
+                "接種証明書 (渡航用)"
+            } else {
+                "予防接種済証"
+            },
+            what: String::new(),
+            date: c.issued_on,
+            state: if c.revoked_at.is_some() {
+                "無効 (再発行済み)".into()
+            } else {
+                String::new()
+            },
+            number: c.certificate_id,
+        });
+    }
+    Ok(rows)
 }
 
 impl PersonPage {
@@ -236,7 +316,13 @@ async fn person_page(
         .require(state, Permission::PersonRead, "person.read")
         .await?;
     let d = read_person(state, &staff.caller, staff.tenant, address).await?;
+    let issued = if staff.can(Permission::DoseRead) {
+        issued_rows(state, staff.tenant, d.person.address_number.as_str()).await?
+    } else {
+        Vec::new()
+    };
     let page = PersonPage {
+        issued,
         chrome: staff
             .chrome(state, &format!("{} さん", d.person.name))
             .await,
