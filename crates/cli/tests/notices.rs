@@ -323,6 +323,7 @@ async fn a_recall_selects_by_the_rules_prints_checks_and_resumes() {
             letters[0]
         );
         assert!(letters[0].contains("原町田1丁目1番1号"));
+        assert!(letters[0].contains("標準的な接種期間"), "{}", letters[0]);
         assert!(letters[2].contains("保護七子"));
         assert!(
             !letters[2].contains("原町田"),

@@ -13,9 +13,9 @@ use typst_layout::PagedDocument;
 
 use crate::{DocumentError, DocumentKind, FontSet, Templates};
 
-/// Renders between evictions of typst's memo cache: long batches would otherwise keep every
-/// page they ever laid out in memory.
-const EVICT_EVERY: u32 = 20;
+/// Renders a memoised result survives unused in typst's cache. A batch file is hundreds of
+/// pages whose layouts are never asked for again; keeping them would grow memory with the run.
+const EVICT_AGE: usize = 2;
 
 /// A PDF and how many pages it has.
 #[derive(Debug, Clone)]
@@ -30,7 +30,6 @@ pub struct Typesetter {
     fonts: Arc<FontSet>,
     library: Arc<LazyHash<Library>>,
     templates: Templates,
-    renders: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for Typesetter {
@@ -47,7 +46,6 @@ impl Typesetter {
             fonts: Arc::new(fonts),
             library: Arc::new(LazyHash::new(Library::default())),
             templates,
-            renders: Arc::default(),
         }
     }
 
@@ -105,12 +103,7 @@ impl Typesetter {
             data: Bytes::new(serde_json::to_vec(data)?),
         };
         let compiled = typst::compile::<PagedDocument>(&world).output;
-        let n = self
-            .renders
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % EVICT_EVERY == EVICT_EVERY - 1 {
-            comemo::evict(EVICT_EVERY as usize);
-        }
+        comemo::evict(EVICT_AGE);
         let document = compiled.map_err(|errors| DocumentError::Typeset {
             name: name.into(),
             reason: errors

@@ -99,6 +99,8 @@ pub struct Notice {
     pub dose: u32,
     pub stage: String,
     pub window: [CivilDate; 2],
+    /// 標準的な接種期間, when the rules give one.
+    pub standard_window: Option<[CivilDate; 2]>,
     pub reason: String,
     pub address_withheld: bool,
     pub ticket_number: Option<String>,
@@ -116,7 +118,7 @@ impl Notice {
             dose: self.dose,
             stage: self.stage.clone(),
             window: self.window,
-            standard_window: None,
+            standard_window: self.standard_window,
             reason: self.reason.clone(),
         }
     }
@@ -219,6 +221,18 @@ fn notice_from_row(r: &AnyRow) -> Result<Notice, StoreError> {
         dose: count(r, "dose")?,
         stage: r.try_get("stage")?,
         window: [date(r, "window_from")?, date(r, "window_to")?],
+        standard_window: match (
+            r.try_get::<Option<String>, _>("standard_from")?,
+            r.try_get::<Option<String>, _>("standard_to")?,
+        ) {
+            (Some(a), Some(b)) => Some([
+                a.parse()
+                    .map_err(|_| StoreError::Corrupt("notice.standard_from".into()))?,
+                b.parse()
+                    .map_err(|_| StoreError::Corrupt("notice.standard_to".into()))?,
+            ]),
+            _ => None,
+        },
         reason: r.try_get("reason")?,
         address_withheld: flag(r, "address_withheld")?,
         ticket_number: r.try_get("ticket_number")?,
@@ -320,8 +334,9 @@ impl Store {
         for (i, m) in new.members.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO notice (municipality_code, run_id, address_number, notice_number, \
-                 series_key, dose, stage, window_from, window_to, reason, address_withheld) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 series_key, dose, stage, window_from, window_to, standard_from, standard_to, \
+                 reason, address_withheld) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&code)
             .bind(&run_id)
@@ -332,6 +347,8 @@ impl Store {
             .bind(&m.stage)
             .bind(m.window[0].to_string())
             .bind(m.window[1].to_string())
+            .bind(m.standard_window.map(|[a, _]| a.to_string()))
+            .bind(m.standard_window.map(|[_, b]| b.to_string()))
             .bind(&m.reason)
             .bind(i64::from(m.protected && !new.release_protected))
             .execute(&mut *db)

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Months};
 use sesshu_domain::{CivilDate, MunicipalityCode, ResidentStatus};
+use sesshu_schedule::contract::SexCode;
 use sesshu_schedule::{Engine, EvalRequest, Forecast};
 
-use crate::dose::dose_from_row;
-use crate::person::person_from_row;
+use crate::dose::{DOSE_READ_COLUMNS, PersonFacts, light_dose};
 use crate::sql::Params;
 use crate::{Store, StoreError};
 
@@ -126,6 +126,9 @@ pub struct CheckFailure {
 /// Birth dates probed each side of those the rules name: later doses' windows may extend past
 /// the first dose's (a booster given after the age limit of the primary series).
 const BIRTH_MARGIN_DAYS: u64 = 400;
+/// Days between probed birth dates. Every window is longer than this, so the set of birth dates
+/// whose window meets the period is never missed between two probes; the margin covers the ends.
+const PROBE_STEP_DAYS: u64 = 7;
 /// Members re-read per statement by the second check.
 const CHECK_BATCH: usize = 500;
 /// The oldest person a recall considers.
@@ -270,19 +273,19 @@ impl Store {
     }
 
     /// Persons by address number with their non-deleted doses (oldest first): two statements
-    /// per batch, whatever its size.
+    /// per batch, whatever its size, each answered from an index.
     async fn persons_with_doses(
         &self,
         tenant: MunicipalityCode,
         addresses: &[&str],
-    ) -> Result<BTreeMap<String, (sesshu_domain::Person, Vec<sesshu_domain::Dose>)>, StoreError>
-    {
-        use sqlx::{AssertSqlSafe, Row};
+    ) -> Result<BTreeMap<String, (PersonFacts, Vec<sesshu_domain::Dose>)>, StoreError> {
+        use sqlx::AssertSqlSafe;
         let code = tenant.as_string();
         let mut out = BTreeMap::new();
         let mut p = Params::new(self.backend());
         let sql = format!(
-            "SELECT * FROM person WHERE municipality_code = {} AND address_number IN ({})",
+            "SELECT address_number, birth_date, sex, resident_status, protected FROM person \
+             WHERE municipality_code = {} AND address_number IN ({})",
             p.next(),
             p.list(addresses.len())
         );
@@ -291,15 +294,12 @@ impl Store {
             q = q.bind(*a);
         }
         for r in q.fetch_all(self.pool()).await? {
-            let (person, _) = person_from_row(&r)?;
-            out.insert(
-                person.address_number.as_str().to_owned(),
-                (person, Vec::new()),
-            );
+            let facts = PersonFacts::from_row(&r)?;
+            out.insert(facts.address_number.clone(), (facts, Vec::new()));
         }
         let mut p = Params::new(self.backend());
         let sql = format!(
-            "SELECT * FROM dose WHERE municipality_code = {} AND deleted = 0 \
+            "SELECT {DOSE_READ_COLUMNS} FROM dose WHERE municipality_code = {} AND deleted = 0 \
              AND address_number IN ({}) ORDER BY address_number, given_on, dose_id",
             p.next(),
             p.list(addresses.len())
@@ -309,9 +309,9 @@ impl Store {
             q = q.bind(*a);
         }
         for r in q.fetch_all(self.pool()).await? {
-            let address: String = r.try_get("address_number")?;
+            let (address, dose) = light_dose(&r)?;
             if let Some((_, doses)) = out.get_mut(&address) {
-                doses.push(dose_from_row(&r)?.dose);
+                doses.push(dose);
             }
         }
         Ok(out)
@@ -410,42 +410,54 @@ fn series_name(engine: &Engine, key: &str) -> Option<String> {
 }
 
 /// The birth dates whose series window meets the period, found by asking the engine about a
-/// person with no history born on each day, widened by [`BIRTH_MARGIN_DAYS`]; `None` when no
+/// person with no history born every [`PROBE_STEP_DAYS`], widened by [`BIRTH_MARGIN_DAYS`]; `None` when no
 /// birth date qualifies. Reading only these persons is what makes a recall over a large town
 /// fast, and asking the engine (not a table of ages) is what keeps it right.
 fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate)> {
     let oldest = q.to.checked_sub_months(Months::new(12 * MAX_AGE_YEARS))?;
     let mut found: Option<(CivilDate, CivilDate)> = None;
+    // A cohort notice of the dose a person with no history would get next (Hib's first, MR's
+    // second period) depends on the birth date alone: only births whose window opens in the
+    // period qualify. Anything else may depend on earlier doses: every birth whose window
+    // meets the period, widened by the margin.
+    let mut tight = q.basis == RecallBasis::Opens;
     let mut day = oldest;
     while day <= q.to {
-        let request = EvalRequest {
-            birth_date: day,
-            sex: sesshu_schedule::contract::SexCode::F,
-            history: Vec::new(),
-            as_of: q.as_of.max(day),
-            context: Default::default(),
-        };
-        let meets = |f: Option<Forecast>| {
-            f.and_then(|f| f.window)
-                .is_some_and(|[a, b]| a <= q.to && b >= q.from)
-        };
-        // Both sexes: some series are for one only.
-        let male = EvalRequest {
-            sex: sesshu_schedule::contract::SexCode::M,
-            ..request.clone()
-        };
-        if meets(engine.forecast_one(&request, &q.series))
-            || meets(engine.forecast_one(&male, &q.series))
-        {
-            found = Some(match found {
-                None => (day, day),
-                Some((a, _)) => (a, day),
-            });
+        for sex in [SexCode::F, SexCode::M] {
+            let request = EvalRequest {
+                birth_date: day,
+                sex,
+                history: Vec::new(),
+                as_of: q.as_of.max(day),
+                context: Default::default(),
+            };
+            let Some(f) = engine.forecast_one(&request, &q.series) else {
+                continue;
+            };
+            let Some([a, b]) = f.window else {
+                continue;
+            };
+            let first_dose =
+                f.total_doses == Some(1) || (q.dose.is_some() && q.dose == f.next_dose);
+            tight &= first_dose;
+            if a <= q.to && b >= q.from {
+                let opens = q.from <= a && a <= q.to;
+                if !first_dose || q.basis == RecallBasis::Open || opens {
+                    found = Some(match found {
+                        None => (day, day),
+                        Some((lo, _)) => (lo, day),
+                    });
+                }
+            }
         }
-        day = day.succ_opt()?;
+        day = day.checked_add_days(chrono::Days::new(PROBE_STEP_DAYS))?;
     }
     let (a, b) = found?;
-    let margin = chrono::Days::new(BIRTH_MARGIN_DAYS);
+    let margin = chrono::Days::new(if tight {
+        2 * PROBE_STEP_DAYS
+    } else {
+        BIRTH_MARGIN_DAYS + PROBE_STEP_DAYS
+    });
     Some((
         a.checked_sub_days(margin).unwrap_or(a),
         b.checked_add_days(margin).unwrap_or(b).min(q.to),

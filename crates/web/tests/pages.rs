@@ -747,6 +747,64 @@ async fn the_person_page_lists_the_notices_and_tickets_issued() {
             db.name
         );
 
+        // A certificate: listed on the page, and checked by its ID on the verification page.
+        let signer =
+            sesshu_crypto::certificate::CertificateSigner::current(&Keyring::generate(), "132098")
+                .unwrap();
+        s.store
+            .register_certificate_key(s.machida, signer.key_id(), &signer.public_key().to_text())
+            .await
+            .unwrap();
+        let id = "132098-2026-000001";
+        let record = sesshu_store::CertificateRecord {
+            certificate_id: id.into(),
+            address_number: p.address_number.as_str().into(),
+            travel: false,
+            issued_on: "2026-12-01".into(),
+            issued_by: "printer".into(),
+            issued_at: "2026-12-01T00:00:00Z".into(),
+            token: signer.sign(format!(r#"{{"id":"{id}","n":"見本 太郎","d":[]}}"#).as_bytes()),
+            key_id: signer.key_id().into(),
+            pdf_sha256: "00".repeat(32),
+            reissue_of: None,
+            revoked_at: None,
+        };
+        s.store
+            .record_certificate(s.machida, &record)
+            .await
+            .unwrap();
+        let (_, _, body) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+        assert!(
+            body.contains(id),
+            "{}: the certificate on the person page",
+            db.name
+        );
+        let (cookie2, csrf2) = session(&s.store, s.machida, "clerk").await;
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            "/certificates/verify",
+            Some(&cookie2),
+            Some(&format!("csrf={csrf2}&id={id}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(body.contains("真正な証明書です"), "{}: {body}", db.name);
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            "/certificates/verify",
+            Some(&cookie2),
+            Some(&format!("csrf={csrf2}&id=132098-2026-999999")),
+        )
+        .await;
+        assert!(body.contains("発行記録はありません"), "{}", db.name);
+        // Without dose.read the page is refused.
+        common::account(&s.store, s.machida, "reader", "person.read", None).await;
+        let (reader, _) = session(&s.store, s.machida, "reader").await;
+        let (status, _, _) = send(&s.app, "GET", "/certificates/verify", Some(&reader), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+
         // Another municipality's staff, on the same address number in their own register
         // (the synthetic towns share numbering), see none of it.
         let (other, _) = session(

@@ -708,15 +708,14 @@ async fn print_run(
         }
     }
     bar.finish_and_clear();
+    // The vendor file is written chunk by chunk too, so memory does not grow with the run.
     let vendor = out.join(format!("{}-vendor.csv", run.run_id));
-    let people = people_of(store, tenant, &notices).await?;
-    let unmappable = write_vendor_csv(
-        &vendor,
-        &notices,
-        &people,
-        &series_name,
-        run.release_protected,
-    )?;
+    let mut csv = VendorCsv::create(&vendor, run.release_protected)?;
+    for chunk in notices.chunks(per_file) {
+        let people = people_of(store, tenant, chunk).await?;
+        csv.rows(chunk, &people, &series_name)?;
+    }
+    let unmappable = csv.finish(&vendor)?;
     store.finish_issue(tenant, &run.run_id).await?;
     let seconds = started.elapsed().as_secs_f64();
     store
@@ -847,7 +846,7 @@ fn records(
                     series_name: series_name.to_owned(),
                     stage: n.stage.clone(),
                     window: window_text(n.window),
-                    standard_window: None,
+                    standard_window: n.standard_window.map(window_text),
                     recall: n.reason.contains("前回の通知"),
                     reissue: false,
                 })
@@ -927,68 +926,60 @@ fn records(
 }
 
 /// The print vendor's file: Shift_JIS, one row per notice, the same data as the PDFs and never
-/// the My Number. A character Shift_JIS lacks becomes 〓 (the customary mark); returns how many
-/// fields needed that.
-fn write_vendor_csv(
-    path: &Path,
-    notices: &[Notice],
-    people: &[Addressed],
-    series_name: &str,
+/// the My Number. A character Shift_JIS lacks becomes 〓 (the customary mark), and the fields
+/// that needed it are counted.
+struct VendorCsv {
+    writer: csv::Writer<std::fs::File>,
+    partial: PathBuf,
+    unmappable: usize,
     release_protected: bool,
-) -> Result<usize> {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    w.write_record([
-        "通知番号",
-        "宛名番号",
-        "郵便番号",
-        "住所",
-        "方書",
-        "宛名",
-        "対象者氏名",
-        "対象者カナ",
-        "生年月日",
-        "予防接種",
-        "接種回",
-        "接種期間開始",
-        "接種期間終了",
-        "接種券番号",
-        "住所非表示",
-    ])?;
-    for (n, a) in notices.iter().zip(people) {
-        let withheld = n.address_withheld && !release_protected;
-        let p = &a.person;
-        let hide = |v: Option<&str>| {
-            if withheld {
-                String::new()
-            } else {
-                v.unwrap_or("").to_owned()
-            }
+}
+
+impl VendorCsv {
+    /// Writes to `<path>.part`, renamed by [`Self::finish`].
+    fn create(path: &Path, release_protected: bool) -> Result<Self> {
+        let partial = path.with_extension("part");
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("{} に書けません", partial.display()))?;
+        let mut me = Self {
+            writer: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(file),
+            partial,
+            unmappable: 0,
+            release_protected,
         };
-        w.write_record([
-            n.notice_number.clone(),
-            n.address_number.clone(),
-            hide(p.postal_code.as_ref().map(|c| c.digits())),
-            hide(p.address.as_deref()),
-            hide(p.address_detail.as_deref()),
-            a.guardian.clone().unwrap_or_else(|| p.name.to_string()),
-            p.name.to_string(),
-            p.kana.to_string(),
-            format_wareki(p.birth_date),
-            series_name.to_owned(),
-            n.stage.clone(),
-            n.window[0].to_string(),
-            n.window[1].to_string(),
-            n.ticket_number.clone().unwrap_or_default(),
-            if withheld { "1".into() } else { "0".into() },
+        me.push(&[
+            "通知番号",
+            "宛名番号",
+            "郵便番号",
+            "住所",
+            "方書",
+            "宛名",
+            "対象者氏名",
+            "対象者カナ",
+            "生年月日",
+            "予防接種",
+            "接種回",
+            "接種期間開始",
+            "接種期間終了",
+            "接種券番号",
+            "住所非表示",
         ])?;
+        Ok(me)
     }
-    let text = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
-    let mut unmappable = 0;
-    let mut bytes = Vec::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(line);
-        if bad {
-            let fixed: String = line
+
+    fn push<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
+        let mut record = Vec::with_capacity(fields.len());
+        for f in fields {
+            let f = f.as_ref();
+            let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(f);
+            if !bad {
+                record.push(encoded.into_owned());
+                continue;
+            }
+            self.unmappable += 1;
+            let fixed: String = f
                 .chars()
                 .map(|c| {
                     let mut b = [0u8; 4];
@@ -996,14 +987,51 @@ fn write_vendor_csv(
                     if bad { '〓' } else { c }
                 })
                 .collect();
-            unmappable += 1;
-            bytes.extend_from_slice(&encoding_rs::SHIFT_JIS.encode(&fixed).0);
-        } else {
-            bytes.extend_from_slice(&encoded);
+            record.push(encoding_rs::SHIFT_JIS.encode(&fixed).0.into_owned());
         }
+        self.writer.write_record(&record)?;
+        Ok(())
     }
-    write_atomically(path, &bytes)?;
-    Ok(unmappable)
+
+    fn rows(&mut self, notices: &[Notice], people: &[Addressed], series_name: &str) -> Result<()> {
+        for (n, a) in notices.iter().zip(people) {
+            let withheld = n.address_withheld && !self.release_protected;
+            let p = &a.person;
+            let hide = |v: Option<&str>| {
+                if withheld {
+                    String::new()
+                } else {
+                    v.unwrap_or("").to_owned()
+                }
+            };
+            let row = [
+                n.notice_number.clone(),
+                n.address_number.clone(),
+                hide(p.postal_code.as_ref().map(|c| c.digits())),
+                hide(p.address.as_deref()),
+                hide(p.address_detail.as_deref()),
+                a.guardian.clone().unwrap_or_else(|| p.name.to_string()),
+                p.name.to_string(),
+                p.kana.to_string(),
+                format_wareki(p.birth_date),
+                series_name.to_owned(),
+                n.stage.clone(),
+                n.window[0].to_string(),
+                n.window[1].to_string(),
+                n.ticket_number.clone().unwrap_or_default(),
+                if withheld { "1".into() } else { "0".into() },
+            ];
+            self.push(&row)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, path: &Path) -> Result<usize> {
+        self.writer.flush()?;
+        std::fs::rename(&self.partial, path)
+            .with_context(|| format!("{} に書けません", path.display()))?;
+        Ok(self.unmappable)
+    }
 }
 
 async fn reissue_ticket(

@@ -171,6 +171,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
         "sesshu.db-shm",
         "sesshu.key",
         "sesshu.key.tmp",
+        "certificate.key",
     ] {
         let path = dir.join(name);
         if path.exists() {
@@ -180,6 +181,8 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
     }
     let keyring = Keyring::generate();
     keyring.create_file(&dir.join("sesshu.key"))?;
+    // Beside the data key, where `certificate issue` looks for it given `--key-file`.
+    Keyring::generate().create_file(&dir.join("certificate.key"))?;
     let store = Store::connect(&format!("sqlite://{}", dir.join("sesshu.db").display())).await?;
     let code = MunicipalityCode::parse(DEMO_MUNICIPALITY)?;
     store.create_municipality(code, DEMO_NAME).await?;

@@ -1,5 +1,12 @@
 -- Recalls (対象者抽出・勧奨), tickets and certificates.
-CREATE INDEX person_birth ON person (municipality_code, birth_date);
+
+-- A recall reads the persons of a birth range and their doses: both indexes carry every column
+-- it reads, so neither touches the tables (a million-person town answers in seconds).
+CREATE INDEX person_birth ON person (municipality_code, birth_date, address_number, sex,
+    resident_status, protected);
+DROP INDEX dose_person;
+CREATE INDEX dose_person ON dose (municipality_code, address_number, given_on, dose_id, deleted,
+    product, ordinal, judgement, antibody_result);
 
 -- Numbers handed out in order per municipality (notice runs, tickets, certificates).
 CREATE TABLE number_counter (
@@ -45,6 +52,8 @@ CREATE TABLE notice (
     stage             TEXT NOT NULL,
     window_from       TEXT NOT NULL,
     window_to         TEXT NOT NULL,
+    standard_from     TEXT,
+    standard_to       TEXT,
     reason            TEXT NOT NULL,
     address_withheld  BIGINT NOT NULL,
     ticket_number     TEXT,

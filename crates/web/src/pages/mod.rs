@@ -7,6 +7,7 @@
 
 mod admin;
 mod auth;
+mod certificates;
 mod doses;
 mod imports;
 mod register;
@@ -100,6 +101,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(admin::audit_form).post(admin::audit_search))
         .route("/audit/export.csv", post(admin::audit_export))
         .route("/audit/verify", post(admin::audit_verify))
+        .route(
+            "/certificates/verify",
+            get(certificates::form).post(certificates::verify),
+        )
         .fallback(not_found)
 }
 
