@@ -378,7 +378,12 @@ async fn a_recall_selects_by_the_rules_prints_checks_and_resumes() {
         ])));
         assert_ne!(again["ticket_number"], first_ticket.as_str());
         assert_eq!(again["reissue_of"], first_ticket.as_str());
-        assert!(pdf_text(&d.join("re.pdf")).contains("再発行"));
+        let re = squash(&pdf_text(&d.join("re.pdf")));
+        assert!(re.contains("再発行"), "{re}");
+        assert!(
+            re.contains("Hib感染症初回1回目"),
+            "the stage as first printed: {re}"
+        );
         assert!(
             !run(&[
                 "notices",

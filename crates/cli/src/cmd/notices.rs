@@ -1060,6 +1060,14 @@ async fn reissue_ticket(
         .find(|s| s.key == ticket.series_key)
         .map(|s| s.name.clone())
         .unwrap_or_else(|| ticket.series_key.clone());
+    // The stage as the notice named it (初回1回目, 2期), from the notice the first ticket came with.
+    let stage = store
+        .notices_of_person(tenant, &ticket.address_number)
+        .await?
+        .into_iter()
+        .find(|n| n.ticket_number.as_deref() == Some(ticket_number))
+        .map(|n| n.stage)
+        .unwrap_or_else(|| format!("{}回目", ticket.dose));
     let record = TicketRecord {
         ticket_number: ticket.ticket_number.clone(),
         number_line_qr_svg: sesshu_documents::qr::svg(&ticket.number_line)?,
@@ -1070,7 +1078,7 @@ async fn reissue_ticket(
         person_kana: person.kana.to_string(),
         birth_date: format_wareki(person.birth_date),
         series_name,
-        stage: format!("{}回目", ticket.dose),
+        stage,
         valid_from: format_wareki(ticket.valid_from),
         valid_until: format_wareki(ticket.valid_until),
         reissue: true,
