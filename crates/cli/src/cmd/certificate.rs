@@ -142,11 +142,12 @@ pub async fn run(global: &GlobalArgs, command: CertificateCommand) -> Result<Exi
             store
                 .audit(
                     Some(tenant),
+                    // The answer names the holder: they were shown.
                     cli_event(
                         "certificate.verify",
                         Outcome::Ok,
                         vec![],
-                        vec![],
+                        vec![record.address_number.clone()],
                         json!({"certificate_id": record.certificate_id}),
                     ),
                 )
