@@ -44,7 +44,7 @@ pub use municipality::Municipality;
 pub use notices::{NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket};
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
 pub use recall::{
-    CheckFailure, Cohort, Extraction, RecallBasis, RecallMember, RecallQuery, exclusion,
+    CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,
 };
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,

@@ -9,7 +9,7 @@ use sesshu_domain::{CivilDate, MunicipalityCode};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::recall::{RecallBasis, RecallMember, RecallQuery};
+use crate::recall::{Listed, RecallBasis, RecallMember, RecallQuery};
 use crate::{Store, StoreError, now_utc};
 
 /// Where a run stands.
@@ -109,17 +109,13 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The member it was made from, for the second check.
-    pub fn member(&self, birth_date: CivilDate) -> RecallMember {
-        RecallMember {
-            address_number: self.address_number.clone(),
-            birth_date,
+    /// What the second check compares it against.
+    pub fn listed(&self) -> Listed<'_> {
+        Listed {
+            address_number: &self.address_number,
             protected: self.address_withheld,
             dose: self.dose,
-            stage: self.stage.clone(),
             window: self.window,
-            standard_window: self.standard_window,
-            reason: self.reason.clone(),
         }
     }
 }

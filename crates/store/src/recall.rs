@@ -76,6 +76,27 @@ pub struct RecallMember {
     pub reason: String,
 }
 
+/// What the second check compares a listed person against: who, the dose and window they are
+/// listed for, and whether their address is withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed<'a> {
+    pub address_number: &'a str,
+    pub protected: bool,
+    pub dose: u32,
+    pub window: [CivilDate; 2],
+}
+
+impl RecallMember {
+    pub fn listed(&self) -> Listed<'_> {
+        Listed {
+            address_number: &self.address_number,
+            protected: self.protected,
+            dose: self.dose,
+            window: self.window,
+        }
+    }
+}
+
 /// Why someone examined is not included (the keys of [`Extraction::excluded`]).
 pub mod exclusion {
     pub const MOVED_OUT: &str = "転出";
@@ -209,7 +230,7 @@ impl Store {
         engine: &Engine,
         tenant: MunicipalityCode,
         query: &RecallQuery,
-        members: &[RecallMember],
+        members: &[Listed<'_>],
         release_protected: bool,
     ) -> Result<Vec<CheckFailure>, StoreError> {
         let mut failures = Vec::new();
@@ -221,47 +242,47 @@ impl Store {
         };
         let mut seen = BTreeSet::new();
         for chunk in members.chunks(CHECK_BATCH) {
-            let addresses: Vec<&str> = chunk.iter().map(|m| m.address_number.as_str()).collect();
+            let addresses: Vec<&str> = chunk.iter().map(|m| m.address_number).collect();
             let mut found = self.persons_with_doses(tenant, &addresses).await?;
             for m in chunk {
-                if !seen.insert(m.address_number.clone()) {
-                    fail(&m.address_number, "同じ人が二度含まれています".into());
+                if !seen.insert(m.address_number) {
+                    fail(m.address_number, "同じ人が二度含まれています".into());
                     continue;
                 }
-                let Some((p, doses)) = found.remove(&m.address_number) else {
-                    fail(&m.address_number, "宛名にいません".into());
+                let Some((p, doses)) = found.remove(m.address_number) else {
+                    fail(m.address_number, "宛名にいません".into());
                     continue;
                 };
                 match p.status {
                     ResidentStatus::Resident => {}
-                    ResidentStatus::MovedOut => fail(&m.address_number, "転出しています".into()),
-                    ResidentStatus::Deceased => fail(&m.address_number, "死亡しています".into()),
-                    ResidentStatus::NonResident => fail(&m.address_number, "住登外者です".into()),
+                    ResidentStatus::MovedOut => fail(m.address_number, "転出しています".into()),
+                    ResidentStatus::Deceased => fail(m.address_number, "死亡しています".into()),
+                    ResidentStatus::NonResident => fail(m.address_number, "住登外者です".into()),
                 }
                 if p.protected && !release_protected && !m.protected {
                     fail(
-                        &m.address_number,
+                        m.address_number,
                         "支援措置の対象なのに住所を伏せる印がありません".into(),
                     );
                 }
                 let request = EvalRequest::for_person(p.birth_date, p.sex, &doses, query.as_of);
                 let Some(f) = engine.forecast_one(&request, &query.series) else {
-                    fail(&m.address_number, "系列がありません".into());
+                    fail(m.address_number, "系列がありません".into());
                     continue;
                 };
                 match (f.next_dose, f.window) {
-                    (None, _) => fail(&m.address_number, "接種は完了しています".into()),
-                    (Some(_), None) => fail(&m.address_number, format!("対象外です: {}", f.reason)),
+                    (None, _) => fail(m.address_number, "接種は完了しています".into()),
+                    (Some(_), None) => fail(m.address_number, format!("対象外です: {}", f.reason)),
                     (Some(n), Some([a, b])) => {
                         if n != m.dose {
-                            fail(&m.address_number, format!("次は{n}回目です"));
+                            fail(m.address_number, format!("次は{n}回目です"));
                         }
                         if [a, b] != m.window {
-                            fail(&m.address_number, format!("接種できる期間が {a}〜{b} です"));
+                            fail(m.address_number, format!("接種できる期間が {a}〜{b} です"));
                         }
                         if b < query.from || a > query.to {
                             fail(
-                                &m.address_number,
+                                m.address_number,
                                 "接種できる期間が抽出期間と重なりません".into(),
                             );
                         }
@@ -279,42 +300,55 @@ impl Store {
         tenant: MunicipalityCode,
         addresses: &[&str],
     ) -> Result<BTreeMap<String, (PersonFacts, Vec<sesshu_domain::Dose>)>, StoreError> {
-        use sqlx::AssertSqlSafe;
-        let code = tenant.as_string();
         let mut out = BTreeMap::new();
-        let mut p = Params::new(self.backend());
-        let sql = format!(
-            "SELECT address_number, birth_date, sex, resident_status, protected FROM person \
-             WHERE municipality_code = {} AND address_number IN ({})",
-            p.next(),
-            p.list(addresses.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&code);
-        for a in addresses {
-            q = q.bind(*a);
-        }
-        for r in q.fetch_all(self.pool()).await? {
+        let persons = self
+            .rows_of(
+                tenant,
+                "SELECT address_number, birth_date, sex, resident_status, protected FROM person",
+                addresses,
+                "",
+            )
+            .await?;
+        for r in persons {
             let facts = PersonFacts::from_row(&r)?;
             out.insert(facts.address_number.clone(), (facts, Vec::new()));
         }
-        let mut p = Params::new(self.backend());
-        let sql = format!(
-            "SELECT {DOSE_READ_COLUMNS} FROM dose WHERE municipality_code = {} AND deleted = 0 \
-             AND address_number IN ({}) ORDER BY address_number, given_on, dose_id",
-            p.next(),
-            p.list(addresses.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&code);
-        for a in addresses {
-            q = q.bind(*a);
-        }
-        for r in q.fetch_all(self.pool()).await? {
+        let doses = self
+            .rows_of(
+                tenant,
+                &format!("SELECT {DOSE_READ_COLUMNS} FROM dose"),
+                addresses,
+                "AND deleted = 0 ORDER BY address_number, given_on, dose_id",
+            )
+            .await?;
+        for r in doses {
             let (address, dose) = light_dose(&r)?;
             if let Some((_, doses)) = out.get_mut(&address) {
                 doses.push(dose);
             }
         }
         Ok(out)
+    }
+
+    /// `<select> WHERE municipality_code = ? AND address_number IN (…) <rest>`, one statement.
+    async fn rows_of(
+        &self,
+        tenant: MunicipalityCode,
+        select: &str,
+        addresses: &[&str],
+        rest: &str,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let mut p = Params::new(self.backend());
+        let sql = format!(
+            "{select} WHERE municipality_code = {} AND address_number IN ({}) {rest}",
+            p.next(),
+            p.list(addresses.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_string());
+        for a in addresses {
+            q = q.bind(*a);
+        }
+        Ok(q.fetch_all(self.pool()).await?)
     }
 
     async fn notified_in(

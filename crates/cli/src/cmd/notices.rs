@@ -283,7 +283,17 @@ async fn dry_run(
         None => None,
     };
     let failures = store
-        .check_recall(engine, tenant, q, &extraction.members, false)
+        .check_recall(
+            engine,
+            tenant,
+            q,
+            &extraction
+                .members
+                .iter()
+                .map(sesshu_store::RecallMember::listed)
+                .collect::<Vec<_>>(),
+            false,
+        )
         .await?;
     Ok(DryRun {
         extraction,
@@ -586,15 +596,7 @@ async fn print_run(
     let notices = store.notices_of_run(tenant, &run.run_id).await?;
     if run.status != RunStatus::Issuing {
         // The list was right when planned; people die and move between planning and printing.
-        let mut members = Vec::with_capacity(notices.len());
-        for n in &notices {
-            let birth = store
-                .person(tenant, &AddressNumber::parse(&n.address_number)?)
-                .await?
-                .map(|p| p.person.birth_date)
-                .with_context(|| format!("{} が宛名にいません", n.address_number))?;
-            members.push(n.member(birth));
-        }
+        let members: Vec<_> = notices.iter().map(Notice::listed).collect();
         let failures = store
             .check_recall(
                 engine,
