@@ -688,7 +688,7 @@ async fn print_run(
                 &printing,
                 &series_name,
                 &issued_on,
-                run.release_protected,
+                run.recall_of.is_some(),
             )?;
             let rendered = printing.typesetter.render(kind, &data)?;
             write_atomically(&path, &rendered.pdf)?;
@@ -712,7 +712,7 @@ async fn print_run(
     bar.finish_and_clear();
     // The vendor file is written chunk by chunk too, so memory does not grow with the run.
     let vendor = out.join(format!("{}-vendor.csv", run.run_id));
-    let mut csv = VendorCsv::create(&vendor, run.release_protected)?;
+    let mut csv = VendorCsv::create(&vendor)?;
     for chunk in notices.chunks(per_file) {
         let people = people_of(store, tenant, chunk).await?;
         csv.rows(chunk, &people, &series_name)?;
@@ -821,11 +821,12 @@ fn records(
     printing: &Printing,
     series_name: &str,
     issued_on: &str,
-    release_protected: bool,
+    recall: bool,
 ) -> Result<serde_json::Value> {
     let l = &printing.letterhead;
     let pairs = notices.iter().zip(people);
-    let withheld = |n: &Notice| n.address_withheld && !release_protected;
+    // Decided once, when the run was planned (`--release-protected` clears it).
+    let withheld = |n: &Notice| n.address_withheld;
     Ok(match kind {
         DocumentKind::Notice => {
             let r: Vec<NoticeRecord> = pairs
@@ -849,7 +850,7 @@ fn records(
                     stage: n.stage.clone(),
                     window: window_text(n.window),
                     standard_window: n.standard_window.map(window_text),
-                    recall: n.reason.contains("前回の通知"),
+                    recall,
                     reissue: false,
                 })
                 .collect();
@@ -934,12 +935,11 @@ struct VendorCsv {
     writer: csv::Writer<std::fs::File>,
     partial: PathBuf,
     unmappable: usize,
-    release_protected: bool,
 }
 
 impl VendorCsv {
     /// Writes to `<path>.part`, renamed by [`Self::finish`].
-    fn create(path: &Path, release_protected: bool) -> Result<Self> {
+    fn create(path: &Path) -> Result<Self> {
         let partial = path.with_extension("part");
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("{} に書けません", partial.display()))?;
@@ -949,7 +949,6 @@ impl VendorCsv {
                 .from_writer(file),
             partial,
             unmappable: 0,
-            release_protected,
         };
         me.push(&[
             "通知番号",
@@ -997,7 +996,7 @@ impl VendorCsv {
 
     fn rows(&mut self, notices: &[Notice], people: &[Addressed], series_name: &str) -> Result<()> {
         for (n, a) in notices.iter().zip(people) {
-            let withheld = n.address_withheld && !self.release_protected;
+            let withheld = n.address_withheld;
             let p = &a.person;
             let hide = |v: Option<&str>| {
                 if withheld {
