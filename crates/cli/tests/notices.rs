@@ -483,6 +483,84 @@ async fn a_recall_selects_by_the_rules_prints_checks_and_resumes() {
                 .join(format!("{second}-notice-001.pdf"))
                 .exists()
         );
+
+        // 利用停止 after approval stops printing too, and leaves the person out of extractions
+        // while it is in force.
+        let suspend = [
+            "person",
+            "suspend",
+            "200007",
+            "--reason",
+            "窓口で本人が利用停止を請求",
+            "--requested-on",
+            "2026-02-02",
+        ];
+        ok(run(&suspend));
+        let twice = run(&suspend);
+        assert!(!twice.status.success(), "suspended twice");
+        assert!(text(&twice).contains("既に利用停止中"), "{}", text(&twice));
+        assert!(
+            !run(&["person", "suspend", "299999", "--reason", "x"])
+                .status
+                .success()
+        );
+        let shown = text(&ok(run(&["person", "show", "200007"])));
+        assert!(shown.contains("利用停止中 (請求日 2026-02-02)"), "{shown}");
+        let blocked = text(&run(&[
+            "notices", "issue", "--run", &second, "--out", "out2",
+        ]));
+        assert!(
+            blocked.contains("利用停止の請求を受けています"),
+            "{blocked}"
+        );
+        let r = json(&run(
+            &[&["notices", "extract", "--json"][..], &query].concat()
+        ));
+        assert_eq!(r["excluded"]["利用停止"], 1, "{r}");
+        assert!(
+            !r["sample"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["address_number"] == "200007"),
+            "{r}"
+        );
+        ok(run(&[
+            "person",
+            "lift-suspension",
+            "200007",
+            "--reason",
+            "本人が請求を取り下げ",
+        ]));
+        assert!(
+            !run(&["person", "lift-suspension", "200007", "--reason", "again"])
+                .status
+                .success(),
+            "lifted what was not in force"
+        );
+        let r = json(&run(
+            &[&["notices", "extract", "--json"][..], &query].concat()
+        ));
+        assert!(r["excluded"]["利用停止"].is_null(), "{r}");
+        assert!(
+            r["sample"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["address_number"] == "200007"),
+            "{r}"
+        );
+        for f in ["person.suspend", "person.lift_suspension"] {
+            let log = text(&ok(run(&[
+                "audit",
+                "export",
+                "--function",
+                f,
+                "--person",
+                "200007",
+            ])));
+            assert!(log.lines().count() > 1, "{f} not audited: {log}");
+        }
     }
 }
 

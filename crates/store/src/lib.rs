@@ -19,6 +19,7 @@ mod recall;
 mod sessions;
 mod sql;
 mod stats;
+mod suspension;
 mod tokens;
 
 use std::str::FromStr;
@@ -50,6 +51,7 @@ pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };
 pub use stats::{MunicipalityStats, SMALL_CELL};
+pub use suspension::{Lifted, UseSuspension};
 pub use tokens::{ApiToken, TokenCaller, TokenScope, parse_prefecture};
 
 /// Which database a URL points at.

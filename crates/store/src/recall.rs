@@ -108,6 +108,7 @@ pub mod exclusion {
     pub const OUTSIDE_PERIOD: &str = "期間外";
     pub const NOT_NOTIFIED: &str = "前回の通知なし";
     pub const OUTSIDE_AGES: &str = "対象年齢の範囲外";
+    pub const SUSPENDED: &str = "利用停止";
 }
 
 /// Members of one birth month, against the window the rules give that cohort.
@@ -186,6 +187,7 @@ impl Store {
         let Some((lo, hi)) = born else {
             return Ok(extraction);
         };
+        let suspended = self.suspended_addresses(tenant).await?;
         self.for_each_person_with_doses_born(tenant, Some((lo, hi)), |person, doses| {
             extraction.examined += 1;
             let request =
@@ -194,6 +196,9 @@ impl Store {
                 ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
                 ResidentStatus::Deceased => Err(exclusion::DECEASED),
                 ResidentStatus::NonResident => Err(exclusion::NON_RESIDENT),
+                ResidentStatus::Resident if suspended.contains(&person.address_number) => {
+                    Err(exclusion::SUSPENDED)
+                }
                 ResidentStatus::Resident => match engine.forecast_one(&request, &query.series) {
                     Some(f) => judge(&f, query, &person.address_number, notified.as_ref()),
                     None => Err(exclusion::NOT_IN_TARGET),
@@ -240,6 +245,8 @@ impl Store {
                 problem,
             })
         };
+        // Read at check time, not planning time: a request made after approval still stops it.
+        let suspended = self.suspended_addresses(tenant).await?;
         let mut seen = BTreeSet::new();
         for chunk in members.chunks(CHECK_BATCH) {
             let addresses: Vec<&str> = chunk.iter().map(|m| m.address_number).collect();
@@ -258,6 +265,9 @@ impl Store {
                     ResidentStatus::MovedOut => fail(m.address_number, "転出しています".into()),
                     ResidentStatus::Deceased => fail(m.address_number, "死亡しています".into()),
                     ResidentStatus::NonResident => fail(m.address_number, "住登外者です".into()),
+                }
+                if suspended.contains(m.address_number) {
+                    fail(m.address_number, "利用停止の請求を受けています".into());
                 }
                 if p.protected && !release_protected && !m.protected {
                     fail(

@@ -117,6 +117,8 @@ pub struct PersonDetail {
     /// Every series on `schedule_as_of`: in target, eligible, the next dose and why.
     pub schedule: BTreeMap<String, Forecast>,
     pub schedule_as_of: String,
+    /// 利用停止 in force: the person gets no notices while it lasts.
+    pub use_suspension: Option<sesshu_store::UseSuspension>,
 }
 
 /// One recorded dose as staff see it.
@@ -242,6 +244,7 @@ impl PersonDetail {
             doses,
             schedule,
             schedule_as_of: today.to_string(),
+            use_suspension: None,
             municipality: row.municipality.to_string(),
             version: row.version,
             updated_at: row.updated_at.clone(),
@@ -357,7 +360,9 @@ pub async fn person_detail(
     };
     let history = store.person_history(tenant, address_number).await?;
     let doses = store.doses_of(tenant, address_number.as_str()).await?;
-    Ok(Some(PersonDetail::new(
-        &row, masked, &guardians, &history, &doses, engine, today,
-    )))
+    let mut detail = PersonDetail::new(&row, masked, &guardians, &history, &doses, engine, today);
+    detail.use_suspension = store
+        .suspension_in_force(tenant, address_number.as_str())
+        .await?;
+    Ok(Some(detail))
 }

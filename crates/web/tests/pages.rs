@@ -818,3 +818,142 @@ async fn the_person_page_lists_the_notices_and_tickets_issued() {
         assert!(!body.contains(&run.run_id), "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_write_only() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let url = format!("/persons/{a}/suspension");
+        // A clerk (no person.write) sees no form and is refused.
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (_, _, body) = send(&s.app, "GET", &format!("/persons/{a}"), Some(&cookie), None).await;
+        assert!(!body.contains("利用停止の請求を記録する"), "{}", db.name);
+        let form = format!("csrf={csrf}&requested_on=&reason={}", enc("本人の請求"));
+        let (status, _, _) = send(&s.app, "POST", &url, Some(&cookie), Some(&form)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        assert!(
+            s.store
+                .suspension_in_force(s.machida, &a)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        common::account(&s.store, s.machida, "kakari", "role:clerk", None).await;
+        s.store
+            .grant(
+                s.machida,
+                "kakari",
+                "person.write",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "admin",
+            )
+            .await
+            .unwrap();
+        let (cookie, csrf) = session(&s.store, s.machida, "kakari").await;
+        // A bad date and an empty reason are shown next to their fields; nothing is recorded.
+        let bad = format!("csrf={csrf}&requested_on={}&reason=", enc("令和99年"));
+        let (status, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&bad)).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            body.contains("id=\"requested-on-error\""),
+            "{}: {body}",
+            db.name
+        );
+        assert!(
+            body.contains("請求の内容・理由を入力してください"),
+            "{}",
+            db.name
+        );
+        assert!(
+            s.store
+                .suspension_in_force(s.machida, &a)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Another municipality's person cannot be suspended from here.
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        s.store
+            .grant(
+                sapporo,
+                "other",
+                "person.write",
+                sesshu_testkit::day("2020-01-01"),
+                None,
+                "admin",
+            )
+            .await
+            .unwrap();
+        let (other, other_csrf) = session(&s.store, sapporo, "other").await;
+        send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&other),
+            Some(&format!("csrf={other_csrf}&reason=x")),
+        )
+        .await;
+        assert!(
+            s.store
+                .suspension_in_force(s.machida, &a)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: Sapporo suspended Machida's resident",
+            db.name
+        );
+
+        let good = format!(
+            "csrf={csrf}&requested_on=2026-11-20&reason={}",
+            enc("窓口で利用停止を請求")
+        );
+        let (status, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&good)).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(body.contains("利用停止中"), "{}", db.name);
+        assert!(body.contains("利用停止を解除する"), "{}", db.name);
+        let held = s
+            .store
+            .suspension_in_force(s.machida, &a)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held.requested_on, "2026-11-20");
+        assert_eq!(held.recorded_by, "user:kakari");
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            &format!("{url}/lift"),
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&reason={}", enc("取り下げ"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(body.contains("利用停止を解除しました"), "{}", db.name);
+        let all = s.store.suspensions_of_person(s.machida, &a).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].lifted.as_ref().unwrap().reason, "取り下げ");
+        let audited = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    person: Some(a.clone()),
+                    actor: Some("user:kakari".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for f in ["person.suspend", "person.lift_suspension"] {
+            assert!(
+                audited.iter().any(|e| e.function == f && e.outcome == "ok"),
+                "{}: {f}",
+                db.name
+            );
+        }
+    }
+}

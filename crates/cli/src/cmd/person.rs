@@ -8,6 +8,7 @@ use sesshu_store::{Outcome, PersonQuery};
 use sesshu_web::view::{PersonDetail, PersonSummaryView, person_detail};
 
 use crate::cmd::audit::cli_event;
+use crate::cmd::import::operator;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]
@@ -32,6 +33,22 @@ pub enum PersonCommand {
         limit: u32,
         #[arg(long)]
         json: bool,
+    },
+    /// Record a resident's request to stop using their data (利用停止): no notices while it lasts
+    Suspend {
+        address_number: String,
+        /// What the resident asked and why, as recorded at the counter
+        #[arg(long)]
+        reason: String,
+        /// The day of the request (default: today)
+        #[arg(long)]
+        requested_on: Option<String>,
+    },
+    /// End the 利用停止 in force (withdrawn by the resident, or found unfounded)
+    LiftSuspension {
+        address_number: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -154,6 +171,74 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
                 println!("{} 件", views.len());
             }
         }
+        PersonCommand::Suspend {
+            address_number,
+            reason,
+            requested_on,
+        } => {
+            let address = AddressNumber::parse(&address_number)?;
+            let requested_on = match requested_on {
+                Some(d) => parse_date(&d).context("--requested-on")?,
+                None => sesshu_web::today_in_japan(),
+            };
+            let result = store
+                .suspend_use(tenant, &address, requested_on, &reason, &operator())
+                .await;
+            let (outcome, detail) = match &result {
+                Ok(s) => (
+                    Outcome::Ok,
+                    json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
+                ),
+                Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
+            };
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "person.suspend",
+                        outcome,
+                        vec![address.as_str().to_owned()],
+                        vec![],
+                        detail,
+                    ),
+                )
+                .await?;
+            let s = result?;
+            println!(
+                "宛名番号 {} を利用停止にしました (請求日 {}、番号 {})。以後の通知から除かれます。",
+                s.address_number, s.requested_on, s.suspension_id
+            );
+        }
+        PersonCommand::LiftSuspension {
+            address_number,
+            reason,
+        } => {
+            let address = AddressNumber::parse(&address_number)?;
+            let result = store
+                .lift_suspension(tenant, &address, &reason, &operator())
+                .await;
+            let (outcome, detail) = match &result {
+                Ok(s) => (Outcome::Ok, json!({"suspension_id": s.suspension_id})),
+                Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
+            };
+            store
+                .audit(
+                    Some(tenant),
+                    cli_event(
+                        "person.lift_suspension",
+                        outcome,
+                        vec![address.as_str().to_owned()],
+                        vec![],
+                        detail,
+                    ),
+                )
+                .await?;
+            let s = result?;
+            println!(
+                "宛名番号 {} の利用停止 (番号 {}) を解除しました。",
+                s.address_number, s.suspension_id
+            );
+        }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
@@ -172,6 +257,12 @@ fn print_detail(d: &PersonDetail) {
     );
     if p.protected {
         println!("  ※ 支援措置対象者: 住所を印刷・提供しないこと");
+    }
+    if let Some(s) = &d.use_suspension {
+        println!(
+            "  ※ 利用停止中 (請求日 {}): 通知の対象外  理由: {}",
+            s.requested_on, s.reason
+        );
     }
     line(
         "生年月日",

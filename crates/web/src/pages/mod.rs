@@ -80,6 +80,11 @@ pub(crate) fn routes() -> Router<AppState> {
             "/persons/{address}/my-number",
             post(register::reveal_my_number),
         )
+        .route("/persons/{address}/suspension", post(register::suspend))
+        .route(
+            "/persons/{address}/suspension/lift",
+            post(register::lift_suspension),
+        )
         .route(
             "/persons/{address}/doses",
             get(doses::new_form).post(doses::create),

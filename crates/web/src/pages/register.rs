@@ -6,10 +6,15 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use serde_json::json;
+use sesshu_domain::AddressNumber;
 use sesshu_domain::access::Permission;
+use sesshu_store::StoreError;
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
-use crate::api::{AppState, SearchParams, find_my_number, read_person, reveal, search_persons};
+use crate::api::{
+    AppState, SearchParams, audit_acted, find_my_number, read_person, reveal, search_persons,
+};
 use crate::view::{PersonDetail, PersonSummaryView};
 
 #[derive(Template)]
@@ -210,10 +215,14 @@ struct PersonPage {
     can_dose_read: bool,
     can_dose_write: bool,
     can_my_number: bool,
+    can_person_write: bool,
     revealed: Option<String>,
     error: Option<String>,
     notice: Option<String>,
     issued: Vec<IssuedRow>,
+    /// Next to the 利用停止 form's date and reason fields.
+    suspension_date_error: Option<String>,
+    suspension_error: Option<String>,
 }
 
 /// A notice, ticket or certificate issued to the person.
@@ -312,6 +321,34 @@ async fn person_page(
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, PageError> {
+    person_page_with(
+        state,
+        staff,
+        address,
+        revealed,
+        error,
+        notice,
+        SuspensionErrors::default(),
+    )
+    .await
+}
+
+/// Errors of the 利用停止 form, shown next to their fields.
+#[derive(Debug, Default)]
+struct SuspensionErrors {
+    date: Option<String>,
+    reason: Option<String>,
+}
+
+async fn person_page_with(
+    state: &AppState,
+    staff: &Staff,
+    address: &str,
+    revealed: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+    suspension: SuspensionErrors,
+) -> Result<Response, PageError> {
     staff
         .require(state, Permission::PersonRead, "person.read")
         .await?;
@@ -331,10 +368,13 @@ async fn person_page(
         can_dose_read: staff.can(Permission::DoseRead),
         can_dose_write: staff.can(Permission::DoseWrite),
         can_my_number: staff.can(Permission::MyNumberUse),
+        can_person_write: staff.can(Permission::PersonWrite),
         d,
         revealed,
         error,
         notice,
+        suspension_date_error: suspension.date,
+        suspension_error: suspension.reason,
     };
     Ok(render(&page))
 }
@@ -384,4 +424,112 @@ pub(crate) async fn reveal_my_number(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SuspensionForm {
+    #[serde(default)]
+    csrf: String,
+    requested_on: Option<String>,
+    reason: Option<String>,
+}
+
+/// Records a resident's 利用停止 request taken at the counter.
+pub(crate) async fn suspend(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Form(f): Form<SuspensionForm>,
+) -> Result<Response, PageError> {
+    suspension_action(&state, &staff, &address, f, true).await
+}
+
+/// Ends the 利用停止 in force.
+pub(crate) async fn lift_suspension(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Form(f): Form<SuspensionForm>,
+) -> Result<Response, PageError> {
+    suspension_action(&state, &staff, &address, f, false).await
+}
+
+async fn suspension_action(
+    state: &AppState,
+    staff: &Staff,
+    address: &str,
+    f: SuspensionForm,
+    suspend: bool,
+) -> Result<Response, PageError> {
+    let function = if suspend {
+        "person.suspend"
+    } else {
+        "person.lift_suspension"
+    };
+    staff
+        .require(state, Permission::PersonWrite, function)
+        .await?;
+    staff.check_csrf(&f.csrf)?;
+    let a = AddressNumber::parse(address).map_err(|_| PageError::NotFound)?;
+    if state.store.person(staff.tenant, &a).await?.is_none() {
+        return Err(PageError::NotFound);
+    }
+    let mut errors = SuspensionErrors::default();
+    let requested_on = match f.requested_on.as_deref().map(str::trim) {
+        None | Some("") => crate::today_in_japan(),
+        Some(d) => match sesshu_domain::parse_date(d) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.date = Some(format!("請求日が読めません: {e}"));
+                crate::today_in_japan()
+            }
+        },
+    };
+    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        errors.reason = Some(if suspend {
+            "請求の内容・理由を入力してください".into()
+        } else {
+            "解除の理由を入力してください".into()
+        });
+    }
+    if errors.date.is_some() || errors.reason.is_some() {
+        return person_page_with(state, staff, address, None, None, None, errors).await;
+    }
+    let result = if suspend {
+        state
+            .store
+            .suspend_use(staff.tenant, &a, requested_on, reason, &staff.caller.actor)
+            .await
+    } else {
+        state
+            .store
+            .lift_suspension(staff.tenant, &a, reason, &staff.caller.actor)
+            .await
+    };
+    let s = match result {
+        Ok(s) => s,
+        Err(StoreError::Invalid(m)) => {
+            errors.reason = Some(m);
+            return person_page_with(state, staff, address, None, None, None, errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit_acted(
+        state,
+        &staff.caller,
+        function,
+        vec![a.as_str().to_owned()],
+        json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on, "via": "page"}),
+    )
+    .await?;
+    let notice = if suspend {
+        format!(
+            "利用停止の請求 ({}) を記録しました。以後の通知・接種券の対象から除かれます。",
+            s.requested_on
+        )
+    } else {
+        "利用停止を解除しました。".to_owned()
+    };
+    person_page(state, staff, address, None, None, Some(notice)).await
 }
