@@ -542,6 +542,92 @@ impl Store {
         Ok((person_count, dose_count))
     }
 
+    /// Every person born in `born` (inclusive; everyone when `None`) with their non-deleted
+    /// doses (oldest first), put to `judge`; the answers in no particular order. On a SQLite
+    /// file the persons are read and judged on every core, outside the pool (`sqlite_file.rs`);
+    /// otherwise they stream through the pool.
+    pub async fn judge_persons_born<V: Send>(
+        &self,
+        tenant: MunicipalityCode,
+        born: Option<(CivilDate, CivilDate)>,
+        judge: impl Fn(PersonFacts, Vec<Dose>) -> V + Sync,
+    ) -> Result<Vec<V>, StoreError> {
+        if let Some(path) = &self.sqlite_file {
+            let born = match born {
+                Some(b) => Some(b),
+                None => self.birth_dates(tenant).await?,
+            };
+            let Some(born) = born else {
+                return Ok(Vec::new());
+            };
+            let pieces = crate::sqlite_file::born_pieces(born);
+            return blocking(|| crate::sqlite_file::judge_pieces(path, tenant, &pieces, &judge));
+        }
+        let mut out = Vec::new();
+        self.for_each_person_with_doses_born(tenant, born, |p, d| out.push(judge(p, d)))
+            .await?;
+        Ok(out)
+    }
+
+    /// The earliest and latest birth date in the register (from the birth-date index).
+    async fn birth_dates(
+        &self,
+        tenant: MunicipalityCode,
+    ) -> Result<Option<(CivilDate, CivilDate)>, StoreError> {
+        let r = sqlx::query(
+            "SELECT MIN(birth_date) AS lo, MAX(birth_date) AS hi FROM person \
+             WHERE municipality_code = $1",
+        )
+        .bind(tenant.as_string())
+        .fetch_one(self.pool())
+        .await?;
+        let lo: Option<String> = r.try_get("lo")?;
+        let hi: Option<String> = r.try_get("hi")?;
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => Ok(Some((date(&lo, "birth_date")?, date(&hi, "birth_date")?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The persons of these address numbers (those in the register) with their doses, put to
+    /// `judge` as [`Self::judge_persons_born`] does.
+    pub async fn judge_persons_at<V: Send>(
+        &self,
+        tenant: MunicipalityCode,
+        addresses: &[&str],
+        judge: impl Fn(PersonFacts, Vec<Dose>) -> V + Sync,
+    ) -> Result<Vec<V>, StoreError> {
+        if let Some(path) = &self.sqlite_file {
+            let pieces: Vec<_> = addresses
+                .chunks(BATCH_OF_ADDRESSES)
+                .map(crate::sqlite_file::Piece::At)
+                .collect();
+            return blocking(|| crate::sqlite_file::judge_pieces(path, tenant, &pieces, &judge));
+        }
+        let select = format!(
+            "SELECT {} FROM person p",
+            person_with_doses_columns(self.backend())
+        );
+        let mut out = Vec::new();
+        for chunk in addresses.chunks(BATCH_OF_ADDRESSES) {
+            let mut p = Params::new(self.backend());
+            let sql = format!(
+                "{select} WHERE p.municipality_code = {} AND p.address_number IN ({})",
+                p.next(),
+                p.list(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_string());
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                let (facts, doses) = person_with_doses(&r)?;
+                out.push(judge(facts, doses));
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads every non-deleted dose row of the municipality and nothing else: the I/O floor that
     /// a forecast over the whole register is measured against (BENCHMARKS.md).
     pub async fn count_dose_rows_by_reading(
@@ -564,6 +650,18 @@ impl Store {
     }
 }
 
+/// Address numbers read per statement.
+const BATCH_OF_ADDRESSES: usize = 500;
+
+/// Runs blocking work from async code: on a multi-threaded runtime the runtime first moves its
+/// other tasks off this thread.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// What a forecast needs of a person.
 #[derive(Debug, Clone)]
 pub struct PersonFacts {
@@ -576,17 +674,99 @@ pub struct PersonFacts {
 
 impl PersonFacts {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        let birth: String = r.try_get("birth_date")?;
+        Self::from_parts(
+            r.try_get("address_number")?,
+            &r.try_get::<String, _>("birth_date")?,
+            r.try_get("sex")?,
+            r.try_get("resident_status")?,
+            r.try_get("protected")?,
+        )
+    }
+
+    /// From the stored columns, whichever driver read them.
+    pub(crate) fn from_parts(
+        address_number: String,
+        birth_date: &str,
+        sex: i64,
+        status: i64,
+        protected: i64,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
-            address_number: r.try_get("address_number")?,
-            birth_date: date(&birth, "birth_date")?,
-            sex: sesshu_domain::Sex::from_code(r.try_get("sex")?)
+            address_number,
+            birth_date: date(birth_date, "birth_date")?,
+            sex: sesshu_domain::Sex::from_code(sex)
                 .ok_or_else(|| StoreError::Corrupt("person.sex".into()))?,
-            status: sesshu_domain::ResidentStatus::from_code(r.try_get("resident_status")?)
+            status: sesshu_domain::ResidentStatus::from_code(status)
                 .ok_or_else(|| StoreError::Corrupt("person.resident_status".into()))?,
-            protected: r.try_get::<i64, _>("protected")? != 0,
+            protected: protected != 0,
         })
     }
+}
+
+/// The columns of a person row (`person p`) that a forecast needs, and a `doses` column that
+/// holds the person's non-deleted doses, oldest first, folded by the database into one text.
+///
+/// A forecast needs about 25 doses of a child: read as rows, each crosses from the database
+/// driver to the caller on its own (a thread hand-off and a value-by-value conversion per row,
+/// which cost more than SQLite's own work). Folded, a person is one row. The fields are
+/// separated by U+001F and the doses by U+001E, which no stored value contains.
+pub(crate) fn person_with_doses_columns(backend: crate::Backend) -> String {
+    let (fold, chr) = match backend {
+        crate::Backend::Sqlite => ("group_concat", "char"),
+        crate::Backend::Postgres => ("string_agg", "chr"),
+    };
+    let field = format!(" || {chr}(31) || ");
+    let dose = [
+        "d.product",
+        "CAST(d.ordinal AS TEXT)",
+        "d.given_on",
+        "d.judgement",
+        "COALESCE(d.antibody_result, '')",
+    ]
+    .join(&field);
+    format!(
+        "p.address_number, p.birth_date, p.sex, p.resident_status, p.protected, \
+         (SELECT {fold}({dose}, {chr}(30) ORDER BY d.given_on, d.dose_id) FROM dose d \
+         WHERE d.municipality_code = p.municipality_code AND d.address_number = p.address_number \
+         AND d.deleted = 0) AS doses"
+    )
+}
+
+/// A row of [`person_with_doses_columns`].
+pub(crate) fn person_with_doses(r: &AnyRow) -> Result<(PersonFacts, Vec<Dose>), StoreError> {
+    let facts = PersonFacts::from_row(r)?;
+    let folded: Option<String> = r.try_get("doses")?;
+    Ok((facts, unfold_doses(folded.as_deref())?))
+}
+
+/// The `doses` column of [`person_with_doses_columns`] as doses.
+pub(crate) fn unfold_doses(folded: Option<&str>) -> Result<Vec<Dose>, StoreError> {
+    match folded {
+        None | Some("") => Ok(Vec::new()),
+        Some(text) => text.split('\u{1e}').map(unfold_dose).collect(),
+    }
+}
+
+fn unfold_dose(text: &str) -> Result<Dose, StoreError> {
+    let mut f = text.split('\u{1f}');
+    let mut next = |what: &'static str| f.next().ok_or_else(|| corrupt(what));
+    let product = next("product")?;
+    let ordinal = next("ordinal")?
+        .parse::<u32>()
+        .map_err(|_| corrupt("ordinal"))?;
+    let given_on = date(next("given_on")?, "given_on")?;
+    let judgement =
+        DoseJudgement::from_db(next("judgement")?).ok_or_else(|| corrupt("judgement"))?;
+    let antibody = next("antibody_result")?;
+    Ok(Dose {
+        judgement,
+        antibody_result: if antibody.is_empty() {
+            None
+        } else {
+            Some(AntibodyResult::parse(antibody).map_err(|_| corrupt("antibody_result"))?)
+        },
+        ..Dose::given(product.to_owned(), ordinal, given_on)
+    })
 }
 
 /// The columns a judgement needs.

@@ -12,6 +12,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("データベースの操作に失敗しました")]
     Database(#[from] sqlx::Error),
+    /// A bulk read of the SQLite file outside sqlx (`sqlite_file.rs`).
+    #[error("データベースの読み取りに失敗しました")]
+    SqliteFile(#[from] rusqlite::Error),
     #[error("団体 {0} は登録されていません (sesshu init で作成してください)")]
     UnknownMunicipality(MunicipalityCode),
     #[error("団体 {0} は既に登録されています")]

@@ -18,6 +18,7 @@ mod person;
 mod recall;
 mod sessions;
 mod sql;
+mod sqlite_file;
 mod stats;
 mod suspension;
 mod tokens;
@@ -78,6 +79,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file, for bulk reads outside the pool (`sqlite_file.rs`).
+    sqlite_file: Option<std::path::PathBuf>,
     /// The last (seq, hash) of each audit chain this process appended to: one statement per
     /// audit entry instead of a read and a write (see `audit.rs`).
     audit_heads:
@@ -138,6 +141,10 @@ impl Store {
         Ok(Self {
             pool,
             backend,
+            sqlite_file: match backend {
+                Backend::Sqlite => sqlite_file::path_of(&url),
+                Backend::Postgres => None,
+            },
             audit_heads: Default::default(),
             audit_queue: Default::default(),
         })
@@ -197,6 +204,12 @@ pub(crate) fn now_utc() -> String {
 
 #[doc(hidden)]
 impl Store {
+    /// Whether bulk reads go to the SQLite file outside the pool: for tests that must know
+    /// which path they exercised.
+    pub fn reads_file_directly_for_tests(&self) -> bool {
+        self.sqlite_file.is_some()
+    }
+
     /// Runs arbitrary SQL: only for tests that prove the database itself refuses something.
     pub async fn raw_execute_for_tests(&self, sql: &'static str) -> Result<u64, StoreError> {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())

@@ -14,8 +14,7 @@ use sesshu_domain::{CivilDate, MunicipalityCode, ResidentStatus};
 use sesshu_schedule::contract::SexCode;
 use sesshu_schedule::{Engine, EvalRequest, Forecast};
 
-use crate::dose::{DOSE_READ_COLUMNS, PersonFacts, light_dose};
-use crate::sql::Params;
+use crate::dose::PersonFacts;
 use crate::{Store, StoreError};
 
 /// Which persons a period concerns.
@@ -151,8 +150,6 @@ const BIRTH_MARGIN_DAYS: u64 = 400;
 /// Days between probed birth dates. Every window is longer than this, so the set of birth dates
 /// whose window meets the period is never missed between two probes; the margin covers the ends.
 const PROBE_STEP_DAYS: u64 = 7;
-/// Members re-read per statement by the second check.
-const CHECK_BATCH: usize = 500;
 /// The oldest person a recall considers.
 const MAX_AGE_YEARS: u32 = 125;
 
@@ -188,22 +185,29 @@ impl Store {
             return Ok(extraction);
         };
         let suspended = self.suspended_addresses(tenant).await?;
-        self.for_each_person_with_doses_born(tenant, Some((lo, hi)), |person, doses| {
+        let judged = self
+            .judge_persons_born(tenant, Some((lo, hi)), |person, doses| {
+                let request =
+                    EvalRequest::for_person(person.birth_date, person.sex, &doses, query.as_of);
+                let verdict = match person.status {
+                    ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
+                    ResidentStatus::Deceased => Err(exclusion::DECEASED),
+                    ResidentStatus::NonResident => Err(exclusion::NON_RESIDENT),
+                    ResidentStatus::Resident if suspended.contains(&person.address_number) => {
+                        Err(exclusion::SUSPENDED)
+                    }
+                    ResidentStatus::Resident => {
+                        match engine.forecast_one(&request, &query.series) {
+                            Some(f) => judge(&f, query, &person.address_number, notified.as_ref()),
+                            None => Err(exclusion::NOT_IN_TARGET),
+                        }
+                    }
+                };
+                (person, verdict)
+            })
+            .await?;
+        for (person, verdict) in judged {
             extraction.examined += 1;
-            let request =
-                EvalRequest::for_person(person.birth_date, person.sex, &doses, query.as_of);
-            let verdict = match person.status {
-                ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
-                ResidentStatus::Deceased => Err(exclusion::DECEASED),
-                ResidentStatus::NonResident => Err(exclusion::NON_RESIDENT),
-                ResidentStatus::Resident if suspended.contains(&person.address_number) => {
-                    Err(exclusion::SUSPENDED)
-                }
-                ResidentStatus::Resident => match engine.forecast_one(&request, &query.series) {
-                    Some(f) => judge(&f, query, &person.address_number, notified.as_ref()),
-                    None => Err(exclusion::NOT_IN_TARGET),
-                },
-            };
             match verdict {
                 Ok((dose, stage, window, standard_window, reason)) => {
                     extraction.members.push(RecallMember {
@@ -222,8 +226,11 @@ impl Store {
                     extraction.exclusions.insert(person.address_number, why);
                 }
             }
-        })
-        .await?;
+        }
+        // Read in pieces on several threads: the list is kept in address-number order.
+        extraction
+            .members
+            .sort_by(|a, b| a.address_number.cmp(&b.address_number));
         extraction.cohorts = cohorts(&extraction.members);
         Ok(extraction)
     }
@@ -239,126 +246,46 @@ impl Store {
         release_protected: bool,
     ) -> Result<Vec<CheckFailure>, StoreError> {
         let mut failures = Vec::new();
-        let mut fail = |address: &str, problem: String| {
-            failures.push(CheckFailure {
-                address_number: address.to_owned(),
-                problem,
-            })
-        };
+        let mut listed: BTreeMap<&str, &Listed<'_>> = BTreeMap::new();
+        for m in members {
+            if listed.insert(m.address_number, m).is_some() {
+                failures.push(CheckFailure {
+                    address_number: m.address_number.to_owned(),
+                    problem: "同じ人が二度含まれています".into(),
+                });
+            }
+        }
         // Read at check time, not planning time: a request made after approval still stops it.
         let suspended = self.suspended_addresses(tenant).await?;
+        let addresses: Vec<&str> = listed.keys().copied().collect();
+        let found = self
+            .judge_persons_at(tenant, &addresses, |p, doses| {
+                let problems = listed
+                    .get(p.address_number.as_str())
+                    .map_or_else(Vec::new, |m| {
+                        problems(engine, query, m, &p, &doses, &suspended, release_protected)
+                    });
+                (p.address_number, problems)
+            })
+            .await?;
         let mut seen = BTreeSet::new();
-        for chunk in members.chunks(CHECK_BATCH) {
-            let addresses: Vec<&str> = chunk.iter().map(|m| m.address_number).collect();
-            let mut found = self.persons_with_doses(tenant, &addresses).await?;
-            for m in chunk {
-                if !seen.insert(m.address_number) {
-                    fail(m.address_number, "同じ人が二度含まれています".into());
-                    continue;
-                }
-                let Some((p, doses)) = found.remove(m.address_number) else {
-                    fail(m.address_number, "宛名にいません".into());
-                    continue;
-                };
-                match p.status {
-                    ResidentStatus::Resident => {}
-                    ResidentStatus::MovedOut => fail(m.address_number, "転出しています".into()),
-                    ResidentStatus::Deceased => fail(m.address_number, "死亡しています".into()),
-                    ResidentStatus::NonResident => fail(m.address_number, "住登外者です".into()),
-                }
-                if suspended.contains(m.address_number) {
-                    fail(m.address_number, "利用停止の請求を受けています".into());
-                }
-                if p.protected && !release_protected && !m.protected {
-                    fail(
-                        m.address_number,
-                        "支援措置の対象なのに住所を伏せる印がありません".into(),
-                    );
-                }
-                let request = EvalRequest::for_person(p.birth_date, p.sex, &doses, query.as_of);
-                let Some(f) = engine.forecast_one(&request, &query.series) else {
-                    fail(m.address_number, "系列がありません".into());
-                    continue;
-                };
-                match (f.next_dose, f.window) {
-                    (None, _) => fail(m.address_number, "接種は完了しています".into()),
-                    (Some(_), None) => fail(m.address_number, format!("対象外です: {}", f.reason)),
-                    (Some(n), Some([a, b])) => {
-                        if n != m.dose {
-                            fail(m.address_number, format!("次は{n}回目です"));
-                        }
-                        if [a, b] != m.window {
-                            fail(m.address_number, format!("接種できる期間が {a}〜{b} です"));
-                        }
-                        if b < query.from || a > query.to {
-                            fail(
-                                m.address_number,
-                                "接種できる期間が抽出期間と重なりません".into(),
-                            );
-                        }
-                    }
-                }
-            }
+        for (address, problems) in found {
+            failures.extend(problems.into_iter().map(|problem| CheckFailure {
+                address_number: address.clone(),
+                problem,
+            }));
+            seen.insert(address);
         }
-        Ok(failures)
-    }
-
-    /// Persons by address number with their non-deleted doses (oldest first): two statements
-    /// per batch, whatever its size, each answered from an index.
-    async fn persons_with_doses(
-        &self,
-        tenant: MunicipalityCode,
-        addresses: &[&str],
-    ) -> Result<BTreeMap<String, (PersonFacts, Vec<sesshu_domain::Dose>)>, StoreError> {
-        let mut out = BTreeMap::new();
-        let persons = self
-            .rows_of(
-                tenant,
-                "SELECT address_number, birth_date, sex, resident_status, protected FROM person",
-                addresses,
-                "",
-            )
-            .await?;
-        for r in persons {
-            let facts = PersonFacts::from_row(&r)?;
-            out.insert(facts.address_number.clone(), (facts, Vec::new()));
-        }
-        let doses = self
-            .rows_of(
-                tenant,
-                &format!("SELECT {DOSE_READ_COLUMNS} FROM dose"),
-                addresses,
-                "AND deleted = 0 ORDER BY address_number, given_on, dose_id",
-            )
-            .await?;
-        for r in doses {
-            let (address, dose) = light_dose(&r)?;
-            if let Some((_, doses)) = out.get_mut(&address) {
-                doses.push(dose);
-            }
-        }
-        Ok(out)
-    }
-
-    /// `<select> WHERE municipality_code = ? AND address_number IN (…) <rest>`, one statement.
-    async fn rows_of(
-        &self,
-        tenant: MunicipalityCode,
-        select: &str,
-        addresses: &[&str],
-        rest: &str,
-    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        let mut p = Params::new(self.backend());
-        let sql = format!(
-            "{select} WHERE municipality_code = {} AND address_number IN ({}) {rest}",
-            p.next(),
-            p.list(addresses.len())
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_string());
         for a in addresses {
-            q = q.bind(*a);
+            if !seen.contains(a) {
+                failures.push(CheckFailure {
+                    address_number: a.to_owned(),
+                    problem: "宛名にいません".into(),
+                });
+            }
         }
-        Ok(q.fetch_all(self.pool()).await?)
+        failures.sort_by(|a, b| a.address_number.cmp(&b.address_number));
+        Ok(failures)
     }
 
     async fn notified_in(
@@ -386,6 +313,53 @@ impl Store {
             .map(|r| r.try_get("address_number").map_err(StoreError::from))
             .collect()
     }
+}
+
+/// What is wrong with one listed person, re-read from the register: nothing, for a list that
+/// may be printed.
+fn problems(
+    engine: &Engine,
+    query: &RecallQuery,
+    m: &Listed<'_>,
+    p: &PersonFacts,
+    doses: &[sesshu_domain::Dose],
+    suspended: &BTreeSet<String>,
+    release_protected: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match p.status {
+        ResidentStatus::Resident => {}
+        ResidentStatus::MovedOut => out.push("転出しています".into()),
+        ResidentStatus::Deceased => out.push("死亡しています".into()),
+        ResidentStatus::NonResident => out.push("住登外者です".into()),
+    }
+    if suspended.contains(m.address_number) {
+        out.push("利用停止の請求を受けています".into());
+    }
+    if p.protected && !release_protected && !m.protected {
+        out.push("支援措置の対象なのに住所を伏せる印がありません".into());
+    }
+    let request = EvalRequest::for_person(p.birth_date, p.sex, doses, query.as_of);
+    let Some(f) = engine.forecast_one(&request, &query.series) else {
+        out.push("系列がありません".into());
+        return out;
+    };
+    match (f.next_dose, f.window) {
+        (None, _) => out.push("接種は完了しています".into()),
+        (Some(_), None) => out.push(format!("対象外です: {}", f.reason)),
+        (Some(n), Some([a, b])) => {
+            if n != m.dose {
+                out.push(format!("次は{n}回目です"));
+            }
+            if [a, b] != m.window {
+                out.push(format!("接種できる期間が {a}〜{b} です"));
+            }
+            if b < query.from || a > query.to {
+                out.push("接種できる期間が抽出期間と重なりません".into());
+            }
+        }
+    }
+    out
 }
 
 type Verdict = Result<(u32, String, [CivilDate; 2], Option<[CivilDate; 2]>, String), &'static str>;

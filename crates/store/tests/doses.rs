@@ -11,6 +11,9 @@ use sesshu_formats::{
     DoseReadOptions, DoseSubject, DoseWriter, ReadOptions, RowError, TextEncoding,
 };
 use sesshu_schedule::{Engine, RuleBook};
+use std::collections::BTreeMap;
+
+use sesshu_store::PersonFacts;
 use sesshu_store::{
     DoseImportOptions, DoseImportSummary, ImportMode, ImportOptions, ImportStatus, Judged, Store,
     StoreError,
@@ -41,29 +44,33 @@ async fn stores(people: &[Person]) -> Vec<(Store, &'static str, sesshu_testkit::
             .create_municipality(code(SAPPORO), "札幌市")
             .await
             .unwrap();
-        let crypto = Arc::new(TenantCrypto::derive(&Keyring::generate(), code(MACHIDA)).unwrap());
-        let summary = store
-            .import_residents(
-                code(MACHIDA),
-                crypto,
-                std::io::Cursor::new(feed(people, TextEncoding::Utf8)),
-                ImportOptions {
-                    mode: ImportMode::Full,
-                    all_or_nothing: true,
-                    dry_run: false,
-                    file_name: "town.csv".into(),
-                    operator: "test".into(),
-                    read: ReadOptions::default(),
-                },
-                |_| {},
-                |_| {},
-            )
-            .await
-            .unwrap();
-        assert_eq!(summary.status, ImportStatus::Applied);
+        residents(&store, code(MACHIDA), people).await;
         out.push((store, db.name, db));
     }
     out
+}
+
+async fn residents(store: &Store, tenant: MunicipalityCode, people: &[Person]) {
+    let crypto = Arc::new(TenantCrypto::derive(&Keyring::generate(), tenant).unwrap());
+    let summary = store
+        .import_residents(
+            tenant,
+            crypto,
+            std::io::Cursor::new(feed(people, TextEncoding::Utf8)),
+            ImportOptions {
+                mode: ImportMode::Full,
+                all_or_nothing: true,
+                dry_run: false,
+                file_name: "town.csv".into(),
+                operator: "test".into(),
+                read: ReadOptions::default(),
+            },
+            |_| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.status, ImportStatus::Applied);
 }
 
 fn dose(product: &str, ordinal: u32, given_on: &str) -> Dose {
@@ -495,5 +502,120 @@ async fn sqlite_lookups_seek_their_indexes() {
     ] {
         let plan = store.sqlite_plan_for_tests(sql).await.unwrap().join(" / ");
         assert!(plan.contains(index), "{sql}: {plan}");
+    }
+}
+
+type Seen = BTreeMap<String, (String, u8, u8, bool, Vec<Dose>)>;
+
+fn seen(p: PersonFacts, d: Vec<Dose>) -> (String, (String, u8, u8, bool, Vec<Dose>)) {
+    (
+        p.address_number,
+        (
+            p.birth_date.to_string(),
+            p.sex.code(),
+            p.status.code(),
+            p.protected,
+            d,
+        ),
+    )
+}
+
+/// The two ways the register hands persons with their doses to a computation give the same
+/// answer: the pool's ordered streams, and (on a SQLite file) the parallel reads outside the
+/// pool with each person's doses folded into one column. A recall's selection and its second
+/// check rest on this.
+#[tokio::test]
+async fn parallel_and_streamed_reads_hand_over_the_same_persons_and_doses() {
+    let (machida, sapporo) = (code(MACHIDA), code(SAPPORO));
+    let people = town(600, 11);
+    let histories = |people: &[Person]| {
+        let rows: Vec<(DoseSubject, Dose)> = people
+            .iter()
+            .flat_map(|p| {
+                sesshu_synth::doses::history(p, as_of(), 7)
+                    .into_iter()
+                    .map(|d| (subject(p), d))
+            })
+            .collect();
+        file(&rows)
+    };
+    for (store, name, _db) in stores(&people).await {
+        assert_eq!(
+            store.reads_file_directly_for_tests(),
+            name == "sqlite",
+            "{name}"
+        );
+        import(&store, MACHIDA, histories(&people), false).await;
+        // Another municipality with persons under the same numbers: never handed over.
+        let others = town(200, 11);
+        residents(&store, sapporo, &others).await;
+        import(&store, SAPPORO, histories(&others), false).await;
+        // A deleted dose is history, not a dose.
+        let with_doses = people
+            .iter()
+            .find(|p| p.birth_date > day("2020-01-01"))
+            .unwrap();
+        let rows = store
+            .doses_of(machida, with_doses.address_number.as_str())
+            .await
+            .unwrap();
+        assert!(rows.len() > 3, "{name}: a child with a history");
+        store
+            .delete_dose(machida, rows[1].dose_id, "test", "二重登録")
+            .await
+            .unwrap();
+
+        let mut streamed = Seen::new();
+        store
+            .for_each_person_with_doses(machida, |p, d| {
+                let (k, v) = seen(p, d);
+                streamed.insert(k, v);
+            })
+            .await
+            .unwrap();
+        assert_eq!(streamed.len(), people.len(), "{name}");
+        assert_eq!(
+            streamed[with_doses.address_number.as_str()].4.len(),
+            rows.len() - 1,
+            "{name}: the deleted dose was handed over"
+        );
+        assert!(
+            streamed.values().map(|v| v.4.len()).sum::<usize>() > people.len(),
+            "{name}: histories"
+        );
+
+        let everyone: Seen = store
+            .judge_persons_born(machida, None, seen)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(everyone, streamed, "{name}: everyone");
+
+        let (lo, hi) = (day("1990-04-02"), day("2021-03-31"));
+        let band: Seen = store
+            .judge_persons_born(machida, Some((lo, hi)), seen)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        let expected: Seen = streamed
+            .iter()
+            .filter(|(_, v)| v.0.as_str() >= "1990-04-02" && v.0.as_str() <= "2021-03-31")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < streamed.len());
+        assert_eq!(band, expected, "{name}: born {lo}..{hi}");
+
+        // By address number, over more than one statement's worth, with one not registered.
+        let mut wanted: Vec<&str> = streamed.keys().map(String::as_str).collect();
+        wanted.push("999999999");
+        let at: Seen = store
+            .judge_persons_at(machida, &wanted, seen)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(at, streamed, "{name}: by address number");
     }
 }

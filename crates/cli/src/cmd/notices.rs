@@ -261,6 +261,8 @@ struct DryRun {
     extraction: Extraction,
     previous: Option<(NoticeRun, Vec<String>)>,
     failures: Vec<sesshu_store::CheckFailure>,
+    /// Seconds of the selection and of the second check, for the report.
+    timings: [f64; 2],
 }
 
 async fn dry_run(
@@ -269,7 +271,9 @@ async fn dry_run(
     tenant: MunicipalityCode,
     q: &RecallQuery,
 ) -> Result<DryRun> {
+    let started = std::time::Instant::now();
     let extraction = store.extract_recall(engine, tenant, q).await?;
+    let selected = started.elapsed().as_secs_f64();
     let previous = match store.previous_run(tenant, &q.series).await? {
         Some(run) => {
             let addresses = store
@@ -282,6 +286,7 @@ async fn dry_run(
         }
         None => None,
     };
+    let checking = std::time::Instant::now();
     let failures = store
         .check_recall(
             engine,
@@ -299,6 +304,7 @@ async fn dry_run(
         extraction,
         previous,
         failures,
+        timings: [selected, checking.elapsed().as_secs_f64()],
     })
 }
 
@@ -357,6 +363,8 @@ impl DryRun {
                 "failures": self.failures,
             },
             "seconds": (seconds * 1000.0).round() / 1000.0,
+            "seconds_selection": (self.timings[0] * 1000.0).round() / 1000.0,
+            "seconds_check": (self.timings[1] * 1000.0).round() / 1000.0,
         })
     }
 }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sesshu_domain::parse_date;
-use sesshu_store::PersonFacts;
 
 use crate::config::{Config, GlobalArgs};
 use sesshu_schedule::rules::DEFAULT_RULES;
@@ -100,9 +99,6 @@ pub async fn run(global: &GlobalArgs, command: ScheduleCommand) -> Result<ExitCo
     }
 }
 
-/// Persons handed to the evaluating thread at a time.
-const DUE_BATCH: usize = 1024;
-
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 struct Tally {
     in_target: u64,
@@ -126,41 +122,33 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
         None
     };
 
-    // Reading stays on this task; judging runs on a thread of its own, so the two overlap.
+    // Each person is judged where it is read (on every core for a SQLite file); the tally is
+    // shared, the persons are not kept.
     let started = std::time::Instant::now();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(PersonFacts, Vec<sesshu_domain::Dose>)>>(8);
-    let worker_engine = engine.clone();
-    let worker = std::thread::spawn(move || {
-        let mut tally: std::collections::BTreeMap<String, Tally> =
-            std::collections::BTreeMap::new();
-        for batch in rx {
-            for (person, doses) in batch {
-                let request = EvalRequest::for_person(person.birth_date, person.sex, &doses, as_of);
-                for (key, f) in worker_engine.evaluate(&request).series {
-                    let t = tally.entry(key).or_default();
+    let tally: std::sync::Mutex<std::collections::BTreeMap<String, Tally>> = Default::default();
+    let counts: std::sync::Mutex<(u64, u64)> = Default::default();
+    store
+        .judge_persons_born(tenant, None, |person, doses| {
+            let request = EvalRequest::for_person(person.birth_date, person.sex, &doses, as_of);
+            let forecast = engine.evaluate(&request);
+            if let Ok(mut t) = tally.lock() {
+                for (key, f) in forecast.series {
+                    let t = t.entry(key).or_default();
                     t.in_target += u64::from(f.in_target);
                     t.eligible += u64::from(f.eligible);
                 }
             }
-        }
-        tally
-    });
-    let mut batch = Vec::with_capacity(DUE_BATCH);
-    let mut send_failed = false;
-    let (persons, doses) = store
-        .for_each_person_with_doses(tenant, |p, d| {
-            batch.push((p, d));
-            if batch.len() >= DUE_BATCH && !send_failed {
-                send_failed = tx.send(std::mem::take(&mut batch)).is_err();
+            if let Ok(mut c) = counts.lock() {
+                c.0 += 1;
+                c.1 += doses.len() as u64;
             }
         })
         .await?;
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
-    }
-    drop(tx);
-    let tally = worker
-        .join()
+    let tally = tally
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("評価スレッドが異常終了しました"))?;
+    let (persons, doses) = counts
+        .into_inner()
         .map_err(|_| anyhow::anyhow!("評価スレッドが異常終了しました"))?;
     let seconds = started.elapsed().as_secs_f64();
     // Counts only: no person is shown.
