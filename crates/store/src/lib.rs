@@ -43,7 +43,9 @@ pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
 pub use keys::Rotation;
 pub use municipality::Municipality;
-pub use notices::{NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket};
+pub use notices::{
+    NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket, same_operator,
+};
 pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
 pub use recall::{
     CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,

@@ -255,6 +255,19 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
 }
 
 /// Takes `n` numbers from the municipality's counter `name`; returns the first.
+/// Whether two recorded operators are one person: `cli:tanaka` (the command line, named by
+/// `SESSHU_OPERATOR` or the OS user) and `user:tanaka` (a staff login) are, so planning on one
+/// side and approving on the other is still one pair of eyes.
+pub fn same_operator(a: &str, b: &str) -> bool {
+    let bare = |s: &str| {
+        s.split_once(':')
+            .map_or(s, |(_, name)| name)
+            .trim()
+            .to_lowercase()
+    };
+    bare(a) == bare(b)
+}
+
 pub(crate) async fn take_numbers(
     db: &mut sqlx::AnyConnection,
     tenant: MunicipalityCode,
@@ -421,6 +434,27 @@ impl Store {
         .collect()
     }
 
+    /// The first `limit` notices of a run, in number order: what a reviewer samples.
+    pub async fn first_notices_of_run(
+        &self,
+        tenant: MunicipalityCode,
+        run_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Notice>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM notice WHERE municipality_code = $1 AND run_id = $2 \
+             ORDER BY notice_number LIMIT $3",
+        )
+        .bind(tenant.as_string())
+        .bind(run_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(notice_from_row)
+        .collect()
+    }
+
     /// Every notice a person was sent, newest first.
     pub async fn notices_of_person(
         &self,
@@ -458,7 +492,7 @@ impl Store {
                 run.status.as_str()
             )));
         }
-        if run.created_by == by {
+        if same_operator(&run.created_by, by) {
             return Err(StoreError::Invalid(
                 "抽出した人は自分の通知を承認できません: 別の職員が承認してください".into(),
             ));
@@ -763,4 +797,18 @@ async fn insert_ticket(
     .execute(&mut *db)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_operator;
+
+    #[test]
+    fn one_person_on_the_command_line_and_the_pages_is_one_pair_of_eyes() {
+        assert!(same_operator("cli:tanaka", "user:tanaka"));
+        assert!(same_operator("cli:Tanaka", "cli:tanaka"));
+        assert!(same_operator("cli", "cli"));
+        assert!(!same_operator("cli:tanaka", "user:suzuki"));
+        assert!(!same_operator("cli:checker", "cli:root"));
+    }
 }

@@ -680,46 +680,65 @@ async fn search_takes_a_wareki_birth_date_a_household_or_a_number() {
     }
 }
 
+/// A run planned for one person (Hib 1回目, January 2026), as `notices issue` keeps it.
+async fn plan(
+    s: &Site,
+    p: &sesshu_domain::Person,
+    documents: &[String],
+    needs_approval: bool,
+    summary: serde_json::Value,
+    by: &str,
+) -> sesshu_store::NoticeRun {
+    let q = sesshu_store::RecallQuery {
+        series: "hib".into(),
+        dose: Some(1),
+        from: sesshu_testkit::day("2026-01-01"),
+        to: sesshu_testkit::day("2026-01-31"),
+        basis: sesshu_store::RecallBasis::Opens,
+        recall_of: None,
+        as_of: sesshu_testkit::day("2026-01-01"),
+    };
+    let member = sesshu_store::RecallMember {
+        address_number: p.address_number.as_str().to_owned(),
+        birth_date: p.birth_date,
+        protected: false,
+        dose: 1,
+        stage: "初回1回目".into(),
+        window: [q.from, q.to],
+        standard_window: None,
+        reason: "初回1回目: 接種できる期間が 2026-01-01 に始まる".into(),
+    };
+    s.store
+        .create_notice_run(
+            s.machida,
+            sesshu_store::NewRun {
+                query: &q,
+                documents,
+                release_protected: false,
+                needs_approval,
+                summary,
+                members: std::slice::from_ref(&member),
+                by,
+            },
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_person_page_lists_the_notices_and_tickets_issued() {
     for db in sesshu_testkit::backends().await {
         let s = site(&db.url).await;
         let p = &s.people[5];
-        let q = sesshu_store::RecallQuery {
-            series: "hib".into(),
-            dose: Some(1),
-            from: sesshu_testkit::day("2026-01-01"),
-            to: sesshu_testkit::day("2026-01-31"),
-            basis: sesshu_store::RecallBasis::Opens,
-            recall_of: None,
-            as_of: sesshu_testkit::day("2026-01-01"),
-        };
-        let member = sesshu_store::RecallMember {
-            address_number: p.address_number.as_str().to_owned(),
-            birth_date: p.birth_date,
-            protected: false,
-            dose: 1,
-            stage: "初回1回目".into(),
-            window: [q.from, q.to],
-            standard_window: None,
-            reason: "test".into(),
-        };
-        let run = s
-            .store
-            .create_notice_run(
-                s.machida,
-                sesshu_store::NewRun {
-                    query: &q,
-                    documents: &["notice".into(), "ticket".into()],
-                    release_protected: false,
-                    needs_approval: false,
-                    summary: serde_json::json!({}),
-                    members: std::slice::from_ref(&member),
-                    by: "planner",
-                },
-            )
-            .await
-            .unwrap();
+        let run = plan(
+            &s,
+            p,
+            &["notice".into(), "ticket".into()],
+            false,
+            serde_json::json!({}),
+            "planner",
+        )
+        .await;
         let line = |_: &str, dose: u32, n: u64| Some(format!("9{dose}132098{n:010}"));
         s.store
             .begin_issue(s.machida, &run.run_id, "printer", Some(&line))
@@ -955,5 +974,160 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
                 db.name
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_planned_run_is_reviewed_and_approved_by_a_second_login_only() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let p = &s.people[7];
+        let summary = serde_json::json!({
+            "series_name": "Hib感染症", "count": 1, "protected": 0, "examined": 3,
+            "cohorts": [{"born": "2025-11", "count": 1, "window": ["2026-01-01", "2030-10-31"]}],
+            "excluded": {"死亡": 1, "期間外": 1},
+            "checks": {"passed": true, "failures": []},
+        });
+        // Planned on the command line by the clerk, under the clerk's name.
+        let run = plan(&s, p, &["notice".into()], true, summary, "cli:clerk").await;
+        let page = format!("/notices/{}", run.run_id);
+        let approve = format!("{page}/approve");
+        let status_of = || async {
+            s.store
+                .notice_run(s.machida, &run.run_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        };
+
+        // Without notice.run: neither the list, the run nor the approval.
+        let (viewer, viewer_csrf) = session(&s.store, s.machida, "viewer").await;
+        for uri in ["/notices", page.as_str()] {
+            let (status, _, _) = send(&s.app, "GET", uri, Some(&viewer), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {uri}", db.name);
+        }
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&viewer),
+            Some(&format!("csrf={viewer_csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+
+        // The planner reads it but cannot approve it from the pages either.
+        let (clerk, clerk_csrf) = session(&s.store, s.machida, "clerk").await;
+        let (_, _, list) = send(&s.app, "GET", "/notices", Some(&clerk), None).await;
+        assert!(
+            list.contains(&run.run_id) && list.contains("承認待ち"),
+            "{}",
+            db.name
+        );
+        let (status, _, body) = send(&s.app, "GET", &page, Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        for expected in [
+            "Hib感染症 1回目",
+            "2025-11",
+            "死亡",
+            p.address_number.as_str(),
+            "2026-01-01 に始まる",
+            "id=\"approve\"",
+        ] {
+            assert!(body.contains(expected), "{}: {expected}", db.name);
+        }
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&clerk),
+            Some(&format!("csrf={clerk_csrf}")),
+        )
+        .await;
+        assert!(body.contains("自分の通知を承認できません"), "{}", db.name);
+        assert_eq!(status_of().await, sesshu_store::RunStatus::AwaitingApproval);
+
+        // Another municipality's clerk finds no such run.
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        let (other, other_csrf) = session(&s.store, sapporo, "other").await;
+        let (status, _, _) = send(&s.app, "GET", &page, Some(&other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&other),
+            Some(&format!("csrf={other_csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert_eq!(status_of().await, sesshu_store::RunStatus::AwaitingApproval);
+
+        // A colleague approves; a forged form first changes nothing.
+        common::account(&s.store, s.machida, "clerk2", "role:clerk", None).await;
+        let (colleague, colleague_csrf) = session(&s.store, s.machida, "clerk2").await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&colleague),
+            Some("csrf=forged"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        assert_eq!(status_of().await, sesshu_store::RunStatus::AwaitingApproval);
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&colleague),
+            Some(&format!("csrf={colleague_csrf}")),
+        )
+        .await;
+        assert!(body.contains("を承認しました"), "{}: {body}", db.name);
+        let approved = s
+            .store
+            .notice_run(s.machida, &run.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(approved.status, sesshu_store::RunStatus::Ready);
+        assert_eq!(approved.approved_by.as_deref(), Some("user:clerk2"));
+        let entries = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    function: Some("notice.approve".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let outcomes: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e.actor.as_str(), e.outcome.as_str()))
+            .collect();
+        for expected in [
+            ("user:viewer", "refused"),
+            ("user:clerk", "refused"),
+            ("user:clerk2", "ok"),
+        ] {
+            assert!(outcomes.contains(&expected), "{}: {outcomes:?}", db.name);
+        }
+
+        // Until printing starts it can still be cancelled.
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &format!("{page}/cancel"),
+            Some(&colleague),
+            Some(&format!("csrf={colleague_csrf}")),
+        )
+        .await;
+        assert!(body.contains("を取り消しました"), "{}", db.name);
+        assert_eq!(status_of().await, sesshu_store::RunStatus::Cancelled);
     }
 }

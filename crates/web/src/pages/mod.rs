@@ -10,6 +10,7 @@ mod auth;
 mod certificates;
 mod doses;
 mod imports;
+mod notices;
 mod register;
 
 use std::collections::{BTreeSet, HashMap};
@@ -106,6 +107,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(admin::audit_form).post(admin::audit_search))
         .route("/audit/export.csv", post(admin::audit_export))
         .route("/audit/verify", post(admin::audit_verify))
+        .route("/notices", get(notices::list))
+        .route("/notices/{run}", get(notices::show))
+        .route("/notices/{run}/approve", post(notices::approve))
+        .route("/notices/{run}/cancel", post(notices::cancel))
         .route(
             "/certificates/verify",
             get(certificates::form).post(certificates::verify),
