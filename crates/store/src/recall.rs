@@ -440,7 +440,11 @@ fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate
     // meets the period, widened by the margin.
     let mut tight = q.basis == RecallBasis::Opens;
     let mut day = oldest;
-    while day <= q.to {
+    // Each sex's previous probe: its birth date and the day its window opened.
+    let mut last_opening: [Option<(CivilDate, CivilDate)>; 2] = [None, None];
+    // One probe past the period's end, so that its last days fall between two probes too.
+    let last = q.to.checked_add_days(chrono::Days::new(PROBE_STEP_DAYS))?;
+    while day <= last {
         for sex in [SexCode::F, SexCode::M] {
             let request = EvalRequest {
                 birth_date: day,
@@ -458,14 +462,23 @@ fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate
             let first_dose =
                 f.total_doses == Some(1) || (q.dose.is_some() && q.dose == f.next_dose);
             tight &= first_dose;
-            if a <= q.to && b >= q.from {
-                let opens = q.from <= a && a <= q.to;
-                if !first_dose || q.basis == RecallBasis::Open || opens {
-                    found = Some(match found {
-                        None => (day, day),
-                        Some((lo, _)) => (lo, day),
-                    });
+            let previous = last_opening[usize::from(sex == SexCode::M)].replace((day, a));
+            let keep = if first_dose && q.basis == RecallBasis::Opens {
+                // Probes are a week apart, so a short period may fall between the openings of
+                // two probes: then the births between them are the cohort.
+                let straddled = previous.filter(|(_, before)| *before < q.from && a > q.to);
+                if let Some((before, _)) = straddled {
+                    found = Some(found.map_or((before, before), |(lo, _)| (lo, before)));
                 }
+                straddled.is_some() || (q.from <= a && a <= q.to)
+            } else {
+                a <= q.to && b >= q.from
+            };
+            if keep {
+                found = Some(match found {
+                    None => (day, day),
+                    Some((lo, _)) => (lo, day),
+                });
             }
         }
         day = day.checked_add_days(chrono::Days::new(PROBE_STEP_DAYS))?;
@@ -495,4 +508,61 @@ fn cohorts(members: &[RecallMember]) -> Vec<Cohort> {
         c.window = [c.window[0].min(m.window[0]), c.window[1].max(m.window[1])];
     }
     by_month.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> CivilDate {
+        sesshu_domain::parse_date(s).unwrap()
+    }
+
+    /// The day the window of a first dose opens for a person born on `birth`.
+    fn opening(engine: &Engine, series: &str, birth: CivilDate) -> CivilDate {
+        let request = EvalRequest {
+            birth_date: birth,
+            sex: SexCode::F,
+            history: Vec::new(),
+            as_of: birth,
+            context: Default::default(),
+        };
+        engine
+            .forecast_one(&request, series)
+            .unwrap()
+            .window
+            .unwrap()[0]
+    }
+
+    #[test]
+    fn a_period_of_one_day_still_finds_the_births_whose_window_opens_on_it() {
+        let engine = Engine::new(sesshu_schedule::RuleBook::builtin().unwrap());
+        // Eight births in a row: whatever the probes' phase, some fall between two probes.
+        let week = |series: &'static str, first: &str| {
+            let first = day(first);
+            (0..8).map(move |n| (series, first + chrono::Days::new(n)))
+        };
+        for (series, birth) in week("hib", "2025-12-27")
+            .chain(week("hib", "2026-02-24"))
+            .chain(week("bcg", "2026-03-01"))
+            .chain(week("mr2", "2020-03-29"))
+        {
+            let opens = opening(&engine, series, birth);
+            let q = RecallQuery {
+                series: series.into(),
+                dose: Some(1),
+                from: opens,
+                to: opens,
+                basis: RecallBasis::Opens,
+                recall_of: None,
+                as_of: day("2025-01-01"),
+            };
+            let (lo, hi) = birth_range(&engine, &q)
+                .unwrap_or_else(|| panic!("{series} opening {opens}: no births at all"));
+            assert!(
+                lo <= birth && birth <= hi,
+                "{series}: born {birth}, opens {opens}, range {lo}..{hi}"
+            );
+        }
+    }
 }
