@@ -722,11 +722,14 @@ pub(crate) fn person_with_doses_columns(backend: crate::Backend) -> String {
         "d.given_on",
         "d.judgement",
         "COALESCE(d.antibody_result, '')",
+        "CAST(d.dose_id AS TEXT)",
     ]
     .join(&field);
+    // No ORDER BY in the fold: SQLite would build a temporary b-tree per person for it, and
+    // the order is restored in `unfold_doses` (a person's doses are few and come nearly sorted).
     format!(
         "p.address_number, p.birth_date, p.sex, p.resident_status, p.protected, \
-         (SELECT {fold}({dose}, {chr}(30) ORDER BY d.given_on, d.dose_id) FROM dose d \
+         (SELECT {fold}({dose}, {chr}(30)) FROM dose d \
          WHERE d.municipality_code = p.municipality_code AND d.address_number = p.address_number \
          AND d.deleted = 0) AS doses"
     )
@@ -739,15 +742,21 @@ pub(crate) fn person_with_doses(r: &AnyRow) -> Result<(PersonFacts, Vec<Dose>), 
     Ok((facts, unfold_doses(folded.as_deref())?))
 }
 
-/// The `doses` column of [`person_with_doses_columns`] as doses.
+/// The `doses` column of [`person_with_doses_columns`] as doses, oldest first (by date, then
+/// in the order they were recorded).
 pub(crate) fn unfold_doses(folded: Option<&str>) -> Result<Vec<Dose>, StoreError> {
-    match folded {
-        None | Some("") => Ok(Vec::new()),
-        Some(text) => text.split('\u{1e}').map(unfold_dose).collect(),
-    }
+    let mut doses = match folded {
+        None | Some("") => return Ok(Vec::new()),
+        Some(text) => text
+            .split('\u{1e}')
+            .map(unfold_dose)
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    doses.sort_by_key(|(dose, id)| (dose.given_on, *id));
+    Ok(doses.into_iter().map(|(dose, _)| dose).collect())
 }
 
-fn unfold_dose(text: &str) -> Result<Dose, StoreError> {
+fn unfold_dose(text: &str) -> Result<(Dose, i64), StoreError> {
     let mut f = text.split('\u{1f}');
     let mut next = |what: &'static str| f.next().ok_or_else(|| corrupt(what));
     let product = next("product")?;
@@ -758,7 +767,10 @@ fn unfold_dose(text: &str) -> Result<Dose, StoreError> {
     let judgement =
         DoseJudgement::from_db(next("judgement")?).ok_or_else(|| corrupt("judgement"))?;
     let antibody = next("antibody_result")?;
-    Ok(Dose {
+    let id = next("dose_id")?
+        .parse::<i64>()
+        .map_err(|_| corrupt("dose_id"))?;
+    let dose = Dose {
         judgement,
         antibody_result: if antibody.is_empty() {
             None
@@ -766,7 +778,8 @@ fn unfold_dose(text: &str) -> Result<Dose, StoreError> {
             Some(AntibodyResult::parse(antibody).map_err(|_| corrupt("antibody_result"))?)
         },
         ..Dose::given(product.to_owned(), ordinal, given_on)
-    })
+    };
+    Ok((dose, id))
 }
 
 /// The columns a judgement needs.
