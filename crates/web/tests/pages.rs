@@ -1033,6 +1033,7 @@ async fn a_planned_run_is_reviewed_and_approved_by_a_second_login_only() {
             "死亡",
             p.address_number.as_str(),
             "2026-01-01 に始まる",
+            "勧奨通知",
             "id=\"approve\"",
         ] {
             assert!(body.contains(expected), "{}: {expected}", db.name);

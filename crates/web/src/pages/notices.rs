@@ -185,7 +185,17 @@ async fn run_page(
             sesshu_store::RecallBasis::Open => "期間内に接種できて未接種の人",
         },
         as_of: run.as_of.to_string(),
-        documents: run.documents.join("、"),
+        documents: run
+            .documents
+            .iter()
+            .map(|d| match d.as_str() {
+                "notice" => "勧奨通知",
+                "ticket" => "接種券",
+                "form" => "予診票",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join("、"),
         release_protected: run.release_protected,
         recall_of: run.recall_of.clone().unwrap_or_default(),
         approved_at: run.approved_at.clone().unwrap_or_default(),
