@@ -74,29 +74,34 @@ async fn main() {
             async move {
                 let started = Instant::now();
                 for a in targets {
-                    let detail =
-                        sesshu_web::view::person_detail(store, crypto, engine, tenant, a, today)
-                            .await
-                            .unwrap()
-                            .unwrap();
-                    if audited {
-                        store
-                            .audit(
-                                Some(tenant),
-                                AuditEvent {
-                                    actor: "bench".into(),
-                                    actor_kind: "cli",
-                                    source: Some("bench".into()),
-                                    function: "person.read".into(),
-                                    outcome: Outcome::Ok,
-                                    persons_acted: vec![],
-                                    persons_shown: detail.shown_persons(),
-                                    detail: serde_json::json!({}),
-                                },
-                            )
-                            .await
-                            .unwrap();
-                    }
+                    // As the API and `person show` do: the entry written while the rest of the
+                    // person is read.
+                    let record = |shown: Vec<String>| async move {
+                        if audited {
+                            store
+                                .audit(
+                                    Some(tenant),
+                                    AuditEvent {
+                                        actor: "bench".into(),
+                                        actor_kind: "cli",
+                                        source: Some("bench".into()),
+                                        function: "person.read".into(),
+                                        outcome: Outcome::Ok,
+                                        persons_acted: vec![],
+                                        persons_shown: shown,
+                                        detail: serde_json::json!({}),
+                                    },
+                                )
+                                .await?;
+                        }
+                        Ok::<_, sesshu_store::StoreError>(())
+                    };
+                    sesshu_web::view::person_detail(
+                        store, crypto, engine, tenant, a, today, record,
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
                 }
                 started.elapsed().as_secs_f64() / targets.len() as f64 * 1e6
             }

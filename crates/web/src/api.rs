@@ -462,6 +462,7 @@ pub(crate) async fn read_person(
     let address_number =
         AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    // The entry is written while the rest of the person is read.
     let detail = person_detail(
         &state.store,
         &crypto,
@@ -469,6 +470,7 @@ pub(crate) async fn read_person(
         tenant,
         &address_number,
         today_in_japan(),
+        |shown| audit(state, caller, "person.read", Outcome::Ok, shown, json!({})),
     )
     .await?;
     let Some(mut detail) = detail else {
@@ -487,15 +489,6 @@ pub(crate) async fn read_person(
         detail.doses.clear();
         detail.schedule.clear();
     }
-    audit(
-        state,
-        caller,
-        "person.read",
-        Outcome::Ok,
-        detail.shown_persons(),
-        json!({"doses": detail.doses.len()}),
-    )
-    .await?;
     Ok(detail)
 }
 

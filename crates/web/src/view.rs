@@ -339,15 +339,26 @@ impl From<&ImportRun> for ImportRunView {
     }
 }
 
-/// Loads a person with guardians (inferred from the household) and history.
-pub async fn person_detail(
+/// Loads a person with guardians (inferred from the household), history, doses and forecast.
+/// `record` is given the persons the view shows (the person and the guardians named) as soon
+/// as they are known: the audit entry is written while the rest of the
+/// person (history, doses, the forecast) is read, instead of after it. Nothing is returned
+/// unless `record` succeeded, so nothing is shown that the log does not hold; should a later
+/// read fail, the log holds an access that showed nothing, which errs on the safe side.
+pub async fn person_detail<E, F, Fut>(
     store: &sesshu_store::Store,
     crypto: &sesshu_crypto::TenantCrypto,
     engine: &Engine,
     tenant: sesshu_domain::MunicipalityCode,
     address_number: &sesshu_domain::AddressNumber,
     today: sesshu_domain::CivilDate,
-) -> Result<Option<PersonDetail>, sesshu_store::StoreError> {
+    record: F,
+) -> Result<Option<PersonDetail>, E>
+where
+    E: From<sesshu_store::StoreError>,
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
     let Some(row) = store.person(tenant, address_number).await? else {
         return Ok(None);
     };
@@ -358,11 +369,25 @@ pub async fn person_detail(
         }
         None => Vec::new(),
     };
-    let history = store.person_history(tenant, address_number).await?;
-    let doses = store.doses_of(tenant, address_number.as_str()).await?;
-    let mut detail = PersonDetail::new(&row, masked, &guardians, &history, &doses, engine, today);
-    detail.use_suspension = store
-        .suspension_in_force(tenant, address_number.as_str())
-        .await?;
-    Ok(Some(detail))
+    let shown = std::iter::once(address_number.as_str().to_owned())
+        .chain(
+            guardians
+                .iter()
+                .map(|g| g.address_number.as_str().to_owned()),
+        )
+        .collect();
+    let rest = async {
+        let history = store.person_history(tenant, address_number).await?;
+        let doses = store.doses_of(tenant, address_number.as_str()).await?;
+        let suspension = store
+            .suspension_in_force(tenant, address_number.as_str())
+            .await?;
+        let mut detail =
+            PersonDetail::new(&row, masked, &guardians, &history, &doses, engine, today);
+        detail.use_suspension = suspension;
+        Ok::<_, sesshu_store::StoreError>(detail)
+    };
+    let (recorded, detail) = tokio::join!(record(shown), rest);
+    recorded?;
+    Ok(Some(detail?))
 }

@@ -65,6 +65,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             let address_number = AddressNumber::parse(&address_number)?;
             let crypto = TenantCrypto::derive(&config.keyring()?, tenant)?;
             let engine = sesshu_schedule::Engine::new(rules.load()?);
+            // The entry is written while the rest of the person is read.
             let Some(detail) = person_detail(
                 &store,
                 &crypto,
@@ -72,6 +73,10 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
                 tenant,
                 &address_number,
                 sesshu_web::today_in_japan(),
+                |shown| async {
+                    let event = cli_event("person.read", Outcome::Ok, vec![], shown, json!({}));
+                    store.audit(Some(tenant), event).await.map(|_| ())
+                },
             )
             .await?
             else {
@@ -89,18 +94,6 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
                     .await?;
                 bail!("宛名番号 {address_number} の人は団体 {tenant} に登録されていません");
             };
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "person.read",
-                        Outcome::Ok,
-                        vec![],
-                        detail.shown_persons(),
-                        json!({"doses": detail.doses.len()}),
-                    ),
-                )
-                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
