@@ -783,10 +783,10 @@ fn unfold_dose(text: &str) -> Result<(Dose, i64), StoreError> {
 }
 
 /// The columns a judgement needs.
-pub(crate) const DOSE_READ_COLUMNS: &str =
+const DOSE_READ_COLUMNS: &str =
     "address_number, product, ordinal, given_on, judgement, antibody_result";
 
-pub(crate) fn light_dose(r: &AnyRow) -> Result<(String, Dose), StoreError> {
+fn light_dose(r: &AnyRow) -> Result<(String, Dose), StoreError> {
     let judgement: String = r.try_get("judgement")?;
     let antibody: Option<String> = r.try_get("antibody_result")?;
     let ordinal: i64 = r.try_get("ordinal")?;

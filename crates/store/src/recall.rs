@@ -187,8 +187,6 @@ impl Store {
         let suspended = self.suspended_addresses(tenant).await?;
         let judged = self
             .judge_persons_born(tenant, Some((lo, hi)), |person, doses| {
-                let request =
-                    EvalRequest::for_person(person.birth_date, person.sex, &doses, query.as_of);
                 let verdict = match person.status {
                     ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
                     ResidentStatus::Deceased => Err(exclusion::DECEASED),
@@ -197,6 +195,12 @@ impl Store {
                         Err(exclusion::SUSPENDED)
                     }
                     ResidentStatus::Resident => {
+                        let request = EvalRequest::for_person(
+                            person.birth_date,
+                            person.sex,
+                            &doses,
+                            query.as_of,
+                        );
                         match engine.forecast_one(&request, &query.series) {
                             Some(f) => judge(&f, query, &person.address_number, notified.as_ref()),
                             None => Err(exclusion::NOT_IN_TARGET),

@@ -933,6 +933,27 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
         assert_eq!(status, StatusCode::OK, "{}", db.name);
         assert!(body.contains("利用停止中"), "{}", db.name);
         assert!(body.contains("利用停止を解除する"), "{}", db.name);
+        // A second request while one is in force is refused next to the field, and audited.
+        let (_, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&good)).await;
+        assert!(body.contains("既に利用停止中"), "{}", db.name);
+        let refused = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    actor: Some("user:kakari".into()),
+                    function: Some("person.suspend".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.iter().any(|e| e.outcome == "refused"),
+            "{}",
+            db.name
+        );
         let held = s
             .store
             .suspension_in_force(s.machida, &a)

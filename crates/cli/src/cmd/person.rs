@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use sesshu_crypto::TenantCrypto;
-use sesshu_domain::{AddressNumber, HouseholdNumber, parse_date};
-use sesshu_store::{Outcome, PersonQuery};
+use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
+use sesshu_store::{Outcome, PersonQuery, Store, StoreError, UseSuspension};
 use sesshu_web::view::{PersonDetail, PersonSummaryView, person_detail};
 
 use crate::cmd::audit::cli_event;
@@ -177,25 +177,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             let result = store
                 .suspend_use(tenant, &address, requested_on, &reason, &operator())
                 .await;
-            let (outcome, detail) = match &result {
-                Ok(s) => (
-                    Outcome::Ok,
-                    json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
-                ),
-                Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-            };
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "person.suspend",
-                        outcome,
-                        vec![address.as_str().to_owned()],
-                        vec![],
-                        detail,
-                    ),
-                )
-                .await?;
+            audit_suspension(&store, tenant, "person.suspend", &address, &result).await?;
             let s = result?;
             println!(
                 "宛名番号 {} を利用停止にしました (請求日 {}、番号 {})。以後の通知から除かれます。",
@@ -210,22 +192,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             let result = store
                 .lift_suspension(tenant, &address, &reason, &operator())
                 .await;
-            let (outcome, detail) = match &result {
-                Ok(s) => (Outcome::Ok, json!({"suspension_id": s.suspension_id})),
-                Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-            };
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "person.lift_suspension",
-                        outcome,
-                        vec![address.as_str().to_owned()],
-                        vec![],
-                        detail,
-                    ),
-                )
-                .await?;
+            audit_suspension(&store, tenant, "person.lift_suspension", &address, &result).await?;
             let s = result?;
             println!(
                 "宛名番号 {} の利用停止 (番号 {}) を解除しました。",
@@ -235,6 +202,31 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A 利用停止 recorded or lifted, or the refusal, in the audit log.
+async fn audit_suspension(
+    store: &Store,
+    tenant: MunicipalityCode,
+    function: &str,
+    address: &AddressNumber,
+    result: &Result<UseSuspension, StoreError>,
+) -> Result<()> {
+    let (outcome, detail) = match result {
+        Ok(s) => (
+            Outcome::Ok,
+            json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
+        ),
+        Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
+    };
+    let acted = vec![address.as_str().to_owned()];
+    store
+        .audit(
+            Some(tenant),
+            cli_event(function, outcome, acted, vec![], detail),
+        )
+        .await?;
+    Ok(())
 }
 
 fn print_detail(d: &PersonDetail) {

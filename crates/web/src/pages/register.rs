@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use sesshu_domain::AddressNumber;
 use sesshu_domain::access::Permission;
-use sesshu_store::StoreError;
+use sesshu_store::{Outcome, StoreError};
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
 use crate::api::{
-    AppState, SearchParams, audit_acted, find_my_number, read_person, reveal, search_persons,
+    AppState, SearchParams, audit, audit_acted, find_my_number, read_person, reveal, search_persons,
 };
 use crate::view::{PersonDetail, PersonSummaryView};
 
@@ -471,9 +471,6 @@ async fn suspension_action(
         .await?;
     staff.check_csrf(&f.csrf)?;
     let a = AddressNumber::parse(address).map_err(|_| PageError::NotFound)?;
-    if state.store.person(staff.tenant, &a).await?.is_none() {
-        return Err(PageError::NotFound);
-    }
     let mut errors = SuspensionErrors::default();
     let requested_on = match f.requested_on.as_deref().map(str::trim) {
         None | Some("") => crate::today_in_japan(),
@@ -509,7 +506,18 @@ async fn suspension_action(
     };
     let s = match result {
         Ok(s) => s,
+        // Another municipality's number, or none: the same answer as any page for it.
+        Err(StoreError::NotFound(_)) => return Err(PageError::NotFound),
         Err(StoreError::Invalid(m)) => {
+            audit(
+                state,
+                &staff.caller,
+                function,
+                Outcome::Refused,
+                vec![],
+                json!({"address_number": a.as_str(), "refused": m, "via": "page"}),
+            )
+            .await?;
             errors.reason = Some(m);
             return person_page_with(state, staff, address, None, None, None, errors).await;
         }
