@@ -14,11 +14,7 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let run = |args: &[&str]| sesshu(d, &db.url, args);
-        assert!(
-            run(&["init", "--municipality", "132098", "--name", "町田市"])
-                .status
-                .success()
-        );
+        common::init_machida(d, &db.url);
         assert!(
             run(&[
                 "demo",

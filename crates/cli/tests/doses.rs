@@ -13,11 +13,7 @@ async fn import_doses_exit_codes_report_and_person_show() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let run = |args: &[&str]| sesshu(d, &db.url, args);
-        assert!(
-            run(&["init", "--municipality", "132098", "--name", "町田市"])
-                .status
-                .success()
-        );
+        common::init_machida(d, &db.url);
         let generate = run(&[
             "demo",
             "generate",

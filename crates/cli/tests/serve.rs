@@ -156,3 +156,79 @@ async fn serves_over_tls_and_stops_cleanly() {
         assert!(rest.contains("終了しました"), "{}: {rest}", db.name);
     }
 }
+
+async fn http_get(port: u16, path: &str, token: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.ok();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// `keys rotate` and `keys retire` while the server runs: it follows the key file, so a number
+/// re-sealed under the new version still opens and nothing waits for a restart.
+#[tokio::test]
+async fn a_running_server_follows_key_rotation_and_retirement() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        common::init_machida(d, &db.url);
+        let generated = run(&[
+            "demo",
+            "generate",
+            "--persons",
+            "200",
+            "--seed",
+            "3",
+            "--encoding",
+            "utf8",
+            "--out",
+            "town.csv",
+        ]);
+        assert!(generated.status.success(), "{}", text(&generated));
+        assert!(
+            run(&["import", "residents", "town.csv", "--mode", "full"])
+                .status
+                .success()
+        );
+        let address = common::first_with_my_number(&d.join("town.csv"));
+        let created = run(&["token", "create", "registry", "--grant", "mynumber.use"]);
+        assert!(created.status.success(), "{}", text(&created));
+        let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+
+        let mut child = serve(d, &db.url, &["--listen", "127.0.0.1:0"]);
+        let (port, _stdout) = listening(&mut child);
+        let path =
+            format!("/api/v1/municipalities/132098/persons/{address}/my-number?purpose=test");
+        let before = http_get(port, &path, &token).await;
+        assert!(before.starts_with("HTTP/1.1 200"), "{}: {before}", db.name);
+
+        let rotated = run(&["keys", "rotate"]);
+        assert!(rotated.status.success(), "{}", text(&rotated));
+        let during = http_get(port, &path, &token).await;
+        let retired = run(&["keys", "retire", "--version", "1"]);
+        assert!(retired.status.success(), "{}", text(&retired));
+        let after = http_get(port, &path, &token).await;
+        child.kill().ok();
+        child.wait().ok();
+        let number = |r: &str| r.split("\"my_number\":").nth(1).map(str::to_owned);
+        for (when, response) in [("after rotation", &during), ("after retirement", &after)] {
+            assert!(
+                response.starts_with("HTTP/1.1 200"),
+                "{} {when}: {response}",
+                db.name
+            );
+            assert_eq!(number(response), number(&before), "{} {when}", db.name);
+        }
+    }
+}

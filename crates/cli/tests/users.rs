@@ -12,11 +12,7 @@ async fn users_are_created_granted_reviewed_and_separated() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let run = |args: &[&str]| sesshu(d, &db.url, args);
-        assert!(
-            run(&["init", "--municipality", "132098", "--name", "町田市"])
-                .status
-                .success()
-        );
+        common::init_machida(d, &db.url);
         let add = run(&[
             "user",
             "add",

@@ -1,4 +1,8 @@
 //! The master keys: loaded from a key file (`v1 <64 hex digits>` per line) or the environment.
+//!
+//! A retired version (`v1 retired <64 hex digits>`) keeps only the key its record signatures
+//! were made with, derived one way from its master key: past audit checkpoints and retention
+//! summaries still verify, while nothing sealed under it can be opened any more.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,6 +34,17 @@ pub enum KeyFileError {
     Permissions { path: String, mode: u32 },
 }
 
+/// Why a key version cannot be retired.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetireError {
+    #[error("鍵 v{0} は鍵ファイルにありません")]
+    Unknown(u32),
+    #[error("鍵 v{0} はすでに廃止されています")]
+    AlreadyRetired(u32),
+    #[error("鍵 v{0} は現行の鍵です: 先に keys rotate で新しい版を作ってください")]
+    Current(u32),
+}
+
 /// 32 secret bytes, wiped on drop, never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MasterKey([u8; 32]);
@@ -58,10 +73,12 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-/// Every key version the deployment knows; the highest is current for new ciphertexts.
+/// Every key version the deployment knows; the highest live one is current for new ciphertexts.
 #[derive(Debug, Clone)]
 pub struct Keyring {
     keys: BTreeMap<u32, MasterKey>,
+    /// Retired versions: only the record-signing key derived from the destroyed master key.
+    retired: BTreeMap<u32, MasterKey>,
 }
 
 impl Keyring {
@@ -69,12 +86,14 @@ impl Keyring {
     pub fn generate() -> Self {
         Self {
             keys: BTreeMap::from([(1, MasterKey::generate())]),
+            retired: BTreeMap::new(),
         }
     }
 
-    /// Adds a fresh key one version above the current and returns its version.
+    /// Adds a fresh key one version above every version known (live or retired) and returns it.
     pub fn add_generated(&mut self) -> u32 {
-        let v = self.current_version() + 1;
+        let highest_retired = self.retired.keys().next_back().copied().unwrap_or(0);
+        let v = self.current_version().max(highest_retired) + 1;
         self.keys.insert(v, MasterKey::generate());
         v
     }
@@ -83,42 +102,97 @@ impl Keyring {
         self.keys.keys().next_back().copied().unwrap_or(0)
     }
 
+    /// The live versions: those whose master key is still held.
     pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
         self.keys.keys().copied()
+    }
+
+    /// The retired versions: only their record signatures still verify.
+    pub fn retired_versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.retired.keys().copied()
     }
 
     pub(crate) fn key(&self, version: u32) -> Option<&MasterKey> {
         self.keys.get(&version)
     }
 
+    /// The record-signing key of a version, live or retired.
+    pub(crate) fn signing_key(&self, version: u32) -> Option<MasterKey> {
+        match self.keys.get(&version) {
+            Some(master) => Some(MasterKey(crate::signing::record_signing_key(master))),
+            None => self.retired.get(&version).cloned(),
+        }
+    }
+
+    /// Destroys a version's master key, keeping only its record-signing key. Whoever later
+    /// obtains this keyring cannot open what was sealed under it. The caller must have made
+    /// sure nothing sealed under it remains.
+    pub fn retire(&mut self, version: u32) -> Result<(), RetireError> {
+        if self.retired.contains_key(&version) {
+            return Err(RetireError::AlreadyRetired(version));
+        }
+        if version == self.current_version() {
+            return Err(RetireError::Current(version));
+        }
+        let master = self
+            .keys
+            .remove(&version)
+            .ok_or(RetireError::Unknown(version))?;
+        self.retired.insert(
+            version,
+            MasterKey(crate::signing::record_signing_key(&master)),
+        );
+        Ok(())
+    }
+
     /// Parses the key-file text. A bare 64-hex-digit line is taken as version 1, so
     /// `SESSHU_KEY=<hex>` works without ceremony.
     pub fn parse(text: &str) -> Result<Self, KeyFileError> {
         let mut keys = BTreeMap::new();
+        let mut retired = BTreeMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (version, hexkey) = match line.split_once(char::is_whitespace) {
-                Some((v, k)) => {
-                    let v = v.strip_prefix('v').and_then(|n| n.parse::<u32>().ok());
-                    (v.filter(|n| *n > 0), k.trim())
-                }
-                None => (Some(1), line),
+            let syntax = KeyFileError::Syntax { line: i + 1 };
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let version = |w: &str| {
+                w.strip_prefix('v')
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+            };
+            let (version, is_retired, hexkey) = match words.as_slice() {
+                [key] => (Some(1), false, *key),
+                [v, key] => (version(v), false, *key),
+                [v, "retired", key] => (version(v), true, *key),
+                _ => return Err(syntax),
             };
             let version = version.ok_or(KeyFileError::Syntax { line: i + 1 })?;
             let key = MasterKey::from_hex(hexkey).ok_or(KeyFileError::Syntax { line: i + 1 })?;
-            keys.insert(version, key);
+            let taken = if is_retired {
+                keys.contains_key(&version) || retired.insert(version, key).is_some()
+            } else {
+                retired.contains_key(&version) || keys.insert(version, key).is_some()
+            };
+            if taken {
+                return Err(KeyFileError::Syntax { line: i + 1 });
+            }
         }
         if keys.is_empty() {
             return Err(KeyFileError::Empty);
         }
-        Ok(Self { keys })
+        Ok(Self { keys, retired })
     }
 
     pub fn to_file_text(&self) -> String {
         let mut s = String::from("# sesshu key file: keep outside the database and its backups\n");
+        if !self.retired.is_empty() {
+            s.push_str("# 'retired' lines hold only the key that verifies past audit signatures\n");
+        }
+        for (v, k) in &self.retired {
+            s.push_str(&format!("v{v} retired {}\n", hex::encode(k.bytes())));
+        }
         for (v, k) in &self.keys {
             s.push_str(&format!("v{v} {}\n", hex::encode(k.bytes())));
         }
@@ -178,6 +252,86 @@ impl Keyring {
     }
 }
 
+/// The keyring a long-running process uses: the key file as it is now. A server started before
+/// `keys rotate` or `keys retire` follows them without a restart — the file is looked at (one
+/// `stat`) whenever the keyring is wanted, and read again when it changed.
+#[derive(Debug)]
+pub struct KeyringSource {
+    file: Option<std::path::PathBuf>,
+    cached: std::sync::RwLock<(Option<FileStamp>, std::sync::Arc<Keyring>)>,
+}
+
+/// What tells a replaced key file from the one read (`write_file` renames a new file in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<Self, KeyFileError> {
+        let meta = fs::metadata(path).map_err(|source| KeyFileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        })
+    }
+}
+
+impl KeyringSource {
+    /// A keyring that never changes (`SESSHU_KEY`, tests, the demo).
+    pub fn fixed(keyring: Keyring) -> Self {
+        Self {
+            file: None,
+            cached: std::sync::RwLock::new((None, std::sync::Arc::new(keyring))),
+        }
+    }
+
+    /// The key file at `path`, read now and again whenever it changes.
+    pub fn file(path: &Path) -> Result<Self, KeyFileError> {
+        let stamp = FileStamp::of(path)?;
+        let keyring = Keyring::load(path)?;
+        Ok(Self {
+            file: Some(path.to_path_buf()),
+            cached: std::sync::RwLock::new((Some(stamp), std::sync::Arc::new(keyring))),
+        })
+    }
+
+    /// The keyring as the key file holds it now. A key file that can no longer be read is an
+    /// error, not a silent fallback to the keys read before.
+    pub fn get(&self) -> Result<std::sync::Arc<Keyring>, KeyFileError> {
+        let cached = || {
+            self.cached
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let Some(path) = &self.file else {
+            return Ok(cached().1.clone());
+        };
+        let stamp = FileStamp::of(path)?;
+        {
+            let c = cached();
+            if c.0.as_ref() == Some(&stamp) {
+                return Ok(c.1.clone());
+            }
+        }
+        let keyring = std::sync::Arc::new(Keyring::load(path)?);
+        let mut c = self
+            .cached
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *c = (Some(stamp), keyring.clone());
+        Ok(keyring)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +378,27 @@ mod tests {
                 Err(KeyFileError::Permissions { .. })
             ));
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_running_process_follows_the_key_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sesshu.key");
+        let mut ring = Keyring::generate();
+        ring.create_file(&path)?;
+        let source = KeyringSource::file(&path)?;
+        assert_eq!(source.get()?.current_version(), 1);
+        ring.add_generated();
+        ring.write_file(&path)?;
+        assert_eq!(source.get()?.current_version(), 2, "a rotation is seen");
+        ring.retire(1)?;
+        ring.write_file(&path)?;
+        assert_eq!(source.get()?.versions().collect::<Vec<_>>(), vec![2]);
+        fs::remove_file(&path)?;
+        assert!(source.get().is_err(), "a vanished key file is an error");
+        let fixed = KeyringSource::fixed(Keyring::generate());
+        assert_eq!(fixed.get()?.current_version(), 1);
         Ok(())
     }
 

@@ -11,5 +11,5 @@ mod sealing;
 pub mod signing;
 pub mod totp;
 
-pub use keyring::{KeyFileError, Keyring, MasterKey};
+pub use keyring::{KeyFileError, Keyring, KeyringSource, MasterKey, RetireError};
 pub use sealing::{BlindIndex, CryptoError, MyNumberAad, Sealed, TenantCrypto};

@@ -23,6 +23,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Crypto(#[from] sesshu_crypto::CryptoError),
+    #[error(transparent)]
+    KeyFile(#[from] sesshu_crypto::KeyFileError),
     #[error("取込処理が中断しました: {0}")]
     Interrupted(String),
     #[error("{0} が見つかりません")]

@@ -213,8 +213,22 @@ impl Store {
     }
 
     /// Runs arbitrary SQL: only for tests that prove the database itself refuses something.
-    pub async fn raw_execute_for_tests(&self, sql: &'static str) -> Result<u64, StoreError> {
-        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    pub async fn raw_execute_for_tests(&self, sql: impl AsRef<str>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.as_ref().to_owned()))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// The column names of a table that holds at least one row.
+    pub async fn raw_columns_for_tests(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        use sqlx::{Column, Row};
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM {table} LIMIT 1"
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.columns().iter().map(|c| c.name().to_owned()).collect())
     }
 
     /// SQLite's plan for a statement (`EXPLAIN QUERY PLAN`), one line per step: for tests that

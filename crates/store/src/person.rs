@@ -56,6 +56,8 @@ impl PersonRow {
 pub struct HistoryEntry {
     pub version: i64,
     pub person: Person,
+    /// The My Number this version held, sealed (bound to the person's address number).
+    pub sealed_my_number: Option<Sealed>,
     /// When this version became current, and when and by which import it was replaced.
     pub recorded_at: String,
     pub superseded_at: String,
@@ -86,7 +88,7 @@ pub struct PersonQuery {
     pub limit: u32,
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
@@ -270,9 +272,11 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let (person, sealed_my_number) = person_from_row(r)?;
                 Ok(HistoryEntry {
                     version: r.try_get("version")?,
-                    person: person_from_row(r)?.0,
+                    person,
+                    sealed_my_number,
                     recorded_at: r.try_get("recorded_at")?,
                     superseded_at: r.try_get("superseded_at")?,
                     superseded_by_import: r.try_get("superseded_by_import")?,

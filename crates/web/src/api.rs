@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_crypto::{Keyring, KeyringSource, TenantCrypto};
 use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
 use sesshu_schedule::Engine;
@@ -24,7 +24,8 @@ use crate::view::{ImportRunView, PersonSummaryView, person_detail};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub keyring: Arc<Keyring>,
+    /// The key file as it is now: `keys rotate` and `keys retire` reach a running server.
+    pub keys: Arc<KeyringSource>,
     pub engine: Arc<Engine>,
     /// Require the second factor of every account, not only of administrators and My Number
     /// users (`SESSHU_REQUIRE_TOTP=all`).
@@ -41,13 +42,31 @@ impl AppState {
     pub fn new(store: Store, keyring: Arc<Keyring>, engine: Arc<Engine>) -> Self {
         Self {
             store,
-            keyring,
+            keys: Arc::new(KeyringSource::fixed(Arc::unwrap_or_clone(keyring))),
             engine,
             totp_for_all: false,
             throttle: Default::default(),
             idle: chrono::Duration::minutes(sesshu_store::IDLE_MINUTES),
             pages: Default::default(),
         }
+    }
+}
+
+impl AppState {
+    /// Follows the key file instead of the keyring given to `new`.
+    pub fn with_key_file(mut self, keys: KeyringSource) -> Self {
+        self.keys = Arc::new(keys);
+        self
+    }
+
+    /// The keyring as the key file holds it now.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
+        Ok(self.keys.get()?)
+    }
+
+    /// The municipality's My Number keys under the keyring as it is now.
+    pub fn crypto(&self, tenant: MunicipalityCode) -> Result<TenantCrypto, StoreError> {
+        Ok(TenantCrypto::derive(&*self.keyring()?, tenant)?)
     }
 }
 
@@ -461,7 +480,7 @@ pub(crate) async fn read_person(
 ) -> Result<crate::view::PersonDetail, ApiError> {
     let address_number =
         AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let crypto = state.crypto(tenant)?;
     // The entry is written while the rest of the person is read.
     let detail = person_detail(
         &state.store,
@@ -545,7 +564,7 @@ pub(crate) async fn reveal(
         .person(tenant, &address_number)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let crypto = state.crypto(tenant)?;
     let number = row.open_my_number(&crypto)?;
     audit(
         state,
@@ -601,7 +620,7 @@ pub(crate) async fn find_my_number(
     let purpose = purpose(stated)?;
     let number = sesshu_domain::MyNumber::parse(my_number)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let crypto = TenantCrypto::derive(&state.keyring, tenant).map_err(StoreError::from)?;
+    let crypto = state.crypto(tenant)?;
     let found = state
         .store
         .find_by_my_number(tenant, &crypto, &number)

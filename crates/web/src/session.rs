@@ -206,12 +206,9 @@ pub(crate) async fn verify_login(
     let enrolled = state.store.totp_secret(tenant, login).await?;
     if let Some(sealed) = &enrolled {
         let code = totp.unwrap_or("").trim();
-        let secret = sesshu_crypto::signing::open_account_secret(
-            &state.keyring,
-            &account_context(tenant, login),
-            sealed,
-        )
-        .map_err(sesshu_store::StoreError::from)?;
+        let secret =
+            sesshu_crypto::signing::open_account_secret(&*state.keyring()?, tenant, login, sealed)
+                .map_err(sesshu_store::StoreError::from)?;
         let unix = u64::try_from(now.timestamp()).unwrap_or(0);
         let ok = match sesshu_crypto::totp::check(&secret, code, unix) {
             // Each code is accepted once: a replay within its window is refused.
@@ -251,11 +248,6 @@ pub(crate) async fn verify_login(
         tenant,
         permissions,
     })
-}
-
-/// What binds an account's sealed second-factor key to its account.
-pub(crate) fn account_context(tenant: MunicipalityCode, login: &str) -> String {
-    format!("{}|{login}", tenant.as_string())
 }
 
 /// The session cookie: HttpOnly, Secure, SameSite=Strict, for the absolute lifetime at most.

@@ -1028,7 +1028,7 @@ async fn an_enrolled_second_factor_is_required_and_recovery_codes_work_once() {
             .unwrap();
         let secret = sesshu_crypto::totp::new_secret();
         let sealed =
-            sesshu_crypto::signing::seal_account_secret(&test_keyring(), "132098|kanri", &secret)
+            sesshu_crypto::signing::seal_account_secret(&test_keyring(), t, "kanri", &secret)
                 .unwrap();
         store
             .enroll_totp(t, "kanri", &sealed, &["abcde-fghjk".to_owned()])

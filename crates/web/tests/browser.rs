@@ -110,7 +110,7 @@ async fn site(url: &str) -> Site {
     common::account(&store, tenant, "tanaka", "role:clerk", Some("kanagawa77")).await;
     let secret = sesshu_crypto::totp::new_secret();
     let sealed =
-        sesshu_crypto::signing::seal_account_secret(&keyring, "132098|tanaka", &secret).unwrap();
+        sesshu_crypto::signing::seal_account_secret(&keyring, tenant, "tanaka", &secret).unwrap();
     store
         .enroll_totp(tenant, "tanaka", &sealed, &["abcde-fghjk".to_owned()])
         .await

@@ -19,6 +19,20 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Destroy an old key version once nothing is sealed under it any more (after `rotate`);
+    /// only the key that verifies its past audit signatures stays in the key file
+    Retire {
+        /// The version to retire, e.g. 1
+        #[arg(long)]
+        version: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each key version and how many My Numbers and account keys are sealed under it
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create the certificate signing keyring if it is missing (init does this too)
     CertificateInit,
     /// Add a certificate signing key version: new certificates are signed with it, older ones
@@ -37,6 +51,8 @@ pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> 
             return Ok(ExitCode::SUCCESS);
         }
         KeysCommand::CertificateRotate => return certificate_rotate(&config).await,
+        KeysCommand::Retire { version, json } => return retire(&config, version, json).await,
+        KeysCommand::Status { json } => return status(&config, json).await,
     };
     if std::env::var("SESSHU_KEY").is_ok() {
         bail!("SESSHU_KEY で鍵を渡しているときは鍵を追加できません。鍵ファイルで実行してください");
@@ -61,6 +77,7 @@ pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> 
     }
     let version = keyring.current_version();
     let mut total = 0;
+    let accounts = store.reseal_account_secrets(&keyring).await?;
     for m in &municipalities {
         let crypto = TenantCrypto::derive(&keyring, m.code)?;
         let r = store
@@ -82,7 +99,7 @@ pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> 
                 Outcome::Ok,
                 vec![],
                 vec![],
-                json!({"version": version, "resealed": total, "resumed": resumed}),
+                json!({"version": version, "resealed": total, "accounts": accounts, "resumed": resumed}),
             ),
         )
         .await?;
@@ -90,11 +107,12 @@ pub async fn run(global: &GlobalArgs, command: KeysCommand) -> Result<ExitCode> 
     if json {
         println!(
             "{}",
-            json!({"version": version, "resealed": total, "resumed": resumed})
+            json!({"version": version, "resealed": total, "accounts": accounts, "resumed": resumed})
         );
     } else {
         println!(
-            "鍵のローテーションが完了しました (現行 v{version})。古い鍵は履歴の復号に必要なため鍵ファイルに残します。"
+            "アカウントの二要素認証の鍵 {accounts} 件を鍵 v{version} で再暗号化しました。\n\
+             鍵のローテーションが完了しました (現行 v{version})。古い版は `sesshu keys retire --version N` で廃止できます。"
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -129,4 +147,132 @@ async fn certificate_rotate(config: &Config) -> Result<ExitCode> {
         println!("{} {}: 新しい署名鍵 {}", m.code, m.name, signer.key_id());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What is still sealed under one key version, across every municipality.
+#[derive(Debug, Default, serde::Serialize)]
+struct Held {
+    my_numbers: u64,
+    account_keys: u64,
+}
+
+async fn held_under(store: &sesshu_store::Store, version: u32) -> Result<Held> {
+    let mut held = Held {
+        account_keys: store.account_secrets_under(version).await?,
+        ..Held::default()
+    };
+    for m in store.municipalities().await? {
+        held.my_numbers += store.sealed_under(m.code, Some(version), None).await?;
+    }
+    Ok(held)
+}
+
+async fn status(config: &Config, json: bool) -> Result<ExitCode> {
+    let keyring = config.keyring()?;
+    let store = config.store().await?;
+    let current = keyring.current_version();
+    let mut versions = Vec::new();
+    for v in keyring.retired_versions() {
+        versions.push(json!({"version": v, "state": "retired"}));
+    }
+    for v in keyring.versions() {
+        let held = held_under(&store, v).await?;
+        let state = if v == current { "current" } else { "live" };
+        versions.push(json!({"version": v, "state": state, "my_numbers": held.my_numbers, "account_keys": held.account_keys}));
+    }
+    store.close().await;
+    versions.sort_by_key(|v| v["version"].as_u64());
+    if json {
+        println!("{}", json!({ "versions": versions }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for v in &versions {
+        match v["state"].as_str() {
+            Some("retired") => println!("v{}  廃止済み (過去の署名の検証用の鍵のみ)", v["version"]),
+            state => println!(
+                "v{}  {}  マイナンバー {} 件、二要素認証の鍵 {} 件",
+                v["version"],
+                if state == Some("current") {
+                    "現行"
+                } else {
+                    "旧版"
+                },
+                v["my_numbers"],
+                v["account_keys"]
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn retire(config: &Config, version: u32, json: bool) -> Result<ExitCode> {
+    if std::env::var("SESSHU_KEY").is_ok() {
+        bail!("SESSHU_KEY で鍵を渡しているときは鍵を廃止できません。鍵ファイルで実行してください");
+    }
+    let mut keyring = config.keyring()?;
+    let store = config.store().await?;
+    // Checked on a copy first: nothing is written unless the version may go.
+    if let Err(e) = keyring.clone().retire(version) {
+        let reason = e.to_string();
+        let detail = json!({"version": version, "reason": reason});
+        return refuse_retire(&store, reason, detail, json).await;
+    }
+    let held = held_under(&store, version).await?;
+    if held.my_numbers > 0 || held.account_keys > 0 {
+        return refuse_retire(
+            &store,
+            format!(
+                "鍵 v{version} で暗号化されたものが残っています (マイナンバー {} 件、二要素認証の鍵 {} 件): \
+                 先に sesshu keys rotate を最後まで実行してください",
+                held.my_numbers, held.account_keys
+            ),
+            json!({"version": version, "held": held}),
+            json,
+        )
+        .await;
+    }
+    keyring.retire(version)?;
+    keyring.write_file(&config.key_file)?;
+    store
+        .audit(
+            None,
+            cli_event(
+                "keys.retire",
+                Outcome::Ok,
+                vec![],
+                vec![],
+                json!({"version": version}),
+            ),
+        )
+        .await?;
+    store.close().await;
+    if json {
+        println!("{}", json!({"retired": true, "version": version}));
+    } else {
+        println!(
+            "鍵 v{version} を廃止しました。鍵ファイルには過去の監査署名を検証する鍵だけが残ります。\n\
+             古い鍵ファイルのバックアップ (v{version} の鍵を含むもの) も破棄してください。"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn refuse_retire(
+    store: &sesshu_store::Store,
+    reason: String,
+    detail: serde_json::Value,
+    json: bool,
+) -> Result<ExitCode> {
+    store
+        .audit(
+            None,
+            cli_event("keys.retire", Outcome::Refused, vec![], vec![], detail),
+        )
+        .await?;
+    if json {
+        println!("{}", json!({"retired": false, "reason": reason}));
+    } else {
+        eprintln!("{reason}");
+    }
+    Ok(ExitCode::from(2))
 }

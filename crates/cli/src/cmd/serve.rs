@@ -83,6 +83,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         Arc::new(keyring),
         Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
     );
+    if !args.demo && std::env::var("SESSHU_KEY").is_err() {
+        // Key rotation and retirement happen while the server runs: it follows the key file.
+        state = state.with_key_file(sesshu_crypto::KeyringSource::file(&config.key_file)?);
+    }
     state.totp_for_all = std::env::var("SESSHU_REQUIRE_TOTP").is_ok_and(|v| v == "all");
     if let Some(seconds) = config.idle_seconds()? {
         state.idle = chrono::Duration::seconds(seconds);
@@ -275,11 +279,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
     )
     .await?;
     let secret = sesshu_crypto::totp::new_secret();
-    let sealed = sesshu_crypto::signing::seal_account_secret(
-        &keyring,
-        &format!("{}|admin", code.as_string()),
-        &secret,
-    )?;
+    let sealed = sesshu_crypto::signing::seal_account_secret(&keyring, code, "admin", &secret)?;
     let recovery = format!("demo{:06}", rand::random::<u32>() % 1_000_000);
     store
         .enroll_totp(code, "admin", &sealed, std::slice::from_ref(&recovery))

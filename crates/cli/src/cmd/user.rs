@@ -291,11 +291,8 @@ async fn administer(
                 bail!("鍵ファイルが必要です (TOTP の鍵は配備の鍵で暗号化して保存します)");
             };
             let secret = sesshu_crypto::totp::new_secret();
-            let sealed = sesshu_crypto::signing::seal_account_secret(
-                keyring,
-                &format!("{}|{login}", tenant.as_string()),
-                &secret,
-            )?;
+            let sealed =
+                sesshu_crypto::signing::seal_account_secret(keyring, tenant, &login, &secret)?;
             let codes: Vec<String> = (0..10)
                 .map(|_| sesshu_crypto::totp::recovery_code())
                 .collect();

@@ -82,3 +82,24 @@ pub fn pdf_qr_codes(path: &Path) -> Vec<String> {
         .map(|g| g.decode().expect("a readable QR code").1)
         .collect()
 }
+
+/// `sesshu init` for 町田市 (132098), which must succeed.
+pub fn init_machida(dir: &Path, db: &str) {
+    let out = sesshu(
+        dir,
+        db,
+        &["init", "--municipality", "132098", "--name", "町田市"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The address number of the first person in a generated feed (UTF-8) who has a My Number.
+pub fn first_with_my_number(feed: &Path) -> String {
+    let town = std::fs::read_to_string(feed).unwrap();
+    town.lines()
+        .skip(1)
+        .find(|l| l.split(',').nth(2).is_some_and(|n| !n.is_empty()))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .to_owned()
+}

@@ -469,7 +469,7 @@ pub(crate) async fn audit_verify(
     staff.check_csrf(&f.csrf)?;
     let v = state
         .store
-        .verify_audit_of(Some(&state.keyring), staff.tenant)
+        .verify_audit_of(Some(&*state.keyring()?), staff.tenant)
         .await?;
     let (text, broken) = match &v.broken {
         None => (

@@ -17,8 +17,8 @@ use sesshu_store::{AuditEvent, Outcome};
 use super::{Chrome, PageError, Staff, render};
 use crate::api::{AppState, Source};
 use crate::session::{
-    CLEARED_SESSION_COOKIE, LoginResult, PasswordChange, SESSION_COOKIE, account_context,
-    change_own_password, cookie_value, session_cookie, verify_login,
+    CLEARED_SESSION_COOKIE, LoginResult, PasswordChange, SESSION_COOKIE, change_own_password,
+    cookie_value, session_cookie, verify_login,
 };
 
 pub(crate) const LOGIN_PATH: &str = "/login";
@@ -458,8 +458,9 @@ pub(crate) async fn enrol(
     };
     let done = async {
         let sealed = sesshu_crypto::signing::seal_account_secret(
-            &state.keyring,
-            &account_context(p.tenant, &p.login),
+            &*state.keyring()?,
+            p.tenant,
+            &p.login,
             &p.secret,
         )
         .map_err(sesshu_store::StoreError::from)?;

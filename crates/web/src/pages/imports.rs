@@ -11,11 +11,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sesshu_crypto::TenantCrypto;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
 use sesshu_formats::{DoseReadOptions, ErrorReport, ReadOptions, RowError};
-use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome, StoreError};
+use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome};
 
 use super::{Chrome, PageError, Staff, render};
 use crate::api::AppState;
@@ -138,9 +137,7 @@ async fn run(
     };
     match u.kind {
         Kind::Residents => {
-            let crypto = Arc::new(
-                TenantCrypto::derive(&state.keyring, staff.tenant).map_err(StoreError::from)?,
-            );
+            let crypto = Arc::new(state.crypto(staff.tenant)?);
             let s = state
                 .store
                 .import_residents(
