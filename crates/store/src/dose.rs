@@ -655,7 +655,7 @@ const BATCH_OF_ADDRESSES: usize = 500;
 
 /// Runs blocking work from async code: on a multi-threaded runtime the runtime first moves its
 /// other tasks off this thread.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod bulk_load;
 mod certificates;
 mod dose;
 mod dose_import;
@@ -218,6 +219,19 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    /// The first column of every row a query returns, as text.
+    pub async fn raw_texts_for_tests(
+        &self,
+        sql: impl AsRef<str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_ref().to_owned()))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, 0)?))
+            .collect()
     }
 
     /// The column names of a table that holds at least one row.

@@ -56,6 +56,51 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// A value to bind, for statements that go either through sqlx or straight to the SQLite file
+/// (`bulk_load.rs`): the row is built once and bound by whichever runs it.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl Value {
+    pub(crate) fn text(s: impl Into<String>) -> Self {
+        Self::Text(Some(s.into()))
+    }
+
+    pub(crate) fn int(n: i64) -> Self {
+        Self::Int(Some(n))
+    }
+
+    /// Binds to a sqlx query, in order.
+    pub(crate) fn bind_to<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Self::Text(v) => q.bind(v),
+            Self::Int(v) => q.bind(v),
+            Self::Blob(v) => q.bind(v),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Self::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Self::Int(Some(n)) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Self::Blob(Some(b)) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Self::Text(None) | Self::Int(None) | Self::Blob(None) => {
+                ToSqlOutput::Borrowed(ValueRef::Null)
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

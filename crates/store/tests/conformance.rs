@@ -37,11 +37,23 @@ impl Env {
         mode: ImportMode,
         all_or_nothing: bool,
     ) -> (ImportSummary, Vec<RowError>) {
+        self.import_with(tenant, bytes, mode, all_or_nothing, false)
+            .await
+    }
+
+    async fn import_with(
+        &self,
+        tenant: &str,
+        bytes: Vec<u8>,
+        mode: ImportMode,
+        all_or_nothing: bool,
+        dry_run: bool,
+    ) -> (ImportSummary, Vec<RowError>) {
         let mut errors = Vec::new();
         let options = ImportOptions {
             mode,
             all_or_nothing,
-            dry_run: false,
+            dry_run,
             file_name: "feed.csv".into(),
             operator: "test".into(),
             read: ReadOptions {
@@ -346,6 +358,112 @@ async fn a_truncated_file_changes_nothing() {
             "{}",
             env.backend
         );
+    }
+}
+
+/// A first load (on SQLite straight into the file, with the indexes dropped and rebuilt when the
+/// whole register is empty) ends with the same schema and the same rows as any other import,
+/// or with nothing at all: refused, dry run, or applied.
+#[tokio::test]
+async fn a_first_load_commits_everything_or_nothing_and_keeps_every_index() {
+    let people = town(400, 12);
+    let bytes = feed(&people, TextEncoding::ShiftJis);
+    let cut = bytes[..bytes.len() - 30].to_vec();
+    let indexes = "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'person' \
+                   AND sql IS NOT NULL ORDER BY name";
+    let statistics =
+        "SELECT idx || ' ' || stat FROM sqlite_stat1 WHERE tbl = 'person' ORDER BY idx";
+    for env in envs().await {
+        let sqlite = env.backend == "sqlite";
+        if sqlite {
+            assert!(env.store.reads_file_directly_for_tests());
+        }
+        let schema = if sqlite {
+            let mut schema = env.store.raw_texts_for_tests(indexes).await.unwrap();
+            // The planner statistics go with the indexes: without them SQLite walks the whole
+            // municipality for a kana or My Number lookup.
+            schema.extend(env.store.raw_texts_for_tests(statistics).await.unwrap());
+            schema
+        } else {
+            Vec::new()
+        };
+        assert!(!sqlite || schema.len() >= 8, "{schema:?}");
+        let same_schema = || async {
+            if sqlite {
+                let mut now = env.store.raw_texts_for_tests(indexes).await.unwrap();
+                now.extend(env.store.raw_texts_for_tests(statistics).await.unwrap());
+                assert_eq!(now, schema);
+            }
+        };
+        let (refused, _) = env
+            .import(MACHIDA, cut.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!(refused.status, ImportStatus::Refused, "{}", env.backend);
+        let (dry, _) = env
+            .import_with(MACHIDA, bytes.clone(), ImportMode::Full, false, true)
+            .await;
+        assert_eq!(dry.inserted, 400, "{}: the dry run counts", env.backend);
+        assert_eq!(env.store.count_persons(code(MACHIDA)).await.unwrap(), 0);
+        same_schema().await;
+        let runs = env.store.import_runs(code(MACHIDA), 10).await.unwrap();
+        assert_eq!(
+            runs.len(),
+            1,
+            "{}: only the refusal is recorded",
+            env.backend
+        );
+
+        let (first, _) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!((first.status, first.inserted), (ImportStatus::Applied, 400));
+        same_schema().await;
+        // Another municipality's first load, into a register that is no longer empty.
+        let (other, _) = env
+            .import(SAPPORO, bytes.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!(other.inserted, 400, "{}", env.backend);
+        same_schema().await;
+        let runs = env.store.import_runs(code(MACHIDA), 10).await.unwrap();
+        assert_eq!(
+            runs.len(),
+            2,
+            "{}: the load is recorded with it",
+            env.backend
+        );
+        let (again, _) = env
+            .import(MACHIDA, bytes.clone(), ImportMode::Full, false)
+            .await;
+        assert_eq!(
+            (again.unchanged, again.inserted, again.missing),
+            (400, 0, 0),
+            "{}: what was loaded is what the next import compares against",
+            env.backend
+        );
+        let p = &people[17];
+        let found = env
+            .store
+            .search_persons(
+                code(MACHIDA),
+                &PersonQuery {
+                    kana: Some(p.kana.family.clone()),
+                    birth_date: Some(p.birth_date),
+                    household: None,
+                    limit: 100,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(found.iter().any(|s| s.address_number == p.address_number));
+        if let Some(number) = &people.iter().find_map(|p| p.my_number.clone()) {
+            let crypto = env.crypto(MACHIDA);
+            let holders = env
+                .store
+                .find_by_my_number(code(MACHIDA), &crypto, number)
+                .await
+                .unwrap();
+            assert_eq!(holders.len(), 1, "{}", env.backend);
+        }
     }
 }
 
