@@ -97,6 +97,52 @@ fn opt_date(s: Option<String>) -> Result<Option<sesshu_domain::CivilDate>, Store
         .transpose()
 }
 
+fn name_from_row(r: &AnyRow) -> Result<PersonName, StoreError> {
+    Ok(PersonName {
+        family: r.try_get("family_name")?,
+        given: r.try_get("given_name")?,
+    })
+}
+
+fn kana_from_row(r: &AnyRow) -> Result<KanaName, StoreError> {
+    Ok(KanaName {
+        family: r.try_get("family_kana")?,
+        given: r.try_get("given_kana")?,
+    })
+}
+
+/// The columns of `person` a search result line needs.
+const SUMMARY_COLUMNS: &str = "address_number, family_name, given_name, family_kana, given_kana, \
+    birth_date, sex, resident_status, address, address_detail, protected";
+
+fn summary_from_row(r: &AnyRow) -> Result<PersonSummary, StoreError> {
+    let address_number: String = r.try_get("address_number")?;
+    let birth: String = r.try_get("birth_date")?;
+    let protected = r.try_get::<i64, _>("protected")? != 0;
+    let address: Option<String> = r.try_get("address")?;
+    let detail: Option<String> = r.try_get("address_detail")?;
+    Ok(PersonSummary {
+        address_number: AddressNumber::parse(&address_number)
+            .map_err(|_| corrupt("address_number"))?,
+        name: name_from_row(r)?,
+        kana: kana_from_row(r)?,
+        birth_date: birth.parse().map_err(|_| corrupt("birth_date"))?,
+        sex: Sex::from_code(r.try_get("sex")?).ok_or_else(|| corrupt("sex"))?,
+        status: ResidentStatus::from_code(r.try_get("resident_status")?)
+            .ok_or_else(|| corrupt("resident_status"))?,
+        // A protected person's address is never listed.
+        address: if protected {
+            None
+        } else {
+            address.map(|a| match detail {
+                Some(d) => format!("{a} {d}"),
+                None => a,
+            })
+        },
+        protected,
+    })
+}
+
 /// Decodes the content columns shared by `person` and `person_history`.
 pub(crate) fn person_from_row(r: &AnyRow) -> Result<(Person, Option<Sealed>), StoreError> {
     let address_number: String = r.try_get("address_number")?;
@@ -126,14 +172,8 @@ pub(crate) fn person_from_row(r: &AnyRow) -> Result<(Person, Option<Sealed>), St
             .map(|s| HouseholdNumber::parse(&s).map_err(|_| corrupt("household_number")))
             .transpose()?,
         relationship: r.try_get("relationship")?,
-        name: PersonName {
-            family: r.try_get("family_name")?,
-            given: r.try_get("given_name")?,
-        },
-        kana: KanaName {
-            family: r.try_get("family_kana")?,
-            given: r.try_get("given_kana")?,
-        },
+        name: name_from_row(r)?,
+        kana: kana_from_row(r)?,
         birth_date: birth.parse().map_err(|_| corrupt("birth_date"))?,
         sex: Sex::from_code(r.try_get("sex")?).ok_or_else(|| corrupt("sex"))?,
         postal_code: postal
@@ -341,7 +381,9 @@ impl Store {
         tenant: MunicipalityCode,
         q: &PersonQuery,
     ) -> Result<Vec<PersonSummary>, StoreError> {
-        let mut sql = String::from("SELECT * FROM person WHERE municipality_code = $1");
+        // Only what a result line shows: a search lists up to 500 persons, and every column
+        // read is converted value by value.
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM person WHERE municipality_code = $1");
         let mut binds: Vec<String> = vec![tenant.as_string()];
         let mut push = |sql: &mut String, clause: &str, value: String| {
             binds.push(value);
@@ -373,28 +415,7 @@ impl Store {
             query = query.bind(b);
         }
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                let (p, _) = person_from_row(r)?;
-                Ok(PersonSummary {
-                    address: if p.protected {
-                        None
-                    } else {
-                        p.address.map(|a| match p.address_detail {
-                            Some(d) => format!("{a} {d}"),
-                            None => a,
-                        })
-                    },
-                    address_number: p.address_number,
-                    name: p.name,
-                    kana: p.kana,
-                    birth_date: p.birth_date,
-                    sex: p.sex,
-                    status: p.status,
-                    protected: p.protected,
-                })
-            })
-            .collect()
+        rows.iter().map(summary_from_row).collect()
     }
 
     /// Whether the municipality has anyone at all (cheap, unlike a count).
