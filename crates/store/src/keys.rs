@@ -55,7 +55,7 @@ impl Store {
             out.resealed += self.reseal_rows(held, tenant, crypto, batch, left).await?;
         }
         out.remaining = self
-            .sealed_under(tenant, None, Some(crypto.current_version()))
+            .sealed_under(tenant, 0..crypto.current_version())
             .await?;
         Ok(out)
     }
@@ -134,25 +134,24 @@ impl Store {
         Ok(resealed)
     }
 
-    /// How many My Numbers of the municipality (or of every one) are sealed under `version`, or
-    /// under any version below `below`: what a rotation still has to do, or what stops a version
-    /// from being retired.
+    /// How many of the municipality's My Numbers (register and history) are sealed under a key
+    /// version in `versions`: what a rotation still has to do (`0..current`), or what stops a
+    /// version from being retired (`v..v + 1`).
     pub async fn sealed_under(
         &self,
         tenant: MunicipalityCode,
-        version: Option<u32>,
-        below: Option<u32>,
+        versions: std::ops::Range<u32>,
     ) -> Result<u64, StoreError> {
         let mut n = 0;
         for held in [Held::Person, Held::History] {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) AS n FROM {} WHERE municipality_code = $1 \
-                 AND (my_number_key_version = $2 OR my_number_key_version < $3)",
+                 AND my_number_key_version >= $2 AND my_number_key_version < $3",
                 held.table()
             )))
             .bind(tenant.as_string())
-            .bind(version.map_or(-1, i64::from))
-            .bind(below.map_or(-1, i64::from))
+            .bind(i64::from(versions.start))
+            .bind(i64::from(versions.end))
             .fetch_one(self.pool())
             .await?;
             n += u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);

@@ -897,7 +897,7 @@ async fn a_rotated_version_can_be_retired_without_losing_anything() {
             .enroll_totp(tenant, "kanri", &sealed_secret, &[])
             .await
             .unwrap();
-        let held_v1 = env.store.sealed_under(tenant, Some(1), None).await.unwrap();
+        let held_v1 = env.store.sealed_under(tenant, 1..2).await.unwrap();
         let with_numbers = people.iter().filter(|p| p.my_number.is_some()).count() as u64;
         assert!(
             held_v1 > with_numbers,
@@ -927,10 +927,7 @@ async fn a_rotated_version_can_be_retired_without_losing_anything() {
             "{}",
             env.backend
         );
-        assert_eq!(
-            env.store.sealed_under(tenant, Some(1), None).await.unwrap(),
-            0
-        );
+        assert_eq!(env.store.sealed_under(tenant, 1..2).await.unwrap(), 0);
         assert_eq!(env.store.account_secrets_under(1).await.unwrap(), 0);
 
         let mut retired = env.keyring.clone();

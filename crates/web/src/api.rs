@@ -50,9 +50,7 @@ impl AppState {
             pages: Default::default(),
         }
     }
-}
 
-impl AppState {
     /// Follows the key file instead of the keyring given to `new`.
     pub fn with_key_file(mut self, keys: KeyringSource) -> Self {
         self.keys = Arc::new(keys);
@@ -795,7 +793,7 @@ pub(crate) async fn audit_acted(
     record(state, caller, function, Outcome::Ok, acted, vec![], detail).await
 }
 
-async fn record(
+pub(crate) async fn record(
     state: &AppState,
     caller: &Caller,
     function: &str,

@@ -222,13 +222,6 @@ impl DoseView {
 }
 
 impl PersonDetail {
-    /// Every person this view shows (the person and the guardians named), for the audit log.
-    pub fn shown_persons(&self) -> Vec<String> {
-        std::iter::once(self.person.address_number.clone())
-            .chain(self.guardians.iter().map(|g| g.address_number.clone()))
-            .collect()
-    }
-
     pub fn new(
         row: &PersonRow,
         masked_my_number: Option<String>,

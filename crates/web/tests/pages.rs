@@ -943,6 +943,7 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
                 &sesshu_store::AuditQuery {
                     actor: Some("user:kakari".into()),
                     function: Some("person.suspend".into()),
+                    person: Some(a.clone()),
                     limit: 10,
                     ..Default::default()
                 },

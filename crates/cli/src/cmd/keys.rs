@@ -162,43 +162,64 @@ async fn held_under(store: &sesshu_store::Store, version: u32) -> Result<Held> {
         ..Held::default()
     };
     for m in store.municipalities().await? {
-        held.my_numbers += store.sealed_under(m.code, Some(version), None).await?;
+        held.my_numbers += store.sealed_under(m.code, version..version + 1).await?;
     }
     Ok(held)
+}
+
+/// One key version as `keys status` reports it.
+#[derive(Debug, serde::Serialize)]
+struct VersionStatus {
+    version: u32,
+    /// current, live (an older version still held) or retired
+    state: &'static str,
+    /// What is still sealed under it; none for a retired version (nothing can be).
+    #[serde(flatten)]
+    held: Option<Held>,
 }
 
 async fn status(config: &Config, json: bool) -> Result<ExitCode> {
     let keyring = config.keyring()?;
     let store = config.store().await?;
     let current = keyring.current_version();
-    let mut versions = Vec::new();
-    for v in keyring.retired_versions() {
-        versions.push(json!({"version": v, "state": "retired"}));
-    }
-    for v in keyring.versions() {
-        let held = held_under(&store, v).await?;
-        let state = if v == current { "current" } else { "live" };
-        versions.push(json!({"version": v, "state": state, "my_numbers": held.my_numbers, "account_keys": held.account_keys}));
+    let mut versions: Vec<VersionStatus> = keyring
+        .retired_versions()
+        .map(|version| VersionStatus {
+            version,
+            state: "retired",
+            held: None,
+        })
+        .collect();
+    for version in keyring.versions() {
+        versions.push(VersionStatus {
+            version,
+            state: if version == current {
+                "current"
+            } else {
+                "live"
+            },
+            held: Some(held_under(&store, version).await?),
+        });
     }
     store.close().await;
-    versions.sort_by_key(|v| v["version"].as_u64());
+    versions.sort_by_key(|v| v.version);
     if json {
         println!("{}", json!({ "versions": versions }));
         return Ok(ExitCode::SUCCESS);
     }
     for v in &versions {
-        match v["state"].as_str() {
-            Some("retired") => println!("v{}  廃止済み (過去の署名の検証用の鍵のみ)", v["version"]),
-            state => println!(
+        match &v.held {
+            None => println!("v{}  廃止済み (過去の署名の検証用の鍵のみ)", v.version),
+            Some(held) => println!(
                 "v{}  {}  マイナンバー {} 件、二要素認証の鍵 {} 件",
-                v["version"],
-                if state == Some("current") {
+                v.version,
+                if v.state == "current" {
                     "現行"
                 } else {
                     "旧版"
                 },
-                v["my_numbers"],
-                v["account_keys"]
+                held.my_numbers,
+                held.account_keys
             ),
         }
     }

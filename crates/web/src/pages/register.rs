@@ -13,7 +13,8 @@ use sesshu_store::{Outcome, StoreError};
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
 use crate::api::{
-    AppState, SearchParams, audit, audit_acted, find_my_number, read_person, reveal, search_persons,
+    AppState, SearchParams, audit_acted, find_my_number, read_person, record, reveal,
+    search_persons,
 };
 use crate::view::{PersonDetail, PersonSummaryView};
 
@@ -509,13 +510,15 @@ async fn suspension_action(
         // Another municipality's number, or none: the same answer as any page for it.
         Err(StoreError::NotFound(_)) => return Err(PageError::NotFound),
         Err(StoreError::Invalid(m)) => {
-            audit(
+            // Named as the person acted on, as the CLI does, so a search by person finds it.
+            record(
                 state,
                 &staff.caller,
                 function,
                 Outcome::Refused,
+                vec![a.as_str().to_owned()],
                 vec![],
-                json!({"address_number": a.as_str(), "refused": m, "via": "page"}),
+                json!({"refused": m, "via": "page"}),
             )
             .await?;
             errors.reason = Some(m);
