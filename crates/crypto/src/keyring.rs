@@ -155,7 +155,7 @@ impl Keyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let syntax = KeyFileError::Syntax { line: i + 1 };
+            let syntax = || KeyFileError::Syntax { line: i + 1 };
             let words: Vec<&str> = line.split_whitespace().collect();
             let version = |w: &str| {
                 w.strip_prefix('v')
@@ -166,17 +166,17 @@ impl Keyring {
                 [key] => (Some(1), false, *key),
                 [v, key] => (version(v), false, *key),
                 [v, "retired", key] => (version(v), true, *key),
-                _ => return Err(syntax),
+                _ => return Err(syntax()),
             };
-            let version = version.ok_or(KeyFileError::Syntax { line: i + 1 })?;
-            let key = MasterKey::from_hex(hexkey).ok_or(KeyFileError::Syntax { line: i + 1 })?;
+            let version = version.ok_or_else(syntax)?;
+            let key = MasterKey::from_hex(hexkey).ok_or_else(syntax)?;
             let taken = if is_retired {
                 keys.contains_key(&version) || retired.insert(version, key).is_some()
             } else {
                 retired.contains_key(&version) || keys.insert(version, key).is_some()
             };
             if taken {
-                return Err(KeyFileError::Syntax { line: i + 1 });
+                return Err(syntax());
             }
         }
         if keys.is_empty() {

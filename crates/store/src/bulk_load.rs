@@ -2,9 +2,9 @@
 //!
 //! An import into an empty register looks nothing up: every row is an insert. Through sqlx each
 //! value is copied into `AnyArguments`, then into `SqliteArguments`, and every statement hops to
-//! sqlx's worker thread and back; here one connection binds each row once to a cached statement
-//! in the caller's thread, while the reader thread parses and seals the next batch. When no
-//! municipality has any person yet, the secondary indexes of `person` are dropped inside the
+//! sqlx's worker thread and back; here one connection binds each row once to a statement
+//! prepared per batch, in the caller's thread, while the reader and sealer threads prepare the
+//! next batch. When no municipality has any person yet, the secondary indexes of `person` are dropped inside the
 //! transaction and built again from the sorted rows just before it commits: maintaining four
 //! indexes row by row (a random blind index among them) costs more than everything else the
 //! database does (BENCHMARKS.md, issue 2).

@@ -530,7 +530,7 @@ impl Store {
         } else {
             ImportStatus::Applied
         };
-        let db = match sink {
+        let mut db = match sink {
             Sink::Pool(db) => db,
             // The register was empty under the write lock: nothing can be missing, and the rows,
             // the run and its errors commit together in the file.
@@ -540,14 +540,10 @@ impl Store {
                 } else {
                     let run = resident_run(&options, &summary, &started_at);
                     blocking(|| load.finish(&tenant_code, &run, &kept_errors))?;
-                    if summary.inserted > 10_000 {
-                        self.refresh_statistics().await?;
-                    }
                 }
                 return Ok(summary);
             }
         };
-        let mut db = db;
         if let (ImportMode::Full, Some(seen)) = (options.mode, &seen) {
             let mut rows = sqlx::query("SELECT address_number FROM person WHERE municipality_code = $1 ORDER BY address_number")
                 .bind(&tenant_code)
@@ -753,6 +749,10 @@ pub(crate) fn person_values(
 ) -> [Value; PERSON_INSERT_COLUMNS] {
     let person = p.person;
     let kana_key = person.kana.key();
+    let (sealed, key_version) = p
+        .sealed
+        .map(|s| (s.bytes, i64::from(s.key_version)))
+        .unzip();
     let date = |d: Option<sesshu_domain::CivilDate>| Value::Text(d.map(|d| d.to_string()));
     [
         Value::text(tenant),
@@ -762,8 +762,8 @@ pub(crate) fn person_values(
                 .integrated_address_number
                 .map(|a| a.as_str().to_owned()),
         ),
-        Value::Blob(p.sealed.as_ref().map(|s| s.bytes.clone())),
-        Value::Int(p.sealed.as_ref().map(|s| i64::from(s.key_version))),
+        Value::Blob(sealed),
+        Value::Int(key_version),
         Value::Blob(p.index),
         Value::Text(person.household_number.map(|h| h.as_str().to_owned())),
         Value::Text(person.relationship),
