@@ -258,30 +258,23 @@ impl Store {
             detail,
             done,
         };
-        if self.backend() == crate::Backend::Sqlite {
-            // In process, one statement per entry is faster than batching (a multi-row
-            // statement of a new size is prepared afresh), and each request appends its own.
-            let mut heads = self.audit_heads.lock().await;
-            self.append_batch(&mut heads, vec![waiting]).await;
-        } else {
-            // PostgreSQL: whoever holds the writer lock appends everything waiting at once,
-            // saving a round trip per entry under load (BENCHMARKS.md).
-            self.audit_queue
-                .lock()
-                .map_err(|_| StoreError::AuditAppend("queue poisoned".into()))?
-                .push(waiting);
-            let mut heads = self.audit_heads.lock().await;
-            loop {
-                let batch = match self.audit_queue.lock() {
-                    Ok(mut q) => std::mem::take(&mut *q),
-                    Err(_) => Vec::new(),
-                };
-                if batch.is_empty() {
-                    break;
-                }
-                self.append_batch(&mut heads, batch).await;
-            }
+        // Whoever holds the writer lock appends everything waiting at once: concurrent
+        // requests share one statement and one commit (BENCHMARKS.md).
+        self.audit_queue
+            .lock()
+            .map_err(|_| StoreError::AuditAppend("queue poisoned".into()))?
+            .push(waiting);
+        // One batch per turn: this event was queued before the lock was taken, so it is in this
+        // batch or an earlier holder's, and nobody keeps appending for others indefinitely.
+        let mut heads = self.audit_heads.lock().await;
+        let batch = match self.audit_queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        };
+        if !batch.is_empty() {
+            self.append_batch(&mut heads, batch).await;
         }
+        drop(heads);
         match result.await {
             Ok(Ok(seq)) => Ok(seq),
             Ok(Err(message)) => Err(StoreError::AuditAppend(message)),
@@ -543,7 +536,7 @@ impl Store {
             crate::Backend::Sqlite => (
                 &["DROP TRIGGER audit_log_no_delete"],
                 &[
-                    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log \
+                    "CREATE TRIGGER audit.audit_log_no_delete BEFORE DELETE ON audit_log \
                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
                 ],
             ),

@@ -3,9 +3,9 @@
 //! The signed token and the SHA-256 of the PDF as handed out are kept: a certificate ID can be
 //! checked, and a PDF file is genuine only if it is byte for byte one that was issued.
 
+use crate::columns::Columns;
+use crate::sql::Value;
 use sesshu_domain::MunicipalityCode;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::notices::take_numbers;
 use crate::{Store, StoreError, now_utc};
@@ -25,11 +25,11 @@ pub struct CertificateRecord {
     pub revoked_at: Option<String>,
 }
 
-fn from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+fn from_row(r: &impl Columns) -> Result<CertificateRecord, StoreError> {
     Ok(CertificateRecord {
         certificate_id: r.try_get("certificate_id")?,
         address_number: r.try_get("address_number")?,
-        travel: r.try_get::<i64, _>("travel")? != 0,
+        travel: r.try_get::<i64>("travel")? != 0,
         issued_on: r.try_get("issued_on")?,
         issued_by: r.try_get("issued_by")?,
         issued_at: r.try_get("issued_at")?,
@@ -135,17 +135,13 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
-        sqlx::query(
+        self.fetch_all(
             "SELECT * FROM certificate WHERE municipality_code = $1 AND address_number = $2 \
              ORDER BY issued_at DESC",
+            &[Value::text(tenant.as_string()), Value::text(address_number)],
+            |r| from_row(r),
         )
-        .bind(tenant.as_string())
-        .bind(address_number)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+        .await
     }
 
     /// Keeps a public key (once), so certificates signed with it verify after rotation.
@@ -180,7 +176,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|r| r.try_get("public_key").map_err(StoreError::from))
+        .map(|r| r.try_get("public_key"))
         .collect()
     }
 }

@@ -3,11 +3,12 @@
 
 use sesshu_domain::dose::BillingMonth;
 use sesshu_domain::{AntibodyResult, CivilDate, Dose, DoseJudgement, MunicipalityCode};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use crate::sql::Params;
+use crate::columns::Columns;
+use crate::sql::{Params, Value};
 use crate::{Store, StoreError, now_utc};
 
 /// Every column of `dose` (and, before its own two, of `dose_history`), in binding order.
@@ -63,9 +64,9 @@ fn date(s: &str, what: &str) -> Result<CivilDate, StoreError> {
     CivilDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt(what))
 }
 
-pub(crate) fn dose_from_row(r: &AnyRow) -> Result<DoseRow, StoreError> {
+pub(crate) fn dose_from_row(r: &impl Columns) -> Result<DoseRow, StoreError> {
     let opt_date = |col: &str| -> Result<Option<CivilDate>, StoreError> {
-        r.try_get::<Option<String>, _>(col)?
+        r.try_get::<Option<String>>(col)?
             .map(|s| date(&s, col))
             .transpose()
     };
@@ -81,7 +82,7 @@ pub(crate) fn dose_from_row(r: &AnyRow) -> Result<DoseRow, StoreError> {
         dose: Dose {
             product: r.try_get("product")?,
             ordinal: u32::try_from(ordinal).map_err(|_| corrupt("ordinal"))?,
-            given_on: date(&r.try_get::<String, _>("given_on")?, "given_on")?,
+            given_on: date(&r.try_get::<String>("given_on")?, "given_on")?,
             judgement: DoseJudgement::from_db(&judgement).ok_or_else(|| corrupt("judgement"))?,
             institution_code: r.try_get("institution_code")?,
             institution_name: r.try_get("institution_name")?,
@@ -96,7 +97,7 @@ pub(crate) fn dose_from_row(r: &AnyRow) -> Result<DoseRow, StoreError> {
             subsidy_yen: r.try_get("subsidy_yen")?,
             ticket_number: r.try_get("ticket_number")?,
             notes: r.try_get("notes")?,
-            given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
+            given_elsewhere: r.try_get::<i64>("given_elsewhere")? != 0,
             antibody_result: antibody
                 .map(|a| AntibodyResult::parse(&a).map_err(|_| corrupt("antibody_result")))
                 .transpose()?,
@@ -105,7 +106,7 @@ pub(crate) fn dose_from_row(r: &AnyRow) -> Result<DoseRow, StoreError> {
         routine: routine.map(|v| v != 0),
         evaluation: r.try_get("evaluation")?,
         stage: r.try_get("stage")?,
-        deleted: r.try_get::<i64, _>("deleted")? != 0,
+        deleted: r.try_get::<i64>("deleted")? != 0,
         import_id: r.try_get("import_id")?,
         source_line: r.try_get("source_line")?,
         recorded_at: r.try_get("recorded_at")?,
@@ -185,7 +186,7 @@ pub(crate) async fn next_dose_id(
     .bind(tenant)
     .fetch_one(&mut **db)
     .await?;
-    Ok(row.try_get("next")?)
+    row.try_get("next")
 }
 
 impl Store {
@@ -251,15 +252,13 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<Vec<DoseRow>, StoreError> {
-        let rows = sqlx::query(
+        self.fetch_all(
             "SELECT * FROM dose WHERE municipality_code = $1 AND address_number = $2 AND deleted = 0 \
              ORDER BY given_on, dose_id",
+            &[Value::text(tenant.as_string()), Value::text(address_number)],
+            |r| dose_from_row(r),
         )
-        .bind(tenant.as_string())
-        .bind(address_number)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(dose_from_row).collect()
+        .await
     }
 
     /// One dose as it stands now (also when deleted).
@@ -673,32 +672,15 @@ pub struct PersonFacts {
 }
 
 impl PersonFacts {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Self::from_parts(
-            r.try_get("address_number")?,
-            &r.try_get::<String, _>("birth_date")?,
-            r.try_get("sex")?,
-            r.try_get("resident_status")?,
-            r.try_get("protected")?,
-        )
-    }
-
-    /// From the stored columns, whichever driver read them.
-    pub(crate) fn from_parts(
-        address_number: String,
-        birth_date: &str,
-        sex: i64,
-        status: i64,
-        protected: i64,
-    ) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self, StoreError> {
         Ok(Self {
-            address_number,
-            birth_date: date(birth_date, "birth_date")?,
-            sex: sesshu_domain::Sex::from_code(sex)
+            address_number: r.try_get("address_number")?,
+            birth_date: date(&r.try_get::<String>("birth_date")?, "birth_date")?,
+            sex: sesshu_domain::Sex::from_code(r.try_get("sex")?)
                 .ok_or_else(|| StoreError::Corrupt("person.sex".into()))?,
-            status: sesshu_domain::ResidentStatus::from_code(status)
+            status: sesshu_domain::ResidentStatus::from_code(r.try_get("resident_status")?)
                 .ok_or_else(|| StoreError::Corrupt("person.resident_status".into()))?,
-            protected: protected != 0,
+            protected: r.try_get::<i64>("protected")? != 0,
         })
     }
 }
@@ -736,7 +718,7 @@ pub(crate) fn person_with_doses_columns(backend: crate::Backend) -> String {
 }
 
 /// A row of [`person_with_doses_columns`].
-pub(crate) fn person_with_doses(r: &AnyRow) -> Result<(PersonFacts, Vec<Dose>), StoreError> {
+pub(crate) fn person_with_doses(r: &impl Columns) -> Result<(PersonFacts, Vec<Dose>), StoreError> {
     let facts = PersonFacts::from_row(r)?;
     let folded: Option<String> = r.try_get("doses")?;
     Ok((facts, unfold_doses(folded.as_deref())?))
@@ -786,7 +768,7 @@ fn unfold_dose(text: &str) -> Result<(Dose, i64), StoreError> {
 const DOSE_READ_COLUMNS: &str =
     "address_number, product, ordinal, given_on, judgement, antibody_result";
 
-fn light_dose(r: &AnyRow) -> Result<(String, Dose), StoreError> {
+fn light_dose(r: &impl Columns) -> Result<(String, Dose), StoreError> {
     let judgement: String = r.try_get("judgement")?;
     let antibody: Option<String> = r.try_get("antibody_result")?;
     let ordinal: i64 = r.try_get("ordinal")?;
@@ -798,9 +780,9 @@ fn light_dose(r: &AnyRow) -> Result<(String, Dose), StoreError> {
                 .map(|a| AntibodyResult::parse(&a).map_err(|_| corrupt("antibody_result")))
                 .transpose()?,
             ..Dose::given(
-                r.try_get::<String, _>("product")?,
+                r.try_get::<String>("product")?,
                 u32::try_from(ordinal).map_err(|_| corrupt("ordinal"))?,
-                date(&r.try_get::<String, _>("given_on")?, "given_on")?,
+                date(&r.try_get::<String>("given_on")?, "given_on")?,
             )
         },
     ))

@@ -8,9 +8,11 @@ mod accounts;
 mod audit;
 mod bulk_load;
 mod certificates;
+mod columns;
 mod dose;
 mod dose_import;
 mod error;
+mod fetch;
 mod import;
 mod keys;
 mod municipality;
@@ -84,6 +86,8 @@ pub struct Store {
     backend: Backend,
     /// The SQLite file, for bulk reads outside the pool (`sqlite_file.rs`).
     sqlite_file: Option<std::path::PathBuf>,
+    /// Read-only connections of that file for point reads (`fetch.rs`).
+    readers: Option<fetch::Readers>,
     /// The last (seq, hash) of each audit chain this process appended to: one statement per
     /// audit entry instead of a read and a write (see `audit.rs`).
     audit_heads:
@@ -110,6 +114,20 @@ impl Store {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Connect)?;
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_file::path_of(&url),
+            Backend::Postgres => None,
+        };
+        // Where the audit log lives on SQLite: its own file beside the register's, attached
+        // to every connection as `audit` (see `audit_file_of`).
+        let audit_database: std::sync::Arc<str> = match &sqlite_file {
+            Some(path) => audit_file_of(path).to_string_lossy().into(),
+            None => format!(
+                "file:sesshu-audit-{}?mode=memory&cache=shared",
+                random_hex(8)
+            )
+            .into(),
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -117,6 +135,7 @@ impl Store {
             })
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
+                let audit_database = audit_database.clone();
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // page_size first: it only takes on a new file, before WAL fixes it. 16 KiB
@@ -127,6 +146,16 @@ impl Store {
                         conn.execute(
                             "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+                        )
+                        .await?;
+                        sqlx::query("ATTACH DATABASE $1 AS audit")
+                            .bind(audit_database.to_string())
+                            .execute(&mut *conn)
+                            .await?;
+                        // An entry is a few hundred bytes: small pages keep each commit's write small.
+                        conn.execute(
+                            "PRAGMA audit.page_size = 4096; PRAGMA audit.journal_mode = WAL; \
+                             PRAGMA audit.synchronous = NORMAL; PRAGMA audit.cache_size = -8192;",
                         )
                         .await?;
                     }
@@ -144,10 +173,8 @@ impl Store {
         Ok(Self {
             pool,
             backend,
-            sqlite_file: match backend {
-                Backend::Sqlite => sqlite_file::path_of(&url),
-                Backend::Postgres => None,
-            },
+            readers: sqlite_file.as_deref().map(fetch::Readers::new),
+            sqlite_file,
             audit_heads: Default::default(),
             audit_queue: Default::default(),
         })
@@ -178,6 +205,15 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// The audit log's own file beside a SQLite register (`sesshu.db` → `sesshu.audit.db`).
+///
+/// An entry is written with every request; were it in the register's file, each write would
+/// make every reader drop its cached pages of the register (SQLite notices a changed file,
+/// not which pages changed), and the pages would be read again on every request.
+pub fn audit_file_of(register: &std::path::Path) -> std::path::PathBuf {
+    register.with_extension("audit.db")
 }
 
 /// The civil date in Japan at an instant: validity dates, grants and age are days in Japan.

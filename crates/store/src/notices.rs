@@ -5,9 +5,9 @@
 //! links doses to the notices behind them); tickets carry their own number and are invalidated,
 //! never deleted, when re-issued.
 
+use crate::columns::Columns;
+use crate::sql::Value;
 use sesshu_domain::{CivilDate, MunicipalityCode};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::recall::{Listed, RecallBasis, RecallMember, RecallQuery};
 use crate::{Store, StoreError, now_utc};
@@ -162,21 +162,21 @@ pub struct NewRun<'a> {
 /// The 18-digit line of a ticket, made by the caller from the series, dose and ticket number.
 pub type NumberLine<'a> = &'a dyn Fn(&str, u32, u64) -> Option<String>;
 
-fn date(r: &AnyRow, col: &str) -> Result<CivilDate, StoreError> {
+fn date(r: &impl Columns, col: &str) -> Result<CivilDate, StoreError> {
     let s: String = r.try_get(col)?;
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("notice.{col}")))
 }
 
-fn flag(r: &AnyRow, col: &str) -> Result<bool, StoreError> {
-    Ok(r.try_get::<i64, _>(col)? != 0)
+fn flag(r: &impl Columns, col: &str) -> Result<bool, StoreError> {
+    Ok(r.try_get::<i64>(col)? != 0)
 }
 
-fn count(r: &AnyRow, col: &str) -> Result<u32, StoreError> {
-    u32::try_from(r.try_get::<i64, _>(col)?).map_err(|_| StoreError::Corrupt(col.into()))
+fn count(r: &impl Columns, col: &str) -> Result<u32, StoreError> {
+    u32::try_from(r.try_get::<i64>(col)?).map_err(|_| StoreError::Corrupt(col.into()))
 }
 
-fn run_from_row(r: &AnyRow) -> Result<NoticeRun, StoreError> {
+fn run_from_row(r: &impl Columns) -> Result<NoticeRun, StoreError> {
     let basis: String = r.try_get("basis")?;
     let documents: String = r.try_get("documents")?;
     let summary: String = r.try_get("summary")?;
@@ -184,7 +184,7 @@ fn run_from_row(r: &AnyRow) -> Result<NoticeRun, StoreError> {
         run_id: r.try_get("run_id")?,
         series_key: r.try_get("series_key")?,
         dose: r
-            .try_get::<Option<i64>, _>("dose")?
+            .try_get::<Option<i64>>("dose")?
             .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("notice_run.dose".into())))
             .transpose()?,
         basis: RecallBasis::parse(&basis)
@@ -195,8 +195,8 @@ fn run_from_row(r: &AnyRow) -> Result<NoticeRun, StoreError> {
         documents: documents.split(',').map(str::to_owned).collect(),
         recall_of: r.try_get("recall_of")?,
         release_protected: flag(r, "release_protected")?,
-        status: RunStatus::parse(&r.try_get::<String, _>("status")?)?,
-        person_count: u64::try_from(r.try_get::<i64, _>("person_count")?).unwrap_or(0),
+        status: RunStatus::parse(&r.try_get::<String>("status")?)?,
+        person_count: u64::try_from(r.try_get::<i64>("person_count")?).unwrap_or(0),
         summary: serde_json::from_str(&summary)
             .map_err(|_| StoreError::Corrupt("notice_run.summary".into()))?,
         created_by: r.try_get("created_by")?,
@@ -208,7 +208,7 @@ fn run_from_row(r: &AnyRow) -> Result<NoticeRun, StoreError> {
     })
 }
 
-fn notice_from_row(r: &AnyRow) -> Result<Notice, StoreError> {
+fn notice_from_row(r: &impl Columns) -> Result<Notice, StoreError> {
     Ok(Notice {
         run_id: r.try_get("run_id")?,
         address_number: r.try_get("address_number")?,
@@ -218,8 +218,8 @@ fn notice_from_row(r: &AnyRow) -> Result<Notice, StoreError> {
         stage: r.try_get("stage")?,
         window: [date(r, "window_from")?, date(r, "window_to")?],
         standard_window: match (
-            r.try_get::<Option<String>, _>("standard_from")?,
-            r.try_get::<Option<String>, _>("standard_to")?,
+            r.try_get::<Option<String>>("standard_from")?,
+            r.try_get::<Option<String>>("standard_to")?,
         ) {
             (Some(a), Some(b)) => Some([
                 a.parse()
@@ -233,11 +233,11 @@ fn notice_from_row(r: &AnyRow) -> Result<Notice, StoreError> {
         address_withheld: flag(r, "address_withheld")?,
         ticket_number: r.try_get("ticket_number")?,
         // Only the person's list joins the run; elsewhere the column is absent.
-        issued_at: r.try_get::<Option<String>, _>("issued_at").ok().flatten(),
+        issued_at: r.try_get::<Option<String>>("issued_at").ok().flatten(),
     })
 }
 
-fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
+fn ticket_from_row(r: &impl Columns) -> Result<Ticket, StoreError> {
     Ok(Ticket {
         ticket_number: r.try_get("ticket_number")?,
         address_number: r.try_get("address_number")?,
@@ -461,18 +461,14 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<Vec<Notice>, StoreError> {
-        sqlx::query(
+        self.fetch_all(
             "SELECT n.*, r.issued_at FROM notice n JOIN notice_run r ON r.municipality_code = n.municipality_code \
              AND r.run_id = n.run_id WHERE n.municipality_code = $1 AND n.address_number = $2 \
              AND r.status IN ('issuing', 'issued') ORDER BY n.run_id DESC",
+            &[Value::text(tenant.as_string()), Value::text(address_number)],
+            |r| notice_from_row(r),
         )
-        .bind(tenant.as_string())
-        .bind(address_number)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(notice_from_row)
-        .collect()
+        .await
     }
 
     /// Four-eyes: a second user approves a planned run. The planner cannot approve their own.
@@ -657,7 +653,7 @@ impl Store {
                 document: r.try_get("document")?,
                 part: count(r, "part")?,
                 file_name: r.try_get("file_name")?,
-                pages: u64::try_from(r.try_get::<i64, _>("pages")?).unwrap_or(0),
+                pages: u64::try_from(r.try_get::<i64>("pages")?).unwrap_or(0),
                 sha256: r.try_get("sha256")?,
             })
         })
@@ -701,17 +697,13 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<Vec<Ticket>, StoreError> {
-        sqlx::query(
+        self.fetch_all(
             "SELECT * FROM ticket WHERE municipality_code = $1 AND address_number = $2 \
              ORDER BY ticket_number DESC",
+            &[Value::text(tenant.as_string()), Value::text(address_number)],
+            |r| ticket_from_row(r),
         )
-        .bind(tenant.as_string())
-        .bind(address_number)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(ticket_from_row)
-        .collect()
+        .await
     }
 
     /// 再発行: a new number for the same person, dose and validity; the old number is invalid

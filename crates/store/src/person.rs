@@ -1,13 +1,13 @@
 //! Persons: the row layout, reads, search and history.
 
+use crate::columns::Columns;
+use crate::sql::Value;
 use sesshu_crypto::{MyNumberAad, Sealed, TenantCrypto};
 use sesshu_domain::{
     AddressNumber, ChangeReason, HouseholdNumber, IntegratedAddressNumber, KanaName,
     MunicipalityCode, MyNumber, Person, PersonName, PostalCode, ResidentStatus, Sex,
 };
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::sql::prefix_upper_bound;
 use crate::{Store, StoreError};
@@ -97,14 +97,14 @@ fn opt_date(s: Option<String>) -> Result<Option<sesshu_domain::CivilDate>, Store
         .transpose()
 }
 
-fn name_from_row(r: &AnyRow) -> Result<PersonName, StoreError> {
+fn name_from_row(r: &impl Columns) -> Result<PersonName, StoreError> {
     Ok(PersonName {
         family: r.try_get("family_name")?,
         given: r.try_get("given_name")?,
     })
 }
 
-fn kana_from_row(r: &AnyRow) -> Result<KanaName, StoreError> {
+fn kana_from_row(r: &impl Columns) -> Result<KanaName, StoreError> {
     Ok(KanaName {
         family: r.try_get("family_kana")?,
         given: r.try_get("given_kana")?,
@@ -115,10 +115,10 @@ fn kana_from_row(r: &AnyRow) -> Result<KanaName, StoreError> {
 const SUMMARY_COLUMNS: &str = "address_number, family_name, given_name, family_kana, given_kana, \
     birth_date, sex, resident_status, address, address_detail, protected";
 
-fn summary_from_row(r: &AnyRow) -> Result<PersonSummary, StoreError> {
+fn summary_from_row(r: &impl Columns) -> Result<PersonSummary, StoreError> {
     let address_number: String = r.try_get("address_number")?;
     let birth: String = r.try_get("birth_date")?;
-    let protected = r.try_get::<i64, _>("protected")? != 0;
+    let protected = r.try_get::<i64>("protected")? != 0;
     let address: Option<String> = r.try_get("address")?;
     let detail: Option<String> = r.try_get("address_detail")?;
     Ok(PersonSummary {
@@ -144,7 +144,7 @@ fn summary_from_row(r: &AnyRow) -> Result<PersonSummary, StoreError> {
 }
 
 /// Decodes the content columns shared by `person` and `person_history`.
-pub(crate) fn person_from_row(r: &AnyRow) -> Result<(Person, Option<Sealed>), StoreError> {
+pub(crate) fn person_from_row(r: &impl Columns) -> Result<(Person, Option<Sealed>), StoreError> {
     let address_number: String = r.try_get("address_number")?;
     let integrated: Option<String> = r.try_get("integrated_address_number")?;
     let household: Option<String> = r.try_get("household_number")?;
@@ -187,14 +187,14 @@ pub(crate) fn person_from_row(r: &AnyRow) -> Result<(Person, Option<Sealed>), St
         status: ResidentStatus::from_code(r.try_get("resident_status")?)
             .ok_or_else(|| corrupt("resident_status"))?,
         change_reason: r
-            .try_get::<Option<i64>, _>("change_reason")?
+            .try_get::<Option<i64>>("change_reason")?
             .map(|c| ChangeReason::from_code(c).ok_or_else(|| corrupt("change_reason")))
             .transpose()?,
         changed_on: opt_date(r.try_get("changed_on")?)?,
         notified_on: opt_date(r.try_get("notified_on")?)?,
         previous_address: r.try_get("previous_address")?,
         next_address: r.try_get("next_address")?,
-        protected: r.try_get::<i64, _>("protected")? != 0,
+        protected: r.try_get::<i64>("protected")? != 0,
     };
     Ok((person, sealed))
 }
@@ -276,25 +276,25 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &AddressNumber,
     ) -> Result<Option<PersonRow>, StoreError> {
-        let row = sqlx::query(
+        self.fetch_optional(
             "SELECT * FROM person WHERE municipality_code = $1 AND address_number = $2",
+            &[
+                Value::text(tenant.as_string()),
+                Value::text(address_number.as_str()),
+            ],
+            |r| {
+                let (person, sealed_my_number) = person_from_row(r)?;
+                Ok(PersonRow {
+                    municipality: tenant,
+                    person,
+                    sealed_my_number,
+                    version: r.try_get("version")?,
+                    updated_at: r.try_get("updated_at")?,
+                    import_id: r.try_get("import_id")?,
+                })
+            },
         )
-        .bind(tenant.as_string())
-        .bind(address_number.as_str())
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            let (person, sealed_my_number) = person_from_row(&r)?;
-            Ok(PersonRow {
-                municipality: tenant,
-                person,
-                sealed_my_number,
-                version: r.try_get("version")?,
-                updated_at: r.try_get("updated_at")?,
-                import_id: r.try_get("import_id")?,
-            })
-        })
-        .transpose()
+        .await
     }
 
     /// Superseded versions, newest first.
@@ -303,15 +303,10 @@ impl Store {
         tenant: MunicipalityCode,
         address_number: &AddressNumber,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
+        self.fetch_all(
             "SELECT * FROM person_history WHERE municipality_code = $1 AND address_number = $2 ORDER BY version DESC",
-        )
-        .bind(tenant.as_string())
-        .bind(address_number.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
+            &[Value::text(tenant.as_string()), Value::text(address_number.as_str())],
+            |r| {
                 let (person, sealed_my_number) = person_from_row(r)?;
                 Ok(HistoryEntry {
                     version: r.try_get("version")?,
@@ -321,8 +316,9 @@ impl Store {
                     superseded_at: r.try_get("superseded_at")?,
                     superseded_by_import: r.try_get("superseded_by_import")?,
                 })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     /// Members of a household, by address number.
@@ -333,17 +329,16 @@ impl Store {
     ) -> Result<Vec<Person>, StoreError> {
         // Sorted here, not by ORDER BY: without statistics SQLite would rather walk the whole
         // municipality in primary-key order than sort a handful of rows from person_household.
-        let rows = sqlx::query(
-            "SELECT * FROM person WHERE municipality_code = $1 AND household_number = $2",
-        )
-        .bind(tenant.as_string())
-        .bind(household.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        let mut members = rows
-            .iter()
-            .map(|r| Ok(person_from_row(r)?.0))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut members = self
+            .fetch_all(
+                "SELECT * FROM person WHERE municipality_code = $1 AND household_number = $2",
+                &[
+                    Value::text(tenant.as_string()),
+                    Value::text(household.as_str()),
+                ],
+                |r| Ok(person_from_row(r)?.0),
+            )
+            .await?;
         members.sort_by(|a, b| a.address_number.as_str().cmp(b.address_number.as_str()));
         Ok(members)
     }
@@ -410,12 +405,8 @@ impl Store {
         sql.push_str(&format!(
             " ORDER BY kana_key, birth_date, address_number LIMIT {limit}"
         ));
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for b in binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(summary_from_row).collect()
+        let binds: Vec<Value> = binds.into_iter().map(Value::text).collect();
+        self.fetch_all(&sql, &binds, |r| summary_from_row(r)).await
     }
 
     /// Whether the municipality has anyone at all (cheap, unlike a count).
@@ -433,6 +424,6 @@ impl Store {
             .bind(tenant.as_string())
             .fetch_one(self.pool())
             .await?;
-        Ok(row.try_get("n")?)
+        row.try_get("n")
     }
 }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::columns::Columns;
+use crate::sql::Value;
 use chrono::{DateTime, Duration, Utc};
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
-use sqlx::Row;
 
 use crate::{Store, StoreError, random_hex, sha256_hex};
 
@@ -44,6 +45,51 @@ pub fn csrf_token(cookie: &str) -> String {
 /// Whether `csrf` is the token issued with the session.
 pub fn csrf_matches(caller: &SessionCaller, csrf: &str) -> bool {
     sha256_hex(csrf) == caller.csrf_sha256
+}
+
+/// A row of the session check: the session, its account and one of the account's grants.
+struct SessionRow {
+    login: String,
+    csrf_sha256: String,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    revoked_at: Option<String>,
+    sessions_valid_after: Option<String>,
+    disabled: bool,
+    valid_from: String,
+    valid_until: Option<String>,
+    grant: Option<crate::Grant>,
+}
+
+impl SessionRow {
+    fn from_row(r: &impl Columns) -> Result<Self, StoreError> {
+        let grant = match r.try_get::<Option<String>>("grant_name")? {
+            Some(grant_name) => Some(crate::Grant {
+                grant_name,
+                valid_from: r.try_get("grant_from")?,
+                valid_until: r.try_get("grant_until")?,
+                granted_by: String::new(),
+                granted_at: String::new(),
+                revoked_at: r.try_get("grant_revoked")?,
+                revoked_by: None,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            login: r.try_get("login")?,
+            csrf_sha256: r.try_get("csrf_sha256")?,
+            created_at: r.try_get("created_at")?,
+            last_seen_at: r.try_get("last_seen_at")?,
+            expires_at: r.try_get("expires_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+            sessions_valid_after: r.try_get("sessions_valid_after")?,
+            disabled: r.try_get::<i64>("disabled")? != 0,
+            valid_from: r.try_get("valid_from")?,
+            valid_until: r.try_get("valid_until")?,
+            grant,
+        })
+    }
 }
 
 impl Store {
@@ -96,63 +142,42 @@ impl Store {
         };
         // The session, its account and the account's grants in one statement (a row per grant):
         // this runs before every page and API call.
-        let rows = sqlx::query(
-            "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
-             a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, g.grant_name, \
-             g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked \
-             FROM session s JOIN account a \
-             ON a.municipality_code = s.municipality_code AND a.login = s.login \
-             LEFT JOIN access_grant g ON g.municipality_code = s.municipality_code AND g.login = s.login \
-             WHERE s.municipality_code = $1 AND s.session_sha256 = $2",
-        )
-        .bind(tenant.as_string())
-        .bind(sha256_hex(id))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .fetch_all(
+                "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
+                 a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, g.grant_name, \
+                 g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked \
+                 FROM session s JOIN account a \
+                 ON a.municipality_code = s.municipality_code AND a.login = s.login \
+                 LEFT JOIN access_grant g ON g.municipality_code = s.municipality_code AND g.login = s.login \
+                 WHERE s.municipality_code = $1 AND s.session_sha256 = $2",
+                &[Value::text(tenant.as_string()), Value::text(sha256_hex(id))],
+                |r| SessionRow::from_row(r),
+            )
+            .await?;
         let Some(r) = rows.first() else {
             return Ok(None);
         };
         let now_s = stamp(now);
-        let created: String = r.try_get("created_at")?;
-        let last: String = r.try_get("last_seen_at")?;
-        let expires: String = r.try_get("expires_at")?;
-        let revoked: Option<String> = r.try_get("revoked_at")?;
-        let valid_after: Option<String> = r.try_get("sessions_valid_after")?;
         let idle_limit = stamp(now - idle);
-        if revoked.is_some()
-            || expires <= now_s
-            || last < idle_limit
-            || valid_after.is_some_and(|v| created <= v)
+        if r.revoked_at.is_some()
+            || r.expires_at <= now_s
+            || r.last_seen_at < idle_limit
+            || r.sessions_valid_after
+                .as_ref()
+                .is_some_and(|v| &r.created_at <= v)
         {
             return Ok(None);
         }
-        let login: String = r.try_get("login")?;
         // The account is read with the session (one statement less on every request).
         let day = crate::date_in_japan(now);
-        let valid_until: Option<String> = r.try_get("valid_until")?;
-        if !crate::accounts::usable_on(
-            r.try_get::<i64, _>("disabled")? != 0,
-            &r.try_get::<String, _>("valid_from")?,
-            valid_until.as_deref(),
-            day,
-        ) {
+        if !crate::accounts::usable_on(r.disabled, &r.valid_from, r.valid_until.as_deref(), day) {
             return Ok(None);
         }
-        let mut grants = Vec::with_capacity(rows.len());
-        for g in &rows {
-            let Some(grant_name) = g.try_get::<Option<String>, _>("grant_name")? else {
-                continue;
-            };
-            grants.push(crate::Grant {
-                grant_name,
-                valid_from: g.try_get("grant_from")?,
-                valid_until: g.try_get("grant_until")?,
-                granted_by: String::new(),
-                granted_at: String::new(),
-                revoked_at: g.try_get("grant_revoked")?,
-                revoked_by: None,
-            });
-        }
+        let last_seen_at = r.last_seen_at.clone();
+        let login = r.login.clone();
+        let csrf_sha256 = r.csrf_sha256.clone();
+        let grants: Vec<crate::Grant> = rows.into_iter().filter_map(|r| r.grant).collect();
         let permissions = crate::accounts::active_permissions(&grants, day)?;
         if permissions.is_empty() {
             // Disabled, outside its validity or without any grant: nothing it could do.
@@ -161,7 +186,7 @@ impl Store {
         // Seen again: pushed forward at most once a minute, or every quarter of a shorter idle
         // limit (a write per request would double the cost of a read).
         let step = std::cmp::min(Duration::minutes(1), idle / 4);
-        if last <= stamp(now - step) {
+        if last_seen_at <= stamp(now - step) {
             sqlx::query(
                 "UPDATE session SET last_seen_at = $1 WHERE municipality_code = $2 AND session_sha256 = $3",
             )
@@ -175,7 +200,7 @@ impl Store {
             tenant,
             login,
             permissions,
-            csrf_sha256: r.try_get("csrf_sha256")?,
+            csrf_sha256,
         }))
     }
 

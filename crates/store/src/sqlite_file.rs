@@ -18,7 +18,7 @@ use chrono::Days;
 use rusqlite::{Connection, OpenFlags};
 use sesshu_domain::{CivilDate, Dose, MunicipalityCode};
 
-use crate::dose::{PersonFacts, person_with_doses_columns, unfold_doses};
+use crate::dose::{PersonFacts, person_with_doses, person_with_doses_columns};
 use crate::{Backend, StoreError};
 
 /// Pieces per thread: enough that a thread finishing early finds more work.
@@ -115,14 +115,7 @@ pub(crate) fn judge_pieces<V: Send>(
             let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
             let mut mine = Vec::new();
             while let Some(r) = rows.next()? {
-                let facts = PersonFacts::from_parts(
-                    r.get(0)?,
-                    &r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                )?;
-                let doses = unfold_doses(r.get::<_, Option<String>>(5)?.as_deref())?;
+                let (facts, doses) = person_with_doses(r)?;
                 mine.push(judge(facts, doses));
             }
             answers

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::columns::Columns;
+use crate::sql::Value;
 use sesshu_domain::{AddressNumber, CivilDate, MunicipalityCode};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::notices::take_numbers;
 use crate::{Store, StoreError, now_utc};
@@ -41,7 +41,7 @@ impl UseSuspension {
     }
 }
 
-fn from_row(r: &AnyRow) -> Result<UseSuspension, StoreError> {
+fn from_row(r: &impl Columns) -> Result<UseSuspension, StoreError> {
     let lifted_at: Option<String> = r.try_get("lifted_at")?;
     Ok(UseSuspension {
         suspension_id: r.try_get("suspension_id")?,
@@ -53,11 +53,11 @@ fn from_row(r: &AnyRow) -> Result<UseSuspension, StoreError> {
         lifted: match lifted_at {
             Some(at) => Some(Lifted {
                 by: r
-                    .try_get::<Option<String>, _>("lifted_by")?
+                    .try_get::<Option<String>>("lifted_by")?
                     .unwrap_or_default(),
                 at,
                 reason: r
-                    .try_get::<Option<String>, _>("lift_reason")?
+                    .try_get::<Option<String>>("lift_reason")?
                     .unwrap_or_default(),
             }),
             None => None,
@@ -164,17 +164,13 @@ impl Store {
         tenant: MunicipalityCode,
         address: &str,
     ) -> Result<Option<UseSuspension>, StoreError> {
-        sqlx::query(
+        self.fetch_optional(
             "SELECT * FROM use_suspension WHERE municipality_code = $1 AND address_number = $2 \
              AND lifted_at IS NULL",
+            &[Value::text(tenant.as_string()), Value::text(address)],
+            |r| from_row(r),
         )
-        .bind(tenant.as_string())
-        .bind(address)
-        .fetch_optional(self.pool())
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        .await
     }
 
     /// Every request of a person, newest first.
@@ -209,7 +205,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|r| r.try_get("address_number").map_err(StoreError::from))
+        .map(|r| r.try_get("address_number"))
         .collect()
     }
 }

@@ -490,3 +490,74 @@ async fn a_recomputed_tail_is_caught_by_the_signed_checkpoint() {
         assert!(broken.reason.contains("確認点"), "{}", broken.reason);
     }
 }
+
+/// On SQLite the log is kept in its own file (`sesshu.audit.db`): a register written before
+/// that keeps every entry, moved there by the migration, still refused any rewrite.
+#[tokio::test]
+async fn sqlite_moves_the_log_into_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let register = dir.path().join("sesshu.db");
+    let url = format!("sqlite://{}?mode=rwc", register.display());
+    // The register as the release before the move left it, with two entries.
+    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite"
+    )))
+    .await
+    .unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 13)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let old = sqlx::SqlitePool::connect(&url).await.unwrap();
+    before.run(&old).await.unwrap();
+    for (seq, actor) in [(1, "cli:tanaka"), (2, "user:suzuki")] {
+        sqlx::query(
+            "INSERT INTO audit_log VALUES ('132098', ?, '2026-04-01T09:00:00.000+09:00', ?, 'cli', NULL, \
+             'person.read', 'ok', '[]', '[\"100001\"]', '{}', 'prev', 'hash')",
+        )
+        .bind(seq)
+        .bind(actor)
+        .execute(&old)
+        .await
+        .unwrap();
+    }
+    old.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    assert!(sesshu_store::audit_file_of(&register).exists());
+    assert_eq!(
+        store
+            .raw_texts_for_tests("SELECT actor FROM audit_log ORDER BY seq")
+            .await
+            .unwrap(),
+        ["cli:tanaka", "user:suzuki"]
+    );
+    assert!(
+        store
+            .raw_texts_for_tests("SELECT name FROM main.sqlite_master WHERE name LIKE 'audit_log%'")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of the log is left in the register's file"
+    );
+    for sql in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"] {
+        let e = store.raw_execute_for_tests(sql).await.unwrap_err();
+        assert!(format!("{e:?}").contains("append-only"), "{sql}: {e:?}");
+    }
+    // New entries continue in the same file.
+    store
+        .audit(Some(code(MACHIDA)), event("person.read", &["100002"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .raw_texts_for_tests("SELECT CAST(COUNT(*) AS TEXT) FROM audit.audit_log")
+            .await
+            .unwrap(),
+        ["3"]
+    );
+}
