@@ -330,22 +330,15 @@ impl Store {
                     }
                     return;
                 }
-                Err(sqlx::Error::Database(e))
-                    if e.is_unique_violation()
-                        || e.message().contains("locked")
-                        || e.message().contains("busy") =>
-                {
+                Err(failure) => {
                     for w in &batch {
                         heads.remove(&w.code);
                     }
-                    last_error = e.message().to_owned();
-                }
-                Err(e) => {
-                    for w in &batch {
-                        heads.remove(&w.code);
+                    let retry = failure.retry;
+                    last_error = failure.message;
+                    if !retry {
+                        break;
                     }
-                    last_error = format!("{e:?}");
-                    break;
                 }
             }
         }
@@ -354,20 +347,40 @@ impl Store {
         }
     }
 
-    /// Inserts entries in one transaction, up to [`ROWS_PER_INSERT`] per statement.
-    async fn insert_entries(&self, entries: &[AuditEntry]) -> Result<(), sqlx::Error> {
+    /// Inserts entries in one transaction: on a SQLite file through [`AuditFile`], elsewhere
+    /// up to [`ROWS_PER_INSERT`] per statement through the pool.
+    async fn insert_entries(&self, entries: &[AuditEntry]) -> Result<(), AppendFailure> {
+        if let Some(file) = &self.audit_file {
+            return file.insert(entries);
+        }
         // One statement is atomic by itself; a transaction only when it takes several.
-        if entries.len() <= ROWS_PER_INSERT {
-            return insert_rows(self.backend(), entries)
+        let done = if entries.len() <= ROWS_PER_INSERT {
+            insert_rows(self.backend(), entries)
                 .execute(self.pool())
                 .await
-                .map(|_| ());
-        }
-        let mut db = self.pool().begin().await?;
-        for chunk in entries.chunks(ROWS_PER_INSERT) {
-            insert_rows(self.backend(), chunk).execute(&mut *db).await?;
-        }
-        db.commit().await
+                .map(|_| ())
+        } else {
+            async {
+                let mut db = self.pool().begin().await?;
+                for chunk in entries.chunks(ROWS_PER_INSERT) {
+                    insert_rows(self.backend(), chunk).execute(&mut *db).await?;
+                }
+                db.commit().await
+            }
+            .await
+        };
+        done.map_err(|e| match e {
+            sqlx::Error::Database(e) => AppendFailure {
+                retry: e.is_unique_violation()
+                    || e.message().contains("locked")
+                    || e.message().contains("busy"),
+                message: e.message().to_owned(),
+            },
+            e => AppendFailure {
+                retry: false,
+                message: format!("{e:?}"),
+            },
+        })
     }
 
     async fn audit_head(&self, code: &str) -> Result<(i64, String), StoreError> {
@@ -820,4 +833,99 @@ fn insert_rows(
             .bind(e.hash.clone());
     }
     q
+}
+
+/// Why an append failed, and whether reading the chain's head again may cure it (another writer
+/// took the sequence number first, or held the lock).
+#[derive(Debug)]
+pub(crate) struct AppendFailure {
+    retry: bool,
+    message: String,
+}
+
+/// The SQLite audit log's own file, written through one rusqlite connection on the calling
+/// thread. Appends are serialised by the chain-head lock already, and an entry is one short
+/// insert into a file nothing else writes but other appenders (and the rare retention job), so
+/// it costs less than a hand-off to sqlx's worker thread — which cost the person read three
+/// times its own time (BENCHMARKS.md, issue 4).
+#[derive(Debug, Clone)]
+pub(crate) struct AuditFile {
+    path: std::path::PathBuf,
+    connection: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+}
+
+impl AuditFile {
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        Self {
+            path,
+            connection: Default::default(),
+        }
+    }
+
+    fn insert(&self, entries: &[AuditEntry]) -> Result<(), AppendFailure> {
+        let mut slot = self.connection.lock().map_err(|_| AppendFailure {
+            retry: false,
+            message: "audit writer poisoned".into(),
+        })?;
+        if slot.is_none() {
+            *slot = Some(self.open().map_err(file_failure)?);
+        }
+        let Some(c) = slot.as_mut() else {
+            return Err(file_failure(rusqlite::Error::InvalidQuery));
+        };
+        let written = (|| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO audit_log (municipality_code, seq, at, actor, actor_kind, source, function, \
+                     outcome, persons_acted, persons_shown, detail, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?;
+                for e in entries {
+                    insert.execute(rusqlite::params![
+                        e.municipality_code,
+                        e.seq,
+                        e.at,
+                        e.actor,
+                        e.actor_kind,
+                        e.source,
+                        e.function,
+                        e.outcome,
+                        e.persons_acted,
+                        e.persons_shown,
+                        e.detail,
+                        e.prev_hash,
+                        e.hash,
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        written.map_err(file_failure)
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
+        let c = rusqlite::Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // As the pool sets it up for the attached file (lib.rs); WAL is kept by the file.
+        c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")?;
+        Ok(c)
+    }
+}
+
+fn file_failure(e: rusqlite::Error) -> AppendFailure {
+    let retry = matches!(
+        e.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+        )
+    );
+    AppendFailure {
+        retry,
+        message: e.to_string(),
+    }
 }

@@ -88,6 +88,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// Read-only connections of that file for point reads (`fetch.rs`).
     readers: Option<fetch::Readers>,
+    /// The audit log's own file beside it, for appends (`audit.rs`).
+    audit_file: Option<audit::AuditFile>,
     /// The last (seq, hash) of each audit chain this process appended to: one statement per
     /// audit entry instead of a read and a write (see `audit.rs`).
     audit_heads:
@@ -174,6 +176,9 @@ impl Store {
             pool,
             backend,
             readers: sqlite_file.as_deref().map(fetch::Readers::new),
+            audit_file: sqlite_file
+                .as_deref()
+                .map(|p| audit::AuditFile::new(audit_file_of(p))),
             sqlite_file,
             audit_heads: Default::default(),
             audit_queue: Default::default(),
