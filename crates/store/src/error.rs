@@ -31,6 +31,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "監査ログのファイル {0} に操作ログがありません: データベースと同じ時点のバックアップから一緒に復元してください"
+    )]
+    AuditFileMissing(String),
     /// The detail (a database message) is for the log, not for users.
     #[error("監査ログに記録できません")]
     AuditAppend(String),

@@ -130,6 +130,7 @@ impl Store {
             )
             .into(),
         };
+        let audit_shown = audit_database.to_string();
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -172,6 +173,17 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
+        if backend == Backend::Sqlite {
+            // A register restored without its audit log would attach an empty file and fail on
+            // the first append with a vague message; say which file is missing instead.
+            let log = sqlx::query("SELECT name FROM audit.sqlite_master WHERE name = 'audit_log'")
+                .fetch_optional(&pool)
+                .await?;
+            if log.is_none() {
+                pool.close().await;
+                return Err(StoreError::AuditFileMissing(audit_shown));
+            }
+        }
         Ok(Self {
             pool,
             backend,

@@ -561,3 +561,33 @@ async fn sqlite_moves_the_log_into_its_own_file() {
         ["3"]
     );
 }
+
+/// A SQLite register restored without its audit log is refused at once, naming the missing
+/// file, instead of failing on the first operation to be recorded.
+#[tokio::test]
+async fn sqlite_refuses_a_register_without_its_audit_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let register = dir.path().join("sesshu.db");
+    let url = format!("sqlite://{}", register.display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .create_municipality(code(MACHIDA), "町田市")
+        .await
+        .unwrap();
+    store
+        .audit(Some(code(MACHIDA)), event("person.read", &["100001"]))
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    let log = sesshu_store::audit_file_of(&register);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", log.display()));
+    }
+    let e = Store::connect(&url).await.unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("sesshu.audit.db") && message.contains("監査ログ"),
+        "{message}"
+    );
+}
