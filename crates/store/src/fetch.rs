@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::columns::{Column, Columns};
 use crate::sql::Value;
@@ -43,18 +43,12 @@ impl Readers {
         let connection = match taken {
             Some(c) => c,
             None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
+                let c = crate::sqlite_file::open(&self.path)?;
                 // Mapped: a page missing from this connection's 64 MiB cache is then a lookup
                 // in the OS cache instead of a 16 KiB copy (1.4-1.6x the pages per second on
                 // the 1,000,000-person register, BENCHMARKS.md). The map is read-only; SQLite
                 // remaps when the file grows.
-                c.execute_batch(
-                    "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; \
-                     PRAGMA mmap_size = 68719476736;",
-                )?;
+                c.execute_batch("PRAGMA mmap_size = 68719476736;")?;
                 c.set_prepared_statement_cache_capacity(32);
                 c
             }

@@ -25,7 +25,8 @@ use crate::{Backend, StoreError};
 const PIECES_PER_THREAD: u64 = 8;
 const MAX_THREADS: usize = 4;
 
-fn open(path: &Path) -> Result<Connection, StoreError> {
+/// A read-only connection of the file (also the page readers', `fetch.rs`).
+pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
