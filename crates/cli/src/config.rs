@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sesshu_crypto::Keyring;
+use sesshu_crypto::{Keyring, KeyringSource};
 use sesshu_domain::MunicipalityCode;
 use sesshu_store::Store;
 
@@ -36,34 +37,7 @@ pub struct FileConfig {
     pub documents: DocumentsConfig,
 }
 
-/// Notices, tickets and certificates: the sender block, the city's template directory, the
-/// fonts, batch size, four-eyes, and the certificate signing key.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentsConfig {
-    /// The city's template files (same names as the shipped ones win over them); also where a
-    /// logo is looked up.
-    pub templates_dir: Option<PathBuf>,
-    /// Font directories [default: Debian's IPAex (and IPAmj when installed)].
-    pub font_dirs: Option<Vec<PathBuf>>,
-    pub department: Option<String>,
-    /// Who signs certificates, e.g. 町田市長.
-    pub issuer: Option<String>,
-    pub address: Option<String>,
-    pub phone: Option<String>,
-    pub note: Option<String>,
-    pub logo: Option<String>,
-    /// Documents per PDF file in a batch [default 500].
-    pub per_file: Option<usize>,
-    /// Notice runs need a second user's approval before they are issued (four-eyes).
-    #[serde(default)]
-    pub approval: bool,
-    /// The certificate signing keyring [default: sesshu-data/certificate.key].
-    pub certificate_key_file: Option<PathBuf>,
-    /// The first digit of a ticket's number line per series key [default 9 for all].
-    #[serde(default)]
-    pub ticket_kinds: HashMap<String, u8>,
-}
+pub use sesshu_app::DocumentsConfig;
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +185,51 @@ impl Config {
                     .map(|d| d.join("certificate.key"))
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_CERTIFICATE_KEY_FILE))
             })
+    }
+
+    /// The application layer over this configuration's store, keys, rules and documents.
+    pub fn app(
+        &self,
+        store: Store,
+        rules: &crate::cmd::schedule::RulesArg,
+    ) -> Result<sesshu_app::App> {
+        let keys = match std::env::var("SESSHU_KEY") {
+            Ok(_) => KeyringSource::fixed(self.keyring()?),
+            Err(_) => KeyringSource::file(&self.key_file).map_err(|e| {
+                anyhow::anyhow!("{e}\n鍵ファイルがない場合は `sesshu init` で作成してください")
+            })?,
+        };
+        let mut app = sesshu_app::App::new(
+            store,
+            keys,
+            Arc::new(sesshu_schedule::Engine::new(rules.load()?)),
+        )
+        .with_documents(self.documents.clone())
+        .with_output_dir(
+            self.key_file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|d| d.join("documents"))
+                .unwrap_or_else(|| PathBuf::from("documents")),
+        );
+        if let Some(keys) = self.certificate_keys()? {
+            app = app.with_certificate_keys(keys);
+        }
+        Ok(app)
+    }
+
+    /// The certificate signing keys, when there are any (`SESSHU_CERTIFICATE_KEY`, or its file).
+    fn certificate_keys(&self) -> Result<Option<KeyringSource>> {
+        if std::env::var("SESSHU_CERTIFICATE_KEY").is_ok() {
+            return Ok(Some(KeyringSource::fixed(self.certificate_keyring()?)));
+        }
+        let path = self.certificate_key_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(KeyringSource::file(&path).with_context(|| {
+            format!("証明書の署名鍵 {} を読めません", path.display())
+        })?))
     }
 
     pub async fn store(&self) -> Result<Store> {

@@ -16,6 +16,8 @@ pub enum Permission {
     MyNumberUse,
     ImportRun,
     NoticeRun,
+    /// Issue, re-issue and revoke 予防接種済証 / 証明書 at the counter.
+    CertificateIssue,
     ExportRun,
     ScheduleRead,
     UserAdmin,
@@ -26,7 +28,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -34,6 +36,7 @@ impl Permission {
         Permission::MyNumberUse,
         Permission::ImportRun,
         Permission::NoticeRun,
+        Permission::CertificateIssue,
         Permission::ExportRun,
         Permission::ScheduleRead,
         Permission::UserAdmin,
@@ -51,6 +54,7 @@ impl Permission {
             Permission::MyNumberUse => "mynumber.use",
             Permission::ImportRun => "import.run",
             Permission::NoticeRun => "notice.run",
+            Permission::CertificateIssue => "certificate.issue",
             Permission::ExportRun => "export.run",
             Permission::ScheduleRead => "schedule.read",
             Permission::UserAdmin => "user.admin",
@@ -69,6 +73,7 @@ impl Permission {
             Permission::MyNumberUse => "個人番号の利用 (個人番号事務実施者)",
             Permission::ImportRun => "ファイルの取込",
             Permission::NoticeRun => "通知・接種券の作成",
+            Permission::CertificateIssue => "証明書の発行",
             Permission::ExportRun => "データの抽出",
             Permission::ScheduleRead => "接種予定の集計",
             Permission::UserAdmin => "利用者の管理",
@@ -117,6 +122,7 @@ pub const ROLES: [Role; 7] = [
             Permission::ScheduleRead,
             Permission::ImportRun,
             Permission::NoticeRun,
+            Permission::CertificateIssue,
         ],
     },
     Role {

@@ -23,6 +23,8 @@ pub struct CertificateRecord {
     pub pdf_sha256: String,
     pub reissue_of: Option<String>,
     pub revoked_at: Option<String>,
+    /// Why it was revoked (a re-issue says so itself).
+    pub revoked_reason: Option<String>,
 }
 
 fn from_row(r: &impl Columns) -> Result<CertificateRecord, StoreError> {
@@ -38,6 +40,7 @@ fn from_row(r: &impl Columns) -> Result<CertificateRecord, StoreError> {
         pdf_sha256: r.try_get("pdf_sha256")?,
         reissue_of: r.try_get("reissue_of")?,
         revoked_at: r.try_get("revoked_at")?,
+        revoked_reason: r.try_get("revoked_reason")?,
     })
 }
 
@@ -65,11 +68,12 @@ impl Store {
         let mut db = self.pool().begin().await?;
         if let Some(old) = &c.reissue_of {
             sqlx::query(
-                "UPDATE certificate SET revoked_at = $1, revoked_by = $2 WHERE municipality_code = $3 \
-                 AND certificate_id = $4 AND revoked_at IS NULL",
+                "UPDATE certificate SET revoked_at = $1, revoked_by = $2, revoked_reason = $3 \
+                 WHERE municipality_code = $4 AND certificate_id = $5 AND revoked_at IS NULL",
             )
             .bind(now_utc())
             .bind(&c.issued_by)
+            .bind(format!("再発行 ({})", c.certificate_id))
             .bind(&code)
             .bind(old)
             .execute(&mut *db)
@@ -142,6 +146,38 @@ impl Store {
             |r| from_row(r),
         )
         .await
+    }
+
+    /// Revokes a certificate on its own (lost, issued in error): from now on it does not
+    /// verify, and its verification gives `reason`. Refused for one already revoked.
+    pub async fn revoke_certificate(
+        &self,
+        tenant: MunicipalityCode,
+        certificate_id: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(
+            "UPDATE certificate SET revoked_at = $1, revoked_by = $2, revoked_reason = $3 \
+             WHERE municipality_code = $4 AND certificate_id = $5 AND revoked_at IS NULL",
+        )
+        .bind(now_utc())
+        .bind(by)
+        .bind(reason)
+        .bind(tenant.as_string())
+        .bind(certificate_id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return match self.certificate(tenant, certificate_id).await? {
+                Some(_) => Err(StoreError::Invalid(format!(
+                    "証明書 {certificate_id} はすでに無効です"
+                ))),
+                None => Err(StoreError::NotFound(format!("証明書 {certificate_id}"))),
+            };
+        }
+        Ok(())
     }
 
     /// Keeps a public key (once), so certificates signed with it verify after rotation.

@@ -14,6 +14,7 @@ mod dose_import;
 mod error;
 mod fetch;
 mod import;
+mod jobs;
 mod keys;
 mod municipality;
 mod notices;
@@ -44,6 +45,7 @@ pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
+pub use jobs::{INTERRUPTED, Job, JobStatus};
 pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use notices::{

@@ -72,6 +72,8 @@ pub struct NoticeRun {
     pub approved_at: Option<String>,
     pub issued_by: Option<String>,
     pub issued_at: Option<String>,
+    /// Where its files were written (set when printing starts).
+    pub output_dir: Option<String>,
 }
 
 impl NoticeRun {
@@ -160,7 +162,7 @@ pub struct NewRun<'a> {
 }
 
 /// The 18-digit line of a ticket, made by the caller from the series, dose and ticket number.
-pub type NumberLine<'a> = &'a dyn Fn(&str, u32, u64) -> Option<String>;
+pub type NumberLine<'a> = &'a (dyn Fn(&str, u32, u64) -> Option<String> + Sync);
 
 fn date(r: &impl Columns, col: &str) -> Result<CivilDate, StoreError> {
     let s: String = r.try_get(col)?;
@@ -205,6 +207,7 @@ fn run_from_row(r: &impl Columns) -> Result<NoticeRun, StoreError> {
         approved_at: r.try_get("approved_at")?,
         issued_by: r.try_get("issued_by")?,
         issued_at: r.try_get("issued_at")?,
+        output_dir: r.try_get("output_dir")?,
     })
 }
 
@@ -530,14 +533,16 @@ impl Store {
         Ok(())
     }
 
-    /// Starts issuing: gives every notice of the run a ticket (when the run prints tickets) and
-    /// marks the run issuing, in one transaction. Idempotent: a resumed run keeps its numbers.
+    /// Starts issuing into `output_dir`: gives every notice of the run a ticket (when the run
+    /// prints tickets) and marks the run issuing, in one transaction. Idempotent: a resumed run
+    /// keeps its numbers (and records where it is being written now).
     pub async fn begin_issue(
         &self,
         tenant: MunicipalityCode,
         run_id: &str,
         by: &str,
         number_line: Option<NumberLine<'_>>,
+        output_dir: &str,
     ) -> Result<NoticeRun, StoreError> {
         let run = self
             .notice_run(tenant, run_id)
@@ -545,7 +550,23 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("通知 {run_id}")))?;
         match run.status {
             RunStatus::Ready => {}
-            RunStatus::Issuing => return Ok(run),
+            RunStatus::Issuing => {
+                if run.output_dir.as_deref() != Some(output_dir) {
+                    sqlx::query(
+                        "UPDATE notice_run SET output_dir = $1 WHERE municipality_code = $2 \
+                         AND run_id = $3",
+                    )
+                    .bind(output_dir)
+                    .bind(tenant.as_string())
+                    .bind(run_id)
+                    .execute(self.pool())
+                    .await?;
+                }
+                return self
+                    .notice_run(tenant, run_id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("notice_run".into()));
+            }
             RunStatus::AwaitingApproval => {
                 return Err(StoreError::Invalid(format!(
                     "{run_id} は承認待ちです: 別の職員の承認が必要です"
@@ -597,10 +618,11 @@ impl Store {
             }
         }
         sqlx::query(
-            "UPDATE notice_run SET status = 'issuing', issued_by = $1 WHERE municipality_code = $2 \
-             AND run_id = $3",
+            "UPDATE notice_run SET status = 'issuing', issued_by = $1, output_dir = $2 \
+             WHERE municipality_code = $3 AND run_id = $4",
         )
         .bind(by)
+        .bind(output_dir)
         .bind(&code)
         .bind(run_id)
         .execute(&mut *db)

@@ -10,7 +10,8 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use sesshu_crypto::{Keyring, KeyringSource, TenantCrypto};
+use sesshu_app::{App, AppError};
+use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
 use sesshu_schedule::Engine;
@@ -23,10 +24,8 @@ use crate::view::{ImportRunView, PersonSummaryView, person_detail};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    /// The key file as it is now: `keys rotate` and `keys retire` reach a running server.
-    pub keys: Arc<KeyringSource>,
-    pub engine: Arc<Engine>,
+    /// The operations, the store, the keys and the rules: what the pages and the API call.
+    pub app: App,
     /// Require the second factor of every account, not only of administrators and My Number
     /// users (`SESSHU_REQUIRE_TOTP=all`).
     pub totp_for_all: bool,
@@ -40,10 +39,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, keyring: Arc<Keyring>, engine: Arc<Engine>) -> Self {
-        Self {
+        Self::from_app(App::with_keyring(
             store,
-            keys: Arc::new(KeyringSource::fixed(Arc::unwrap_or_clone(keyring))),
+            Arc::unwrap_or_clone(keyring),
             engine,
+        ))
+    }
+
+    pub fn from_app(app: App) -> Self {
+        Self {
+            app,
             totp_for_all: false,
             throttle: Default::default(),
             idle: chrono::Duration::minutes(sesshu_store::IDLE_MINUTES),
@@ -51,15 +56,9 @@ impl AppState {
         }
     }
 
-    /// Follows the key file instead of the keyring given to `new`.
-    pub fn with_key_file(mut self, keys: KeyringSource) -> Self {
-        self.keys = Arc::new(keys);
-        self
-    }
-
     /// The keyring as the key file holds it now.
     pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
-        Ok(self.keys.get()?)
+        Ok(self.app.keys.get()?)
     }
 
     /// The municipality's My Number keys under the keyring as it is now.
@@ -86,6 +85,21 @@ pub(crate) enum ApiError {
     NotFound,
     #[error("内部エラーが発生しました")]
     Internal(#[from] StoreError),
+    /// An operation failed for a reason that is not the user's (a file, a font): logged.
+    #[error("内部エラーが発生しました")]
+    Failed(AppError),
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Forbidden(p) => ApiError::Forbidden(p),
+            AppError::NotFound(_) => ApiError::NotFound,
+            AppError::Store(e) => ApiError::Internal(e),
+            e if e.is_users() => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Failed(other),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -104,6 +118,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Internal(e) => {
                 // The detail goes to the log, never to the client.
+                tracing::error!(error = ?e, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Failed(e) => {
                 tracing::error!(error = ?e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -126,30 +144,7 @@ async fn authorize(
     function: &str,
 ) -> Result<MunicipalityCode, ApiError> {
     let code = tenant(code)?;
-    if caller.tenant != Some(code) {
-        audit(
-            state,
-            caller,
-            function,
-            Outcome::Refused,
-            vec![],
-            json!({"reason": "other municipality", "municipality": code.as_string()}),
-        )
-        .await?;
-        return Err(ApiError::NotFound);
-    }
-    if !caller.permissions.contains(&needed) {
-        audit(
-            state,
-            caller,
-            function,
-            Outcome::Refused,
-            vec![],
-            json!({"reason": "permission", "needed": needed.code()}),
-        )
-        .await?;
-        return Err(ApiError::Forbidden(needed));
-    }
+    state.app.authorize(caller, code, needed, function).await?;
     Ok(code)
 }
 
@@ -168,11 +163,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     let now = chrono::Utc::now();
     let caller = match (&bearer, &cookie) {
         (Some(t), _) => state
+            .app
             .store
             .authenticate_token(t, now)
             .await
             .map(|c| c.map(Caller::from_token)),
-        (None, Some(c)) => match state.store.session(c, now, state.idle).await {
+        (None, Some(c)) => match state.app.store.session(c, now, state.idle).await {
             Ok(Some(s)) => {
                 let safe = matches!(request.method().as_str(), "GET" | "HEAD");
                 let csrf = request
@@ -201,6 +197,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         }
         Ok(None) => {
             let logged = state
+                .app
                 .store
                 .audit(
                     None,
@@ -333,7 +330,7 @@ async fn headers_and_log(mut request: Request, next: Next) -> Response {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    match state.store.municipalities().await {
+    match state.app.store.municipalities().await {
         Ok(_) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "health check failed");
@@ -351,7 +348,7 @@ async fn municipalities(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let list = state.store.municipalities().await?;
+    let list = state.app.store.municipalities().await?;
     let out: Vec<_> = list
         .iter()
         .filter(|m| caller.tenant == Some(m.code))
@@ -430,7 +427,7 @@ pub(crate) async fn search_persons(
         household,
         limit: params.limit.unwrap_or(50).min(500),
     };
-    let hits = state.store.search_persons(tenant, &query).await?;
+    let hits = state.app.store.search_persons(tenant, &query).await?;
     let out: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
     // Every row of the result counts as shown.
     audit(
@@ -481,9 +478,9 @@ pub(crate) async fn read_person(
     let crypto = state.crypto(tenant)?;
     // The entry is written while the rest of the person is read.
     let detail = person_detail(
-        &state.store,
+        &state.app.store,
         &crypto,
-        &state.engine,
+        &state.app.engine,
         tenant,
         &address_number,
         today_in_japan(),
@@ -558,6 +555,7 @@ pub(crate) async fn reveal(
     let address_number =
         AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let row = state
+        .app
         .store
         .person(tenant, &address_number)
         .await?
@@ -620,6 +618,7 @@ pub(crate) async fn find_my_number(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let crypto = state.crypto(tenant)?;
     let found = state
+        .app
         .store
         .find_by_my_number(tenant, &crypto, &number)
         .await?;
@@ -665,6 +664,7 @@ async fn municipality_statistics(
     let tenant = authorize(&state, &caller, &code, Permission::StatsRead, "stats.read").await?;
     let (from, to) = period(&p)?;
     let stats = state
+        .app
         .store
         .statistics(&tenant.as_string(), from, to)
         .await?;
@@ -695,7 +695,7 @@ async fn prefecture_statistics(
         return Err(ApiError::Forbidden(Permission::StatsRead));
     }
     let (from, to) = period(&p)?;
-    let stats = state.store.statistics(&pref, from, to).await?;
+    let stats = state.app.store.statistics(&pref, from, to).await?;
     audit(
         &state,
         &caller,
@@ -715,7 +715,11 @@ async fn access_review(
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&state, &caller, &code, Permission::UserAdmin, "user.review").await?;
-    let rows = state.store.access_review(tenant, today_in_japan()).await?;
+    let rows = state
+        .app
+        .store
+        .access_review(tenant, today_in_japan())
+        .await?;
     audit(
         &state,
         &caller,
@@ -754,7 +758,7 @@ async fn audit_search(
         until: p.until,
         limit: p.limit.unwrap_or(1000).min(10_000),
     };
-    let entries = state.store.audit_entries(Some(tenant), &query).await?;
+    let entries = state.app.store.audit_entries(Some(tenant), &query).await?;
     audit(
         &state,
         &caller,
@@ -803,20 +807,8 @@ pub(crate) async fn record(
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
     state
-        .store
-        .audit(
-            caller.tenant,
-            AuditEvent {
-                actor: caller.actor.clone(),
-                actor_kind: caller.kind,
-                source: Some(caller.source.clone()),
-                function: function.into(),
-                outcome,
-                persons_acted: acted,
-                persons_shown: shown,
-                detail,
-            },
-        )
+        .app
+        .record(caller, function, outcome, acted, shown, detail)
         .await?;
     Ok(())
 }
@@ -827,7 +819,7 @@ async fn imports(
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&state, &caller, &code, Permission::ImportRun, "import.read").await?;
-    let runs = state.store.import_runs(tenant, 100).await?;
+    let runs = state.app.store.import_runs(tenant, 100).await?;
     let out: Vec<ImportRunView> = runs.iter().map(ImportRunView::from).collect();
     Ok(Json(out).into_response())
 }

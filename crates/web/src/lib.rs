@@ -2,11 +2,10 @@
 //! sessions or API tokens, permission checks and the audit log.
 
 mod api;
-mod clock;
 mod pages;
 mod session;
 pub mod view;
 
 pub use api::{AppState, router};
-pub use clock::today_in_japan;
+pub use sesshu_app::today_in_japan;
 pub use session::Throttle;

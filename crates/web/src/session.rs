@@ -11,57 +11,14 @@ use serde::Deserialize;
 use serde_json::json;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::{PasswordPolicy, Permission};
-use sesshu_store::{
-    ABSOLUTE_HOURS, AuditEvent, LoginOutcome, NewSession, Outcome, SessionCaller, TokenCaller,
-    TokenScope,
-};
+use sesshu_store::{ABSOLUTE_HOURS, AuditEvent, LoginOutcome, NewSession, Outcome};
 
 use crate::api::{ApiError, AppState};
 
 pub const SESSION_COOKIE: &str = "sesshu_session";
 
-/// The caller of an `/api` request, however it authenticated.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The municipality the caller acts in; `None` for a prefecture's token.
-    pub tenant: Option<MunicipalityCode>,
-    /// A prefecture's two digits: aggregate statistics of its municipalities only.
-    pub prefecture: Option<String>,
-    /// `token:<id>:<name>` or `user:<login>`, as the audit log names it.
-    pub actor: String,
-    pub kind: &'static str,
-    pub permissions: BTreeSet<Permission>,
-    /// The client's address, as the audit log records it.
-    pub source: String,
-}
-
-impl Caller {
-    pub fn from_token(t: TokenCaller) -> Self {
-        let (tenant, prefecture) = match t.scope {
-            TokenScope::Municipality(m) => (Some(m), None),
-            TokenScope::Prefecture(p) => (None, Some(p)),
-        };
-        Self {
-            tenant,
-            prefecture,
-            actor: format!("token:{}:{}", t.token_id, t.name),
-            kind: "token",
-            permissions: t.permissions,
-            source: "local".into(),
-        }
-    }
-
-    pub fn from_session(s: SessionCaller) -> Self {
-        Self {
-            tenant: Some(s.tenant),
-            prefecture: None,
-            actor: format!("user:{}", s.login),
-            kind: "user",
-            permissions: s.permissions,
-            source: "local".into(),
-        }
-    }
-}
+/// The caller of an `/api` request or a page, however it authenticated.
+pub use sesshu_app::Actor as Caller;
 
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -109,6 +66,7 @@ async fn audit_login(
     result: &str,
 ) -> Result<(), ApiError> {
     state
+        .app
         .store
         .audit(
             Some(tenant),
@@ -163,6 +121,7 @@ pub(crate) async fn verify_login(
     let now = chrono::Utc::now();
     let policy = PasswordPolicy::default();
     let outcome = state
+        .app
         .store
         .attempt_login(tenant, login, password, &policy, now)
         .await?;
@@ -200,10 +159,11 @@ pub(crate) async fn verify_login(
         return Ok(LoginResult::MustChangePassword);
     }
     let permissions = state
+        .app
         .store
         .permissions(tenant, login, sesshu_store::date_in_japan(now))
         .await?;
-    let enrolled = state.store.totp_secret(tenant, login).await?;
+    let enrolled = state.app.store.totp_secret(tenant, login).await?;
     if let Some(sealed) = &enrolled {
         let code = totp.unwrap_or("").trim();
         let secret =
@@ -213,9 +173,20 @@ pub(crate) async fn verify_login(
         let ok = match sesshu_crypto::totp::check(&secret, code, unix) {
             // Each code is accepted once: a replay within its window is refused.
             Some(step) if code.len() == 6 => {
-                state.store.accept_totp_step(tenant, login, step).await?
+                state
+                    .app
+                    .store
+                    .accept_totp_step(tenant, login, step)
+                    .await?
             }
-            _ => code.len() > 6 && state.store.use_recovery_code(tenant, login, code).await?,
+            _ => {
+                code.len() > 6
+                    && state
+                        .app
+                        .store
+                        .use_recovery_code(tenant, login, code)
+                        .await?
+            }
         };
         if !ok {
             refuse("second factor").await?;
@@ -230,6 +201,7 @@ pub(crate) async fn verify_login(
         return Ok(LoginResult::Refused);
     }
     let session = state
+        .app
         .store
         .start_session(tenant, login, Some(source), now)
         .await?;
@@ -348,7 +320,11 @@ pub async fn logout(
             .into_response();
     };
     let done = async {
-        state.store.end_session(&cookie, chrono::Utc::now()).await?;
+        state
+            .app
+            .store
+            .end_session(&cookie, chrono::Utc::now())
+            .await?;
         crate::api::audit(
             &state,
             &caller,
@@ -408,6 +384,7 @@ pub(crate) async fn change_own_password(
     };
     let policy = PasswordPolicy::default();
     let outcome = state
+        .app
         .store
         .attempt_login(tenant, login, password, &policy, chrono::Utc::now())
         .await?;
@@ -428,6 +405,7 @@ pub(crate) async fn change_own_password(
         return Ok(PasswordChange::Refused);
     }
     match state
+        .app
         .store
         .set_password(tenant, login, new_password, &policy, false)
         .await

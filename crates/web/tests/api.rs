@@ -289,12 +289,14 @@ fn routes(person: &str) -> Vec<(String, Permission)> {
 }
 
 /// (dose.read is not a route of its own: it decides whether a person's doses are shown, tested in
-/// `doses_are_shown_only_with_dose_read`.)
-const NOT_IN_API: [Permission; 7] = [
+/// `doses_are_shown_only_with_dose_read`; notice.run and certificate.issue are the pages' and the
+/// command line's, refused from the attacker's side in pages.rs and at the application layer.)
+const NOT_IN_API: [Permission; 8] = [
     Permission::PersonWrite,
     Permission::DoseRead,
     Permission::DoseWrite,
     Permission::NoticeRun,
+    Permission::CertificateIssue,
     Permission::ExportRun,
     Permission::ScheduleRead,
     Permission::KeysAdmin,

@@ -44,6 +44,11 @@ fn free_port() -> u16 {
 }
 
 async fn browser() -> (Client, Driver) {
+    browser_with_downloads(None).await
+}
+
+/// A browser that saves downloads into `downloads` without asking.
+async fn browser_with_downloads(downloads: Option<&std::path::Path>) -> (Client, Driver) {
     let port = free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -72,6 +77,16 @@ async fn browser() -> (Client, Driver) {
         }
     }))
     .unwrap();
+    let mut caps = caps;
+    if let Some(dir) = downloads
+        && let Some(options) = caps.get_mut("goog:chromeOptions")
+    {
+        options["prefs"] = serde_json::json!({
+            "download.default_directory": dir.display().to_string(),
+            "download.prompt_for_download": false,
+            "plugins.always_open_pdf_externally": true,
+        });
+    }
     let url = format!("http://127.0.0.1:{}", driver.port);
     for _ in 0..100 {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -94,6 +109,7 @@ struct Site {
     secret: Vec<u8>,
     child: sesshu_domain::Person,
     shots: Option<std::path::PathBuf>,
+    _documents: tempfile::TempDir,
 }
 
 async fn site(url: &str) -> Site {
@@ -115,12 +131,22 @@ async fn site(url: &str) -> Site {
         .enroll_totp(tenant, "tanaka", &sealed, &["abcde-fghjk".to_owned()])
         .await
         .unwrap();
-    let mut state = AppState::new(
-        store.clone(),
-        Arc::new(keyring),
-        Arc::new(sesshu_schedule::Engine::new(
-            sesshu_schedule::RuleBook::builtin().unwrap(),
-        )),
+    common::account(&store, tenant, "suzuki", "role:clerk", Some("saitama88")).await;
+    let documents = tempfile::tempdir().unwrap();
+    let mut state = AppState::from_app(
+        sesshu_app::App::with_keyring(
+            store.clone(),
+            keyring,
+            Arc::new(sesshu_schedule::Engine::new(
+                sesshu_schedule::RuleBook::builtin().unwrap(),
+            )),
+        )
+        .with_documents(sesshu_app::DocumentsConfig {
+            approval: true,
+            ..Default::default()
+        })
+        .with_certificate_keys(sesshu_crypto::KeyringSource::fixed(Keyring::generate()))
+        .with_output_dir(documents.path()),
     );
     state.idle = chrono::Duration::seconds(IDLE_SECONDS);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -140,6 +166,7 @@ async fn site(url: &str) -> Site {
         secret,
         child,
         shots: std::env::var_os("SESSHU_SCREENSHOTS").map(std::path::PathBuf::from),
+        _documents: documents,
     }
 }
 
@@ -540,4 +567,210 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         site.shot(&c, name, "14-audit").await;
         c.close().await.unwrap();
     }
+}
+
+/// Waits for a download to finish and returns its bytes.
+async fn downloaded(dir: &std::path::Path, suffix: &str) -> (String, Vec<u8>) {
+    for _ in 0..200 {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let bytes = std::fs::read(e.path()).unwrap_or_default();
+                // Chromium writes into a .crdownload file and renames it when complete.
+                if name.ends_with(suffix) && !bytes.is_empty() {
+                    std::fs::remove_file(e.path()).unwrap();
+                    return (name, bytes);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {suffix} was downloaded into {}", dir.display());
+}
+
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("d.pdf");
+    std::fs::write(&pdf, bytes).unwrap();
+    let out = Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian's poppler-utils) must be installed: scripts/test installs it");
+    // Laid out text spaces a name's parts apart: compare without white space.
+    String::from_utf8_lossy(&out.stdout)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+async fn select(c: &Client, id: &str, value: &str) {
+    click(c, Locator::Css(&format!("#{id} option[value='{value}']"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_plans_approves_prints_and_issues_a_certificate_in_the_browser() {
+    for db in sesshu_testkit::backends().await {
+        let site = site(&db.url).await;
+        let name = db.name;
+        let downloads = tempfile::tempdir().unwrap();
+        let (c, _driver) = browser_with_downloads(Some(downloads.path())).await;
+        let today = sesshu_web::today_in_japan();
+        let child: String = site
+            .child
+            .name
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let address = site.child.address_number.as_str().to_owned();
+
+        // Tanaka plans a Hib recall: the dry run names the baby; nothing is kept before 計画.
+        let code =
+            sesshu_crypto::totp::code_at(&site.secret, chrono::Utc::now().timestamp() as u64)
+                .unwrap();
+        login(&c, &site, "tanaka", "kanagawa77", &code).await;
+        await_element(&c, "#search-button").await;
+        c.goto(&format!("{}/notices", site.base)).await.unwrap();
+        click(&c, Locator::Id("new-run")).await;
+        await_element(&c, "#plan-form").await;
+        select(&c, "series", "hib").await;
+        fill(&c, "dose", "1").await;
+        fill(&c, "from", &today.to_string()).await;
+        fill(&c, "to", &(today + chrono::Days::new(30)).to_string()).await;
+        click(&c, Locator::Css("input[name='basis'][value='open']")).await;
+        click(&c, Locator::Id("doc-ticket")).await;
+        click(&c, Locator::Id("preview")).await;
+        let sample = await_text(&c, "#sample", &site.child.name.to_string()).await;
+        assert!(sample.contains(&address), "{name}: {sample}");
+        assert!(
+            site.store
+                .notice_runs(site.tenant)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        site.shot(&c, name, "20-dry-run").await;
+        click(&c, Locator::Id("plan")).await;
+        let status = await_text(&c, "#status", "承認待ち").await;
+        assert!(status.contains("承認待ち"), "{name}");
+        let run = site.store.notice_runs(site.tenant).await.unwrap()[0]
+            .run_id
+            .clone();
+        assert_eq!(path(&c).await, format!("/notices/{run}"), "{name}");
+        // The planner's own approval is refused, on the page.
+        click(&c, Locator::Id("approve")).await;
+        let refused = await_text(&c, "#error", "承認できません").await;
+        assert!(refused.contains("別の職員"), "{name}: {refused}");
+        site.shot(&c, name, "21-awaiting").await;
+        click(&c, Locator::Id("logout")).await;
+        await_element(&c, "#login").await;
+
+        // Suzuki approves and prints; the job's page shows its progress until it is done.
+        login(&c, &site, "suzuki", "saitama88", "").await;
+        await_element(&c, "#search-button").await;
+        c.goto(&format!("{}/notices/{run}", site.base))
+            .await
+            .unwrap();
+        click(&c, Locator::Id("approve")).await;
+        await_text(&c, "#notice", "承認しました").await;
+        click(&c, Locator::Id("print-run")).await;
+        await_element(&c, "#job-progress").await;
+        assert!(path(&c).await.starts_with("/jobs/"), "{name}");
+        let done = await_text_for(&c, "#job-status", "完了", 60).await;
+        assert!(done.contains("完了"), "{name}");
+        let count = text_of(&c, "#job-count").await;
+        assert!(count.contains("100%"), "{name}: {count}");
+        site.shot(&c, name, "22-job").await;
+        click(&c, Locator::Id("job-subject")).await;
+        await_text(&c, "#status", "発行済").await;
+        let files = text_of(&c, "#files").await;
+        assert!(files.contains("vendor.csv"), "{name}: {files}");
+        site.shot(&c, name, "23-issued").await;
+
+        // The ticket file, downloaded as a clerk would, names the baby.
+        click(
+            &c,
+            Locator::Css(&format!("#files a[href$='{run}-ticket-001.pdf']")),
+        )
+        .await;
+        let (file, pdf) = downloaded(downloads.path(), "-ticket-001.pdf").await;
+        assert!(pdf.starts_with(b"%PDF"), "{name}: {file}");
+        let text = pdf_text(&pdf);
+        assert!(
+            text.contains(&child),
+            "{name}: the ticket names the person: {text}"
+        );
+
+        // At the counter: a certificate from the person's page, its PDF, and its check.
+        let dose = sesshu_domain::Dose::given("bcg", 1, today - chrono::Days::new(1));
+        site.store
+            .record_dose(
+                site.tenant,
+                &address,
+                dose,
+                None,
+                Default::default(),
+                "clinic",
+            )
+            .await
+            .unwrap();
+        c.goto(&format!("{}/persons/{address}", site.base))
+            .await
+            .unwrap();
+        click(&c, Locator::Id("issue-certificate")).await;
+        await_text(&c, "#notice", "発行しました").await;
+        let id = text_of(&c, "#certificate-id").await;
+        site.shot(&c, name, "24-certificate").await;
+        click(&c, Locator::Id("certificate-pdf")).await;
+        let (_, pdf) = downloaded(downloads.path(), &format!("{id}.pdf")).await;
+        let text = pdf_text(&pdf);
+        assert!(
+            text.contains(&child),
+            "{name}: the certificate names the person"
+        );
+        c.goto(&format!("{}/certificates/verify", site.base))
+            .await
+            .unwrap();
+        fill(&c, "id", &id).await;
+        click(&c, Locator::Css("main button.primary")).await;
+        let verdict = await_text(&c, "main", "真正な証明書").await;
+        assert!(
+            verdict.contains(&site.child.name.to_string()),
+            "{name}: {verdict}"
+        );
+        site.shot(&c, name, "25-verified").await;
+        // Revoked with a reason, it no longer verifies.
+        c.goto(&format!("{}/certificates/{id}", site.base))
+            .await
+            .unwrap();
+        fill(&c, "reason", "誤って発行したため").await;
+        click(&c, Locator::Id("revoke-certificate")).await;
+        await_text(&c, "#cert-state", "無効").await;
+        c.goto(&format!("{}/certificates/verify", site.base))
+            .await
+            .unwrap();
+        fill(&c, "id", &id).await;
+        click(&c, Locator::Css("main button.primary")).await;
+        await_text(&c, "main", "誤って発行したため").await;
+        c.close().await.unwrap();
+    }
+}
+
+/// Like [`await_text`], for up to `seconds`: a job's page reloads itself until it is done.
+async fn await_text_for(c: &Client, css: &str, needle: &str, seconds: u64) -> String {
+    let mut last = String::new();
+    for _ in 0..seconds * 10 {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(needle) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never said {needle:?}: {last}");
 }

@@ -741,7 +741,13 @@ async fn the_person_page_lists_the_notices_and_tickets_issued() {
         .await;
         let line = |_: &str, dose: u32, n: u64| Some(format!("9{dose}132098{n:010}"));
         s.store
-            .begin_issue(s.machida, &run.run_id, "printer", Some(&line))
+            .begin_issue(
+                s.machida,
+                &run.run_id,
+                "printer",
+                Some(&line),
+                "/nonexistent",
+            )
             .await
             .unwrap();
         s.store.finish_issue(s.machida, &run.run_id).await.unwrap();
@@ -787,6 +793,7 @@ async fn the_person_page_lists_the_notices_and_tickets_issued() {
             pdf_sha256: "00".repeat(32),
             reissue_of: None,
             revoked_at: None,
+            revoked_reason: None,
         };
         s.store
             .record_certificate(s.machida, &record)
@@ -1152,5 +1159,156 @@ async fn a_planned_run_is_reviewed_and_approved_by_a_second_login_only() {
         .await;
         assert!(body.contains("を取り消しました"), "{}", db.name);
         assert_eq!(status_of().await, sesshu_store::RunStatus::Cancelled);
+    }
+}
+
+#[tokio::test]
+async fn the_counter_pages_refuse_without_permission_across_municipalities_and_forged_forms() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let p = &s.people[5];
+        let run = plan(
+            &s,
+            p,
+            &["notice".into()],
+            true,
+            serde_json::json!({}),
+            "planner",
+        )
+        .await;
+        let a = p.address_number.as_str().to_owned();
+        let id = &run.run_id;
+
+        // A viewer (no notice.run, no certificate.issue) is refused each page and action, with
+        // a valid form token, and every refusal is audited.
+        let (viewer, csrf) = session(&s.store, s.machida, "viewer").await;
+        let form = format!(
+            "csrf={csrf}&series=hib&from=2026-01-01&to=2026-01-31&notice=1&ticket_number=0000000001&reason=x"
+        );
+        for (method, uri) in [
+            ("GET", "/notices/new".to_owned()),
+            ("POST", "/notices/preview".to_owned()),
+            ("POST", "/notices/plan".to_owned()),
+            ("GET", format!("/notices/{id}")),
+            ("POST", format!("/notices/{id}/approve")),
+            ("POST", format!("/notices/{id}/print")),
+            ("GET", format!("/notices/{id}/files/{id}-notice-001.pdf")),
+            ("POST", "/tickets/reissue".to_owned()),
+            ("POST", format!("/persons/{a}/certificates")),
+            ("GET", "/certificates/132098-2026-000001".to_owned()),
+            ("POST", "/certificates/132098-2026-000001/revoke".to_owned()),
+        ] {
+            let body = (method == "POST").then_some(form.as_str());
+            let (status, _, page) = send(&s.app, method, &uri, Some(&viewer), body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {method} {uri}", db.name);
+            assert!(page.contains("権限がありません"), "{}: {uri}", db.name);
+        }
+        let refused = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    actor: Some("user:viewer".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.iter().filter(|e| e.outcome == "refused").count() >= 11,
+            "{}: every refusal audited",
+            db.name
+        );
+        assert!(
+            s.store
+                .notice_run(s.machida, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .approved_by
+                .is_none()
+        );
+
+        // Another municipality's clerk finds nothing of this one's.
+        let (other, csrf) = session(
+            &s.store,
+            MunicipalityCode::parse("011002").unwrap(),
+            "other",
+        )
+        .await;
+        for uri in [
+            format!("/notices/{id}"),
+            format!("/notices/{id}/files/{id}-notice-001.pdf"),
+        ] {
+            let (status, _, page) = send(&s.app, "GET", &uri, Some(&other), None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{}: {uri}", db.name);
+            assert!(!page.contains(&p.name.to_string()));
+        }
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/notices/{id}/approve"),
+            Some(&other),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert!(
+            s.store
+                .notice_run(s.machida, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .approved_by
+                .is_none()
+        );
+
+        // A clerk's form without its token changes nothing.
+        let (clerk, _) = session(&s.store, s.machida, "clerk").await;
+        for uri in [
+            format!("/notices/{id}/approve"),
+            format!("/notices/{id}/print"),
+            "/notices/plan".to_owned(),
+            "/tickets/reissue".to_owned(),
+            format!("/persons/{a}/certificates"),
+            "/certificates/132098-2026-000001/revoke".to_owned(),
+        ] {
+            let (status, _, _) = send(
+                &s.app,
+                "POST",
+                &uri,
+                Some(&clerk),
+                Some("csrf=forged&series=hib&from=2026-01-01&to=2026-01-31&notice=1"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {uri}", db.name);
+        }
+        assert!(
+            s.store
+                .notice_run(s.machida, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .approved_by
+                .is_none()
+        );
+        assert_eq!(s.store.notice_runs(s.machida).await.unwrap().len(), 1);
+
+        // The planning form says what is wrong next to the field.
+        let (clerk, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/notices/preview",
+            Some(&clerk),
+            Some(&format!(
+                "csrf={csrf}&series=hib&from=2026-02-01&to=2026-01-01&notice=1"
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(page.contains("field-error"), "{}", db.name);
+        assert!(page.contains("より前です"), "{}", db.name);
     }
 }

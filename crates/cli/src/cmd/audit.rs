@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use sesshu_store::{AuditEvent, AuditQuery, Outcome, Store};
 
-use crate::cmd::import::operator;
 use crate::config::{Config, GlobalArgs};
 
 /// Exit code of `audit verify` when the chain is broken.
@@ -67,19 +66,7 @@ pub fn cli_event(
     shown: Vec<String>,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        actor: operator(),
-        actor_kind: "cli",
-        source: std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .or_else(|| std::env::var("HOSTNAME").ok()),
-        function: function.to_owned(),
-        outcome,
-        persons_acted: acted,
-        persons_shown: shown,
-        detail,
-    }
+    sesshu_app::Actor::operator(None).event(function, outcome, acted, shown, detail)
 }
 
 pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode> {

@@ -398,10 +398,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
 
 /// Who ran the command, for the import record (accounts arrive with their own issue).
 pub fn operator() -> String {
-    std::env::var("SESSHU_OPERATOR")
-        .or_else(|_| std::env::var("USER"))
-        .map(|u| format!("cli:{u}"))
-        .unwrap_or_else(|_| "cli".into())
+    sesshu_app::actor::operator_name()
 }
 
 fn summary_json(s: &ImportSummary, report: Option<&Path>, seconds: f64) -> serde_json::Value {

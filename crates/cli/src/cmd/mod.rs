@@ -1,7 +1,6 @@
 pub mod audit;
 pub mod certificate;
 pub mod demo;
-pub mod documents;
 pub mod dose;
 pub mod import;
 pub mod init;

@@ -73,20 +73,29 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             "ループバック以外で待ち受けるには TLS の証明書と秘密鍵が必要です (--tls-cert / --tls-key または SESSHU_TLS_CERT / SESSHU_TLS_KEY): {addr}"
         );
     }
-    let (store, keyring, demo_logins) = if args.demo {
-        demo(&args).await?
+    let (app, demo_logins) = if args.demo {
+        let (store, keyring, logins) = demo(&args).await?;
+        let app = sesshu_app::App::with_keyring(
+            store,
+            keyring,
+            Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
+        )
+        .with_documents(config.documents.clone())
+        .with_certificate_keys(sesshu_crypto::KeyringSource::file(
+            &args.demo_dir.join("certificate.key"),
+        )?)
+        .with_output_dir(args.demo_dir.join("documents"));
+        (app, logins)
     } else {
-        (config.store().await?, config.keyring()?, None)
-    };
-    let mut state = AppState::new(
-        store.clone(),
-        Arc::new(keyring),
-        Arc::new(sesshu_schedule::Engine::new(args.rules.load()?)),
-    );
-    if !args.demo && std::env::var("SESSHU_KEY").is_err() {
         // Key rotation and retirement happen while the server runs: it follows the key file.
-        state = state.with_key_file(sesshu_crypto::KeyringSource::file(&config.key_file)?);
+        (config.app(config.store().await?, &args.rules)?, None)
+    };
+    let store = app.store.clone();
+    let interrupted = app.fail_interrupted_jobs().await?;
+    if interrupted > 0 {
+        println!("sesshu: 前回の停止で中断した処理 {interrupted} 件を「失敗」にしました");
     }
+    let mut state = AppState::from_app(app);
     state.totp_for_all = std::env::var("SESSHU_REQUIRE_TOTP").is_ok_and(|v| v == "all");
     if let Some(seconds) = config.idle_seconds()? {
         state.idle = chrono::Duration::seconds(seconds);
@@ -102,7 +111,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             d.password, d.recovery, d.otpauth
         );
         println!(
-            "デモの事務担当: 団体 {DEMO_MUNICIPALITY} ログイン hoken / パスワード {} (検索・個人・接種記録・取込)",
+            "デモの事務担当: 団体 {DEMO_MUNICIPALITY} ログイン hoken / パスワード {} (検索・個人・接種記録・取込・通知・証明書)",
             d.clerk_password
         );
         let token = &d.token;

@@ -42,7 +42,7 @@ async fn users_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let today = crate::today_in_japan();
-    let review = state.store.access_review(staff.tenant, today).await?;
+    let review = state.app.store.access_review(staff.tenant, today).await?;
     crate::api::audit(
         state,
         &staff.caller,
@@ -159,7 +159,7 @@ async fn apply(
     login: &str,
 ) -> Result<String, StoreError> {
     let t = staff.tenant;
-    let store = &state.store;
+    let store = &state.app.store;
     let by = staff.caller.actor.as_str();
     let policy = PasswordPolicy::default();
     let today = crate::today_in_japan();
@@ -243,6 +243,7 @@ pub(crate) async fn access_review_csv(
         .require(&state, Permission::UserAdmin, "user.review")
         .await?;
     let rows = state
+        .app
         .store
         .access_review(staff.tenant, crate::today_in_japan())
         .await?;
@@ -384,6 +385,7 @@ async fn searched(
 ) -> Result<Vec<AuditEntry>, PageError> {
     let query = form.query(limit);
     let entries = state
+        .app
         .store
         .audit_entries(Some(staff.tenant), &query)
         .await?;
@@ -468,6 +470,7 @@ pub(crate) async fn audit_verify(
         .await?;
     staff.check_csrf(&f.csrf)?;
     let v = state
+        .app
         .store
         .verify_audit_of(Some(&*state.keyring()?), staff.tenant)
         .await?;

@@ -105,7 +105,7 @@ fn login_page(
 
 /// The login form; a deployment of one municipality fills its code in.
 pub(crate) async fn login_form(State(state): State<AppState>, Query(n): Query<Notice>) -> Response {
-    let only = match state.store.municipalities().await {
+    let only = match state.app.store.municipalities().await {
         Ok(all) if all.len() == 1 => all[0].code.as_string(),
         _ => String::new(),
     };
@@ -223,7 +223,11 @@ pub(crate) async fn logout(
             return e.into_response();
         }
         let done = async {
-            state.store.end_session(&cookie, chrono::Utc::now()).await?;
+            state
+                .app
+                .store
+                .end_session(&cookie, chrono::Utc::now())
+                .await?;
             crate::api::audit(
                 &state,
                 &staff.caller,
@@ -468,15 +472,18 @@ pub(crate) async fn enrol(
             .map(|_| sesshu_crypto::totp::recovery_code())
             .collect();
         state
+            .app
             .store
             .enroll_totp(p.tenant, &p.login, &sealed, &codes)
             .await?;
         // The code just shown may not open a second session.
         state
+            .app
             .store
             .accept_totp_step(p.tenant, &p.login, step)
             .await?;
         state
+            .app
             .store
             .audit(
                 Some(p.tenant),
@@ -493,6 +500,7 @@ pub(crate) async fn enrol(
             )
             .await?;
         let session = state
+            .app
             .store
             // Enrolling ended the account's earlier sessions as of now: this one starts after.
             .start_session(p.tenant, &p.login, Some(&source.0), chrono::Utc::now())

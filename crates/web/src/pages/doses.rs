@@ -91,7 +91,7 @@ impl DoseForm {
             None => {
                 errors.insert("product", "ワクチンを選んでください".to_owned());
             }
-            Some(p) if state.engine.rules().product(p).is_none() => {
+            Some(p) if state.app.engine.rules().product(p).is_none() => {
                 errors.insert("product", format!("不明なワクチンコード「{p}」"));
             }
             _ => {}
@@ -194,6 +194,7 @@ struct DoseFormPage {
 
 fn products(state: &AppState) -> Vec<ProductChoice> {
     state
+        .app
         .engine
         .rules()
         .products
@@ -217,6 +218,7 @@ async fn the_person(
 ) -> Result<(AddressNumber, sesshu_store::PersonRow), PageError> {
     let a = AddressNumber::parse(address).map_err(|e| PageError::BadRequest(e.to_string()))?;
     let row = state
+        .app
         .store
         .person(staff.tenant, &a)
         .await?
@@ -283,16 +285,18 @@ pub(crate) async fn new_form(
     };
     let mut suggestion = None;
     if let Some(key) = s.series.as_deref() {
-        let doses = state.store.doses_of(staff.tenant, a.as_str()).await?;
+        let doses = state.app.store.doses_of(staff.tenant, a.as_str()).await?;
         let request = sesshu_schedule::EvalRequest::for_person(
             row.person.birth_date,
             row.person.sex,
             doses.iter().map(|r| &r.dose),
             crate::today_in_japan(),
         );
-        let response = state.engine.evaluate(&request);
-        if let (Some(f), Some(rule)) = (response.series.get(key), state.engine.rules().series(key))
-        {
+        let response = state.app.engine.evaluate(&request);
+        if let (Some(f), Some(rule)) = (
+            response.series.get(key),
+            state.app.engine.rules().series(key),
+        ) {
             form.product = f
                 .recommended_product
                 .clone()
@@ -329,8 +333,9 @@ async fn judged(
     replacing: Option<i64>,
 ) -> Result<Result<(Judged, Option<String>), BTreeMap<&'static str, String>>, PageError> {
     match state
+        .app
         .store
-        .judge_dose(&state.engine, staff.tenant, a, dose, replacing)
+        .judge_dose(&state.app.engine, staff.tenant, a, dose, replacing)
         .await
     {
         Ok(j) => Ok(Ok(j)),
@@ -371,6 +376,7 @@ pub(crate) async fn create(
         state.pages.remember_lot(&staff.key, &dose.product, lot);
     }
     let id = match state
+        .app
         .store
         .record_dose(
             staff.tenant,
@@ -456,6 +462,7 @@ async fn dose_page(
     warning: Option<String>,
 ) -> Result<Response, PageError> {
     let current = state
+        .app
         .store
         .dose(staff.tenant, dose_id)
         .await?
@@ -463,11 +470,12 @@ async fn dose_page(
     let a = AddressNumber::parse(&current.address_number)
         .map_err(|e| PageError::Internal(StoreError::Corrupt(e.to_string())))?;
     let person = state
+        .app
         .store
         .person(staff.tenant, &a)
         .await?
         .ok_or(PageError::NotFound)?;
-    let versions = state.store.dose_versions(staff.tenant, dose_id).await?;
+    let versions = state.app.store.dose_versions(staff.tenant, dose_id).await?;
     crate::api::audit(
         state,
         &staff.caller,
@@ -530,6 +538,7 @@ pub(crate) async fn correct(
         .await?;
     staff.check_csrf(&form.csrf)?;
     let current = state
+        .app
         .store
         .dose(staff.tenant, id)
         .await?
@@ -553,6 +562,7 @@ pub(crate) async fn correct(
         return dose_page(&state, &staff, id, Some(form), BTreeMap::new(), warning).await;
     }
     let row = state
+        .app
         .store
         .correct_dose(staff.tenant, id, dose, judged, &staff.caller.actor, &reason)
         .await?;
@@ -585,7 +595,7 @@ pub(crate) async fn delete(
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    if state.store.dose(staff.tenant, id).await?.is_none() {
+    if state.app.store.dose(staff.tenant, id).await?.is_none() {
         return Err(PageError::NotFound);
     }
     let Some(reason) = field(&f.reason).map(str::to_owned) else {
@@ -593,6 +603,7 @@ pub(crate) async fn delete(
         return dose_page(&state, &staff, id, None, errors, None).await;
     };
     let row = state
+        .app
         .store
         .delete_dose(staff.tenant, id, &staff.caller.actor, &reason)
         .await?;

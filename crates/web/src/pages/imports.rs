@@ -91,7 +91,7 @@ async fn page(
     applied: Option<Outcomes>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let runs = state.store.import_runs(staff.tenant, 50).await?;
+    let runs = state.app.store.import_runs(staff.tenant, 50).await?;
     let (preview, upload_id, file_name) = match preview {
         Some((o, id, name)) => (Some(o), Some(id), name),
         None => (None, None, String::new()),
@@ -139,6 +139,7 @@ async fn run(
         Kind::Residents => {
             let crypto = Arc::new(state.crypto(staff.tenant)?);
             let s = state
+                .app
                 .store
                 .import_residents(
                     staff.tenant,
@@ -176,12 +177,13 @@ async fn run(
             })
         }
         Kind::Doses => {
-            let book = state.engine.rules();
+            let book = state.app.engine.rules();
             let s = state
+                .app
                 .store
                 .import_doses(
                     staff.tenant,
-                    &state.engine,
+                    &state.app.engine,
                     source,
                     DoseImportOptions {
                         all_or_nothing: false,
@@ -360,7 +362,7 @@ pub(crate) async fn errors_csv(
         .require(&state, Permission::ImportRun, "import.read")
         .await?;
     // Scoped to the caller's municipality: another's import id yields no rows.
-    let errors = state.store.import_errors(staff.tenant, &id).await?;
+    let errors = state.app.store.import_errors(staff.tenant, &id).await?;
     // The rows' values (redacted of My Numbers) leave the system: an export, recorded.
     crate::api::audit(
         &state,

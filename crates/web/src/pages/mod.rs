@@ -10,6 +10,7 @@ mod auth;
 mod certificates;
 mod doses;
 mod imports;
+mod jobs;
 mod notices;
 mod register;
 
@@ -108,13 +109,26 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/export.csv", post(admin::audit_export))
         .route("/audit/verify", post(admin::audit_verify))
         .route("/notices", get(notices::list))
+        .route("/notices/new", get(notices::new_form))
+        .route("/notices/preview", post(notices::preview))
+        .route("/notices/plan", post(notices::plan))
         .route("/notices/{run}", get(notices::show))
         .route("/notices/{run}/approve", post(notices::approve))
         .route("/notices/{run}/cancel", post(notices::cancel))
+        .route("/notices/{run}/print", post(notices::print))
+        .route("/notices/{run}/files/{name}", get(notices::file))
+        .route("/tickets/reissue", post(notices::reissue_ticket))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
         .route(
             "/certificates/verify",
             get(certificates::form).post(certificates::verify),
         )
+        .route("/persons/{address}/certificates", post(certificates::issue))
+        .route("/certificates/{id}", get(certificates::show))
+        .route("/certificates/{id}/pdf", get(certificates::pdf))
+        .route("/certificates/{id}/reissue", post(certificates::reissue))
+        .route("/certificates/{id}/revoke", post(certificates::revoke))
         .fallback(not_found)
 }
 
@@ -231,6 +245,7 @@ async fn municipality_name(state: &AppState, code: MunicipalityCode) -> String {
         return n;
     }
     let name = state
+        .app
         .store
         .municipalities()
         .await
@@ -253,6 +268,7 @@ impl FromRequestParts<AppState> for Staff {
             return Err(to_login());
         };
         match state
+            .app
             .store
             .session(&cookie, chrono::Utc::now(), state.idle)
             .await
@@ -331,6 +347,22 @@ pub(crate) enum PageError {
     BadRequest(String),
     #[error("内部エラーが発生しました")]
     Internal(#[from] StoreError),
+    /// An operation failed for a reason that is not the user's (a file, a font): logged.
+    #[error("内部エラーが発生しました")]
+    Failed(sesshu_app::AppError),
+}
+
+impl From<sesshu_app::AppError> for PageError {
+    fn from(e: sesshu_app::AppError) -> Self {
+        use sesshu_app::AppError;
+        match e {
+            AppError::Forbidden(p) => PageError::Forbidden(p),
+            AppError::NotFound(_) => PageError::NotFound,
+            AppError::Store(e) => PageError::Internal(e),
+            e if e.is_users() => PageError::BadRequest(e.to_string()),
+            other => PageError::Failed(other),
+        }
+    }
 }
 
 impl From<crate::api::ApiError> for PageError {
@@ -339,6 +371,7 @@ impl From<crate::api::ApiError> for PageError {
             crate::api::ApiError::Forbidden(p) => PageError::Forbidden(p),
             crate::api::ApiError::NotFound => PageError::NotFound,
             crate::api::ApiError::Internal(e) => PageError::Internal(e),
+            crate::api::ApiError::Failed(e) => PageError::Failed(e),
             other => PageError::BadRequest(other.to_string()),
         }
     }
@@ -359,6 +392,10 @@ impl IntoResponse for PageError {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Internal(e) => {
+                tracing::error!(error = ?e, "page failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            PageError::Failed(e) => {
                 tracing::error!(error = ?e, "page failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -161,6 +161,7 @@ fn series_rows(state: &AppState, detail: &PersonDetail) -> Vec<SeriesRow> {
         .iter()
         .map(|(key, f)| {
             let name = state
+                .app
                 .engine
                 .rules()
                 .series(key)
@@ -217,6 +218,8 @@ struct PersonPage {
     can_dose_write: bool,
     can_my_number: bool,
     can_person_write: bool,
+    can_certificate: bool,
+    can_notice: bool,
     revealed: Option<String>,
     error: Option<String>,
     notice: Option<String>,
@@ -234,6 +237,10 @@ struct IssuedRow {
     date: String,
     /// Empty while valid; 無効 (再発行) otherwise.
     state: String,
+    /// A certificate's own page.
+    link: Option<String>,
+    /// A valid ticket, which can be re-issued when lost.
+    reissuable: bool,
 }
 
 /// Everything issued to a person, newest first within each kind.
@@ -244,6 +251,7 @@ async fn issued_rows(
 ) -> Result<Vec<IssuedRow>, PageError> {
     let name = |key: &str| {
         state
+            .app
             .engine
             .rules()
             .series(key)
@@ -251,7 +259,7 @@ async fn issued_rows(
             .unwrap_or_else(|| key.to_owned())
     };
     let mut rows = Vec::new();
-    for n in state.store.notices_of_person(tenant, address).await? {
+    for n in state.app.store.notices_of_person(tenant, address).await? {
         rows.push(IssuedRow {
             kind: "勧奨通知",
             what: format!("{} {}", name(&n.series_key), n.stage),
@@ -262,9 +270,11 @@ async fn issued_rows(
                 .unwrap_or_else(|| "発行中".into()),
             number: n.notice_number,
             state: String::new(),
+            link: None,
+            reissuable: false,
         });
     }
-    for t in state.store.tickets_of_person(tenant, address).await? {
+    for t in state.app.store.tickets_of_person(tenant, address).await? {
         rows.push(IssuedRow {
             kind: "接種券",
             what: format!(
@@ -282,10 +292,17 @@ async fn issued_rows(
             } else {
                 String::new()
             },
+            reissuable: t.invalidated_at.is_none(),
+            link: None,
             number: t.ticket_number,
         });
     }
-    for c in state.store.certificates_of_person(tenant, address).await? {
+    for c in state
+        .app
+        .store
+        .certificates_of_person(tenant, address)
+        .await?
+    {
         rows.push(IssuedRow {
             kind: if c.travel {
                 "接種証明書 (渡航用)"
@@ -294,11 +311,13 @@ async fn issued_rows(
             },
             what: String::new(),
             date: c.issued_on,
-            state: if c.revoked_at.is_some() {
-                "無効 (再発行済み)".into()
-            } else {
-                String::new()
+            state: match (&c.revoked_at, &c.revoked_reason) {
+                (Some(_), Some(r)) => format!("無効 ({r})"),
+                (Some(_), None) => "無効 (再発行済み)".into(),
+                (None, _) => String::new(),
             },
+            link: Some(format!("/certificates/{}", c.certificate_id)),
+            reissuable: false,
             number: c.certificate_id,
         });
     }
@@ -312,6 +331,17 @@ impl PersonPage {
             .map(sesshu_domain::format_wareki)
             .unwrap_or_default()
     }
+}
+
+/// The person's page with a message from an action taken elsewhere (the certificate form).
+pub(crate) async fn person_with_message(
+    state: &AppState,
+    staff: &Staff,
+    address: &str,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    person_page(state, staff, address, None, error, notice).await
 }
 
 async fn person_page(
@@ -370,6 +400,8 @@ async fn person_page_with(
         can_dose_write: staff.can(Permission::DoseWrite),
         can_my_number: staff.can(Permission::MyNumberUse),
         can_person_write: staff.can(Permission::PersonWrite),
+        can_certificate: staff.can(Permission::CertificateIssue),
+        can_notice: staff.can(Permission::NoticeRun),
         d,
         revealed,
         error,
@@ -496,11 +528,13 @@ async fn suspension_action(
     }
     let result = if suspend {
         state
+            .app
             .store
             .suspend_use(staff.tenant, &a, requested_on, reason, &staff.caller.actor)
             .await
     } else {
         state
+            .app
             .store
             .lift_suspension(staff.tenant, &a, reason, &staff.caller.actor)
             .await

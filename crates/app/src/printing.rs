@@ -1,23 +1,22 @@
-//! What notices and certificates share: the typesetter and sender block from the
-//! configuration, and a person turned into the fields a document prints.
+//! What notices and certificates share: the typesetter and sender block of one municipality,
+//! and a person turned into the fields a document prints.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use sesshu_documents::model::{Addressee, Letterhead};
-use sesshu_documents::{DEFAULT_FONT_DIRS, FontSet, Templates, Typesetter};
+use sesshu_documents::{DEFAULT_FONT_DIRS, DocumentKind, FontSet, Rendered, Templates, Typesetter};
 use sesshu_domain::{CivilDate, MunicipalityCode, Person, format_wareki};
 use sesshu_store::Store;
 
-use crate::config::Config;
+use crate::AppError;
+use crate::settings::DocumentsConfig;
 
-/// Documents per PDF file when the city has not said.
-pub const DEFAULT_PER_FILE: usize = 500;
 /// The number line's first digit for a series without its own.
 const DEFAULT_TICKET_KIND: u8 = 9;
 
 /// Everything needed to print for one municipality.
+#[derive(Debug, Clone)]
 pub struct Printing {
     pub typesetter: Typesetter,
     pub letterhead: Letterhead,
@@ -26,8 +25,11 @@ pub struct Printing {
 }
 
 impl Printing {
-    pub async fn load(config: &Config, store: &Store, tenant: MunicipalityCode) -> Result<Self> {
-        let d = &config.documents;
+    pub async fn load(
+        d: &DocumentsConfig,
+        store: &Store,
+        tenant: MunicipalityCode,
+    ) -> Result<Self, AppError> {
         let dirs: Vec<PathBuf> = d
             .font_dirs
             .clone()
@@ -55,7 +57,7 @@ impl Printing {
         Ok(Self {
             typesetter: Typesetter::new(fonts, templates),
             letterhead,
-            per_file: d.per_file.filter(|n| *n > 0).unwrap_or(DEFAULT_PER_FILE),
+            per_file: d.per_file(),
             ticket_kinds: d.ticket_kinds.clone(),
         })
     }
@@ -68,6 +70,19 @@ impl Printing {
             .copied()
             .unwrap_or(DEFAULT_TICKET_KIND);
         sesshu_documents::model::number_line(kind, dose, &self.letterhead.municipality_code, ticket)
+    }
+
+    /// Typesets off the async workers: a batch file takes seconds of CPU.
+    pub async fn render(
+        &self,
+        kind: DocumentKind,
+        data: serde_json::Value,
+    ) -> Result<Rendered, AppError> {
+        let typesetter = self.typesetter.clone();
+        tokio::task::spawn_blocking(move || typesetter.render(kind, &data))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(AppError::from)
     }
 }
 
@@ -110,10 +125,10 @@ pub fn age_text(birth: CivilDate, on: CivilDate) -> String {
 
 /// Writes `bytes` to `path` through a temporary file, so an interrupted run never leaves a
 /// half-written file under the final name.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes).with_context(|| format!("{} に書けません", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{} に書けません", path.display()))
+    std::fs::write(&tmp, bytes).map_err(|e| AppError::file(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| AppError::file(path, e))
 }
 
 /// The SHA-256 of a file's bytes, in hex: how a written file is recognised when a run resumes

@@ -1,0 +1,48 @@
+//! The documents section of `sesshu.toml`: the sender block, the city's templates, the fonts,
+//! batch size, four-eyes and the certificate signing key. Read by the command line's
+//! configuration, used here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Documents per PDF file when the city has not said.
+pub const DEFAULT_PER_FILE: usize = 500;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// The city's template files (same names as the shipped ones win over them); also where a
+    /// logo is looked up.
+    pub templates_dir: Option<PathBuf>,
+    /// Font directories [default: Debian's IPAex (and IPAmj when installed)].
+    pub font_dirs: Option<Vec<PathBuf>>,
+    pub department: Option<String>,
+    /// Who signs certificates, e.g. 町田市長.
+    pub issuer: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub note: Option<String>,
+    pub logo: Option<String>,
+    /// Documents per PDF file in a batch [default 500].
+    pub per_file: Option<usize>,
+    /// Notice runs need a second user's approval before they are issued (four-eyes).
+    #[serde(default)]
+    pub approval: bool,
+    /// The certificate signing keyring [default: sesshu-data/certificate.key].
+    pub certificate_key_file: Option<PathBuf>,
+    /// The first digit of a ticket's number line per series key [default 9 for all].
+    #[serde(default)]
+    pub ticket_kinds: HashMap<String, u8>,
+    /// Where the server writes what it prints from the pages (notice runs, certificates)
+    /// [default: `documents` beside the key file].
+    pub output_dir: Option<PathBuf>,
+}
+
+impl DocumentsConfig {
+    /// Documents per PDF file.
+    pub fn per_file(&self) -> usize {
+        self.per_file.filter(|n| *n > 0).unwrap_or(DEFAULT_PER_FILE)
+    }
+}

@@ -1,0 +1,634 @@
+//! Each operation once, at the application layer, on both backends: refused without its
+//! permission and for another municipality (both audited), its audit entry written, and its
+//! result — a run planned, approved by a second person, printed and handed out; a lost ticket
+//! re-issued; a certificate issued, re-issued, revoked and verified; a background job's progress
+//! and a restart that interrupts it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sesshu_app::certificates::{IssueRequest, TravelForm, VerifyTarget};
+use sesshu_app::jobs::Progress;
+use sesshu_app::notices::{PlanRequest, Planned, RecallForm};
+use sesshu_app::{Actor, App, AppError, DocumentsConfig, today_in_japan};
+use sesshu_crypto::{Keyring, KeyringSource, TenantCrypto};
+use sesshu_domain::access::{Permission, expand};
+use sesshu_domain::{MunicipalityCode, Person};
+use sesshu_formats::{ReadOptions, TextEncoding};
+use sesshu_store::{
+    AuditEntry, AuditQuery, ImportMode, ImportOptions, JobStatus, RunStatus, Store,
+};
+
+struct World {
+    app: App,
+    store: Store,
+    tenant: MunicipalityCode,
+    infants: Vec<Person>,
+    _dir: tempfile::TempDir,
+}
+
+fn actor(tenant: &str, login: &str, grant: &str) -> Actor {
+    Actor {
+        tenant: Some(MunicipalityCode::parse(tenant).unwrap()),
+        prefecture: None,
+        actor: format!("user:{login}"),
+        kind: "user",
+        permissions: expand(grant).unwrap().into_iter().collect(),
+        source: "test".into(),
+    }
+}
+
+fn clerk(login: &str) -> Actor {
+    actor("132098", login, "role:clerk")
+}
+
+/// A town with three infants of about three months (due for Hib's first dose) and a second
+/// municipality.
+async fn world(url: &str) -> World {
+    let store = Store::connect(url).await.unwrap();
+    let keyring = Keyring::generate();
+    let tenant = MunicipalityCode::parse("132098").unwrap();
+    let other = MunicipalityCode::parse("011002").unwrap();
+    store.create_municipality(tenant, "町田市").await.unwrap();
+    store.create_municipality(other, "札幌市").await.unwrap();
+    let mut people = sesshu_testkit::town(40, 11);
+    let today = today_in_japan();
+    for (i, p) in people.iter_mut().take(3).enumerate() {
+        p.birth_date = today - chrono::Days::new(90 + i as u64);
+        p.status = sesshu_domain::ResidentStatus::Resident;
+        p.protected = false;
+    }
+    let infants = people[..3].to_vec();
+    store
+        .import_residents(
+            tenant,
+            Arc::new(TenantCrypto::derive(&keyring, tenant).unwrap()),
+            std::io::Cursor::new(sesshu_testkit::feed(&people, TextEncoding::Utf8)),
+            ImportOptions {
+                mode: ImportMode::Full,
+                all_or_nothing: true,
+                dry_run: false,
+                file_name: "f.csv".into(),
+                operator: "t".into(),
+                read: ReadOptions::default(),
+            },
+            |_| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::with_keyring(
+        store.clone(),
+        keyring,
+        Arc::new(sesshu_schedule::Engine::new(
+            sesshu_schedule::RuleBook::builtin().unwrap(),
+        )),
+    )
+    .with_documents(DocumentsConfig {
+        approval: true,
+        per_file: Some(2),
+        ..DocumentsConfig::default()
+    })
+    .with_certificate_keys(KeyringSource::fixed(Keyring::generate()))
+    .with_output_dir(dir.path());
+    World {
+        app,
+        store,
+        tenant,
+        infants,
+        _dir: dir,
+    }
+}
+
+async fn entries(store: &Store, t: MunicipalityCode, function: &str) -> Vec<AuditEntry> {
+    store
+        .audit_entries(
+            Some(t),
+            &AuditQuery {
+                function: Some(function.into()),
+                limit: 1000,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn hib_now() -> sesshu_store::RecallQuery {
+    let today = today_in_japan();
+    RecallForm {
+        series: "hib".into(),
+        dose: Some(1),
+        from: today.to_string(),
+        to: (today + chrono::Days::new(30)).to_string(),
+        basis: "open".into(),
+        recall_of: None,
+        as_of: None,
+    }
+    .query()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_recall_is_planned_approved_by_another_printed_and_handed_out() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let q = hib_now();
+
+        // From the attacker's side: a viewer, and a clerk of another municipality.
+        let viewer = actor("132098", "mita", "role:viewer");
+        let refused = w.app.extract_recall(&viewer, t, &q, 5).await;
+        assert!(
+            matches!(refused, Err(AppError::Forbidden(Permission::NoticeRun))),
+            "{name}: {refused:?}"
+        );
+        let sapporo = actor("011002", "kita", "role:clerk");
+        let refused = w.app.extract_recall(&sapporo, t, &q, 5).await;
+        assert!(matches!(refused, Err(AppError::NotFound(_))), "{name}");
+        let refusals = entries(&w.store, t, "notice.extract").await;
+        assert!(
+            refusals
+                .iter()
+                .any(|e| e.actor == "user:mita" && e.outcome == "refused"),
+            "{name}: the viewer's refusal is audited"
+        );
+
+        // The dry run names the infants and changes nothing.
+        let tanaka = clerk("tanaka");
+        let x = w.app.extract_recall(&tanaka, t, &q, 10).await.unwrap();
+        assert!(x.passed, "{name}: {}", x.report);
+        for p in &w.infants {
+            assert!(
+                x.sample
+                    .iter()
+                    .any(|s| s.address_number == p.address_number.as_str()
+                        && s.name == p.name.to_string()),
+                "{name}: {} is due for Hib",
+                p.name
+            );
+        }
+        assert!(w.store.notice_runs(t).await.unwrap().is_empty());
+        let e = entries(&w.store, t, "notice.extract").await;
+        let mine = e.iter().find(|e| e.actor == "user:tanaka").unwrap();
+        assert!(
+            mine.persons_shown
+                .contains(w.infants[0].address_number.as_str())
+        );
+
+        // Planning: no documents is a clear error; then a run awaiting approval.
+        let mut req = PlanRequest {
+            query: q.clone(),
+            documents: vec![],
+            release_protected: false,
+            per_file: None,
+        };
+        let none = w.app.plan_recall(&tanaka, t, &req).await;
+        assert!(
+            matches!(none, Err(AppError::Invalid(m)) if m.contains("書類")),
+            "{name}"
+        );
+        req.documents = vec!["notice".into(), "ticket".into()];
+        let Planned::Run(run) = w.app.plan_recall(&tanaka, t, &req).await.unwrap() else {
+            panic!("{name}: a run");
+        };
+        assert_eq!(run.status, RunStatus::AwaitingApproval, "{name}");
+        let count = run.person_count;
+        assert!(count >= 3, "{name}: {count}");
+
+        // Printing before approval and approving one's own plan are refused, and audited.
+        let early = w
+            .app
+            .print_notice_run(&tanaka, t, &run.run_id, None, &Progress::default())
+            .await;
+        assert!(
+            matches!(early, Err(AppError::Invalid(m)) if m.contains("承認")),
+            "{name}"
+        );
+        let own = w.app.approve_notice_run(&tanaka, t, &run.run_id).await;
+        assert!(matches!(own, Err(AppError::Invalid(_))), "{name}");
+        let cli_self = Actor::operator(Some(t));
+        let cli_self = Actor {
+            actor: "cli:tanaka".into(),
+            ..cli_self
+        };
+        let own = w.app.approve_notice_run(&cli_self, t, &run.run_id).await;
+        assert!(
+            matches!(own, Err(AppError::Invalid(_))),
+            "{name}: the same person on the command line"
+        );
+        let approvals = entries(&w.store, t, "notice.approve").await;
+        assert!(approvals.iter().any(|e| e.outcome == "refused"), "{name}");
+        let viewer_try = w.app.approve_notice_run(&viewer, t, &run.run_id).await;
+        assert!(matches!(viewer_try, Err(AppError::Forbidden(_))), "{name}");
+
+        let suzuki = clerk("suzuki");
+        let approved = w
+            .app
+            .approve_notice_run(&suzuki, t, &run.run_id)
+            .await
+            .unwrap();
+        assert_eq!(approved.status, RunStatus::Ready);
+        assert_eq!(approved.approved_by.as_deref(), Some("user:suzuki"));
+
+        // Printing: every document, with its progress, and the run issued.
+        let progress = Progress::default();
+        let printed = w
+            .app
+            .print_notice_run(&suzuki, t, &run.run_id, None, &progress)
+            .await
+            .unwrap();
+        assert_eq!(printed.persons as u64, count, "{name}");
+        assert!(printed.pages >= 2 * count, "{name}: {printed:?}");
+        let (done, total) = progress.get();
+        assert_eq!((done, total), (2 * count, 2 * count), "{name}");
+        let issued = w.store.notice_run(t, &run.run_id).await.unwrap().unwrap();
+        assert_eq!(issued.status, RunStatus::Issued);
+        let e = entries(&w.store, t, "notice.issue").await;
+        let ok = e.iter().find(|e| e.outcome == "ok").unwrap();
+        assert!(
+            ok.persons_acted
+                .contains(w.infants[1].address_number.as_str())
+        );
+
+        // The files: two per file (per_file = 2), and the vendor file once issued.
+        let files = w
+            .app
+            .notice_run_files(&suzuki, t, &run.run_id)
+            .await
+            .unwrap();
+        let pdfs: Vec<_> = files.iter().filter(|f| f.document != "vendor").collect();
+        assert_eq!(
+            pdfs.len() as u64,
+            2 * count.div_ceil(2),
+            "{name}: {files:?}"
+        );
+        let vendor = files.iter().find(|f| f.document == "vendor").unwrap();
+        let csv = w
+            .app
+            .notice_run_file(&suzuki, t, &run.run_id, &vendor.file_name)
+            .await
+            .unwrap();
+        let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&csv);
+        assert!(!bad, "{name}: Shift_JIS");
+        assert!(text.contains(&w.infants[2].kana.to_string()), "{name}");
+        for p in &w.infants {
+            if let Some(n) = &p.my_number {
+                let digits = String::from_utf8(n.expose().to_vec()).unwrap();
+                assert!(
+                    !text.contains(&digits),
+                    "{name}: no My Number in the vendor file"
+                );
+            }
+        }
+        let first = w
+            .app
+            .notice_run_file(&suzuki, t, &run.run_id, &pdfs[0].file_name)
+            .await
+            .unwrap();
+        assert!(first.starts_with(b"%PDF"), "{name}");
+        let shown = entries(&w.store, t, "notice.download").await;
+        assert_eq!(shown.len(), 2, "{name}: each download audited");
+        // A name that was not written, and another municipality, find nothing.
+        let made_up = w
+            .app
+            .notice_run_file(&suzuki, t, &run.run_id, "../../etc/passwd")
+            .await;
+        assert!(matches!(made_up, Err(AppError::NotFound(_))), "{name}");
+        let other = w
+            .app
+            .notice_run_file(&sapporo, t, &run.run_id, &pdfs[0].file_name)
+            .await;
+        assert!(matches!(other, Err(AppError::NotFound(_))), "{name}");
+        // A file altered after it was written is refused, not handed out.
+        let path =
+            std::path::Path::new(issued.output_dir.as_deref().unwrap()).join(&pdfs[0].file_name);
+        std::fs::write(&path, b"%PDF-1.7 altered").unwrap();
+        let altered = w
+            .app
+            .notice_run_file(&suzuki, t, &run.run_id, &pdfs[0].file_name)
+            .await;
+        assert!(matches!(altered, Err(AppError::Invalid(_))), "{name}");
+
+        // A lost ticket: a new number, the old one invalid, and no second re-issue of it.
+        let notices = w.store.notices_of_run(t, &run.run_id).await.unwrap();
+        let old = notices[0].ticket_number.clone().unwrap();
+        let refused = w.app.reissue_ticket(&viewer, t, &old).await;
+        assert!(matches!(refused, Err(AppError::Forbidden(_))), "{name}");
+        let r = w.app.reissue_ticket(&tanaka, t, &old).await.unwrap();
+        assert_ne!(r.ticket.ticket_number, old);
+        assert!(r.pdf.starts_with(b"%PDF"));
+        assert!(r.path.exists());
+        let was = w.store.ticket(t, &old).await.unwrap().unwrap();
+        assert!(was.invalidated_at.is_some(), "{name}");
+        let again = w.app.reissue_ticket(&tanaka, t, &old).await;
+        assert!(matches!(again, Err(AppError::Invalid(_))), "{name}");
+        let e = entries(&w.store, t, "ticket.reissue").await;
+        assert!(
+            e.iter().any(|e| e.outcome == "ok"
+                && e.persons_acted.contains(notices[0].address_number.as_str()))
+        );
+        assert!(e.iter().any(|e| e.outcome == "refused"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_is_issued_reissued_revoked_and_verified() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let p = &w.infants[0];
+        let tanaka = clerk("tanaka");
+        let address = p.address_number.as_str().to_owned();
+        let req = IssueRequest {
+            address_number: address.clone(),
+            travel: None,
+            reissue_of: None,
+        };
+        // Nothing to certify yet: said, nothing recorded.
+        let empty = w.app.issue_certificate(&tanaka, t, &req).await;
+        assert!(
+            matches!(empty, Err(AppError::Invalid(m)) if m.contains("接種の記録")),
+            "{name}"
+        );
+        let dose = sesshu_domain::Dose::given("bcg", 1, today_in_japan() - chrono::Days::new(1));
+        w.store
+            .record_dose(t, &address, dose, None, Default::default(), "t")
+            .await
+            .unwrap();
+
+        let viewer = actor("132098", "mita", "role:viewer");
+        let refused = w.app.issue_certificate(&viewer, t, &req).await;
+        assert!(
+            matches!(
+                refused,
+                Err(AppError::Forbidden(Permission::CertificateIssue))
+            ),
+            "{name}"
+        );
+        let sapporo = actor("011002", "kita", "role:clerk");
+        let refused = w.app.issue_certificate(&sapporo, t, &req).await;
+        assert!(matches!(refused, Err(AppError::NotFound(_))), "{name}");
+
+        let issued = w.app.issue_certificate(&tanaka, t, &req).await.unwrap();
+        assert_eq!(issued.doses, 1);
+        assert!(issued.pdf.starts_with(b"%PDF"));
+        let e = entries(&w.store, t, "certificate.issue").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.persons_acted.contains(&address))
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.actor == "user:mita")
+        );
+
+        // Verified by the PDF as handed out, by its ID, and not once altered.
+        let by_pdf = w
+            .app
+            .verify_certificate(&tanaka, t, &VerifyTarget::Pdf(issued.pdf.clone()))
+            .await
+            .unwrap();
+        assert!(by_pdf.genuine, "{name}: {by_pdf:?}");
+        assert_eq!(
+            by_pdf.certificate.as_ref().unwrap()["n"].as_str(),
+            Some(p.name.to_string().as_str())
+        );
+        let mut altered = issued.pdf.clone();
+        altered.push(b'\n');
+        let v = w
+            .app
+            .verify_certificate(&tanaka, t, &VerifyTarget::Pdf(altered))
+            .await
+            .unwrap();
+        assert!(!v.genuine, "{name}");
+        let pdf = w
+            .app
+            .certificate_pdf(&tanaka, t, &issued.certificate_id)
+            .await
+            .unwrap();
+        assert_eq!(pdf, issued.pdf, "{name}: the kept copy");
+
+        // The travel version needs the passport's data, in half-width letters.
+        let bad = w
+            .app
+            .issue_certificate(
+                &tanaka,
+                t,
+                &IssueRequest {
+                    travel: Some(TravelForm {
+                        romanised_name: "ヤマダ".into(),
+                        nationality: "JPN".into(),
+                        passport_number: "TK1234567".into(),
+                    }),
+                    reissue_of: Some(issued.certificate_id.clone()),
+                    ..req.clone()
+                },
+            )
+            .await;
+        assert!(matches!(bad, Err(AppError::Invalid(_))), "{name}");
+        // Re-issued as the travel version: the old one stops verifying.
+        let travel = w
+            .app
+            .issue_certificate(
+                &tanaka,
+                t,
+                &IssueRequest {
+                    travel: Some(TravelForm {
+                        romanised_name: "yamada hanako".into(),
+                        nationality: "jpn".into(),
+                        passport_number: "tk1234567".into(),
+                    }),
+                    reissue_of: Some(issued.certificate_id.clone()),
+                    ..req.clone()
+                },
+            )
+            .await
+            .unwrap();
+        let old = w
+            .app
+            .verify_certificate(&tanaka, t, &VerifyTarget::Id(issued.certificate_id.clone()))
+            .await
+            .unwrap();
+        assert!(!old.genuine, "{name}: replaced");
+        assert!(old.reason.unwrap().contains("再発行"), "{name}");
+        let new = w
+            .app
+            .verify_certificate(&tanaka, t, &VerifyTarget::Id(travel.certificate_id.clone()))
+            .await
+            .unwrap();
+        assert!(new.genuine, "{name}");
+        assert_eq!(
+            new.certificate.as_ref().unwrap()["p"].as_str(),
+            Some("TK1234567")
+        );
+
+        // Revoked on its own, with a reason every verification then gives.
+        let no_reason = w
+            .app
+            .revoke_certificate(&tanaka, t, &travel.certificate_id, " ")
+            .await;
+        assert!(matches!(no_reason, Err(AppError::Invalid(_))), "{name}");
+        let refused = w
+            .app
+            .revoke_certificate(&viewer, t, &travel.certificate_id, "紛失")
+            .await;
+        assert!(matches!(refused, Err(AppError::Forbidden(_))), "{name}");
+        w.app
+            .revoke_certificate(&tanaka, t, &travel.certificate_id, "誤って発行したため")
+            .await
+            .unwrap();
+        let gone = w
+            .app
+            .verify_certificate(&tanaka, t, &VerifyTarget::Id(travel.certificate_id.clone()))
+            .await
+            .unwrap();
+        assert!(!gone.genuine);
+        assert!(
+            gone.reason.unwrap().contains("誤って発行したため"),
+            "{name}"
+        );
+        let twice = w
+            .app
+            .revoke_certificate(&tanaka, t, &travel.certificate_id, "紛失")
+            .await;
+        assert!(matches!(twice, Err(AppError::Invalid(_))), "{name}");
+        let e = entries(&w.store, t, "certificate.revoke").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.persons_acted.contains(&address))
+        );
+        // Verification names the holder: audited as shown.
+        let e = entries(&w.store, t, "certificate.verify").await;
+        assert!(
+            e.iter().any(|e| e.persons_shown.contains(&address)),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_print_job_shows_its_progress_and_a_restart_marks_it_failed() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let tanaka = clerk("tanaka");
+        let Planned::Run(run) = w
+            .app
+            .plan_recall(
+                &tanaka,
+                t,
+                &PlanRequest {
+                    query: hib_now(),
+                    documents: vec!["notice".into()],
+                    release_protected: false,
+                    per_file: Some(1),
+                },
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("{name}: a run");
+        };
+        let suzuki = clerk("suzuki");
+        w.app
+            .approve_notice_run(&suzuki, t, &run.run_id)
+            .await
+            .unwrap();
+
+        // Without notice.run no job starts.
+        let viewer = actor("132098", "mita", "role:viewer");
+        let refused = w
+            .app
+            .start_job(&viewer, t, "notice.issue", &run.run_id, |_, _| async {
+                Ok(serde_json::json!({}))
+            })
+            .await;
+        assert!(matches!(refused, Err(AppError::Forbidden(_))), "{name}");
+
+        let (actor, id) = (suzuki.clone(), run.run_id.clone());
+        let job = w
+            .app
+            .start_job(
+                &suzuki,
+                t,
+                "notice.issue",
+                &run.run_id,
+                move |app, progress| async move {
+                    let p = app
+                        .print_notice_run(&actor, t, &id, None, &progress)
+                        .await?;
+                    Ok(serde_json::to_value(p)?)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!(job.started_by, "user:suzuki");
+        let mut ended = None;
+        for _ in 0..600 {
+            let j = w.app.job(&suzuki, t, &job.job_id).await.unwrap();
+            if j.status != JobStatus::Running {
+                ended = Some(j);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ended = ended.expect("the job ends");
+        assert_eq!(ended.status, JobStatus::Done, "{name}: {:?}", ended.error);
+        assert_eq!(ended.done, ended.total, "{name}");
+        assert_eq!(ended.total, run.person_count, "{name}");
+        assert_eq!(
+            ended.result.as_ref().unwrap()["persons"].as_u64(),
+            Some(run.person_count)
+        );
+        // Another municipality does not see it; a viewer may not read it.
+        let sapporo = actor_of("011002");
+        assert!(matches!(
+            w.app.job(&sapporo, t, &job.job_id).await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(matches!(
+            w.app.job(&viewer, t, &job.job_id).await,
+            Err(AppError::Forbidden(_))
+        ));
+
+        // A job still running when its server stops: the next start marks it failed, and
+        // while it runs a second one on the same subject is refused.
+        let stuck = w
+            .app
+            .start_job(&suzuki, t, "notice.issue", "R-stuck", |_, _| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(serde_json::json!({}))
+            })
+            .await
+            .unwrap();
+        let twice = w
+            .app
+            .start_job(&suzuki, t, "notice.issue", "R-stuck", |_, _| async {
+                Ok(serde_json::json!({}))
+            })
+            .await;
+        assert!(
+            matches!(twice, Err(AppError::Invalid(_))),
+            "{name}: {twice:?}"
+        );
+        let elsewhere = w.app.clone().with_runner("another-host");
+        assert_eq!(
+            elsewhere.fail_interrupted_jobs().await.unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(w.app.fail_interrupted_jobs().await.unwrap(), 1, "{name}");
+        let failed = w.app.job(&suzuki, t, &stuck.job_id).await.unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.error.as_deref(), Some(sesshu_store::INTERRUPTED));
+    }
+}
+
+fn actor_of(tenant: &str) -> Actor {
+    actor(tenant, "kita", "role:clerk")
+}
