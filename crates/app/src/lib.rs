@@ -12,8 +12,10 @@ mod clock;
 mod error;
 pub mod jobs;
 pub mod notices;
+pub mod persons;
 pub mod printing;
 pub mod settings;
+pub mod view;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

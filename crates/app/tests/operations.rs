@@ -632,3 +632,129 @@ async fn a_print_job_shows_its_progress_and_a_restart_marks_it_failed() {
 fn actor_of(tenant: &str) -> Actor {
     actor(tenant, "kita", "role:clerk")
 }
+
+#[tokio::test]
+async fn the_register_is_read_and_searched_and_my_numbers_used_only_with_a_purpose() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let p = &w.infants[0];
+        let a = p.address_number.as_str();
+        let auditor = actor("132098", "kansa", "role:auditor");
+        let sapporo = actor_of("011002");
+        let reader = actor("132098", "yomu", "person.read");
+        let clerk = clerk("tanaka");
+        let officer = actor("132098", "bango", "role:mynumber_officer");
+
+        assert!(matches!(
+            w.app.read_person(&auditor, t, a).await,
+            Err(AppError::Forbidden(Permission::PersonRead))
+        ));
+        assert!(matches!(
+            w.app.read_person(&sapporo, t, a).await,
+            Err(AppError::NotFound(_))
+        ));
+        // Without dose.read the doses and the forecast are left out.
+        let d = w.app.read_person(&reader, t, a).await.unwrap();
+        assert_eq!(d.person.name, p.name.to_string(), "{name}");
+        assert!(d.schedule.is_empty(), "{name}");
+        let d = w.app.read_person(&clerk, t, a).await.unwrap();
+        assert!(
+            !d.schedule.is_empty(),
+            "{name}: the forecast with dose.read"
+        );
+        assert!(matches!(
+            w.app.read_person(&clerk, t, "999999999").await,
+            Err(AppError::NotFound(_))
+        ));
+        let e = entries(&w.store, t, "person.read").await;
+        assert!(
+            e.iter()
+                .any(|e| e.actor == "user:tanaka" && e.persons_shown.contains(a))
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.actor == "user:kansa" && e.outcome == "refused")
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.detail.contains("found"))
+        );
+
+        let none = w
+            .app
+            .search_persons(&clerk, t, &sesshu_app::persons::PersonSearch::default())
+            .await;
+        assert!(matches!(none, Err(AppError::Invalid(_))), "{name}");
+        let bad = w
+            .app
+            .search_persons(
+                &clerk,
+                t,
+                &sesshu_app::persons::PersonSearch {
+                    birth_date: Some("2026-13-01".into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(bad, Err(AppError::Invalid(m)) if m.contains("生年月日")),
+            "{name}"
+        );
+        let hits = w
+            .app
+            .search_persons(
+                &clerk,
+                t,
+                &sesshu_app::persons::PersonSearch {
+                    birth_date: Some(p.birth_date.to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(hits.iter().any(|h| h.address_number == a), "{name}");
+        let e = entries(&w.store, t, "person.search").await;
+        assert!(e.iter().any(|e| e.persons_shown.contains(a)), "{name}");
+
+        // The My Number: mynumber.use, and a purpose, recorded without the number.
+        let number = p
+            .my_number
+            .as_ref()
+            .map(|n| String::from_utf8(n.expose().to_vec()).unwrap());
+        assert!(matches!(
+            w.app
+                .reveal_my_number(&clerk, t, a, Some("照会".into()))
+                .await,
+            Err(AppError::Forbidden(Permission::MyNumberUse))
+        ));
+        assert!(matches!(
+            w.app.reveal_my_number(&officer, t, a, None).await,
+            Err(AppError::Invalid(_))
+        ));
+        let shown = w
+            .app
+            .reveal_my_number(&officer, t, a, Some("転入者の照会".into()))
+            .await
+            .unwrap();
+        assert_eq!(shown, number, "{name}");
+        if let Some(n) = &number {
+            let found = w
+                .app
+                .find_by_my_number(&officer, t, n, Some("本人確認".into()))
+                .await
+                .unwrap();
+            assert_eq!(found, vec![a.to_owned()], "{name}");
+            for f in ["mynumber.reveal", "mynumber.search"] {
+                for e in entries(&w.store, t, f).await {
+                    assert!(!e.detail.contains(n.as_str()), "{name}: no number in {f}");
+                }
+            }
+        }
+        let e = entries(&w.store, t, "mynumber.reveal").await;
+        assert!(
+            e.iter().any(|e| e.detail.contains("転入者の照会")),
+            "{name}"
+        );
+    }
+}

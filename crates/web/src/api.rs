@@ -13,14 +13,15 @@ use serde_json::json;
 use sesshu_app::{App, AppError};
 use sesshu_crypto::{Keyring, TenantCrypto};
 use sesshu_domain::access::Permission;
-use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
+use sesshu_domain::{MunicipalityCode, parse_date};
 use sesshu_schedule::Engine;
-use sesshu_store::{AuditEvent, Outcome, PersonQuery, Store, StoreError};
+use sesshu_store::{AuditEvent, Outcome, Store, StoreError};
 
 use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 
 use crate::today_in_japan;
-use crate::view::{ImportRunView, PersonSummaryView, person_detail};
+use sesshu_app::persons::PersonSearch;
+use sesshu_app::view::ImportRunView;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -357,95 +358,17 @@ async fn municipalities(
     Ok(Json(out).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct SearchParams {
-    pub kana: Option<String>,
-    pub birth_date: Option<String>,
-    pub household: Option<String>,
-    pub limit: Option<u32>,
-}
-
 async fn search(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    Query(params): Query<SearchParams>,
+    Query(params): Query<PersonSearch>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(
-        &state,
-        &caller,
-        &code,
-        Permission::PersonRead,
-        "person.search",
-    )
-    .await?;
-    let out = search_persons(&state, &caller, tenant, &params).await?;
+    let out = state
+        .app
+        .search_persons(&caller, tenant(&code)?, &params)
+        .await?;
     Ok(Json(out).into_response())
-}
-
-/// A search by kana (prefix, width- and voicing-insensitive), birth date or household, for a
-/// caller already authorised in `tenant`; every row of the result is recorded as shown.
-pub(crate) async fn search_persons(
-    state: &AppState,
-    caller: &Caller,
-    tenant: MunicipalityCode,
-    params: &SearchParams,
-) -> Result<Vec<PersonSummaryView>, ApiError> {
-    let birth_date = params
-        .birth_date
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            parse_date(s.trim())
-                .map_err(|e| ApiError::BadRequest(format!("生年月日 (birth_date): {e}")))
-        })
-        .transpose()?;
-    let household = params
-        .household
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            HouseholdNumber::parse(s.trim())
-                .map_err(|e| ApiError::BadRequest(format!("世帯番号 (household): {e}")))
-        })
-        .transpose()?;
-    let kana = params
-        .kana
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    if kana.is_none() && birth_date.is_none() && household.is_none() {
-        return Err(ApiError::BadRequest(
-            "カナ氏名 (kana)・生年月日 (birth_date)・世帯番号 (household) のいずれかを指定してください"
-                .into(),
-        ));
-    }
-    let query = PersonQuery {
-        kana,
-        birth_date,
-        household,
-        limit: params.limit.unwrap_or(50).min(500),
-    };
-    let hits = state.app.store.search_persons(tenant, &query).await?;
-    let out: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
-    // Every row of the result counts as shown.
-    audit(
-        state,
-        caller,
-        "person.search",
-        Outcome::Ok,
-        out.iter().map(|v| v.address_number.clone()).collect(),
-        json!({
-            "kana": query.kana,
-            "birth_date": query.birth_date.map(|d| d.to_string()),
-            "household": query.household.as_ref().map(|h| h.as_str().to_owned()),
-            "limit": query.limit,
-            "rows": out.len(),
-        }),
-    )
-    .await?;
-    Ok(out)
 }
 
 async fn person(
@@ -453,69 +376,16 @@ async fn person(
     Extension(caller): Extension<Caller>,
     Path((code, address_number)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(
-        &state,
-        &caller,
-        &code,
-        Permission::PersonRead,
-        "person.read",
-    )
-    .await?;
-    let detail = read_person(&state, &caller, tenant, &address_number).await?;
-    Ok(Json(detail).into_response())
-}
-
-/// One person with everything around them, for a caller authorised in `tenant`: doses and the
-/// forecast only with dose.read; recorded as shown (the person and the guardians named).
-pub(crate) async fn read_person(
-    state: &AppState,
-    caller: &Caller,
-    tenant: MunicipalityCode,
-    address_number: &str,
-) -> Result<crate::view::PersonDetail, ApiError> {
-    let address_number =
-        AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let crypto = state.crypto(tenant)?;
-    // The entry is written while the rest of the person is read.
-    let detail = person_detail(
-        &state.app.store,
-        &crypto,
-        &state.app.engine,
-        tenant,
-        &address_number,
-        today_in_japan(),
-        |shown| audit(state, caller, "person.read", Outcome::Ok, shown, json!({})),
-    )
-    .await?;
-    let Some(mut detail) = detail else {
-        audit(
-            state,
-            caller,
-            "person.read",
-            Outcome::Refused,
-            vec![],
-            json!({"address_number": address_number.as_str(), "found": false}),
-        )
+    let detail = state
+        .app
+        .read_person(&caller, tenant(&code)?, &address_number)
         .await?;
-        return Err(ApiError::NotFound);
-    };
-    if !caller.permissions.contains(&Permission::DoseRead) {
-        detail.doses.clear();
-        detail.schedule.clear();
-    }
-    Ok(detail)
+    Ok(Json(detail).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 struct Purpose {
     purpose: Option<String>,
-}
-
-/// A stated purpose (利用目的) is required for every use of a My Number, and recorded with it.
-fn purpose(p: Option<String>) -> Result<String, ApiError> {
-    p.map(|s| s.trim().to_owned())
-        .filter(|s| s.chars().count() >= 2)
-        .ok_or_else(|| ApiError::BadRequest("利用目的 (purpose) を入力してください".into()))
 }
 
 /// Reveals one person's My Number: mynumber.use, a stated purpose, and an audit entry naming
@@ -526,57 +396,15 @@ async fn reveal_my_number(
     Path((code, address_number)): Path<(String, String)>,
     Query(q): Query<Purpose>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(
-        &state,
-        &caller,
-        &code,
-        Permission::MyNumberUse,
-        "mynumber.reveal",
-    )
-    .await?;
-    let digits = reveal(&state, &caller, tenant, &address_number, q.purpose).await?;
+    let digits = state
+        .app
+        .reveal_my_number(&caller, tenant(&code)?, &address_number, q.purpose)
+        .await?;
     Ok(Json(json!({
         "address_number": address_number,
         "my_number": digits,
     }))
     .into_response())
-}
-
-/// One person's My Number in clear, for a caller holding mynumber.use in `tenant`, with a
-/// stated purpose; the audit entry names both (never the number).
-pub(crate) async fn reveal(
-    state: &AppState,
-    caller: &Caller,
-    tenant: MunicipalityCode,
-    address_number: &str,
-    stated: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let purpose = purpose(stated)?;
-    let address_number =
-        AddressNumber::parse(address_number).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let row = state
-        .app
-        .store
-        .person(tenant, &address_number)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let crypto = state.crypto(tenant)?;
-    let number = row.open_my_number(&crypto)?;
-    audit(
-        state,
-        caller,
-        "mynumber.reveal",
-        Outcome::Ok,
-        vec![address_number.as_str().to_owned()],
-        json!({"purpose": purpose, "has_number": number.is_some()}),
-    )
-    .await?;
-    Ok(number.map(|n| {
-        n.expose()
-            .iter()
-            .map(|b| char::from(*b))
-            .collect::<String>()
-    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -592,47 +420,11 @@ async fn find_by_my_number(
     Path(code): Path<String>,
     Json(body): Json<ByMyNumber>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(
-        &state,
-        &caller,
-        &code,
-        Permission::MyNumberUse,
-        "mynumber.search",
-    )
-    .await?;
-    let shown = find_my_number(&state, &caller, tenant, &body.my_number, body.purpose).await?;
-    Ok(Json(json!({ "address_numbers": shown })).into_response())
-}
-
-/// The persons holding a My Number, for a caller holding mynumber.use in `tenant`, with a
-/// stated purpose.
-pub(crate) async fn find_my_number(
-    state: &AppState,
-    caller: &Caller,
-    tenant: MunicipalityCode,
-    my_number: &str,
-    stated: Option<String>,
-) -> Result<Vec<String>, ApiError> {
-    let purpose = purpose(stated)?;
-    let number = sesshu_domain::MyNumber::parse(my_number)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let crypto = state.crypto(tenant)?;
-    let found = state
+    let shown = state
         .app
-        .store
-        .find_by_my_number(tenant, &crypto, &number)
+        .find_by_my_number(&caller, tenant(&code)?, &body.my_number, body.purpose)
         .await?;
-    let shown: Vec<String> = found.iter().map(|a| a.as_str().to_owned()).collect();
-    audit(
-        state,
-        caller,
-        "mynumber.search",
-        Outcome::Ok,
-        shown.clone(),
-        json!({"purpose": purpose, "rows": shown.len()}),
-    )
-    .await?;
-    Ok(shown)
+    Ok(Json(json!({ "address_numbers": shown })).into_response())
 }
 
 #[derive(Debug, Deserialize)]

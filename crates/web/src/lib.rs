@@ -4,8 +4,7 @@
 mod api;
 mod pages;
 mod session;
-pub mod view;
 
 pub use api::{AppState, router};
-pub use sesshu_app::today_in_japan;
+pub use sesshu_app::{today_in_japan, view};
 pub use session::Throttle;

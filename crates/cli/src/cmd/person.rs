@@ -1,11 +1,12 @@
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
-use sesshu_crypto::TenantCrypto;
-use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
-use sesshu_store::{Outcome, PersonQuery, Store, StoreError, UseSuspension};
-use sesshu_web::view::{PersonDetail, PersonSummaryView, person_detail};
+use sesshu_app::Actor;
+use sesshu_app::persons::PersonSearch;
+use sesshu_app::view::PersonDetail;
+use sesshu_domain::{AddressNumber, MunicipalityCode, parse_date};
+use sesshu_store::{Outcome, Store, StoreError, UseSuspension};
 
 use crate::cmd::audit::cli_event;
 use crate::cmd::import::operator;
@@ -62,38 +63,10 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             json,
             rules,
         } => {
-            let address_number = AddressNumber::parse(&address_number)?;
-            let crypto = TenantCrypto::derive(&config.keyring()?, tenant)?;
-            let engine = sesshu_schedule::Engine::new(rules.load()?);
-            // The entry is written while the rest of the person is read.
-            let Some(detail) = person_detail(
-                &store,
-                &crypto,
-                &engine,
-                tenant,
-                &address_number,
-                sesshu_web::today_in_japan(),
-                |shown| async {
-                    let event = cli_event("person.read", Outcome::Ok, vec![], shown, json!({}));
-                    store.audit(Some(tenant), event).await.map(|_| ())
-                },
-            )
-            .await?
-            else {
-                store
-                    .audit(
-                        Some(tenant),
-                        cli_event(
-                            "person.read",
-                            Outcome::Refused,
-                            vec![],
-                            vec![],
-                            json!({"address_number": address_number.as_str(), "found": false}),
-                        ),
-                    )
-                    .await?;
-                bail!("宛名番号 {address_number} の人は団体 {tenant} に登録されていません");
-            };
+            let app = config.app(store.clone(), &rules)?;
+            let detail = app
+                .read_person(&Actor::operator(Some(tenant)), tenant, &address_number)
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
@@ -107,39 +80,17 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             limit,
             json,
         } => {
-            let query = PersonQuery {
-                kana,
-                birth_date: birth_date
-                    .map(|d| parse_date(&d))
-                    .transpose()
-                    .context("--birth-date")?,
-                household: household
-                    .map(|h| HouseholdNumber::parse(&h))
-                    .transpose()
-                    .context("--household")?,
-                limit,
-            };
-            if query.kana.is_none() && query.birth_date.is_none() && query.household.is_none() {
-                bail!("--kana, --birth-date, --household のいずれかを指定してください");
-            }
-            let hits = store.search_persons(tenant, &query).await?;
-            let views: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "person.search",
-                        Outcome::Ok,
-                        vec![],
-                        views.iter().map(|v| v.address_number.clone()).collect(),
-                        json!({
-                            "kana": query.kana,
-                            "birth_date": query.birth_date.map(|d| d.to_string()),
-                            "household": query.household.as_ref().map(|h| h.as_str().to_owned()),
-                            "limit": query.limit,
-                            "rows": views.len(),
-                        }),
-                    ),
+            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let views = app
+                .search_persons(
+                    &Actor::operator(Some(tenant)),
+                    tenant,
+                    &PersonSearch {
+                        kana,
+                        birth_date,
+                        household,
+                        limit: Some(limit),
+                    },
                 )
                 .await?;
             if json {

@@ -18,7 +18,7 @@ use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome};
 
 use super::{Chrome, PageError, Staff, render};
 use crate::api::AppState;
-use crate::view::ImportRunView;
+use sesshu_app::view::ImportRunView;
 
 /// The largest file accepted through the browser (a full feed of a large city fits).
 pub(crate) const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;

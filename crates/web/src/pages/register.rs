@@ -12,11 +12,9 @@ use sesshu_domain::access::Permission;
 use sesshu_store::{Outcome, StoreError};
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
-use crate::api::{
-    AppState, SearchParams, audit_acted, find_my_number, read_person, record, reveal,
-    search_persons,
-};
-use crate::view::{PersonDetail, PersonSummaryView};
+use crate::api::{AppState, audit_acted, record};
+use sesshu_app::persons::PersonSearch;
+use sesshu_app::view::{PersonDetail, PersonSummaryView};
 
 #[derive(Template)]
 #[template(path = "search.html")]
@@ -83,15 +81,19 @@ pub(crate) async fn search(
             }
         };
     }
-    let params = SearchParams {
+    let params = PersonSearch {
         kana: field(&form.kana).map(str::to_owned),
         birth_date: field(&form.birth_date).map(str::to_owned),
         household: field(&form.household).map(str::to_owned),
         limit: Some(100),
     };
-    match search_persons(&state, &staff.caller, staff.tenant, &params).await {
+    match state
+        .app
+        .search_persons(&staff.caller, staff.tenant, &params)
+        .await
+    {
         Ok(rows) => Ok(search_page(&state, &staff, form, Some(rows), None).await),
-        Err(crate::api::ApiError::BadRequest(m)) => {
+        Err(sesshu_app::AppError::Invalid(m)) => {
             Ok(search_page(&state, &staff, form, None, Some(m)).await)
         }
         Err(e) => Err(e.into()),
@@ -117,14 +119,10 @@ pub(crate) async fn search_by_my_number(
         .require(&state, Permission::MyNumberUse, "mynumber.search")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    let found = find_my_number(
-        &state,
-        &staff.caller,
-        staff.tenant,
-        f.my_number.trim(),
-        f.purpose,
-    )
-    .await;
+    let found = state
+        .app
+        .find_by_my_number(&staff.caller, staff.tenant, f.my_number.trim(), f.purpose)
+        .await;
     match found {
         Ok(list) => match list.as_slice() {
             [one] => Ok(Redirect::to(&format!("/persons/{one}")).into_response()),
@@ -137,7 +135,7 @@ pub(crate) async fn search_by_my_number(
             )
             .await),
         },
-        Err(crate::api::ApiError::BadRequest(m)) => {
+        Err(sesshu_app::AppError::Invalid(m)) => {
             Ok(search_page(&state, &staff, SearchForm::default(), None, Some(m)).await)
         }
         Err(e) => Err(e.into()),
@@ -383,7 +381,10 @@ async fn person_page_with(
     staff
         .require(state, Permission::PersonRead, "person.read")
         .await?;
-    let d = read_person(state, &staff.caller, staff.tenant, address).await?;
+    let d = state
+        .app
+        .read_person(&staff.caller, staff.tenant, address)
+        .await?;
     let issued = if staff.can(Permission::DoseRead) {
         issued_rows(state, staff.tenant, d.person.address_number.as_str()).await?
     } else {
@@ -447,12 +448,16 @@ pub(crate) async fn reveal_my_number(
         .require(&state, Permission::MyNumberUse, "mynumber.reveal")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    match reveal(&state, &staff.caller, staff.tenant, &address, f.purpose).await {
+    match state
+        .app
+        .reveal_my_number(&staff.caller, staff.tenant, &address, f.purpose)
+        .await
+    {
         Ok(n) => {
             let shown = n.unwrap_or_else(|| "(登録なし)".into());
             person_page(&state, &staff, &address, Some(shown), None, None).await
         }
-        Err(crate::api::ApiError::BadRequest(m)) => {
+        Err(sesshu_app::AppError::Invalid(m)) => {
             person_page(&state, &staff, &address, None, Some(m), None).await
         }
         Err(e) => Err(e.into()),
