@@ -9,6 +9,9 @@ pub enum AppError {
     /// The request itself is wrong (a field, a state that does not allow it): said to the user.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is wrong: shown next to it (the key is the form's field name).
+    #[error("{1}")]
+    Field(&'static str, String),
     #[error("権限がありません: {0}")]
     Forbidden(Permission),
     /// Not there — or in another municipality, which is the same to the actor.
@@ -68,6 +71,7 @@ impl AppError {
         matches!(
             self,
             AppError::Invalid(_)
+                | AppError::Field(..)
                 | AppError::Forbidden(_)
                 | AppError::NotFound(_)
                 | AppError::NoCertificateKey

@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod certificates;
 mod clock;
+pub mod doses;
 mod error;
 pub mod jobs;
 pub mod notices;

@@ -758,3 +758,131 @@ async fn the_register_is_read_and_searched_and_my_numbers_used_only_with_a_purpo
         );
     }
 }
+
+#[tokio::test]
+async fn doses_are_recorded_corrected_and_deleted_as_versions_with_their_judgement() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let p = &w.infants[0];
+        let a = p.address_number.as_str();
+        let today = today_in_japan();
+        let viewer = actor("132098", "mita", "role:viewer");
+        let sapporo = actor_of("011002");
+        let tanaka = clerk("tanaka");
+        let bcg = |days: u64| sesshu_domain::Dose::given("bcg", 1, today - chrono::Days::new(days));
+        let change = |dose, confirmed| sesshu_app::doses::DoseChange { dose, confirmed };
+
+        assert!(matches!(
+            w.app.add_dose(&viewer, t, a, change(bcg(1), true)).await,
+            Err(AppError::Forbidden(Permission::DoseWrite))
+        ));
+        assert!(matches!(
+            w.app.add_dose(&sapporo, t, a, change(bcg(1), true)).await,
+            Err(AppError::NotFound(_))
+        ));
+        // A date before birth, or in the future, is the date field's error; nothing recorded.
+        let before_birth = w.app.add_dose(&tanaka, t, a, change(bcg(400), true)).await;
+        assert!(
+            matches!(before_birth, Err(AppError::Field("given_on", _))),
+            "{name}: {before_birth:?}"
+        );
+        let future = sesshu_domain::Dose::given("bcg", 1, today + chrono::Days::new(1));
+        assert!(matches!(
+            w.app.add_dose(&tanaka, t, a, change(future, true)).await,
+            Err(AppError::Field("given_on", _))
+        ));
+        assert!(w.store.doses_of(t, a).await.unwrap().is_empty(), "{name}");
+
+        let sesshu_app::doses::Written::Recorded {
+            dose_id, judged, ..
+        } = w
+            .app
+            .add_dose(&tanaka, t, a, change(bcg(2), false))
+            .await
+            .unwrap()
+        else {
+            panic!("{name}: a routine BCG is recorded");
+        };
+        assert_eq!(judged.routine, Some(true), "{name}");
+        // A second BCG breaks the rules: not recorded unless confirmed, then flagged.
+        let again = w
+            .app
+            .add_dose(&tanaka, t, a, change(bcg(1), false))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                again,
+                sesshu_app::doses::Written::NeedsConfirmation(Some(_))
+            ),
+            "{name}: {again:?}"
+        );
+        assert_eq!(w.store.doses_of(t, a).await.unwrap().len(), 1, "{name}");
+
+        // A correction needs a reason and keeps the version it replaces.
+        let no_reason = w
+            .app
+            .correct_dose(&tanaka, t, dose_id, " ", |d| Ok(change(d, false)))
+            .await;
+        assert!(
+            matches!(no_reason, Err(AppError::Field("reason", _))),
+            "{name}"
+        );
+        let corrected = w
+            .app
+            .correct_dose(&tanaka, t, dose_id, "ロット番号の誤り", |mut d| {
+                d.lot = Some("BCG-42".into());
+                Ok(change(d, false))
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                corrected,
+                sesshu_app::doses::Written::Recorded { version: 2, .. }
+            ),
+            "{name}: {corrected:?}"
+        );
+        let (current, versions) = w.app.dose(&tanaka, t, dose_id).await.unwrap();
+        assert_eq!(current.dose.lot.as_deref(), Some("BCG-42"));
+        assert_eq!(versions.len(), 1, "{name}: the first version kept");
+        assert!(matches!(
+            w.app.dose(&sapporo, t, dose_id).await,
+            Err(AppError::NotFound(_))
+        ));
+
+        // Deleted: a version marked deleted, with the reason; refused without one.
+        assert!(matches!(
+            w.app.delete_dose(&tanaka, t, dose_id, "").await,
+            Err(AppError::Field("delete_reason", _))
+        ));
+        assert!(matches!(
+            w.app.delete_dose(&viewer, t, dose_id, "重複").await,
+            Err(AppError::Forbidden(_))
+        ));
+        let deleted = w
+            .app
+            .delete_dose(&tanaka, t, dose_id, "重複登録")
+            .await
+            .unwrap();
+        assert!(deleted.deleted && deleted.version == 3, "{name}");
+        let e = entries(&w.store, t, "dose.write").await;
+        let actions: Vec<&str> = e
+            .iter()
+            .filter(|e| e.outcome == "ok" && e.persons_acted.contains(a))
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(
+            actions.len(),
+            3,
+            "{name}: add, correct, delete: {actions:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.actor == "user:mita")
+        );
+        let e = entries(&w.store, t, "dose.read").await;
+        assert!(e.iter().any(|e| e.persons_shown.contains(a)), "{name}");
+    }
+}

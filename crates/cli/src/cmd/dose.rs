@@ -2,13 +2,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
+use sesshu_app::doses::{DoseChange, Written};
+use sesshu_app::{Actor, AppError};
 use sesshu_domain::dose::{BillingMonth, parse_amount_ml, parse_institution_code};
-use sesshu_domain::{AddressNumber, AntibodyResult, Dose, DoseJudgement, parse_date};
+use sesshu_domain::{AntibodyResult, Dose, DoseJudgement, parse_date};
 use sesshu_schedule::Engine;
-use sesshu_store::{DoseRow, Judged, Outcome, Store};
+use sesshu_store::{DoseRow, Judged};
 
-use crate::cmd::audit::cli_event;
-use crate::cmd::import::operator;
 use crate::cmd::schedule::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
@@ -165,88 +165,74 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
-    let by = operator();
+    let me = Actor::operator(Some(tenant));
+    let rules = match &command {
+        DoseCommand::Add { rules, .. } | DoseCommand::Correct { rules, .. } => rules,
+        _ => &RulesArg::default(),
+    };
+    let app = config.app(store.clone(), rules)?;
+    // The command line records a dose that breaks a rule as 要確認 (its report says so).
+    let recorded = |w: Written| match w {
+        Written::Recorded {
+            dose_id,
+            version,
+            judged,
+        } => Ok((dose_id, version, judged)),
+        Written::NeedsConfirmation(why) => Err(anyhow::anyhow!(
+            "記録していません: {}",
+            why.unwrap_or_default()
+        )),
+    };
     match command {
         DoseCommand::Add {
             address_number,
             fields,
             json,
-            rules,
+            ..
         } => {
-            let engine = Engine::new(rules.load()?);
-            let address = AddressNumber::parse(&address_number)?;
-            let dose = fields.apply(None, &engine)?;
-            let (judged, age) = store
-                .judge_dose(&engine, tenant, &address, &dose, None)
+            let dose = fields.apply(None, &app.engine)?;
+            let w = app
+                .add_dose(
+                    &me,
+                    tenant,
+                    &address_number,
+                    DoseChange {
+                        dose,
+                        confirmed: true,
+                    },
+                )
                 .await?;
-            let id = store
-                .record_dose(tenant, address.as_str(), dose, age, judged.clone(), &by)
-                .await?;
-            audit_write(
-                &store,
-                tenant,
-                address.as_str(),
-                json!({"action": "add", "dose_id": id}),
-            )
-            .await?;
-            report(json, id, 1, &judged);
+            let (id, version, judged) = recorded(w)?;
+            report(json, id, version, &judged);
         }
         DoseCommand::Correct {
             dose_id,
             reason,
             fields,
             json,
-            rules,
+            ..
         } => {
-            let engine = Engine::new(rules.load()?);
-            let Some(current) = store.dose(tenant, dose_id).await? else {
-                bail!("接種記録 {dose_id} は団体 {tenant} にありません");
-            };
-            let address = AddressNumber::parse(&current.address_number)?;
-            let dose = fields.apply(Some(current.dose.clone()), &engine)?;
-            let (judged, _) = store
-                .judge_dose(&engine, tenant, &address, &dose, Some(dose_id))
+            let engine = app.engine.clone();
+            let w = app
+                .correct_dose(&me, tenant, dose_id, &reason, |current| {
+                    fields
+                        .apply(Some(current), &engine)
+                        .map(|dose| DoseChange {
+                            dose,
+                            confirmed: true,
+                        })
+                        .map_err(|e| AppError::Invalid(format!("{e:#}")))
+                })
                 .await?;
-            let row = store
-                .correct_dose(tenant, dose_id, dose, judged.clone(), &by, &reason)
-                .await?;
-            audit_write(
-                &store,
-                tenant,
-                address.as_str(),
-                json!({"action": "correct", "dose_id": dose_id, "version": row.version, "reason": reason}),
-            )
-            .await?;
-            report(json, dose_id, row.version, &judged);
+            let (id, version, judged) = recorded(w)?;
+            report(json, id, version, &judged);
         }
         DoseCommand::Delete { dose_id, reason } => {
-            let row = store.delete_dose(tenant, dose_id, &by, &reason).await?;
-            audit_write(
-                &store,
-                tenant,
-                &row.address_number,
-                json!({"action": "delete", "dose_id": dose_id, "version": row.version, "reason": reason}),
-            )
-            .await?;
+            let row = app.delete_dose(&me, tenant, dose_id, &reason).await?;
             println!("接種記録 {dose_id} を削除しました (版 {})。", row.version);
         }
         DoseCommand::History { dose_id, json } => {
-            let Some(current) = store.dose(tenant, dose_id).await? else {
-                bail!("接種記録 {dose_id} は団体 {tenant} にありません");
-            };
-            let versions = store.dose_versions(tenant, dose_id).await?;
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "dose.read",
-                        Outcome::Ok,
-                        vec![],
-                        vec![current.address_number.clone()],
-                        json!({"dose_id": dose_id}),
-                    ),
-                )
-                .await?;
+            let (current, versions) = app.dose(&me, tenant, dose_id).await?;
             if json {
                 let rows: Vec<_> = versions
                     .iter()
@@ -264,27 +250,6 @@ pub async fn run(global: &GlobalArgs, command: DoseCommand) -> Result<ExitCode> 
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn audit_write(
-    store: &Store,
-    tenant: sesshu_domain::MunicipalityCode,
-    address: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    store
-        .audit(
-            Some(tenant),
-            cli_event(
-                "dose.write",
-                Outcome::Ok,
-                vec![address.to_owned()],
-                vec![],
-                detail,
-            ),
-        )
-        .await?;
-    Ok(())
 }
 
 fn report(json: bool, id: i64, version: i64, j: &Judged) {

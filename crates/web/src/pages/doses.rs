@@ -15,10 +15,13 @@ use serde_json::json;
 use sesshu_domain::access::Permission;
 use sesshu_domain::dose::{parse_amount_ml, parse_institution_code};
 use sesshu_domain::{AddressNumber, Dose, DoseJudgement, parse_date};
-use sesshu_store::{DoseRow, Judged, Outcome, StoreError};
+use sesshu_store::{DoseRow, Outcome, StoreError};
 
 use super::{Chrome, PageError, Staff, field, render};
-use crate::api::{AppState, audit_acted};
+use sesshu_app::AppError;
+use sesshu_app::doses::{DoseChange, Written};
+
+use crate::api::AppState;
 
 /// The form as typed; every field kept as text so a mistake comes back as it was entered.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -324,27 +327,6 @@ pub(crate) async fn new_form(
     .await
 }
 
-/// Judges the dose; `Err` carries the page to show again (a field error or the warning).
-async fn judged(
-    state: &AppState,
-    staff: &Staff,
-    a: &AddressNumber,
-    dose: &Dose,
-    replacing: Option<i64>,
-) -> Result<Result<(Judged, Option<String>), BTreeMap<&'static str, String>>, PageError> {
-    match state
-        .app
-        .store
-        .judge_dose(&state.app.engine, staff.tenant, a, dose, replacing)
-        .await
-    {
-        Ok(j) => Ok(Ok(j)),
-        Err(StoreError::Invalid(m)) => Ok(Err(BTreeMap::from([("given_on", m)]))),
-        Err(StoreError::NotFound(_)) => Err(PageError::NotFound),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub(crate) async fn create(
     State(state): State<AppState>,
     staff: Staff,
@@ -362,48 +344,35 @@ pub(crate) async fn create(
             return form_page(&state, &staff, &row, form, errors, None, None).await;
         }
     };
-    let (judged, age) = match judged(&state, &staff, &a, &dose, None).await? {
-        Ok(j) => j,
-        Err(errors) => {
-            return form_page(&state, &staff, &row, form, errors, None, None).await;
-        }
+    let lot = dose.lot.clone();
+    let product = dose.product.clone();
+    let change = DoseChange {
+        dose,
+        confirmed: form.confirm.is_some(),
     };
-    if judged.routine == Some(false) && form.confirm.is_none() {
-        let warning = judged.evaluation.clone();
-        return form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await;
-    }
-    if let Some(lot) = &dose.lot {
-        state.pages.remember_lot(&staff.key, &dose.product, lot);
-    }
-    let id = match state
+    match state
         .app
-        .store
-        .record_dose(
-            staff.tenant,
-            a.as_str(),
-            dose,
-            age,
-            judged.clone(),
-            &staff.caller.actor,
-        )
+        .add_dose(&staff.caller, staff.tenant, a.as_str(), change)
         .await
     {
-        Ok(id) => id,
-        Err(StoreError::Invalid(m)) => {
-            let errors = BTreeMap::from([("given_on", m)]);
-            return form_page(&state, &staff, &row, form, errors, None, None).await;
+        Ok(Written::Recorded { dose_id, .. }) => {
+            if let Some(lot) = &lot {
+                state.pages.remember_lot(&staff.key, &product, lot);
+            }
+            Ok(
+                Redirect::to(&format!("/persons/{}?recorded={dose_id}", a.as_str()))
+                    .into_response(),
+            )
         }
-        Err(e) => return Err(e.into()),
-    };
-    audit_acted(
-        &state,
-        &staff.caller,
-        "dose.write",
-        vec![a.as_str().to_owned()],
-        json!({"action": "add", "dose_id": id, "routine": judged.routine, "via": "page"}),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/persons/{}?recorded={id}", a.as_str())).into_response())
+        Ok(Written::NeedsConfirmation(warning)) => {
+            form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await
+        }
+        Err(AppError::Field(field, m)) => {
+            let errors = BTreeMap::from([(field, m)]);
+            form_page(&state, &staff, &row, form, errors, None, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One version of a dose as the history table shows it.
@@ -461,12 +430,7 @@ async fn dose_page(
     errors: BTreeMap<&'static str, String>,
     warning: Option<String>,
 ) -> Result<Response, PageError> {
-    let current = state
-        .app
-        .store
-        .dose(staff.tenant, dose_id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let (current, versions) = state.app.dose(&staff.caller, staff.tenant, dose_id).await?;
     let a = AddressNumber::parse(&current.address_number)
         .map_err(|e| PageError::Internal(StoreError::Corrupt(e.to_string())))?;
     let person = state
@@ -475,16 +439,6 @@ async fn dose_page(
         .person(staff.tenant, &a)
         .await?
         .ok_or(PageError::NotFound)?;
-    let versions = state.app.store.dose_versions(staff.tenant, dose_id).await?;
-    crate::api::audit(
-        state,
-        &staff.caller,
-        "dose.read",
-        Outcome::Ok,
-        vec![a.as_str().to_owned()],
-        json!({"dose_id": dose_id, "via": "page"}),
-    )
-    .await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -537,44 +491,37 @@ pub(crate) async fn correct(
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
     staff.check_csrf(&form.csrf)?;
-    let current = state
+    let reason = field(&form.reason).unwrap_or("").to_owned();
+    let confirmed = form.confirm.is_some();
+    // Every field the form got wrong is shown, not only the first.
+    let mut form_errors = None;
+    let written = state
         .app
-        .store
-        .dose(staff.tenant, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    let Some(reason) = field(&form.reason).map(str::to_owned) else {
-        let errors = BTreeMap::from([("reason", "訂正の理由を入力してください".to_owned())]);
-        return dose_page(&state, &staff, id, Some(form), errors, None).await;
-    };
-    let dose = match form.dose(&state, Some(current.dose.clone())) {
-        Ok(d) => d,
-        Err(errors) => return dose_page(&state, &staff, id, Some(form), errors, None).await,
-    };
-    let a = AddressNumber::parse(&current.address_number)
-        .map_err(|e| PageError::Internal(StoreError::Corrupt(e.to_string())))?;
-    let (judged, _) = match judged(&state, &staff, &a, &dose, Some(id)).await? {
-        Ok(j) => j,
-        Err(errors) => return dose_page(&state, &staff, id, Some(form), errors, None).await,
-    };
-    if judged.routine == Some(false) && form.confirm.is_none() {
-        let warning = judged.evaluation.clone();
-        return dose_page(&state, &staff, id, Some(form), BTreeMap::new(), warning).await;
+        .correct_dose(&staff.caller, staff.tenant, id, &reason, |current| {
+            form.dose(&state, Some(current))
+                .map(|dose| DoseChange { dose, confirmed })
+                .map_err(|errors| {
+                    let first = errors
+                        .iter()
+                        .next()
+                        .map(|(f, m)| AppError::Field(f, m.clone()))
+                        .unwrap_or_else(|| AppError::Invalid(String::new()));
+                    form_errors = Some(errors);
+                    first
+                })
+        })
+        .await;
+    match written {
+        Ok(Written::Recorded { .. }) => Ok(Redirect::to(&format!("/doses/{id}")).into_response()),
+        Ok(Written::NeedsConfirmation(warning)) => {
+            dose_page(&state, &staff, id, Some(form), BTreeMap::new(), warning).await
+        }
+        Err(AppError::Field(f, m)) => {
+            let errors = form_errors.unwrap_or_else(|| BTreeMap::from([(f, m)]));
+            dose_page(&state, &staff, id, Some(form), errors, None).await
+        }
+        Err(e) => Err(e.into()),
     }
-    let row = state
-        .app
-        .store
-        .correct_dose(staff.tenant, id, dose, judged, &staff.caller.actor, &reason)
-        .await?;
-    audit_acted(
-        &state,
-        &staff.caller,
-        "dose.write",
-        vec![a.as_str().to_owned()],
-        json!({"action": "correct", "dose_id": id, "version": row.version, "reason": reason, "via": "page"}),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/doses/{id}")).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -595,25 +542,16 @@ pub(crate) async fn delete(
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    if state.app.store.dose(staff.tenant, id).await?.is_none() {
-        return Err(PageError::NotFound);
-    }
-    let Some(reason) = field(&f.reason).map(str::to_owned) else {
-        let errors = BTreeMap::from([("delete_reason", "削除の理由を入力してください".to_owned())]);
-        return dose_page(&state, &staff, id, None, errors, None).await;
-    };
-    let row = state
+    let reason = field(&f.reason).unwrap_or("").to_owned();
+    match state
         .app
-        .store
-        .delete_dose(staff.tenant, id, &staff.caller.actor, &reason)
-        .await?;
-    audit_acted(
-        &state,
-        &staff.caller,
-        "dose.write",
-        vec![row.address_number.clone()],
-        json!({"action": "delete", "dose_id": id, "version": row.version, "reason": reason, "via": "page"}),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/persons/{}", row.address_number)).into_response())
+        .delete_dose(&staff.caller, staff.tenant, id, &reason)
+        .await
+    {
+        Ok(row) => Ok(Redirect::to(&format!("/persons/{}", row.address_number)).into_response()),
+        Err(AppError::Field(field, m)) => {
+            dose_page(&state, &staff, id, None, BTreeMap::from([(field, m)]), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
