@@ -30,6 +30,10 @@ impl Progress {
         self.done.store(0, Ordering::Relaxed);
     }
 
+    pub fn set(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
+
     pub fn advance(&self, n: u64) {
         self.done.fetch_add(n, Ordering::Relaxed);
     }

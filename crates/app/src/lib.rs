@@ -11,6 +11,7 @@ pub mod certificates;
 mod clock;
 pub mod doses;
 mod error;
+pub mod imports;
 pub mod jobs;
 pub mod notices;
 pub mod persons;

@@ -886,3 +886,69 @@ async fn doses_are_recorded_corrected_and_deleted_as_versions_with_their_judgeme
         assert!(e.iter().any(|e| e.persons_shown.contains(a)), "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        // Address numbers run on past the 40 of the town: the last ones are new.
+        let newcomers = sesshu_testkit::town(60, 99);
+        let bytes = Arc::new(sesshu_testkit::feed(&newcomers, TextEncoding::Utf8));
+        let req = |dry_run| sesshu_app::imports::ImportRequest {
+            kind: sesshu_app::imports::ImportKind::Residents,
+            mode: ImportMode::Diff,
+            file_name: "tennyu.csv".into(),
+            bytes: bytes.clone(),
+            dry_run,
+        };
+        let viewer = actor("132098", "mita", "role:viewer");
+        let refused = w
+            .app
+            .import_file(&viewer, t, &req(false), 5, &Progress::default())
+            .await;
+        assert!(matches!(
+            refused,
+            Err(AppError::Forbidden(Permission::ImportRun))
+        ));
+        let tanaka = clerk("tanaka");
+        let probe = &newcomers[55].address_number;
+        let preview = w
+            .app
+            .import_file(&tanaka, t, &req(true), 5, &Progress::default())
+            .await
+            .unwrap();
+        assert!(
+            preview.counts.iter().any(|(k, v)| k == "行数" && *v == 60),
+            "{name}: {:?}",
+            preview.counts
+        );
+        assert!(
+            w.store.person(t, probe).await.unwrap().is_none(),
+            "{name}: a dry run"
+        );
+        let progress = Progress::default();
+        let done = w
+            .app
+            .import_file(&tanaka, t, &req(false), 5, &progress)
+            .await
+            .unwrap();
+        assert_eq!(done.status, "applied", "{name}: {done:?}");
+        assert!(w.store.person(t, probe).await.unwrap().is_some(), "{name}");
+        assert_eq!(progress.get(), (bytes.len() as u64, bytes.len() as u64));
+        assert_eq!(
+            entries(&w.store, t, "import.preview").await.len(),
+            1,
+            "{name}"
+        );
+        let e = entries(&w.store, t, "import.run").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.detail.contains(&done.import_id))
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.actor == "user:mita")
+        );
+    }
+}

@@ -496,8 +496,9 @@ async fn an_upload_is_previewed_without_change_then_applied_by_its_own_session_o
         assert_eq!(status, StatusCode::OK, "{}", db.name);
         assert!(page.contains("見つかりません"), "{}", db.name);
         assert!(s.store.person(s.machida, &a).await.unwrap().is_none());
-        // Its own session applies it: the good rows are in, the bad one reported.
-        let (status, _, page) = send(
+        // Its own session applies it, as a background job whose page shows how it ended: the
+        // good rows are in, the bad one reported.
+        let (status, location, _) = send(
             &s.app,
             "POST",
             "/imports/apply",
@@ -505,17 +506,38 @@ async fn an_upload_is_previewed_without_change_then_applied_by_its_own_session_o
             Some(&format!("csrf={csrf}&upload={id}")),
         )
         .await;
-        assert_eq!(status, StatusCode::OK, "{}", db.name);
-        assert!(page.contains("取込結果"), "{}", db.name);
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
+        let job = location.unwrap();
+        assert!(job.starts_with("/jobs/"), "{}: {job}", db.name);
+        let mut page = String::new();
+        for _ in 0..200 {
+            let (status, _, body) = send(&s.app, "GET", &job, Some(&cookie), None).await;
+            assert_eq!(status, StatusCode::OK, "{}", db.name);
+            page = body;
+            if !page.contains("実行中") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            page.contains("完了") && page.contains("新規"),
+            "{}: {page}",
+            db.name
+        );
         assert!(
             s.store.person(s.machida, &a).await.unwrap().is_some(),
             "{}",
             db.name
         );
-        let import_id = page
-            .split("/imports/")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
+        let import_id = s
+            .store
+            .job(s.machida, job.trim_start_matches("/jobs/"))
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .unwrap()["import_id"]
+            .as_str()
             .unwrap()
             .to_owned();
         let (status, _, csv) = send(

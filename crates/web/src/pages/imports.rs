@@ -8,13 +8,15 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
+use sesshu_app::imports::{ImportKind, ImportOutcome, ImportRequest};
+use sesshu_app::jobs::Progress;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
-use sesshu_formats::{DoseReadOptions, ErrorReport, ReadOptions, RowError};
-use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome};
+use sesshu_formats::ErrorReport;
+use sesshu_store::{ImportMode, Outcome};
 
 use super::{Chrome, PageError, Staff, render};
 use crate::api::AppState;
@@ -31,27 +33,11 @@ const SHOWN_ERRORS: usize = 20;
 pub(crate) struct Upload {
     tenant: MunicipalityCode,
     session: String,
-    kind: Kind,
+    kind: ImportKind,
     mode: ImportMode,
     file_name: String,
     bytes: Arc<Vec<u8>>,
     expires: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Residents,
-    Doses,
-}
-
-/// What an import did (or, previewed, would do).
-pub(crate) struct Outcomes {
-    pub status: String,
-    pub message: Option<String>,
-    pub counts: Vec<(&'static str, u64)>,
-    pub errors: Vec<RowError>,
-    pub error_count: u64,
-    pub import_id: String,
 }
 
 #[derive(Template)]
@@ -59,10 +45,10 @@ pub(crate) struct Outcomes {
 struct ImportsPage {
     chrome: Chrome,
     runs: Vec<ImportRunView>,
-    preview: Option<Outcomes>,
+    preview: Option<ImportOutcome>,
     upload_id: Option<String>,
     file_name: String,
-    applied: Option<Outcomes>,
+    applied: Option<ImportOutcome>,
     error: Option<String>,
 }
 
@@ -87,8 +73,8 @@ impl ImportsPage {
 async fn page(
     state: &AppState,
     staff: &Staff,
-    preview: Option<(Outcomes, String, String)>,
-    applied: Option<Outcomes>,
+    preview: Option<(ImportOutcome, String, String)>,
+    applied: Option<ImportOutcome>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let runs = state.app.store.import_runs(staff.tenant, 50).await?;
@@ -118,116 +104,14 @@ pub(crate) async fn list(
     page(&state, &staff, None, None, None).await
 }
 
-/// Runs the importer on an upload, for real or as a preview.
-async fn run(
-    state: &AppState,
-    staff: &Staff,
-    u: &Upload,
-    dry_run: bool,
-) -> Result<Outcomes, PageError> {
-    let today = crate::today_in_japan();
-    let mut errors = Vec::new();
-    let mut error_count = 0u64;
-    let source = std::io::Cursor::new(ArcBytes(u.bytes.clone()));
-    let keep = |e: &RowError, errors: &mut Vec<RowError>, n: &mut u64| {
-        *n += 1;
-        if errors.len() < SHOWN_ERRORS {
-            errors.push(e.clone());
-        }
-    };
-    match u.kind {
-        Kind::Residents => {
-            let crypto = Arc::new(state.crypto(staff.tenant)?);
-            let s = state
-                .app
-                .store
-                .import_residents(
-                    staff.tenant,
-                    crypto,
-                    source,
-                    ImportOptions {
-                        mode: u.mode,
-                        all_or_nothing: false,
-                        dry_run,
-                        file_name: u.file_name.clone(),
-                        operator: staff.caller.actor.clone(),
-                        read: ReadOptions {
-                            today: Some(today),
-                            ..ReadOptions::default()
-                        },
-                    },
-                    |e| keep(e, &mut errors, &mut error_count),
-                    |_| {},
-                )
-                .await?;
-            Ok(Outcomes {
-                status: s.status.as_str().to_owned(),
-                message: s.message,
-                counts: vec![
-                    ("行数", s.total_rows),
-                    ("新規", s.inserted),
-                    ("更新", s.updated),
-                    ("変更なし", s.unchanged),
-                    ("誤り", s.rejected),
-                    ("ファイルにない方 (削除しません)", s.missing),
-                ],
-                errors,
-                error_count,
-                import_id: s.import_id,
-            })
-        }
-        Kind::Doses => {
-            let book = state.app.engine.rules();
-            let s = state
-                .app
-                .store
-                .import_doses(
-                    staff.tenant,
-                    &state.app.engine,
-                    source,
-                    DoseImportOptions {
-                        all_or_nothing: false,
-                        dry_run,
-                        file_name: u.file_name.clone(),
-                        operator: staff.caller.actor.clone(),
-                        read: DoseReadOptions {
-                            today: Some(today),
-                            products: book.product_codes(),
-                            tests: book.test_codes(),
-                            ..DoseReadOptions::default()
-                        },
-                        today,
-                    },
-                    |e| keep(e, &mut errors, &mut error_count),
-                    |_| {},
-                )
-                .await?;
-            Ok(Outcomes {
-                status: s.status.as_str().to_owned(),
-                message: s.message,
-                counts: vec![
-                    ("行数", s.total_rows),
-                    ("記録", s.inserted),
-                    ("うち規則に合わない (要確認)", s.flagged),
-                    ("うち見合わせ", s.deferred),
-                    ("重複", s.duplicate),
-                    ("誤り", s.rejected),
-                ],
-                errors,
-                error_count,
-                import_id: s.import_id,
-            })
-        }
-    }
-}
-
-/// The uploaded bytes, shared between the preview and the apply without a copy.
-#[derive(Debug, Clone)]
-struct ArcBytes(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for ArcBytes {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_slice()
+/// The upload as the application layer takes it.
+fn request(u: &Upload, dry_run: bool) -> ImportRequest {
+    ImportRequest {
+        kind: u.kind,
+        mode: u.mode,
+        file_name: u.file_name.clone(),
+        bytes: u.bytes.clone(),
+        dry_run,
     }
 }
 
@@ -240,7 +124,7 @@ pub(crate) async fn preview(
         .require(&state, Permission::ImportRun, "import.run")
         .await?;
     let mut csrf = String::new();
-    let mut kind = Kind::Residents;
+    let mut kind = ImportKind::Residents;
     let mut mode = ImportMode::Diff;
     let mut file: Option<(String, Vec<u8>)> = None;
     let bad = |_| PageError::BadRequest("アップロードを読めませんでした".into());
@@ -249,8 +133,8 @@ pub(crate) async fn preview(
             "csrf" => csrf = f.text().await.map_err(bad)?,
             "kind" => {
                 kind = match f.text().await.map_err(bad)?.as_str() {
-                    "doses" => Kind::Doses,
-                    _ => Kind::Residents,
+                    "doses" => ImportKind::Doses,
+                    _ => ImportKind::Residents,
                 }
             }
             "mode" => {
@@ -289,7 +173,16 @@ pub(crate) async fn preview(
         bytes: Arc::new(bytes),
         expires: chrono::Utc::now() + chrono::Duration::minutes(UPLOAD_MINUTES),
     };
-    let outcome = run(&state, &staff, &upload, true).await?;
+    let outcome = state
+        .app
+        .import_file(
+            &staff.caller,
+            staff.tenant,
+            &request(&upload, true),
+            SHOWN_ERRORS,
+            &Progress::default(),
+        )
+        .await?;
     let id = sesshu_store::random_hex(16);
     if let Ok(mut m) = state.pages.uploads.lock() {
         let now = chrono::Utc::now();
@@ -333,23 +226,28 @@ pub(crate) async fn apply(
         )
         .await;
     };
-    let outcome = run(&state, &staff, &upload, false).await?;
-    crate::api::audit(
-        &state,
-        &staff.caller,
-        "import.run",
-        Outcome::Ok,
-        vec![],
-        json!({
-            "import_id": outcome.import_id,
-            "kind": if upload.kind == Kind::Doses { "doses" } else { "residents" },
-            "file_name": upload.file_name,
-            "status": outcome.status,
-            "via": "page",
-        }),
-    )
-    .await?;
-    page(&state, &staff, None, Some(outcome), None).await
+    // A large file takes minutes: it runs as a job whose page shows its progress.
+    let (actor, tenant, req) = (staff.caller.clone(), staff.tenant, request(&upload, false));
+    let job = state
+        .app
+        .start_job(
+            &staff.caller,
+            staff.tenant,
+            "import.run",
+            &upload.file_name,
+            move |app, progress| async move {
+                let outcome = app
+                    .import_file(&actor, tenant, &req, SHOWN_ERRORS, &progress)
+                    .await?;
+                Ok(serde_json::to_value(outcome)?)
+            },
+        )
+        .await;
+    match job {
+        Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.job_id)).into_response()),
+        Err(sesshu_app::AppError::Invalid(m)) => page(&state, &staff, None, None, Some(m)).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The stored row errors of one import as CSV (line, column, reason, redacted value).

@@ -60,12 +60,33 @@ impl From<Job> for JobView {
                     ("ページ/秒".to_owned(), v("pages_per_second")),
                 ]
             }
+            Some(r) if j.kind == "import.run" => {
+                let mut lines: Vec<(String, String)> = r["counts"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| {
+                                (
+                                    c[0].as_str().unwrap_or("").to_owned(),
+                                    c[1].as_u64().unwrap_or(0).to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                lines.push((
+                    "結果".to_owned(),
+                    r["status"].as_str().unwrap_or("").to_owned(),
+                ));
+                lines
+            }
             _ => vec![],
         };
         Self {
             label: label_of(&j.kind),
             subject_link: match j.kind.as_str() {
                 "notice.issue" => format!("/notices/{}", j.subject),
+                "import.run" => "/imports".to_owned(),
                 _ => String::new(),
             },
             started_at: local_time(&j.started_at),

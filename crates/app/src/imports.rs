@@ -1,0 +1,199 @@
+//! A resident or dose file imported from the pages: its dry run (the real importer, rolled
+//! back) and its application, which the pages run as a background job with the file's progress.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sesshu_domain::MunicipalityCode;
+use sesshu_domain::access::Permission;
+use sesshu_formats::{DoseReadOptions, ReadOptions, RowError};
+use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome};
+
+use crate::jobs::Progress;
+use crate::{Actor, App, AppError, today_in_japan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    /// 住民記録連携ファイル
+    Residents,
+    /// 予診票データ
+    Doses,
+}
+
+/// A file to import, held in memory (an upload).
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub kind: ImportKind,
+    /// Residents only: a full feed or a difference.
+    pub mode: ImportMode,
+    pub file_name: String,
+    pub bytes: Arc<Vec<u8>>,
+    /// Check everything, then roll back.
+    pub dry_run: bool,
+}
+
+/// What an import did (or would do).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportOutcome {
+    pub status: String,
+    pub message: Option<String>,
+    /// (label as staff read it, count)
+    pub counts: Vec<(String, u64)>,
+    /// The first row errors, with their line, column and reason.
+    #[serde(skip)]
+    pub errors: Vec<RowError>,
+    pub error_count: u64,
+    pub import_id: String,
+}
+
+/// The uploaded bytes, read by the importer without a copy.
+#[derive(Debug, Clone)]
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl App {
+    /// Imports (or, with `dry_run`, checks) one file; the first `shown_errors` row errors come
+    /// back, the rest are counted (all are kept with the import). `progress` follows the bytes
+    /// read. Audited as `import.run`, or `import.preview` for a dry run.
+    pub async fn import_file(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        req: &ImportRequest,
+        shown_errors: usize,
+        progress: &Progress,
+    ) -> Result<ImportOutcome, AppError> {
+        let function = if req.dry_run {
+            "import.preview"
+        } else {
+            "import.run"
+        };
+        self.authorize(actor, tenant, Permission::ImportRun, function)
+            .await?;
+        let today = today_in_japan();
+        let mut errors = Vec::new();
+        let mut error_count = 0u64;
+        let keep = |e: &RowError, errors: &mut Vec<RowError>, n: &mut u64| {
+            *n += 1;
+            if errors.len() < shown_errors {
+                errors.push(e.clone());
+            }
+        };
+        progress.start(req.bytes.len() as u64);
+        let follow = {
+            let p = progress.clone();
+            move |position: u64| p.set(position)
+        };
+        let source = std::io::Cursor::new(Shared(req.bytes.clone()));
+        let label = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        let (status, message, counts, import_id) = match req.kind {
+            ImportKind::Residents => {
+                let s = self
+                    .store
+                    .import_residents(
+                        tenant,
+                        Arc::new(self.crypto(tenant)?),
+                        source,
+                        ImportOptions {
+                            mode: req.mode,
+                            all_or_nothing: false,
+                            dry_run: req.dry_run,
+                            file_name: req.file_name.clone(),
+                            operator: actor.actor.clone(),
+                            read: ReadOptions {
+                                today: Some(today),
+                                ..ReadOptions::default()
+                            },
+                        },
+                        |e| keep(e, &mut errors, &mut error_count),
+                        follow,
+                    )
+                    .await?;
+                (
+                    s.status.as_str(),
+                    s.message,
+                    label(&[
+                        ("行数", s.total_rows),
+                        ("新規", s.inserted),
+                        ("更新", s.updated),
+                        ("変更なし", s.unchanged),
+                        ("誤り", s.rejected),
+                        ("ファイルにない方 (削除しません)", s.missing),
+                    ]),
+                    s.import_id,
+                )
+            }
+            ImportKind::Doses => {
+                let book = self.engine.rules();
+                let s = self
+                    .store
+                    .import_doses(
+                        tenant,
+                        &self.engine,
+                        source,
+                        DoseImportOptions {
+                            all_or_nothing: false,
+                            dry_run: req.dry_run,
+                            file_name: req.file_name.clone(),
+                            operator: actor.actor.clone(),
+                            read: DoseReadOptions {
+                                today: Some(today),
+                                products: book.product_codes(),
+                                tests: book.test_codes(),
+                                ..DoseReadOptions::default()
+                            },
+                            today,
+                        },
+                        |e| keep(e, &mut errors, &mut error_count),
+                        follow,
+                    )
+                    .await?;
+                (
+                    s.status.as_str(),
+                    s.message,
+                    label(&[
+                        ("行数", s.total_rows),
+                        ("記録", s.inserted),
+                        ("うち規則に合わない (要確認)", s.flagged),
+                        ("うち見合わせ", s.deferred),
+                        ("重複", s.duplicate),
+                        ("誤り", s.rejected),
+                    ]),
+                    s.import_id,
+                )
+            }
+        };
+        let outcome = ImportOutcome {
+            status: status.to_owned(),
+            message,
+            counts,
+            errors,
+            error_count,
+            import_id,
+        };
+        progress.set(req.bytes.len() as u64);
+        self.record(
+            actor,
+            function,
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({
+                "import_id": outcome.import_id,
+                "kind": if req.kind == ImportKind::Doses { "doses" } else { "residents" },
+                "file_name": req.file_name,
+                "status": outcome.status,
+                "rows_in_error": outcome.error_count,
+            }),
+        )
+        .await?;
+        Ok(outcome)
+    }
+}
