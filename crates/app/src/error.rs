@@ -12,6 +12,9 @@ pub enum AppError {
     /// One field of the request is wrong: shown next to it (the key is the form's field name).
     #[error("{1}")]
     Field(&'static str, String),
+    /// Several fields are wrong at once: each shown next to its own.
+    #[error("{}", .0.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("、"))]
+    Fields(Vec<(&'static str, String)>),
     #[error("権限がありません: {0}")]
     Forbidden(Permission),
     /// Not there — or in another municipality, which is the same to the actor.
@@ -72,6 +75,7 @@ impl AppError {
             self,
             AppError::Invalid(_)
                 | AppError::Field(..)
+                | AppError::Fields(_)
                 | AppError::Forbidden(_)
                 | AppError::NotFound(_)
                 | AppError::NoCertificateKey

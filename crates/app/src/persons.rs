@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
-use sesshu_store::{Outcome, PersonQuery};
+use sesshu_store::{Outcome, PersonQuery, UseSuspension};
 
 use crate::view::{PersonDetail, PersonSummaryView, person_detail};
 use crate::{Actor, App, AppError, today_in_japan};
@@ -194,5 +194,96 @@ impl App {
         )
         .await?;
         Ok(shown)
+    }
+}
+
+impl App {
+    /// 利用停止: a resident's request to stop using their data, recorded with the day of the
+    /// request and what was asked (person.write). While it is in force the person is in no
+    /// recall and nothing is printed for them. A refusal (one already in force) is audited.
+    pub async fn suspend_use(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        address_number: &str,
+        requested_on: Option<&str>,
+        reason: &str,
+    ) -> Result<UseSuspension, AppError> {
+        let function = "person.suspend";
+        self.authorize(actor, tenant, Permission::PersonWrite, function)
+            .await?;
+        let a = address(address_number)?;
+        let mut wrong = Vec::new();
+        let requested_on = match requested_on.map(str::trim).filter(|s| !s.is_empty()) {
+            None => today_in_japan(),
+            Some(d) => parse_date(d).unwrap_or_else(|e| {
+                wrong.push(("requested_on", format!("請求日が読めません: {e}")));
+                today_in_japan()
+            }),
+        };
+        if reason.trim().is_empty() {
+            wrong.push(("reason", "請求の内容・理由を入力してください".to_owned()));
+        }
+        if !wrong.is_empty() {
+            return Err(AppError::Fields(wrong));
+        }
+        let result = self
+            .store
+            .suspend_use(tenant, &a, requested_on, reason.trim(), &actor.actor)
+            .await;
+        self.suspension_recorded(actor, function, &a, result).await
+    }
+
+    /// Ends the 利用停止 in force, with the reason (person.write).
+    pub async fn lift_suspension(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        address_number: &str,
+        reason: &str,
+    ) -> Result<UseSuspension, AppError> {
+        let function = "person.lift_suspension";
+        self.authorize(actor, tenant, Permission::PersonWrite, function)
+            .await?;
+        let a = address(address_number)?;
+        if reason.trim().is_empty() {
+            return Err(AppError::Field(
+                "reason",
+                "解除の理由を入力してください".into(),
+            ));
+        }
+        let result = self
+            .store
+            .lift_suspension(tenant, &a, reason.trim(), &actor.actor)
+            .await;
+        self.suspension_recorded(actor, function, &a, result).await
+    }
+
+    /// The entry of a 利用停止 or its lifting, done or refused; the person is named as acted on
+    /// either way, so a search of the log by person finds it.
+    async fn suspension_recorded(
+        &self,
+        actor: &Actor,
+        function: &str,
+        a: &AddressNumber,
+        result: Result<UseSuspension, sesshu_store::StoreError>,
+    ) -> Result<UseSuspension, AppError> {
+        let (outcome, detail) = match &result {
+            Ok(s) => (
+                Outcome::Ok,
+                json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
+            ),
+            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
+        };
+        self.record(
+            actor,
+            function,
+            outcome,
+            vec![a.as_str().to_owned()],
+            vec![],
+            detail,
+        )
+        .await?;
+        Ok(result?)
     }
 }

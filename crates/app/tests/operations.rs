@@ -952,3 +952,77 @@ async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_use_suspension_is_recorded_refused_twice_and_lifted_with_its_reasons() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let a = w.infants[1].address_number.as_str();
+        let writer = actor("132098", "kakari", "person.write");
+        let clerk = clerk("tanaka");
+        assert!(matches!(
+            w.app.suspend_use(&clerk, t, a, None, "請求").await,
+            Err(AppError::Forbidden(Permission::PersonWrite))
+        ));
+        assert!(matches!(
+            w.app
+                .suspend_use(&actor_of("011002"), t, a, None, "請求")
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        // Both wrong fields are named at once; nothing recorded.
+        let bad = w
+            .app
+            .suspend_use(&writer, t, a, Some("令和99年"), " ")
+            .await;
+        let Err(AppError::Fields(wrong)) = bad else {
+            panic!("{name}: {bad:?}");
+        };
+        let fields: Vec<&str> = wrong.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["requested_on", "reason"], "{name}");
+        assert!(w.store.suspension_in_force(t, a).await.unwrap().is_none());
+
+        let s = w
+            .app
+            .suspend_use(&writer, t, a, Some("2026-11-20"), "窓口で利用停止を請求")
+            .await
+            .unwrap();
+        assert_eq!(s.requested_on, "2026-11-20");
+        let twice = w.app.suspend_use(&writer, t, a, None, "再度").await;
+        assert!(
+            matches!(twice, Err(AppError::Invalid(_))),
+            "{name}: {twice:?}"
+        );
+        // The recall leaves the person out while it is in force.
+        let x = w
+            .app
+            .extract_recall(&clerk, t, &hib_now(), 50)
+            .await
+            .unwrap();
+        assert!(x.sample.iter().all(|l| l.address_number != a), "{name}");
+        assert!(matches!(
+            w.app.lift_suspension(&writer, t, a, "").await,
+            Err(AppError::Field("reason", _))
+        ));
+        let lifted = w
+            .app
+            .lift_suspension(&writer, t, a, "本人が撤回")
+            .await
+            .unwrap();
+        assert!(lifted.lifted.is_some(), "{name}");
+        let e = entries(&w.store, t, "person.suspend").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.persons_acted.contains(a))
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.persons_acted.contains(a))
+        );
+        assert_eq!(
+            entries(&w.store, t, "person.lift_suspension").await.len(),
+            1
+        );
+    }
+}

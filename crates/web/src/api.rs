@@ -578,17 +578,6 @@ pub(crate) async fn audit(
     record(state, caller, function, outcome, vec![], shown, detail).await
 }
 
-/// The audit entry of a change made to persons' data.
-pub(crate) async fn audit_acted(
-    state: &AppState,
-    caller: &Caller,
-    function: &str,
-    acted: Vec<String>,
-    detail: serde_json::Value,
-) -> Result<(), ApiError> {
-    record(state, caller, function, Outcome::Ok, acted, vec![], detail).await
-}
-
 pub(crate) async fn record(
     state: &AppState,
     caller: &Caller,

@@ -1,15 +1,10 @@
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use serde_json::json;
+use anyhow::Result;
 use sesshu_app::Actor;
 use sesshu_app::persons::PersonSearch;
 use sesshu_app::view::PersonDetail;
-use sesshu_domain::{AddressNumber, MunicipalityCode, parse_date};
-use sesshu_store::{Outcome, Store, StoreError, UseSuspension};
 
-use crate::cmd::audit::cli_event;
-use crate::cmd::import::operator;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]
@@ -120,16 +115,16 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             reason,
             requested_on,
         } => {
-            let address = AddressNumber::parse(&address_number)?;
-            let requested_on = match requested_on {
-                Some(d) => parse_date(&d).context("--requested-on")?,
-                None => sesshu_web::today_in_japan(),
-            };
-            let result = store
-                .suspend_use(tenant, &address, requested_on, &reason, &operator())
-                .await;
-            audit_suspension(&store, tenant, "person.suspend", &address, &result).await?;
-            let s = result?;
+            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let s = app
+                .suspend_use(
+                    &Actor::operator(Some(tenant)),
+                    tenant,
+                    &address_number,
+                    requested_on.as_deref(),
+                    &reason,
+                )
+                .await?;
             println!(
                 "宛名番号 {} を利用停止にしました (請求日 {}、番号 {})。以後の通知から除かれます。",
                 s.address_number, s.requested_on, s.suspension_id
@@ -139,12 +134,15 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             address_number,
             reason,
         } => {
-            let address = AddressNumber::parse(&address_number)?;
-            let result = store
-                .lift_suspension(tenant, &address, &reason, &operator())
-                .await;
-            audit_suspension(&store, tenant, "person.lift_suspension", &address, &result).await?;
-            let s = result?;
+            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let s = app
+                .lift_suspension(
+                    &Actor::operator(Some(tenant)),
+                    tenant,
+                    &address_number,
+                    &reason,
+                )
+                .await?;
             println!(
                 "宛名番号 {} の利用停止 (番号 {}) を解除しました。",
                 s.address_number, s.suspension_id
@@ -156,30 +154,6 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
 }
 
 /// A 利用停止 recorded or lifted, or the refusal, in the audit log.
-async fn audit_suspension(
-    store: &Store,
-    tenant: MunicipalityCode,
-    function: &str,
-    address: &AddressNumber,
-    result: &Result<UseSuspension, StoreError>,
-) -> Result<()> {
-    let (outcome, detail) = match result {
-        Ok(s) => (
-            Outcome::Ok,
-            json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
-        ),
-        Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-    };
-    let acted = vec![address.as_str().to_owned()];
-    store
-        .audit(
-            Some(tenant),
-            cli_event(function, outcome, acted, vec![], detail),
-        )
-        .await?;
-    Ok(())
-}
-
 fn print_detail(d: &PersonDetail) {
     let p = &d.person;
     let line = |label: &str, value: Option<&str>| {

@@ -6,13 +6,11 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::json;
-use sesshu_domain::AddressNumber;
 use sesshu_domain::access::Permission;
-use sesshu_store::{Outcome, StoreError};
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
-use crate::api::{AppState, audit_acted, record};
+use crate::api::AppState;
+use sesshu_app::AppError;
 use sesshu_app::persons::PersonSearch;
 use sesshu_app::view::{PersonDetail, PersonSummaryView};
 
@@ -508,71 +506,47 @@ async fn suspension_action(
         .require(state, Permission::PersonWrite, function)
         .await?;
     staff.check_csrf(&f.csrf)?;
-    let a = AddressNumber::parse(address).map_err(|_| PageError::NotFound)?;
-    let mut errors = SuspensionErrors::default();
-    let requested_on = match f.requested_on.as_deref().map(str::trim) {
-        None | Some("") => crate::today_in_japan(),
-        Some(d) => match sesshu_domain::parse_date(d) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.date = Some(format!("請求日が読めません: {e}"));
-                crate::today_in_japan()
-            }
-        },
-    };
-    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
-    if reason.is_empty() {
-        errors.reason = Some(if suspend {
-            "請求の内容・理由を入力してください".into()
-        } else {
-            "解除の理由を入力してください".into()
-        });
-    }
-    if errors.date.is_some() || errors.reason.is_some() {
-        return person_page_with(state, staff, address, None, None, None, errors).await;
-    }
+    let reason = f.reason.as_deref().unwrap_or_default();
     let result = if suspend {
         state
             .app
-            .store
-            .suspend_use(staff.tenant, &a, requested_on, reason, &staff.caller.actor)
+            .suspend_use(
+                &staff.caller,
+                staff.tenant,
+                address,
+                f.requested_on.as_deref(),
+                reason,
+            )
             .await
     } else {
         state
             .app
-            .store
-            .lift_suspension(staff.tenant, &a, reason, &staff.caller.actor)
+            .lift_suspension(&staff.caller, staff.tenant, address, reason)
             .await
+    };
+    let mut errors = SuspensionErrors::default();
+    let mut place = |field: &str, m: String| match field {
+        "requested_on" => errors.date = Some(m),
+        _ => errors.reason = Some(m),
     };
     let s = match result {
         Ok(s) => s,
-        // Another municipality's number, or none: the same answer as any page for it.
-        Err(StoreError::NotFound(_)) => return Err(PageError::NotFound),
-        Err(StoreError::Invalid(m)) => {
-            // Named as the person acted on, as the CLI does, so a search by person finds it.
-            record(
-                state,
-                &staff.caller,
-                function,
-                Outcome::Refused,
-                vec![a.as_str().to_owned()],
-                vec![],
-                json!({"refused": m, "via": "page"}),
-            )
-            .await?;
-            errors.reason = Some(m);
+        Err(AppError::Fields(all)) => {
+            for (field, m) in all {
+                place(field, m);
+            }
+            return person_page_with(state, staff, address, None, None, None, errors).await;
+        }
+        Err(AppError::Field(field, m)) => {
+            place(field, m);
+            return person_page_with(state, staff, address, None, None, None, errors).await;
+        }
+        Err(AppError::Invalid(m)) => {
+            place("reason", m);
             return person_page_with(state, staff, address, None, None, None, errors).await;
         }
         Err(e) => return Err(e.into()),
     };
-    audit_acted(
-        state,
-        &staff.caller,
-        function,
-        vec![a.as_str().to_owned()],
-        json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on, "via": "page"}),
-    )
-    .await?;
     let notice = if suspend {
         format!(
             "利用停止の請求 ({}) を記録しました。以後の通知・接種券の対象から除かれます。",
