@@ -6,6 +6,7 @@
 //! the audit entry and returns a typed result. Adapters parse, call and render; the store keeps
 //! persistence (SQL, rows, transactions) and decides nothing.
 
+pub mod accounts;
 pub mod actor;
 pub mod certificates;
 mod clock;

@@ -1026,3 +1026,107 @@ async fn a_use_suspension_is_recorded_refused_twice_and_lifted_with_its_reasons(
         );
     }
 }
+
+#[tokio::test]
+async fn accounts_are_administered_with_separation_of_duties_and_every_change_audited() {
+    use sesshu_app::accounts::{AccountChange, AccountChanged};
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let admin = actor("132098", "kanri", "role:administrator");
+        let add = AccountChange::Add {
+            login: "Sato".into(),
+            display_name: "佐藤 一郎".into(),
+            shared: false,
+            shared_with: None,
+            valid_from: None,
+            valid_until: None,
+            grants: vec!["role:clerk".into()],
+        };
+        assert!(matches!(
+            w.app.change_account(&clerk("tanaka"), t, &add).await,
+            Err(AppError::Forbidden(Permission::UserAdmin))
+        ));
+        assert!(matches!(
+            w.app
+                .change_account(&actor("011002", "kanri", "role:administrator"), t, &add)
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        let AccountChanged::Added {
+            login,
+            first_password,
+        } = w.app.change_account(&admin, t, &add).await.unwrap()
+        else {
+            panic!("{name}: added");
+        };
+        assert_eq!(login, "sato", "{name}: the login is normalised");
+        assert!(!first_password.is_empty());
+        let bad = AccountChange::Add {
+            login: "1x".into(),
+            display_name: String::new(),
+            shared: false,
+            shared_with: None,
+            valid_from: None,
+            valid_until: None,
+            grants: vec![],
+        };
+        assert!(matches!(
+            w.app.change_account(&admin, t, &bad).await,
+            Err(AppError::Field("login", _))
+        ));
+        // Separation of duties: an administrator's grants and the auditor's never meet.
+        let both = AccountChange::Grant {
+            login: "sato".into(),
+            grant: "role:administrator".into(),
+            valid_from: None,
+            valid_until: None,
+        };
+        w.app.change_account(&admin, t, &both).await.unwrap();
+        let auditor = AccountChange::Grant {
+            login: "sato".into(),
+            grant: "role:auditor".into(),
+            valid_from: None,
+            valid_until: None,
+        };
+        let refused = w.app.change_account(&admin, t, &auditor).await;
+        assert!(
+            matches!(refused, Err(AppError::Invalid(_))),
+            "{name}: {refused:?}"
+        );
+        let none = AccountChange::Revoke {
+            login: "sato".into(),
+            grant: "role:auditor".into(),
+        };
+        assert!(matches!(
+            w.app.change_account(&admin, t, &none).await,
+            Err(AppError::Invalid(_))
+        ));
+        let accounts = w.app.accounts(&admin, t).await.unwrap();
+        assert!(
+            accounts
+                .iter()
+                .any(|(a, g)| a.login == "sato" && g.len() == 2)
+        );
+        let review = w.app.access_review(&admin, t, None).await.unwrap();
+        assert!(review.iter().any(|r| r.login == "sato"), "{name}");
+        let e = entries(&w.store, t, "user.admin").await;
+        assert!(
+            e.iter()
+                .filter(|e| e.outcome == "ok" && e.actor == "user:kanri")
+                .count()
+                == 2,
+            "{name}: add and grant"
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "refused" && e.detail.contains("role:auditor")),
+            "{name}: the refused grant, with what was asked"
+        );
+        assert!(
+            e.iter().all(|e| !e.detail.contains(&first_password)),
+            "{name}: no password"
+        );
+        assert_eq!(entries(&w.store, t, "user.review").await.len(), 1, "{name}");
+    }
+}

@@ -2,13 +2,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
-use sesshu_domain::access::{PasswordPolicy, Permission, ROLES, expand, parse_login};
-use sesshu_domain::{CivilDate, MunicipalityCode, parse_date};
-use sesshu_store::{NewAccount, Outcome, Store};
+use sesshu_app::Actor;
+use sesshu_app::accounts::{AccountChange, AccountChanged};
+use sesshu_domain::access::{Permission, ROLES};
+use sesshu_domain::{CivilDate, parse_date};
 
-use crate::cmd::audit::cli_event;
+use crate::cmd::schedule::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]
@@ -97,56 +98,14 @@ fn day(s: &Option<String>, what: &str) -> Result<Option<CivilDate>> {
         .transpose()
 }
 
-async fn audit_admin(
-    store: &Store,
-    tenant: MunicipalityCode,
-    detail: serde_json::Value,
-) -> Result<()> {
-    store
-        .audit(
-            Some(tenant),
-            cli_event("user.admin", Outcome::Ok, vec![], vec![], detail),
-        )
-        .await?;
-    Ok(())
-}
-
 pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> {
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
-    let what = format!("{command:?}");
-    let keyring = config.keyring().ok();
-    let result = administer(&store, tenant, command, keyring.as_ref()).await;
-    if let Err(e) = &result {
-        // A refused change is recorded too: who tried what, and why it was refused.
-        store
-            .audit(
-                Some(tenant),
-                cli_event(
-                    "user.admin",
-                    Outcome::Refused,
-                    vec![],
-                    vec![],
-                    json!({"command": what, "reason": e.to_string()}),
-                ),
-            )
-            .await?;
-    }
-    store.close().await;
-    result
-}
-
-async fn administer(
-    store: &Store,
-    tenant: MunicipalityCode,
-    command: UserCommand,
-    keyring: Option<&sesshu_crypto::Keyring>,
-) -> Result<ExitCode> {
-    let by = crate::cmd::import::operator();
-    let policy = PasswordPolicy::default();
+    let app = config.app(store.clone(), &RulesArg::default())?;
+    let me = Actor::operator(Some(tenant));
     let today = sesshu_web::today_in_japan();
-    match command {
+    let change = match command {
         UserCommand::Add {
             login,
             name,
@@ -155,45 +114,65 @@ async fn administer(
             valid_until,
             shared,
             shared_with,
-        } => {
-            let login = parse_login(&login)?;
-            for g in &grants {
-                expand(g)?;
-            }
-            let password = sesshu_crypto::password::first_password(&login, &policy);
-            let new = NewAccount {
-                login: login.clone(),
-                display_name: name,
-                shared,
-                shared_with,
-                valid_from: day(&valid_from, "--valid-from")?.unwrap_or(today),
-                valid_until: day(&valid_until, "--valid-until")?,
-            };
-            store
-                .create_account(tenant, &new, &password, &policy, &by)
+        } => AccountChange::Add {
+            login,
+            display_name: name,
+            shared,
+            shared_with,
+            valid_from: day(&valid_from, "--valid-from")?,
+            valid_until: day(&valid_until, "--valid-until")?,
+            grants,
+        },
+        UserCommand::Grant {
+            login,
+            grant,
+            from,
+            until,
+        } => AccountChange::Grant {
+            login,
+            grant,
+            valid_from: day(&from, "--from")?,
+            valid_until: day(&until, "--until")?,
+        },
+        UserCommand::Revoke { login, grant } => AccountChange::Revoke { login, grant },
+        UserCommand::Disable { login, last_day } => AccountChange::Disable {
+            login,
+            last_day: day(&last_day, "--last-day")?,
+        },
+        UserCommand::Enable { login } => AccountChange::Enable { login },
+        UserCommand::ResetPassword { login } => AccountChange::ResetPassword { login },
+        UserCommand::Unlock { login } => AccountChange::Unlock { login },
+        UserCommand::Totp { login, qr } => {
+            let changed = app
+                .change_account(&me, tenant, &AccountChange::EnrolTotp { login })
                 .await?;
-            for g in &grants {
-                store
-                    .grant(tenant, &login, g, new.valid_from, new.valid_until, &by)
-                    .await?;
+            if let AccountChanged::TotpEnrolled {
+                otpauth,
+                recovery_codes,
+                ..
+            } = changed
+            {
+                let code = qrcode::QrCode::new(otpauth.as_bytes())?;
+                println!(
+                    "{}",
+                    code.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                );
+                println!("認証アプリで読み取ってください: {otpauth}");
+                if let Some(path) = qr {
+                    std::fs::write(&path, code.render::<qrcode::render::svg::Color>().build())
+                        .with_context(|| format!("{} を書けません", path.display()))?;
+                }
+                println!(
+                    "回復コード (各1回、安全な場所に保管): {}",
+                    recovery_codes.join(" ")
+                );
             }
-            audit_admin(
-                store,
-                tenant,
-                json!({"action": "add", "login": login, "grants": grants, "shared": shared}),
-            )
-            .await?;
-            println!(
-                "利用者 {login} を作成しました。初回パスワード (初回ログイン時に変更): {password}"
-            );
+            return Ok(ExitCode::SUCCESS);
         }
         UserCommand::List { json: as_json } => {
-            let accounts = store.accounts(tenant).await?;
-            let mut rows = Vec::new();
-            for a in &accounts {
-                let grants = store.grants(tenant, &a.login).await?;
-                rows.push((a.clone(), grants));
-            }
+            let rows = app.accounts(&me, tenant).await?;
             if as_json {
                 let out: Vec<_> = rows
                     .iter()
@@ -217,104 +196,7 @@ async fn administer(
                     );
                 }
             }
-        }
-        UserCommand::Grant {
-            login,
-            grant,
-            from,
-            until,
-        } => {
-            let from = day(&from, "--from")?.unwrap_or(today);
-            store
-                .grant(tenant, &login, &grant, from, day(&until, "--until")?, &by)
-                .await?;
-            audit_admin(
-                store,
-                tenant,
-                json!({"action": "grant", "login": login, "grant": grant, "from": from.to_string(), "until": until}),
-            )
-            .await?;
-            println!("{login} に {grant} を付与しました");
-        }
-        UserCommand::Revoke { login, grant } => {
-            let n = store.revoke(tenant, &login, &grant, &by).await?;
-            if n == 0 {
-                bail!("{login} に有効な {grant} はありません");
-            }
-            audit_admin(
-                store,
-                tenant,
-                json!({"action": "revoke", "login": login, "grant": grant}),
-            )
-            .await?;
-            println!("{login} の {grant} を取り消しました");
-        }
-        UserCommand::Disable { login, last_day } => {
-            let last = day(&last_day, "--last-day")?;
-            store.disable_account(tenant, &login, last).await?;
-            audit_admin(
-                store,
-                tenant,
-                json!({"action": "disable", "login": login, "last_day": last.map(|d| d.to_string())}),
-            )
-            .await?;
-            match last {
-                Some(d) => println!("{login} は {d} まで有効です (翌日から利用できません)"),
-                None => println!("{login} を無効にしました"),
-            }
-        }
-        UserCommand::Enable { login } => {
-            store.enable_account(tenant, &login).await?;
-            audit_admin(store, tenant, json!({"action": "enable", "login": login})).await?;
-            println!("{login} を有効にしました");
-        }
-        UserCommand::ResetPassword { login } => {
-            let password = sesshu_crypto::password::first_password(&login, &policy);
-            store
-                .set_password(tenant, &login, &password, &policy, true)
-                .await?;
-            audit_admin(
-                store,
-                tenant,
-                json!({"action": "reset-password", "login": login}),
-            )
-            .await?;
-            println!("{login} の新しいパスワード (次回ログイン時に変更): {password}");
-        }
-        UserCommand::Unlock { login } => {
-            store.unlock_account(tenant, &login).await?;
-            audit_admin(store, tenant, json!({"action": "unlock", "login": login})).await?;
-            println!("{login} のロックを解除しました");
-        }
-        UserCommand::Totp { login, qr } => {
-            let Some(keyring) = keyring else {
-                bail!("鍵ファイルが必要です (TOTP の鍵は配備の鍵で暗号化して保存します)");
-            };
-            let secret = sesshu_crypto::totp::new_secret();
-            let sealed =
-                sesshu_crypto::signing::seal_account_secret(keyring, tenant, &login, &secret)?;
-            let codes: Vec<String> = (0..10)
-                .map(|_| sesshu_crypto::totp::recovery_code())
-                .collect();
-            store.enroll_totp(tenant, &login, &sealed, &codes).await?;
-            let url = sesshu_crypto::totp::enrolment_url(
-                &secret,
-                &format!("{login}@{}", tenant.as_string()),
-            )?;
-            let code = qrcode::QrCode::new(url.as_bytes())?;
-            println!(
-                "{}",
-                code.render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build()
-            );
-            println!("認証アプリで読み取ってください: {url}");
-            if let Some(path) = qr {
-                std::fs::write(&path, code.render::<qrcode::render::svg::Color>().build())
-                    .with_context(|| format!("{} を書けません", path.display()))?;
-            }
-            println!("回復コード (各1回、安全な場所に保管): {}", codes.join(" "));
-            audit_admin(store, tenant, json!({"action": "totp", "login": login})).await?;
+            return Ok(ExitCode::SUCCESS);
         }
         UserCommand::Roles => {
             for r in ROLES {
@@ -324,8 +206,34 @@ async fn administer(
             for p in Permission::ALL {
                 println!("{:<24} {}", p.code(), p.label());
             }
+            return Ok(ExitCode::SUCCESS);
         }
+    };
+    let changed = app.change_account(&me, tenant, &change).await?;
+    match changed {
+        AccountChanged::Added {
+            login,
+            first_password,
+        } => println!(
+            "利用者 {login} を作成しました。初回パスワード (初回ログイン時に変更): {first_password}"
+        ),
+        AccountChanged::Granted { login, grant } => println!("{login} に {grant} を付与しました"),
+        AccountChanged::Revoked { login, grant, .. } => {
+            println!("{login} の {grant} を取り消しました")
+        }
+        AccountChanged::Disabled {
+            login,
+            last_day: Some(d),
+        } => println!("{login} は {d} まで有効です (翌日から利用できません)"),
+        AccountChanged::Disabled { login, .. } => println!("{login} を無効にしました"),
+        AccountChanged::Enabled { login } => println!("{login} を有効にしました"),
+        AccountChanged::PasswordReset { login, password } => {
+            println!("{login} の新しいパスワード (次回ログイン時に変更): {password}")
+        }
+        AccountChanged::Unlocked { login } => println!("{login} のロックを解除しました"),
+        AccountChanged::TotpEnrolled { .. } => {}
     }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -336,18 +244,9 @@ pub async fn access_review(global: &GlobalArgs, args: AccessReviewArgs) -> Resul
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
     let today = day(&args.as_of, "--as-of")?.unwrap_or_else(sesshu_web::today_in_japan);
-    let rows = store.access_review(tenant, today).await?;
-    store
-        .audit(
-            Some(tenant),
-            cli_event(
-                "user.review",
-                Outcome::Ok,
-                vec![],
-                vec![],
-                json!({"as_of": today.to_string(), "accounts": rows.len()}),
-            ),
-        )
+    let app = config.app(store.clone(), &RulesArg::default())?;
+    let rows = app
+        .access_review(&Actor::operator(Some(tenant)), tenant, Some(today))
         .await?;
     store.close().await;
     if let Some(path) = &args.csv {

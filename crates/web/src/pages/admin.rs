@@ -9,9 +9,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sesshu_domain::access::{PasswordPolicy, Permission, ROLES};
+use sesshu_app::AppError;
+use sesshu_app::accounts::{AccountChange, AccountChanged};
+use sesshu_domain::CivilDate;
+use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::parse_date;
-use sesshu_store::{AuditEntry, AuditQuery, NewAccount, Outcome, ReviewRow, StoreError};
+use sesshu_store::{AuditEntry, AuditQuery, Outcome, ReviewRow};
 
 use super::{Chrome, PageError, Staff, field, render};
 use crate::api::AppState;
@@ -42,16 +45,10 @@ async fn users_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let today = crate::today_in_japan();
-    let review = state.app.store.access_review(staff.tenant, today).await?;
-    crate::api::audit(
-        state,
-        &staff.caller,
-        "user.review",
-        Outcome::Ok,
-        vec![],
-        json!({"accounts": review.len(), "via": "page"}),
-    )
-    .await?;
+    let review = state
+        .app
+        .access_review(&staff.caller, staff.tenant, None)
+        .await?;
     let page = UsersPage {
         chrome: staff.chrome(state, "利用者管理").await,
         review,
@@ -111,31 +108,28 @@ pub(crate) async fn user_action(
         .require(&state, Permission::UserAdmin, "user.admin")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    let login = f.login.trim().to_owned();
-    let done = apply(&state, &staff, &f, &login).await;
-    let (outcome, detail) = match &done {
-        Ok(_) => (
-            Outcome::Ok,
-            json!({"action": f.action, "login": login, "grant": f.grant, "via": "page"}),
-        ),
-        Err(e) => (
-            Outcome::Refused,
-            json!({"action": f.action, "login": login, "grant": f.grant, "error": e.to_string(), "via": "page"}),
-        ),
-    };
-    crate::api::audit(&state, &staff.caller, "user.admin", outcome, vec![], detail).await?;
-    match done {
-        Ok(notice) => users_page(&state, &staff, StatusCode::OK, Some(notice), None).await,
-        Err(StoreError::Invalid(m)) => {
-            users_page(&state, &staff, StatusCode::BAD_REQUEST, None, Some(m)).await
+    let done = match change_of(&f) {
+        Ok(change) => {
+            state
+                .app
+                .change_account(&staff.caller, staff.tenant, &change)
+                .await
         }
-        Err(StoreError::NotFound(m)) => {
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(changed) => users_page(&state, &staff, StatusCode::OK, Some(said(&changed)), None).await,
+        Err(AppError::NotFound(m)) => {
+            let m = format!("{m} が見つかりません");
+            users_page(&state, &staff, StatusCode::NOT_FOUND, None, Some(m)).await
+        }
+        Err(e) if e.is_users() && !matches!(e, AppError::Forbidden(_)) => {
             users_page(
                 &state,
                 &staff,
-                StatusCode::NOT_FOUND,
+                StatusCode::BAD_REQUEST,
                 None,
-                Some(format!("{m} が見つかりません")),
+                Some(e.to_string()),
             )
             .await
         }
@@ -145,92 +139,79 @@ pub(crate) async fn user_action(
 
 fn date_field(
     v: &Option<String>,
+    name: &'static str,
     what: &str,
-) -> Result<Option<sesshu_domain::CivilDate>, StoreError> {
+) -> Result<Option<CivilDate>, AppError> {
     field(v)
-        .map(|s| parse_date(s).map_err(|e| StoreError::Invalid(format!("{what}: {e}"))))
+        .map(|s| parse_date(s).map_err(|e| AppError::Field(name, format!("{what}: {e}"))))
         .transpose()
 }
 
-async fn apply(
-    state: &AppState,
-    staff: &Staff,
-    f: &UserAction,
-    login: &str,
-) -> Result<String, StoreError> {
-    let t = staff.tenant;
-    let store = &state.app.store;
-    let by = staff.caller.actor.as_str();
-    let policy = PasswordPolicy::default();
-    let today = crate::today_in_japan();
-    if login.is_empty() {
-        return Err(StoreError::Invalid("ログイン名を入力してください".into()));
-    }
-    match f.action.as_str() {
-        "add" => {
-            let password = sesshu_crypto::password::first_password(login, &policy);
-            let new = NewAccount {
-                login: login.to_owned(),
-                display_name: field(&f.display_name).unwrap_or(login).to_owned(),
-                shared: false,
-                shared_with: None,
-                valid_from: date_field(&f.valid_from, "有効開始日")?.unwrap_or(today),
-                valid_until: date_field(&f.valid_until, "有効終了日")?,
-            };
-            store
-                .create_account(t, &new, &password, &policy, by)
-                .await?;
-            Ok(format!(
-                "{login} を作成しました。初回パスワード: {password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
-            ))
+/// The form's action as a change to an account.
+fn change_of(f: &UserAction) -> Result<AccountChange, AppError> {
+    let login = f.login.trim().to_owned();
+    let grant = field(&f.grant).unwrap_or("").to_owned();
+    Ok(match f.action.as_str() {
+        "add" => AccountChange::Add {
+            display_name: field(&f.display_name).unwrap_or("").to_owned(),
+            shared: false,
+            shared_with: None,
+            valid_from: date_field(&f.valid_from, "valid_from", "有効開始日")?,
+            valid_until: date_field(&f.valid_until, "valid_until", "有効終了日")?,
+            grants: vec![],
+            login,
+        },
+        "grant" => AccountChange::Grant {
+            valid_from: date_field(&f.valid_from, "valid_from", "有効開始日")?,
+            valid_until: date_field(&f.valid_until, "valid_until", "有効終了日")?,
+            login,
+            grant,
+        },
+        "revoke" => AccountChange::Revoke { login, grant },
+        "disable" => AccountChange::Disable {
+            last_day: date_field(&f.last_day, "last_day", "最終利用日")?,
+            login,
+        },
+        "enable" => AccountChange::Enable { login },
+        "unlock" => AccountChange::Unlock { login },
+        "reset" => AccountChange::ResetPassword { login },
+        other => return Err(AppError::Invalid(format!("不明な操作です: {other}"))),
+    })
+}
+
+/// What the page says a change did.
+fn said(c: &AccountChanged) -> String {
+    match c {
+        AccountChanged::Added {
+            login,
+            first_password,
+        } => format!(
+            "{login} を作成しました。初回パスワード: {first_password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
+        ),
+        AccountChanged::Granted { login, grant } => format!("{login} に {grant} を付与しました"),
+        AccountChanged::Revoked {
+            login,
+            grant,
+            count,
+        } => {
+            format!("{login} の {grant} を取り消しました ({count}件)")
         }
-        "grant" => {
-            let grant = field(&f.grant)
-                .ok_or_else(|| StoreError::Invalid("付与するロールを選んでください".into()))?;
-            store
-                .grant(
-                    t,
-                    login,
-                    grant,
-                    date_field(&f.valid_from, "有効開始日")?.unwrap_or(today),
-                    date_field(&f.valid_until, "有効終了日")?,
-                    by,
-                )
-                .await?;
-            Ok(format!("{login} に {grant} を付与しました"))
+        AccountChanged::Disabled {
+            login,
+            last_day: Some(d),
+        } => {
+            format!("{login} は {d} を最後に利用できなくなります")
         }
-        "revoke" => {
-            let grant = field(&f.grant)
-                .ok_or_else(|| StoreError::Invalid("取り消すロールを選んでください".into()))?;
-            let n = store.revoke(t, login, grant, by).await?;
-            Ok(format!("{login} の {grant} を取り消しました ({n}件)"))
+        AccountChanged::Disabled {
+            login,
+            last_day: None,
+        } => format!("{login} を利用停止にしました"),
+        AccountChanged::Enabled { login } => format!("{login} を利用再開にしました"),
+        AccountChanged::Unlocked { login } => format!("{login} のロックを解除しました"),
+        AccountChanged::PasswordReset { login, password } => {
+            format!("{login} の仮パスワード: {password} (次回ログイン時に変更が必要です)")
         }
-        "disable" => {
-            let last = date_field(&f.last_day, "最終利用日")?;
-            store.disable_account(t, login, last).await?;
-            Ok(match last {
-                Some(d) => format!("{login} は {d} を最後に利用できなくなります"),
-                None => format!("{login} を利用停止にしました"),
-            })
-        }
-        "enable" => {
-            store.enable_account(t, login).await?;
-            Ok(format!("{login} を利用再開にしました"))
-        }
-        "unlock" => {
-            store.unlock_account(t, login).await?;
-            Ok(format!("{login} のロックを解除しました"))
-        }
-        "reset" => {
-            let password = sesshu_crypto::password::first_password(login, &policy);
-            store
-                .set_password(t, login, &password, &policy, true)
-                .await?;
-            Ok(format!(
-                "{login} の仮パスワード: {password} (次回ログイン時に変更が必要です)"
-            ))
-        }
-        other => Err(StoreError::Invalid(format!("不明な操作です: {other}"))),
+        AccountChanged::TotpEnrolled { login, .. } => format!("{login} の二要素認証を登録しました"),
     }
 }
 
@@ -244,18 +225,8 @@ pub(crate) async fn access_review_csv(
         .await?;
     let rows = state
         .app
-        .store
-        .access_review(staff.tenant, crate::today_in_japan())
+        .access_review(&staff.caller, staff.tenant, None)
         .await?;
-    crate::api::audit(
-        &state,
-        &staff.caller,
-        "user.review",
-        Outcome::Ok,
-        vec![],
-        json!({"accounts": rows.len(), "format": "csv", "via": "page"}),
-    )
-    .await?;
     let mut out = String::from(
         "\u{feff}ログイン名,氏名,ロール,権限,有効開始,有効終了,最終ログイン,共用,停止,ロック,休眠,期限間近,所見\r\n",
     );

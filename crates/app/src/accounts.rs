@@ -1,0 +1,358 @@
+//! Accounts and their grants (user.admin): create, grant, revoke, disable, enable, unlock,
+//! reset a password, enrol a second factor; the list and the periodic access review. Every
+//! change is audited as `user.admin`, a refused one too with its reason.
+
+use serde_json::json;
+use sesshu_domain::access::{PasswordPolicy, Permission, expand, parse_login};
+use sesshu_domain::{CivilDate, MunicipalityCode};
+use sesshu_store::{Account, Grant, NewAccount, Outcome, ReviewRow};
+
+use crate::{Actor, App, AppError, today_in_japan};
+
+/// A change to an account.
+#[derive(Debug, Clone)]
+pub enum AccountChange {
+    /// A new account with a first password to change at first login, and its grants.
+    Add {
+        login: String,
+        display_name: String,
+        /// A shared account: allowed only with its registered users and terminals.
+        shared: bool,
+        shared_with: Option<String>,
+        valid_from: Option<CivilDate>,
+        valid_until: Option<CivilDate>,
+        grants: Vec<String>,
+    },
+    Grant {
+        login: String,
+        /// A role (`role:clerk`) or one permission (`dose.write`).
+        grant: String,
+        valid_from: Option<CivilDate>,
+        valid_until: Option<CivilDate>,
+    },
+    Revoke {
+        login: String,
+        grant: String,
+    },
+    /// At once, or after a last day.
+    Disable {
+        login: String,
+        last_day: Option<CivilDate>,
+    },
+    Enable {
+        login: String,
+    },
+    Unlock {
+        login: String,
+    },
+    /// A new first password, to be changed at the next login.
+    ResetPassword {
+        login: String,
+    },
+    /// A new second-factor key and ten recovery codes (shown once).
+    EnrolTotp {
+        login: String,
+    },
+}
+
+/// What a change did, with what must be handed to the person once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChanged {
+    Added {
+        login: String,
+        first_password: String,
+    },
+    Granted {
+        login: String,
+        grant: String,
+    },
+    Revoked {
+        login: String,
+        grant: String,
+        count: u64,
+    },
+    Disabled {
+        login: String,
+        last_day: Option<CivilDate>,
+    },
+    Enabled {
+        login: String,
+    },
+    Unlocked {
+        login: String,
+    },
+    PasswordReset {
+        login: String,
+        password: String,
+    },
+    TotpEnrolled {
+        login: String,
+        otpauth: String,
+        recovery_codes: Vec<String>,
+    },
+}
+
+impl AccountChange {
+    fn login(&self) -> &str {
+        match self {
+            Self::Add { login, .. }
+            | Self::Grant { login, .. }
+            | Self::Revoke { login, .. }
+            | Self::Disable { login, .. }
+            | Self::Enable { login }
+            | Self::Unlock { login }
+            | Self::ResetPassword { login }
+            | Self::EnrolTotp { login } => login,
+        }
+    }
+
+    /// What the audit entry says was asked (never a password).
+    fn detail(&self) -> serde_json::Value {
+        match self {
+            Self::Add {
+                login,
+                grants,
+                shared,
+                ..
+            } => json!({"action": "add", "login": login, "grants": grants, "shared": shared}),
+            Self::Grant {
+                login,
+                grant,
+                valid_from,
+                valid_until,
+            } => json!({"action": "grant", "login": login, "grant": grant,
+                        "from": valid_from.map(|d| d.to_string()),
+                        "until": valid_until.map(|d| d.to_string())}),
+            Self::Revoke { login, grant } => {
+                json!({"action": "revoke", "login": login, "grant": grant})
+            }
+            Self::Disable { login, last_day } => json!({"action": "disable", "login": login,
+                        "last_day": last_day.map(|d| d.to_string())}),
+            Self::Enable { login } => json!({"action": "enable", "login": login}),
+            Self::Unlock { login } => json!({"action": "unlock", "login": login}),
+            Self::ResetPassword { login } => json!({"action": "reset-password", "login": login}),
+            Self::EnrolTotp { login } => json!({"action": "totp", "login": login}),
+        }
+    }
+}
+
+impl App {
+    /// Applies one change to an account (user.admin); the entry records what was asked and,
+    /// when refused, why.
+    pub async fn change_account(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        change: &AccountChange,
+    ) -> Result<AccountChanged, AppError> {
+        self.authorize(actor, tenant, Permission::UserAdmin, "user.admin")
+            .await?;
+        let done = self.apply_change(actor, tenant, change).await;
+        let mut detail = change.detail();
+        let outcome = match &done {
+            Ok(_) => Outcome::Ok,
+            Err(e) => {
+                detail["error"] = json!(e.to_string());
+                Outcome::Refused
+            }
+        };
+        self.record(actor, "user.admin", outcome, vec![], vec![], detail)
+            .await?;
+        done
+    }
+
+    async fn apply_change(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        change: &AccountChange,
+    ) -> Result<AccountChanged, AppError> {
+        let store = &self.store;
+        let by = actor.actor.as_str();
+        let policy = PasswordPolicy::default();
+        let today = today_in_japan();
+        if change.login().trim().is_empty() {
+            return Err(AppError::Field(
+                "login",
+                "ログイン名を入力してください".into(),
+            ));
+        }
+        let login = change.login().trim().to_owned();
+        Ok(match change {
+            AccountChange::Add {
+                display_name,
+                shared,
+                shared_with,
+                valid_from,
+                valid_until,
+                grants,
+                ..
+            } => {
+                let login =
+                    parse_login(&login).map_err(|e| AppError::Field("login", e.to_string()))?;
+                for g in grants {
+                    expand(g).map_err(|e| AppError::Field("grant", e.to_string()))?;
+                }
+                let first_password = sesshu_crypto::password::first_password(&login, &policy);
+                let new = NewAccount {
+                    login: login.clone(),
+                    display_name: if display_name.trim().is_empty() {
+                        login.clone()
+                    } else {
+                        display_name.trim().to_owned()
+                    },
+                    shared: *shared,
+                    shared_with: shared_with.clone(),
+                    valid_from: valid_from.unwrap_or(today),
+                    valid_until: *valid_until,
+                };
+                store
+                    .create_account(tenant, &new, &first_password, &policy, by)
+                    .await?;
+                for g in grants {
+                    store
+                        .grant(tenant, &login, g, new.valid_from, new.valid_until, by)
+                        .await?;
+                }
+                AccountChanged::Added {
+                    login,
+                    first_password,
+                }
+            }
+            AccountChange::Grant {
+                grant,
+                valid_from,
+                valid_until,
+                ..
+            } => {
+                let grant = grant.trim();
+                if grant.is_empty() {
+                    return Err(AppError::Field(
+                        "grant",
+                        "付与するロールを選んでください".into(),
+                    ));
+                }
+                store
+                    .grant(
+                        tenant,
+                        &login,
+                        grant,
+                        valid_from.unwrap_or(today),
+                        *valid_until,
+                        by,
+                    )
+                    .await?;
+                AccountChanged::Granted {
+                    login,
+                    grant: grant.to_owned(),
+                }
+            }
+            AccountChange::Revoke { grant, .. } => {
+                let grant = grant.trim();
+                if grant.is_empty() {
+                    return Err(AppError::Field(
+                        "grant",
+                        "取り消すロールを選んでください".into(),
+                    ));
+                }
+                let count = store.revoke(tenant, &login, grant, by).await?;
+                if count == 0 {
+                    return Err(AppError::Invalid(format!(
+                        "{login} に有効な {grant} はありません"
+                    )));
+                }
+                AccountChanged::Revoked {
+                    login,
+                    grant: grant.to_owned(),
+                    count,
+                }
+            }
+            AccountChange::Disable { last_day, .. } => {
+                store.disable_account(tenant, &login, *last_day).await?;
+                AccountChanged::Disabled {
+                    login,
+                    last_day: *last_day,
+                }
+            }
+            AccountChange::Enable { .. } => {
+                store.enable_account(tenant, &login).await?;
+                AccountChanged::Enabled { login }
+            }
+            AccountChange::Unlock { .. } => {
+                store.unlock_account(tenant, &login).await?;
+                AccountChanged::Unlocked { login }
+            }
+            AccountChange::ResetPassword { .. } => {
+                let password = sesshu_crypto::password::first_password(&login, &policy);
+                store
+                    .set_password(tenant, &login, &password, &policy, true)
+                    .await?;
+                AccountChanged::PasswordReset { login, password }
+            }
+            AccountChange::EnrolTotp { .. } => {
+                let secret = sesshu_crypto::totp::new_secret();
+                let sealed = sesshu_crypto::signing::seal_account_secret(
+                    &*self.keyring()?,
+                    tenant,
+                    &login,
+                    &secret,
+                )?;
+                let recovery_codes: Vec<String> = (0..10)
+                    .map(|_| sesshu_crypto::totp::recovery_code())
+                    .collect();
+                store
+                    .enroll_totp(tenant, &login, &sealed, &recovery_codes)
+                    .await?;
+                let otpauth = sesshu_crypto::totp::enrolment_url(
+                    &secret,
+                    &format!("{login}@{}", tenant.as_string()),
+                )?;
+                AccountChanged::TotpEnrolled {
+                    login,
+                    otpauth,
+                    recovery_codes,
+                }
+            }
+        })
+    }
+
+    /// Every account with its grants (user.admin).
+    pub async fn accounts(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+    ) -> Result<Vec<(Account, Vec<Grant>)>, AppError> {
+        self.authorize(actor, tenant, Permission::UserAdmin, "user.list")
+            .await?;
+        let mut rows = Vec::new();
+        for a in self.store.accounts(tenant).await? {
+            let grants = self.store.grants(tenant, &a.login).await?;
+            rows.push((a, grants));
+        }
+        Ok(rows)
+    }
+
+    /// The periodic access review (user.admin): every account, its grants, last login, and
+    /// whether it is dormant or about to expire, on `as_of`. Audited as `user.review`.
+    pub async fn access_review(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        as_of: Option<CivilDate>,
+    ) -> Result<Vec<ReviewRow>, AppError> {
+        self.authorize(actor, tenant, Permission::UserAdmin, "user.review")
+            .await?;
+        let as_of = as_of.unwrap_or_else(today_in_japan);
+        let rows = self.store.access_review(tenant, as_of).await?;
+        self.record(
+            actor,
+            "user.review",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({"as_of": as_of.to_string(), "accounts": rows.len()}),
+        )
+        .await?;
+        Ok(rows)
+    }
+}
