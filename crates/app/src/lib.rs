@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod audit;
 pub mod certificates;
 mod clock;
 pub mod doses;

@@ -1130,3 +1130,74 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
         assert_eq!(entries(&w.store, t, "user.review").await.len(), 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_auditor_searches_exports_and_verifies_and_is_recorded_doing_so() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let a = w.infants[0].address_number.as_str();
+        w.app.read_person(&clerk("tanaka"), t, a).await.unwrap();
+        let auditor = actor("132098", "kansa", "role:auditor");
+        let query = AuditQuery {
+            person: Some(a.to_owned()),
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        use sesshu_app::audit::AuditUse;
+        assert!(matches!(
+            w.app
+                .audit_entries(&clerk("tanaka"), t, &query, AuditUse::Search)
+                .await,
+            Err(AppError::Forbidden(Permission::AuditRead))
+        ));
+        assert!(matches!(
+            w.app
+                .audit_entries(
+                    &actor("011002", "kansa", "role:auditor"),
+                    t,
+                    &query,
+                    AuditUse::Search
+                )
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        let found = w
+            .app
+            .audit_entries(&auditor, t, &query, AuditUse::Search)
+            .await
+            .unwrap();
+        assert!(
+            found
+                .iter()
+                .any(|e| e.function == "person.read" && e.actor == "user:tanaka"),
+            "{name}: who looked at the person"
+        );
+        w.app
+            .audit_entries(&auditor, t, &query, AuditUse::Export)
+            .await
+            .unwrap();
+        let searched = entries(&w.store, t, "audit.read").await;
+        assert!(
+            searched
+                .iter()
+                .any(|e| e.actor == "user:kansa" && e.detail.contains(a))
+        );
+        assert_eq!(
+            entries(&w.store, t, "audit.export").await.len(),
+            1,
+            "{name}"
+        );
+        let v = w.app.verify_audit(&auditor, t).await.unwrap();
+        assert!(v.broken.is_none() && v.entries > 3, "{name}: {v:?}");
+        assert!(matches!(
+            w.app.verify_audit(&clerk("tanaka"), t).await,
+            Err(AppError::Forbidden(_))
+        ));
+        let e = entries(&w.store, t, "audit.verify").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.actor == "user:kansa")
+        );
+    }
+}

@@ -20,6 +20,7 @@ use sesshu_store::{AuditEvent, Outcome, Store, StoreError};
 use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 
 use crate::today_in_japan;
+use sesshu_app::audit::AuditUse;
 use sesshu_app::persons::PersonSearch;
 use sesshu_app::view::ImportRunView;
 
@@ -530,7 +531,6 @@ async fn audit_search(
     Path(code): Path<String>,
     Query(p): Query<AuditParams>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(&state, &caller, &code, Permission::AuditRead, "audit.read").await?;
     let query = sesshu_store::AuditQuery {
         actor: p.actor,
         function: p.function,
@@ -539,19 +539,10 @@ async fn audit_search(
         until: p.until,
         limit: p.limit.unwrap_or(1000).min(10_000),
     };
-    let entries = state.app.store.audit_entries(Some(tenant), &query).await?;
-    audit(
-        &state,
-        &caller,
-        "audit.read",
-        Outcome::Ok,
-        vec![],
-        json!({
-            "person": query.person, "actor": query.actor, "function": query.function,
-            "from": query.from, "until": query.until, "rows": entries.len(),
-        }),
-    )
-    .await?;
+    let entries = state
+        .app
+        .audit_entries(&caller, tenant(&code)?, &query, AuditUse::Search)
+        .await?;
     Ok(Json(entries).into_response())
 }
 

@@ -140,17 +140,15 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                 until,
                 limit,
             };
-            let entries = store.audit_entries(Some(tenant), &query).await?;
-            let conditions = json!({
-                "actor": query.actor, "function": query.function, "person": query.person,
-                "from": query.from, "until": query.until, "limit": query.limit,
-                "rows": entries.len(), "out": out.as_ref().map(|p| p.display().to_string()),
-            });
-            // The export is itself an operation on personal data (who looked at whom).
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event("audit.export", Outcome::Ok, vec![], vec![], conditions),
+            // The export is itself an operation on personal data (who looked at whom): the
+            // operation records it with its conditions.
+            let entries = config
+                .app(store.clone(), &crate::cmd::schedule::RulesArg::default())?
+                .audit_entries(
+                    &sesshu_app::Actor::operator(Some(tenant)),
+                    tenant,
+                    &query,
+                    sesshu_app::audit::AuditUse::Export,
                 )
                 .await?;
             let sink: Box<dyn Write> = match &out {

@@ -8,13 +8,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+
 use sesshu_app::AppError;
 use sesshu_app::accounts::{AccountChange, AccountChanged};
+use sesshu_app::audit::AuditUse;
 use sesshu_domain::CivilDate;
 use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::parse_date;
-use sesshu_store::{AuditEntry, AuditQuery, Outcome, ReviewRow};
+use sesshu_store::{AuditEntry, AuditQuery, ReviewRow};
 
 use super::{Chrome, PageError, Staff, field, render};
 use crate::api::AppState;
@@ -352,28 +353,12 @@ async fn searched(
     staff: &Staff,
     form: &AuditForm,
     limit: u32,
-    format: &str,
+    usage: AuditUse,
 ) -> Result<Vec<AuditEntry>, PageError> {
-    let query = form.query(limit);
-    let entries = state
+    Ok(state
         .app
-        .store
-        .audit_entries(Some(staff.tenant), &query)
-        .await?;
-    crate::api::audit(
-        state,
-        &staff.caller,
-        "audit.read",
-        Outcome::Ok,
-        vec![],
-        json!({
-            "person": query.person, "actor": query.actor, "function": query.function,
-            "from": query.from, "until": query.until, "rows": entries.len(),
-            "format": format, "via": "page",
-        }),
-    )
-    .await?;
-    Ok(entries)
+        .audit_entries(&staff.caller, staff.tenant, &form.query(limit), usage)
+        .await?)
 }
 
 pub(crate) async fn audit_search(
@@ -385,7 +370,7 @@ pub(crate) async fn audit_search(
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
     staff.check_csrf(&form.csrf)?;
-    let entries = searched(&state, &staff, &form, 500, "page").await?;
+    let entries = searched(&state, &staff, &form, 500, AuditUse::Search).await?;
     Ok(audit_page(&state, &staff, form, Some(entries), None).await)
 }
 
@@ -399,7 +384,7 @@ pub(crate) async fn audit_export(
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
     staff.check_csrf(&form.csrf)?;
-    let entries = searched(&state, &staff, &form, 100_000, "csv").await?;
+    let entries = searched(&state, &staff, &form, 100_000, AuditUse::Export).await?;
     let mut out = String::from(
         "\u{feff}連番,日時,操作者,種別,接続元,機能,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
     );
@@ -440,11 +425,7 @@ pub(crate) async fn audit_verify(
         .require(&state, Permission::AuditRead, "audit.verify")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    let v = state
-        .app
-        .store
-        .verify_audit_of(Some(&*state.keyring()?), staff.tenant)
-        .await?;
+    let v = state.app.verify_audit(&staff.caller, staff.tenant).await?;
     let (text, broken) = match &v.broken {
         None => (
             format!(
@@ -458,15 +439,6 @@ pub(crate) async fn audit_verify(
             true,
         ),
     };
-    crate::api::audit(
-        &state,
-        &staff.caller,
-        "audit.verify",
-        if broken { Outcome::Failed } else { Outcome::Ok },
-        vec![],
-        json!({"entries": v.entries, "broken": broken, "via": "page"}),
-    )
-    .await?;
     Ok(audit_page(
         &state,
         &staff,
