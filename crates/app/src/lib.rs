@@ -19,6 +19,7 @@ pub mod notices;
 pub mod persons;
 pub mod printing;
 pub mod settings;
+pub mod tokens;
 pub mod view;
 
 use std::collections::HashMap;

@@ -1201,3 +1201,57 @@ async fn the_auditor_searches_exports_and_verifies_and_is_recorded_doing_so() {
         );
     }
 }
+
+#[tokio::test]
+async fn api_tokens_are_created_listed_and_revoked_by_an_administrator_only() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let admin = actor("132098", "kanri", "role:administrator");
+        let grants = vec!["role:viewer".to_owned()];
+        assert!(matches!(
+            w.app
+                .create_token(&clerk("tanaka"), t, "kiosk", &grants, 30)
+                .await,
+            Err(AppError::Forbidden(Permission::UserAdmin))
+        ));
+        assert!(matches!(
+            w.app
+                .create_token(&admin, t, "kiosk", &["role:nobody".to_owned()], 30)
+                .await,
+            Err(AppError::Field("grant", _))
+        ));
+        let new = w
+            .app
+            .create_token(&admin, t, "kiosk", &grants, 30)
+            .await
+            .unwrap();
+        let caller = w
+            .store
+            .authenticate_token(&new.secret, chrono::Utc::now())
+            .await
+            .unwrap()
+            .expect("the token authenticates");
+        assert!(
+            caller.permissions.contains(&Permission::PersonRead),
+            "{name}"
+        );
+        let listed = w.app.tokens(&admin, t).await.unwrap();
+        assert_eq!(listed.len(), 1, "{name}");
+        w.app.revoke_token(&admin, t, &new.token_id).await.unwrap();
+        assert!(
+            w.store
+                .authenticate_token(&new.secret, chrono::Utc::now())
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: revoked at once"
+        );
+        let e = entries(&w.store, t, "token.admin").await;
+        assert_eq!(e.iter().filter(|e| e.outcome == "ok").count(), 2, "{name}");
+        assert!(
+            e.iter().all(|e| !e.detail.contains(&new.secret)),
+            "{name}: no secret"
+        );
+    }
+}

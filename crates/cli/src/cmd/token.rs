@@ -66,32 +66,21 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     let tenant = config.tenant(&store).await?;
-    let by = crate::cmd::import::operator();
+    let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+    let me = sesshu_app::Actor::operator(Some(tenant));
     match command {
         TokenCommand::Create {
             name, grants, days, ..
         } => {
-            let expires = chrono::Utc::now() + chrono::Duration::days(days.clamp(1, 3650));
-            let (id, token) = store
-                .create_token(tenant, &name, &grants, expires, &by)
-                .await?;
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "token.admin",
-                        Outcome::Ok,
-                        vec![],
-                        vec![],
-                        json!({"action": "create", "token_id": id, "name": name, "grants": grants, "expires_at": expires.to_rfc3339()}),
-                    ),
-                )
-                .await?;
-            println!("{token}");
-            eprintln!("トークン {id} ({name}) を作成しました。この値は再表示できません。");
+            let t = app.create_token(&me, tenant, &name, &grants, days).await?;
+            println!("{}", t.secret);
+            eprintln!(
+                "トークン {} ({name}) を作成しました。この値は再表示できません。",
+                t.token_id
+            );
         }
         TokenCommand::List { json: as_json } => {
-            let tokens = store.tokens(tenant).await?;
+            let tokens = app.tokens(&me, tenant).await?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
@@ -112,19 +101,7 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
             }
         }
         TokenCommand::Revoke { token_id } => {
-            store.revoke_token(tenant, &token_id, &by).await?;
-            store
-                .audit(
-                    Some(tenant),
-                    cli_event(
-                        "token.admin",
-                        Outcome::Ok,
-                        vec![],
-                        vec![],
-                        json!({"action": "revoke", "token_id": token_id}),
-                    ),
-                )
-                .await?;
+            app.revoke_token(&me, tenant, &token_id).await?;
             println!("トークン {token_id} を取り消しました");
         }
     }
