@@ -1,5 +1,7 @@
-//! A resident or dose file imported from the pages: its dry run (the real importer, rolled
-//! back) and its application, which the pages run as a background job with the file's progress.
+//! Resident and dose files (import.run): streamed from any reader with their row errors handed
+//! to the caller as they are found (the command line writes its report as it goes), audited as
+//! `import.residents` / `import.doses` with the counts; and a file held in memory (an upload),
+//! its dry run and its application, which the pages run as a background job.
 
 use std::sync::Arc;
 
@@ -7,7 +9,10 @@ use serde_json::json;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
 use sesshu_formats::{DoseReadOptions, ReadOptions, RowError};
-use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, Outcome};
+use sesshu_store::{
+    DoseImportOptions, DoseImportSummary, ImportMode, ImportOptions, ImportStatus, ImportSummary,
+    Outcome,
+};
 
 use crate::jobs::Progress;
 use crate::{Actor, App, AppError, today_in_japan};
@@ -56,10 +61,103 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
+fn outcome_of(status: ImportStatus) -> Outcome {
+    match status {
+        ImportStatus::Refused => Outcome::Refused,
+        ImportStatus::Applied | ImportStatus::Partial => Outcome::Ok,
+    }
+}
+
 impl App {
+    /// The resident register's feed: every row validated, good rows applied together (or none,
+    /// as the options say), each bad one given to `on_error` with its line, column and reason;
+    /// `progress` follows the bytes read.
+    pub async fn import_residents<R, E, P>(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        source: R,
+        options: ImportOptions,
+        on_error: E,
+        progress: P,
+    ) -> Result<ImportSummary, AppError>
+    where
+        R: std::io::Read + Send + 'static,
+        E: FnMut(&RowError),
+        P: Fn(u64) + Send + 'static,
+    {
+        self.authorize(actor, tenant, Permission::ImportRun, "import.residents")
+            .await?;
+        let (file, dry_run) = (options.file_name.clone(), options.dry_run);
+        let s = self
+            .store
+            .import_residents(
+                tenant,
+                Arc::new(self.crypto(tenant)?),
+                source,
+                options,
+                on_error,
+                progress,
+            )
+            .await?;
+        self.record(
+            actor,
+            "import.residents",
+            outcome_of(s.status),
+            vec![],
+            vec![],
+            json!({
+                "import_id": s.import_id, "file": file, "dry_run": dry_run,
+                "sha256": s.file_sha256, "status": s.status.as_str(), "inserted": s.inserted,
+                "updated": s.updated, "rejected": s.rejected,
+            }),
+        )
+        .await?;
+        Ok(s)
+    }
+
+    /// The monthly screening-form doses: persons matched, each dose judged with the person's
+    /// whole history, applied together; the same contract as [`App::import_residents`].
+    pub async fn import_doses<R, E, P>(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        source: R,
+        options: DoseImportOptions,
+        on_error: E,
+        progress: P,
+    ) -> Result<DoseImportSummary, AppError>
+    where
+        R: std::io::Read + Send + 'static,
+        E: FnMut(&RowError),
+        P: Fn(u64) + Send + 'static,
+    {
+        self.authorize(actor, tenant, Permission::ImportRun, "import.doses")
+            .await?;
+        let (file, dry_run) = (options.file_name.clone(), options.dry_run);
+        let s = self
+            .store
+            .import_doses(tenant, &self.engine, source, options, on_error, progress)
+            .await?;
+        self.record(
+            actor,
+            "import.doses",
+            outcome_of(s.status),
+            vec![],
+            vec![],
+            json!({
+                "import_id": s.import_id, "file": file, "dry_run": dry_run,
+                "sha256": s.file_sha256, "status": s.status.as_str(), "inserted": s.inserted,
+                "flagged": s.flagged, "duplicate": s.duplicate, "rejected": s.rejected,
+            }),
+        )
+        .await?;
+        Ok(s)
+    }
+
     /// Imports (or, with `dry_run`, checks) one file; the first `shown_errors` row errors come
     /// back, the rest are counted (all are kept with the import). `progress` follows the bytes
-    /// read. Audited as `import.run`, or `import.preview` for a dry run.
+    /// read.
     pub async fn import_file(
         &self,
         actor: &Actor,
@@ -68,13 +166,6 @@ impl App {
         shown_errors: usize,
         progress: &Progress,
     ) -> Result<ImportOutcome, AppError> {
-        let function = if req.dry_run {
-            "import.preview"
-        } else {
-            "import.run"
-        };
-        self.authorize(actor, tenant, Permission::ImportRun, function)
-            .await?;
         let today = today_in_japan();
         let mut errors = Vec::new();
         let mut error_count = 0u64;
@@ -96,10 +187,9 @@ impl App {
         let (status, message, counts, import_id) = match req.kind {
             ImportKind::Residents => {
                 let s = self
-                    .store
                     .import_residents(
+                        actor,
                         tenant,
-                        Arc::new(self.crypto(tenant)?),
                         source,
                         ImportOptions {
                             mode: req.mode,
@@ -133,10 +223,9 @@ impl App {
             ImportKind::Doses => {
                 let book = self.engine.rules();
                 let s = self
-                    .store
                     .import_doses(
+                        actor,
                         tenant,
-                        &self.engine,
                         source,
                         DoseImportOptions {
                             all_or_nothing: false,
@@ -179,21 +268,6 @@ impl App {
             import_id,
         };
         progress.set(req.bytes.len() as u64);
-        self.record(
-            actor,
-            function,
-            Outcome::Ok,
-            vec![],
-            vec![],
-            json!({
-                "import_id": outcome.import_id,
-                "kind": if req.kind == ImportKind::Doses { "doses" } else { "residents" },
-                "file_name": req.file_name,
-                "status": outcome.status,
-                "rows_in_error": outcome.error_count,
-            }),
-        )
-        .await?;
         Ok(outcome)
     }
 }

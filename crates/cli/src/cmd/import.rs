@@ -2,18 +2,15 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use sesshu_crypto::TenantCrypto;
 use sesshu_formats::{DoseReadOptions, Encoding, ErrorReport, ReadOptions};
-use sesshu_schedule::Engine;
 use sesshu_store::{DoseImportOptions, ImportMode, ImportOptions, ImportStatus, ImportSummary};
 
-use crate::cmd::audit::cli_event;
 use crate::config::{Config, GlobalArgs};
+use sesshu_app::Actor;
 
 /// Exit codes of imports, a contract for scripts.
 pub const EXIT_APPLIED: u8 = 0;
@@ -156,13 +153,6 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn audit_outcome(status: ImportStatus) -> sesshu_store::Outcome {
-    match status {
-        ImportStatus::Refused => sesshu_store::Outcome::Refused,
-        ImportStatus::Applied | ImportStatus::Partial => sesshu_store::Outcome::Ok,
-    }
-}
-
 fn exit_code(status: ImportStatus) -> ExitCode {
     ExitCode::from(match status {
         ImportStatus::Applied => EXIT_APPLIED,
@@ -200,12 +190,12 @@ async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
         },
         today,
     };
-    let engine = Engine::new(book);
+    let app = config.app(store.clone(), &args.rules)?;
     let started = std::time::Instant::now();
-    let summary = store
+    let summary = app
         .import_doses(
+            &Actor::operator(Some(tenant)),
             tenant,
-            &engine,
             file,
             options,
             |e| report.write(e),
@@ -214,23 +204,6 @@ async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
         .await?;
     bar.finish_and_clear();
     let report_path = report.finish()?;
-    store
-        .audit(
-            Some(tenant),
-            cli_event(
-                "import.doses",
-                audit_outcome(summary.status),
-                vec![],
-                vec![],
-                json!({
-                    "import_id": summary.import_id, "file": file_name(&args.file),
-                    "sha256": summary.file_sha256, "inserted": summary.inserted,
-                    "flagged": summary.flagged, "duplicate": summary.duplicate,
-                    "rejected": summary.rejected,
-                }),
-            ),
-        )
-        .await?;
     store.close().await;
     let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     if args.json {
@@ -328,10 +301,9 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         ImportCommand::Doses(args) => return run_doses(global, args).await,
     };
     let config = Config::resolve(global)?;
-    let keyring = config.keyring()?;
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
-    let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant)?);
+    let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
     let file = File::open(&args.file)
         .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -355,10 +327,10 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         },
     };
     let started = std::time::Instant::now();
-    let summary = store
+    let summary = app
         .import_residents(
+            &Actor::operator(Some(tenant)),
             tenant,
-            crypto,
             file,
             options,
             |e| report.write(e),
@@ -367,22 +339,6 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         .await?;
     bar.finish_and_clear();
     let report_path = report.finish()?;
-    store
-        .audit(
-            Some(tenant),
-            cli_event(
-                "import.residents",
-                audit_outcome(summary.status),
-                vec![],
-                vec![],
-                json!({
-                    "import_id": summary.import_id, "file": file_name(&args.file),
-                    "sha256": summary.file_sha256, "inserted": summary.inserted,
-                    "updated": summary.updated, "rejected": summary.rejected,
-                }),
-            ),
-        )
-        .await?;
     store.close().await;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
