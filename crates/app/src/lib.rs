@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod notices;
 pub mod persons;
 pub mod printing;
+pub mod schedule;
 pub mod settings;
 pub mod tokens;
 pub mod view;

@@ -1257,3 +1257,38 @@ async fn api_tokens_are_created_listed_and_revoked_by_an_administrator_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_register_forecast_counts_without_showing_anyone() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        assert!(matches!(
+            w.app
+                .forecast_register(
+                    &actor("132098", "kansa", "role:auditor"),
+                    t,
+                    today_in_japan()
+                )
+                .await,
+            Err(AppError::Forbidden(Permission::ScheduleRead))
+        ));
+        let f = w
+            .app
+            .forecast_register(&clerk("tanaka"), t, today_in_japan())
+            .await
+            .unwrap();
+        assert_eq!(f.persons, 40, "{name}");
+        let hib = f.series["hib"];
+        assert!(
+            hib.eligible >= 3,
+            "{name}: the three infants are due for Hib: {hib:?}"
+        );
+        let e = entries(&w.store, t, "schedule.forecast").await;
+        assert!(
+            e.iter()
+                .any(|e| e.outcome == "ok" && e.persons_shown == "[]"),
+            "{name}"
+        );
+    }
+}

@@ -99,14 +99,7 @@ pub async fn run(global: &GlobalArgs, command: ScheduleCommand) -> Result<ExitCo
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
-struct Tally {
-    in_target: u64,
-    eligible: u64,
-}
-
 async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
-    let engine = std::sync::Arc::new(Engine::new(args.rules.load()?));
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
@@ -121,50 +114,12 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
     } else {
         None
     };
-
-    // Each person is judged where it is read (on every core for a SQLite file); the tally is
-    // shared, the persons are not kept.
-    let started = std::time::Instant::now();
-    let tally: std::sync::Mutex<std::collections::BTreeMap<String, Tally>> = Default::default();
-    let counts: std::sync::Mutex<(u64, u64)> = Default::default();
-    store
-        .judge_persons_born(tenant, None, |person, doses| {
-            let request = EvalRequest::for_person(person.birth_date, person.sex, &doses, as_of);
-            let forecast = engine.evaluate(&request);
-            if let Ok(mut t) = tally.lock() {
-                for (key, f) in forecast.series {
-                    let t = t.entry(key).or_default();
-                    t.in_target += u64::from(f.in_target);
-                    t.eligible += u64::from(f.eligible);
-                }
-            }
-            if let Ok(mut c) = counts.lock() {
-                c.0 += 1;
-                c.1 += doses.len() as u64;
-            }
-        })
-        .await?;
-    let tally = tally
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("評価スレッドが異常終了しました"))?;
-    let (persons, doses) = counts
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("評価スレッドが異常終了しました"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    // Counts only: no person is shown.
-    store
-        .audit(
-            Some(tenant),
-            crate::cmd::audit::cli_event(
-                "schedule.forecast",
-                sesshu_store::Outcome::Ok,
-                vec![],
-                vec![],
-                serde_json::json!({"as_of": as_of.to_string(), "persons": persons}),
-            ),
-        )
+    let f = config
+        .app(store.clone(), &args.rules)?
+        .forecast_register(&sesshu_app::Actor::operator(Some(tenant)), tenant, as_of)
         .await?;
     store.close().await;
+    let (persons, doses, seconds) = (f.persons, f.doses, f.seconds);
     if args.json {
         println!(
             "{}",
@@ -175,13 +130,13 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
                 "seconds": seconds,
                 "persons_per_second": persons as f64 / seconds.max(1e-9),
                 "baseline": baseline.map(|(rows, s)| serde_json::json!({"dose_rows": rows, "seconds": s})),
-                "series": tally,
+                "series": f.series,
             })
         );
     } else {
         println!("{as_of} 時点 ({persons} 人, 接種記録 {doses} 件, {seconds:.1} 秒)");
         println!("  {:<14} {:>10} {:>10}", "", "対象", "接種可");
-        for (key, t) in &tally {
+        for (key, t) in &f.series {
             println!("  {key:<14} {:>10} {:>10}", t.in_target, t.eligible);
         }
         if let Some((rows, s)) = baseline {
