@@ -550,3 +550,32 @@ impl App {
         Ok(record)
     }
 }
+
+/// Everything issued to a person: notices, tickets and certificates.
+#[derive(Debug, Clone)]
+pub struct IssuedToPerson {
+    pub notices: Vec<sesshu_store::Notice>,
+    pub tickets: Vec<sesshu_store::Ticket>,
+    pub certificates: Vec<sesshu_store::CertificateRecord>,
+}
+
+impl App {
+    /// What was issued to a person (dose.read), for the person's page.
+    pub async fn issued_to(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        address_number: &str,
+    ) -> Result<IssuedToPerson, AppError> {
+        self.authorize(actor, tenant, Permission::DoseRead, "person.read")
+            .await?;
+        Ok(IssuedToPerson {
+            notices: self.store.notices_of_person(tenant, address_number).await?,
+            tickets: self.store.tickets_of_person(tenant, address_number).await?,
+            certificates: self
+                .store
+                .certificates_of_person(tenant, address_number)
+                .await?,
+        })
+    }
+}

@@ -271,3 +271,41 @@ impl App {
         Ok(outcome)
     }
 }
+
+impl App {
+    /// The municipality's imports, newest first (import.run).
+    pub async fn import_runs(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<sesshu_store::ImportRun>, AppError> {
+        self.authorize(actor, tenant, Permission::ImportRun, "import.read")
+            .await?;
+        Ok(self.store.import_runs(tenant, limit).await?)
+    }
+
+    /// One import's row errors (line, column, reason, the value with any My Number redacted):
+    /// they leave the system, so the export is recorded. Another municipality's import id
+    /// yields no rows.
+    pub async fn import_errors(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        import_id: &str,
+    ) -> Result<Vec<RowError>, AppError> {
+        self.authorize(actor, tenant, Permission::ImportRun, "import.errors")
+            .await?;
+        let errors = self.store.import_errors(tenant, import_id).await?;
+        self.record(
+            actor,
+            "import.errors",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({"import_id": import_id, "rows": errors.len()}),
+        )
+        .await?;
+        Ok(errors)
+    }
+}

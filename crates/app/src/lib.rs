@@ -20,6 +20,7 @@ pub mod persons;
 pub mod printing;
 pub mod schedule;
 pub mod settings;
+pub mod statistics;
 pub mod tokens;
 pub mod view;
 

@@ -1292,3 +1292,70 @@ async fn the_register_forecast_counts_without_showing_anyone() {
         );
     }
 }
+
+#[tokio::test]
+async fn statistics_import_history_and_what_was_issued_need_their_permissions() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let (from, to) = (
+            sesshu_testkit::day("2026-04-01"),
+            sesshu_testkit::day("2027-03-31"),
+        );
+        let viewer = actor("132098", "mita", "role:viewer");
+        assert!(matches!(
+            w.app.statistics(&viewer, t, from, to).await,
+            Err(AppError::Forbidden(Permission::StatsRead))
+        ));
+        let counter = actor("132098", "toukei", "stats.read");
+        let stats = w.app.statistics(&counter, t, from, to).await.unwrap();
+        assert_eq!(stats.len(), 1, "{name}");
+        let mut pref = actor("132098", "tokyo", "role:statistics");
+        pref.tenant = None;
+        pref.prefecture = Some("13".into());
+        assert_eq!(
+            w.app
+                .prefecture_statistics(&pref, "13", from, to)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}: Machida is in Tokyo"
+        );
+        assert!(matches!(
+            w.app.prefecture_statistics(&pref, "01", from, to).await,
+            Err(AppError::NotFound(_))
+        ));
+
+        assert!(matches!(
+            w.app.import_runs(&viewer, t, 10).await,
+            Err(AppError::Forbidden(Permission::ImportRun))
+        ));
+        let runs = w.app.import_runs(&clerk("tanaka"), t, 10).await.unwrap();
+        assert_eq!(runs.len(), 1, "{name}: the town's import");
+        let errors = w
+            .app
+            .import_errors(&clerk("tanaka"), t, &runs[0].import_id)
+            .await
+            .unwrap();
+        assert!(errors.is_empty(), "{name}");
+        assert_eq!(
+            entries(&w.store, t, "import.errors").await.len(),
+            1,
+            "{name}"
+        );
+
+        let a = w.infants[0].address_number.as_str();
+        assert!(matches!(
+            w.app
+                .issued_to(&actor("132098", "yomu", "person.read"), t, a)
+                .await,
+            Err(AppError::Forbidden(Permission::DoseRead))
+        ));
+        let issued = w.app.issued_to(&viewer, t, a).await.unwrap();
+        assert!(
+            issued.notices.is_empty() && issued.certificates.is_empty(),
+            "{name}"
+        );
+    }
+}

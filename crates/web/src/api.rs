@@ -136,20 +136,6 @@ fn tenant(code: &str) -> Result<MunicipalityCode, ApiError> {
     MunicipalityCode::parse(code).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// The caller may act in the path's municipality with `needed`: another municipality is simply
-/// not there (404, whatever exists), a missing permission is refused (403); both are audited.
-async fn authorize(
-    state: &AppState,
-    caller: &Caller,
-    code: &str,
-    needed: Permission,
-    function: &str,
-) -> Result<MunicipalityCode, ApiError> {
-    let code = tenant(code)?;
-    state.app.authorize(caller, code, needed, function).await?;
-    Ok(code)
-}
-
 /// Every `/api` request presents a token or a staff session; a missing, malformed, expired,
 /// revoked or unknown one is refused alike (and recorded in the deployment's log). A session
 /// (a cookie, which the browser sends by itself) must also show its CSRF token on every request
@@ -454,22 +440,9 @@ async fn municipality_statistics(
     Path(code): Path<String>,
     Query(p): Query<Period>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(&state, &caller, &code, Permission::StatsRead, "stats.read").await?;
+    let tenant = tenant(&code)?;
     let (from, to) = period(&p)?;
-    let stats = state
-        .app
-        .store
-        .statistics(&tenant.as_string(), from, to)
-        .await?;
-    audit(
-        &state,
-        &caller,
-        "stats.read",
-        Outcome::Ok,
-        vec![],
-        json!({"from": from.to_string(), "to": to.to_string()}),
-    )
-    .await?;
+    let stats = state.app.statistics(&caller, tenant, from, to).await?;
     Ok(Json(stats).into_response())
 }
 
@@ -481,23 +454,11 @@ async fn prefecture_statistics(
     Path(pref): Path<String>,
     Query(p): Query<Period>,
 ) -> Result<Response, ApiError> {
-    if caller.prefecture.as_deref() != Some(pref.as_str()) {
-        return Err(ApiError::NotFound);
-    }
-    if !caller.permissions.contains(&Permission::StatsRead) {
-        return Err(ApiError::Forbidden(Permission::StatsRead));
-    }
     let (from, to) = period(&p)?;
-    let stats = state.app.store.statistics(&pref, from, to).await?;
-    audit(
-        &state,
-        &caller,
-        "stats.read",
-        Outcome::Ok,
-        vec![],
-        json!({"prefecture": pref, "from": from.to_string(), "to": to.to_string()}),
-    )
-    .await?;
+    let stats = state
+        .app
+        .prefecture_statistics(&caller, &pref, from, to)
+        .await?;
     Ok(Json(stats).into_response())
 }
 
@@ -579,8 +540,7 @@ async fn imports(
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(&state, &caller, &code, Permission::ImportRun, "import.read").await?;
-    let runs = state.app.store.import_runs(tenant, 100).await?;
+    let runs = state.app.import_runs(&caller, tenant(&code)?, 100).await?;
     let out: Vec<ImportRunView> = runs.iter().map(ImportRunView::from).collect();
     Ok(Json(out).into_response())
 }

@@ -10,13 +10,12 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::json;
 use sesshu_app::imports::{ImportKind, ImportOutcome, ImportRequest};
 use sesshu_app::jobs::Progress;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
 use sesshu_formats::ErrorReport;
-use sesshu_store::{ImportMode, Outcome};
+use sesshu_store::ImportMode;
 
 use super::{Chrome, PageError, Staff, render};
 use crate::api::AppState;
@@ -77,7 +76,10 @@ async fn page(
     applied: Option<ImportOutcome>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let runs = state.app.store.import_runs(staff.tenant, 50).await?;
+    let runs = state
+        .app
+        .import_runs(&staff.caller, staff.tenant, 50)
+        .await?;
     let (preview, upload_id, file_name) = match preview {
         Some((o, id, name)) => (Some(o), Some(id), name),
         None => (None, None, String::new()),
@@ -260,17 +262,11 @@ pub(crate) async fn errors_csv(
         .require(&state, Permission::ImportRun, "import.read")
         .await?;
     // Scoped to the caller's municipality: another's import id yields no rows.
-    let errors = state.app.store.import_errors(staff.tenant, &id).await?;
     // The rows' values (redacted of My Numbers) leave the system: an export, recorded.
-    crate::api::audit(
-        &state,
-        &staff.caller,
-        "import.errors",
-        Outcome::Ok,
-        vec![],
-        json!({"import_id": id, "rows": errors.len(), "format": "csv", "via": "page"}),
-    )
-    .await?;
+    let errors = state
+        .app
+        .import_errors(&staff.caller, staff.tenant, &id)
+        .await?;
     let mut report =
         ErrorReport::new(Vec::new()).map_err(|e| PageError::BadRequest(e.to_string()))?;
     for e in &errors {

@@ -242,9 +242,13 @@ struct IssuedRow {
 /// Everything issued to a person, newest first within each kind.
 async fn issued_rows(
     state: &AppState,
-    tenant: sesshu_domain::MunicipalityCode,
+    staff: &Staff,
     address: &str,
 ) -> Result<Vec<IssuedRow>, PageError> {
+    let issued = state
+        .app
+        .issued_to(&staff.caller, staff.tenant, address)
+        .await?;
     let name = |key: &str| {
         state
             .app
@@ -255,7 +259,7 @@ async fn issued_rows(
             .unwrap_or_else(|| key.to_owned())
     };
     let mut rows = Vec::new();
-    for n in state.app.store.notices_of_person(tenant, address).await? {
+    for n in issued.notices {
         rows.push(IssuedRow {
             kind: "勧奨通知",
             what: format!("{} {}", name(&n.series_key), n.stage),
@@ -270,7 +274,7 @@ async fn issued_rows(
             reissuable: false,
         });
     }
-    for t in state.app.store.tickets_of_person(tenant, address).await? {
+    for t in issued.tickets {
         rows.push(IssuedRow {
             kind: "接種券",
             what: format!(
@@ -293,12 +297,7 @@ async fn issued_rows(
             number: t.ticket_number,
         });
     }
-    for c in state
-        .app
-        .store
-        .certificates_of_person(tenant, address)
-        .await?
-    {
+    for c in issued.certificates {
         rows.push(IssuedRow {
             kind: if c.travel {
                 "接種証明書 (渡航用)"
@@ -384,7 +383,7 @@ async fn person_page_with(
         .read_person(&staff.caller, staff.tenant, address)
         .await?;
     let issued = if staff.can(Permission::DoseRead) {
-        issued_rows(state, staff.tenant, d.person.address_number.as_str()).await?
+        issued_rows(state, staff, d.person.address_number.as_str()).await?
     } else {
         Vec::new()
     };
