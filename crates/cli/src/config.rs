@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sesshu_crypto::{Keyring, KeyringSource};
 use sesshu_domain::MunicipalityCode;
+use sesshu_schedule::RuleBook;
+use sesshu_schedule::rules::DEFAULT_RULES;
 use sesshu_store::Store;
 
 pub const DEFAULT_CONFIG: &str = "sesshu.toml";
@@ -62,6 +64,27 @@ pub struct GlobalArgs {
     /// Municipality code (6 digits, or 5 without the check digit)
     #[arg(long, global = true, env = "SESSHU_MUNICIPALITY")]
     pub municipality: Option<String>,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct RulesArg {
+    /// A city's own rules file instead of the shipped one
+    #[arg(long = "rules", env = "SESSHU_RULES", value_name = "FILE")]
+    path: Option<PathBuf>,
+}
+
+impl RulesArg {
+    pub fn text(&self) -> Result<String> {
+        match &self.path {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("規則ファイル {} を読めません", p.display())),
+            None => Ok(DEFAULT_RULES.to_owned()),
+        }
+    }
+
+    pub fn load(&self) -> Result<RuleBook> {
+        Ok(RuleBook::parse(&self.text()?)?)
+    }
 }
 
 #[derive(Debug)]
@@ -188,11 +211,7 @@ impl Config {
     }
 
     /// The application layer over this configuration's store, keys, rules and documents.
-    pub fn app(
-        &self,
-        store: Store,
-        rules: &crate::cmd::schedule::RulesArg,
-    ) -> Result<sesshu_app::App> {
+    pub fn app(&self, store: Store, rules: &RulesArg) -> Result<sesshu_app::App> {
         let keys = match std::env::var("SESSHU_KEY") {
             Ok(_) => KeyringSource::fixed(self.keyring()?),
             Err(_) => KeyringSource::file(&self.key_file).map_err(|e| {

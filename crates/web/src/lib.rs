@@ -4,6 +4,7 @@
 mod api;
 mod pages;
 mod session;
+mod state;
 
 pub use api::{AppState, router};
 pub use sesshu_app::{today_in_japan, view};

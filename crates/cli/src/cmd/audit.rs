@@ -143,7 +143,7 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
             // The export is itself an operation on personal data (who looked at whom): the
             // operation records it with its conditions.
             let entries = config
-                .app(store.clone(), &crate::cmd::schedule::RulesArg::default())?
+                .app(store.clone(), &crate::config::RulesArg::default())?
                 .audit_entries(
                     &sesshu_app::Actor::operator(Some(tenant)),
                     tenant,

@@ -13,7 +13,7 @@ use sesshu_app::certificates::{
 };
 use sesshu_crypto::certificate::CertificatePublicKey;
 
-use crate::cmd::schedule::RulesArg;
+use crate::config::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]

@@ -9,7 +9,7 @@ use sesshu_domain::{AntibodyResult, Dose, DoseJudgement, parse_date};
 use sesshu_schedule::Engine;
 use sesshu_store::{DoseRow, Judged};
 
-use crate::cmd::schedule::RulesArg;
+use crate::config::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]

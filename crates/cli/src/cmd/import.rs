@@ -44,7 +44,7 @@ pub struct DosesArgs {
     #[arg(long, hide = true)]
     parse_only: bool,
     #[command(flatten)]
-    rules: crate::cmd::schedule::RulesArg,
+    rules: crate::config::RulesArg,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -180,7 +180,7 @@ async fn run_doses(global: &GlobalArgs, args: DosesArgs) -> Result<ExitCode> {
         all_or_nothing: args.all_or_nothing,
         dry_run: false,
         file_name: file_name(&args.file),
-        operator: operator(),
+        operator: sesshu_app::actor::operator_name(),
         read: DoseReadOptions {
             encoding: args.encoding,
             aliases: config.aliases.clone(),
@@ -303,7 +303,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
     let config = Config::resolve(global)?;
     let store = config.store().await?;
     let tenant = config.tenant(&store).await?;
-    let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+    let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
     let file = File::open(&args.file)
         .with_context(|| format!("ファイル {} を開けません", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -319,7 +319,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         all_or_nothing: args.all_or_nothing,
         dry_run: false,
         file_name: file_name(&args.file),
-        operator: operator(),
+        operator: sesshu_app::actor::operator_name(),
         read: ReadOptions {
             encoding: args.encoding,
             aliases: config.aliases.clone(),
@@ -350,11 +350,6 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
         print_summary(&summary, report_path.as_deref(), seconds);
     }
     Ok(exit_code(summary.status))
-}
-
-/// Who ran the command, for the import record (accounts arrive with their own issue).
-pub fn operator() -> String {
-    sesshu_app::actor::operator_name()
 }
 
 fn summary_json(s: &ImportSummary, report: Option<&Path>, seconds: f64) -> serde_json::Value {

@@ -13,7 +13,7 @@ use sesshu_app::{Actor, App};
 use sesshu_domain::MunicipalityCode;
 use sesshu_store::{RecallQuery, RunStatus};
 
-use crate::cmd::schedule::RulesArg;
+use crate::config::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]

@@ -15,7 +15,7 @@ pub enum PersonCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        rules: crate::cmd::schedule::RulesArg,
+        rules: crate::config::RulesArg,
     },
     /// Search by kana (prefix; width- and voicing-insensitive), birth date or household
     Search {
@@ -75,7 +75,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             limit,
             json,
         } => {
-            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
             let views = app
                 .search_persons(
                     &Actor::operator(Some(tenant)),
@@ -115,7 +115,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             reason,
             requested_on,
         } => {
-            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
             let s = app
                 .suspend_use(
                     &Actor::operator(Some(tenant)),
@@ -134,7 +134,7 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             address_number,
             reason,
         } => {
-            let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
             let s = app
                 .lift_suspension(
                     &Actor::operator(Some(tenant)),

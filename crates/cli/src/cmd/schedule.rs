@@ -5,8 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use sesshu_domain::parse_date;
 
-use crate::config::{Config, GlobalArgs};
-use sesshu_schedule::rules::DEFAULT_RULES;
+use crate::config::{Config, GlobalArgs, RulesArg};
 use sesshu_schedule::{Engine, EvalRequest, RuleBook};
 
 #[derive(Debug, clap::Subcommand)]
@@ -38,27 +37,6 @@ pub struct DueArgs {
     baseline: bool,
     #[command(flatten)]
     rules: RulesArg,
-}
-
-#[derive(Debug, Default, clap::Args)]
-pub struct RulesArg {
-    /// A city's own rules file instead of the shipped one
-    #[arg(long = "rules", env = "SESSHU_RULES", value_name = "FILE")]
-    path: Option<PathBuf>,
-}
-
-impl RulesArg {
-    fn text(&self) -> Result<String> {
-        match &self.path {
-            Some(p) => std::fs::read_to_string(p)
-                .with_context(|| format!("規則ファイル {} を読めません", p.display())),
-            None => Ok(DEFAULT_RULES.to_owned()),
-        }
-    }
-
-    pub fn load(&self) -> Result<RuleBook> {
-        Ok(RuleBook::parse(&self.text()?)?)
-    }
 }
 
 pub async fn run(global: &GlobalArgs, command: ScheduleCommand) -> Result<ExitCode> {

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "sesshu-demo")]
     demo_dir: PathBuf,
     #[command(flatten)]
-    rules: crate::cmd::schedule::RulesArg,
+    rules: crate::config::RulesArg,
     /// Demo: persons in the synthetic town
     #[arg(long, default_value_t = 5_000)]
     demo_persons: usize,

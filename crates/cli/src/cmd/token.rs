@@ -42,7 +42,7 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
     } = &command
     {
         let expires = chrono::Utc::now() + chrono::Duration::days((*days).clamp(1, 3650));
-        let by = crate::cmd::import::operator();
+        let by = sesshu_app::actor::operator_name();
         let (id, token) = store
             .create_prefecture_token(pref, name, expires, &by)
             .await?;
@@ -66,7 +66,7 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     let tenant = config.tenant(&store).await?;
-    let app = config.app(store.clone(), &crate::cmd::schedule::RulesArg::default())?;
+    let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
     let me = sesshu_app::Actor::operator(Some(tenant));
     match command {
         TokenCommand::Create {

@@ -9,7 +9,7 @@ use sesshu_app::accounts::{AccountChange, AccountChanged};
 use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::{CivilDate, parse_date};
 
-use crate::cmd::schedule::RulesArg;
+use crate::config::RulesArg;
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]

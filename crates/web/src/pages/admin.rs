@@ -18,7 +18,7 @@ use sesshu_domain::parse_date;
 use sesshu_store::{AuditEntry, AuditQuery, ReviewRow};
 
 use super::{Chrome, PageError, Staff, field, render};
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// A role as the grant form offers it.
 pub(crate) struct RoleChoice {

@@ -15,11 +15,11 @@ use sesshu_domain::MunicipalityCode;
 use sesshu_store::{AuditEvent, Outcome};
 
 use super::{Chrome, PageError, Staff, render};
-use crate::api::{AppState, Source};
 use crate::session::{
     CLEARED_SESSION_COOKIE, LoginResult, PasswordChange, SESSION_COOKIE, change_own_password,
     cookie_value, session_cookie, verify_login,
 };
+use crate::state::{AppState, Source};
 
 pub(crate) const LOGIN_PATH: &str = "/login";
 const PRE_COOKIE: &str = "sesshu_pre";
@@ -228,15 +228,17 @@ pub(crate) async fn logout(
                 .store
                 .end_session(&cookie, chrono::Utc::now())
                 .await?;
-            crate::api::audit(
-                &state,
-                &staff.caller,
-                "auth.logout",
-                Outcome::Ok,
-                vec![],
-                serde_json::json!({"reason": reason}),
-            )
-            .await
+            state
+                .app
+                .record(
+                    &staff.caller,
+                    "auth.logout",
+                    Outcome::Ok,
+                    vec![],
+                    vec![],
+                    serde_json::json!({"reason": reason}),
+                )
+                .await
         };
         if let Err(e) = done.await {
             return PageError::from(e).into_response();

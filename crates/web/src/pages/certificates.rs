@@ -12,7 +12,7 @@ use sesshu_domain::access::Permission;
 
 use super::notices::download;
 use super::{Chrome, PageError, Staff, render};
-use crate::AppState;
+use crate::state::AppState;
 
 /// What the check found, as staff read it.
 struct Verdict {

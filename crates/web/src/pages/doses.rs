@@ -21,7 +21,7 @@ use super::{Chrome, PageError, Staff, field, render};
 use sesshu_app::AppError;
 use sesshu_app::doses::{DoseChange, Written};
 
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// The form as typed; every field kept as text so a mistake comes back as it was entered.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -241,15 +241,17 @@ async fn form_page(
 ) -> Result<Response, PageError> {
     let p = &row.person;
     // The form names the person (name, birth date): shown, and recorded as such.
-    crate::api::audit(
-        state,
-        &staff.caller,
-        "person.read",
-        Outcome::Ok,
-        vec![p.address_number.as_str().to_owned()],
-        json!({"via": "dose form"}),
-    )
-    .await?;
+    state
+        .app
+        .record(
+            &staff.caller,
+            "person.read",
+            Outcome::Ok,
+            vec![],
+            vec![p.address_number.as_str().to_owned()],
+            json!({"via": "dose form"}),
+        )
+        .await?;
     let title = "接種記録の入力";
     let status = if errors.is_empty() {
         StatusCode::OK

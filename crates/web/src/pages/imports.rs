@@ -18,7 +18,7 @@ use sesshu_formats::ErrorReport;
 use sesshu_store::ImportMode;
 
 use super::{Chrome, PageError, Staff, render};
-use crate::api::AppState;
+use crate::state::AppState;
 use sesshu_app::view::ImportRunView;
 
 /// The largest file accepted through the browser (a full feed of a large city fits).

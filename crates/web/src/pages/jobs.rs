@@ -9,7 +9,7 @@ use sesshu_app::jobs::label_of;
 use sesshu_store::{Job, JobStatus};
 
 use super::{Chrome, PageError, Staff, render};
-use crate::AppState;
+use crate::state::AppState;
 
 /// A job as staff read it.
 struct JobView {

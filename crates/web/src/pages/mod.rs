@@ -28,8 +28,8 @@ use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
 use sesshu_store::StoreError;
 
-use crate::api::AppState;
 use crate::session::{Caller, SESSION_COOKIE, cookie_value};
+use crate::state::AppState;
 
 pub(crate) use auth::LOGIN_PATH;
 
@@ -199,15 +199,11 @@ impl Staff {
         if self.can(p) {
             return Ok(());
         }
-        crate::api::audit(
-            state,
-            &self.caller,
-            function,
-            sesshu_store::Outcome::Refused,
-            vec![],
-            serde_json::json!({"reason": "permission", "needed": p.code(), "via": "page"}),
-        )
-        .await?;
+        // The refusal is the application layer's: audited once, in the same words.
+        state
+            .app
+            .authorize(&self.caller, self.tenant, p, function)
+            .await?;
         Err(PageError::Forbidden(p))
     }
 
@@ -275,7 +271,7 @@ impl FromRequestParts<AppState> for Staff {
         {
             Ok(Some(s)) => {
                 let mut caller = Caller::from_session(s.clone());
-                caller.source = crate::api::source_of(&parts.extensions);
+                caller.source = crate::state::source_of(&parts.extensions);
                 Ok(Staff {
                     tenant: s.tenant,
                     login: s.login,

@@ -15,7 +15,7 @@ use sesshu_domain::access::Permission;
 use sesshu_store::{Notice, NoticeRun, RunStatus};
 
 use super::{Chrome, PageError, Staff, render};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Notices listed on a run's page for review.
 const SAMPLE: u32 = 20;

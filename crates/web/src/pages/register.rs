@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sesshu_domain::access::Permission;
 
 use super::{Chrome, PageError, Staff, both_calendars, field, render};
-use crate::api::AppState;
+use crate::state::AppState;
 use sesshu_app::AppError;
 use sesshu_app::persons::PersonSearch;
 use sesshu_app::view::{PersonDetail, PersonSummaryView};
