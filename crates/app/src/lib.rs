@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod notices;
 pub mod persons;
 pub mod printing;
+mod recall;
 pub mod schedule;
 pub mod settings;
 pub mod statistics;

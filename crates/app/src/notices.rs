@@ -236,9 +236,16 @@ pub struct Reissued {
 }
 
 impl App {
+    fn recall(&self) -> crate::recall::Recall<'_> {
+        crate::recall::Recall {
+            store: &self.store,
+            engine: &self.engine,
+        }
+    }
+
     async fn dry_run(&self, tenant: MunicipalityCode, q: &RecallQuery) -> Result<DryRun, AppError> {
         let started = std::time::Instant::now();
-        let extraction = self.store.extract_recall(&self.engine, tenant, q).await?;
+        let extraction = self.recall().extract(tenant, q).await?;
         let selected = started.elapsed().as_secs_f64();
         let previous = match self.store.previous_run(tenant, &q.series).await? {
             Some(run) => {
@@ -259,10 +266,7 @@ impl App {
             .iter()
             .map(sesshu_store::RecallMember::listed)
             .collect();
-        let failures = self
-            .store
-            .check_recall(&self.engine, tenant, q, &listed, false)
-            .await?;
+        let failures = self.recall().check(tenant, q, &listed, false).await?;
         Ok(DryRun {
             extraction,
             previous,
@@ -543,14 +547,8 @@ impl App {
             // The list was right when planned; people die and move between planning and printing.
             let members: Vec<_> = notices.iter().map(Notice::listed).collect();
             let failures = self
-                .store
-                .check_recall(
-                    &self.engine,
-                    tenant,
-                    &run.query(),
-                    &members,
-                    run.release_protected,
-                )
+                .recall()
+                .check(tenant, &run.query(), &members, run.release_protected)
                 .await?;
             if !failures.is_empty() {
                 self.record(
