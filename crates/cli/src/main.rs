@@ -112,6 +112,8 @@ fn init_logging() {
         EnvFilter::try_from_env("SESSHU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only where a person reads them, not in a log file or journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("SESSHU_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();

@@ -73,6 +73,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             "ループバック以外で待ち受けるには TLS の証明書と秘密鍵が必要です (--tls-cert / --tls-key または SESSHU_TLS_CERT / SESSHU_TLS_KEY): {addr}"
         );
     }
+    // Bound before anything else: a busy port is found before a demo town is generated.
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("{addr} で待ち受けできません (使用中なら --listen 127.0.0.1:8081 などで別のポートを指定してください)")
+    })?;
+    listener.set_nonblocking(true)?;
     let (app, demo_logins) = if args.demo {
         let (store, keyring, logins) = demo(&args).await?;
         let app = sesshu_app::App::with_keyring(
@@ -100,18 +105,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     if let Some(seconds) = config.idle_seconds()? {
         state.idle = chrono::Duration::seconds(seconds);
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("{addr} で待ち受けできません"))?;
-    listener.set_nonblocking(true)?;
     let local: SocketAddr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(d) = &demo_logins {
+        // The six-digit form the login page asks for (the sixth digit is a check digit).
+        let code = MunicipalityCode::parse(DEMO_MUNICIPALITY)?;
         println!(
-            "デモの管理者: 団体 {DEMO_MUNICIPALITY} ログイン admin / パスワード {} / 二要素: 回復コード {} (1回限り) または認証アプリ {}",
+            "デモの管理者: 団体コード {code} ログイン admin / パスワード {} / 二要素: 回復コード {} (1回限り) または認証アプリ {}",
             d.password, d.recovery, d.otpauth
         );
         println!(
-            "デモの事務担当: 団体 {DEMO_MUNICIPALITY} ログイン hoken / パスワード {} (検索・個人・接種記録・取込・通知・証明書)",
+            "デモの事務担当: 団体コード {code} ログイン hoken / パスワード {} (検索・個人・接種記録・取込・通知・証明書)",
             d.clerk_password
         );
         let token = &d.token;
