@@ -1,11 +1,11 @@
 //! Reading the register: one person with everything around them, a search, and the My Number
 //! revealed or searched by (with a stated purpose). Every person shown is audited.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sesshu_domain::access::Permission;
 use sesshu_domain::{AddressNumber, HouseholdNumber, MunicipalityCode, parse_date};
-use sesshu_store::{Outcome, PersonQuery, UseSuspension};
+use sesshu_store::{Outcome, PersonQuery, PersonSort, UseSuspension};
 
 use crate::view::{PersonDetail, PersonSummaryView, person_detail};
 use crate::{Actor, App, AppError, today_in_japan};
@@ -13,10 +13,72 @@ use crate::{Actor, App, AppError, today_in_japan};
 /// A search as typed (the page's form, the API's query, the command line's flags).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PersonSearch {
+    /// 氏名 as written, a prefix (異体字 and width folded: 髙橋 finds 高橋).
+    pub name: Option<String>,
     pub kana: Option<String>,
     pub birth_date: Option<String>,
     pub household: Option<String>,
+    #[serde(default)]
+    pub sort: PersonSort,
+    /// Where the page starts, as the previous page's `next_cursor` gave it.
+    pub cursor: Option<String>,
     pub limit: Option<u32>,
+}
+
+/// One page of a search: never fewer persons than match without saying so.
+#[derive(Debug, Serialize)]
+pub struct PersonSearchPage {
+    /// How many persons match in all.
+    pub total: u64,
+    /// The place of the first and last row shown (1-based; 0 and 0 when nothing matches).
+    pub first: u64,
+    pub last: u64,
+    pub rows: Vec<PersonSummaryView>,
+    /// The cursor of the next page, if there are more rows.
+    pub next_cursor: Option<String>,
+    /// The cursor of the previous page, if this is not the first.
+    pub previous_cursor: Option<String>,
+}
+
+/// The default and the largest page.
+pub const PAGE_ROWS: u32 = 100;
+const MAX_PAGE_ROWS: u32 = 500;
+
+/// A cursor is the row offset; opaque to callers, who only hand back what a page gave them.
+fn cursor_offset(cursor: Option<&str>) -> Result<u32, AppError> {
+    match cursor.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(0),
+        Some(c) => c
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| {
+                AppError::Field("cursor", "ページの指定 (cursor) が正しくありません".into())
+            }),
+    }
+}
+
+fn cursor_of(offset: u32) -> String {
+    format!("o{offset}")
+}
+
+/// A character the kana field cannot take, said as what it is.
+fn kana_field_error(kana: &str) -> Option<String> {
+    let bad = kana.chars().find(|c| {
+        !(c.is_whitespace()
+            || matches!(*c,
+                '\u{30A1}'..='\u{30FC}' | '\u{FF65}'..='\u{FF9F}' | '\u{3041}'..='\u{309C}'
+                | '＝' | '=' | '-' | '－'))
+    })?;
+    let what = match bad {
+        '\u{4E00}'..='\u{9FFF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{20000}'..='\u{3FFFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '々' => "は漢字です。漢字の氏名は「氏名」欄で検索してください",
+        c if c.is_alphanumeric() => "は英数字です。カナ氏名はカタカナ・ひらがなで入力してください",
+        _ => "はカナではありません。カナ氏名はカタカナ・ひらがなで入力してください",
+    };
+    Some(format!("「{bad}」{what}"))
 }
 
 /// A stated purpose (利用目的) is required for every use of a My Number, and recorded with it.
@@ -75,14 +137,14 @@ impl App {
         Ok(detail)
     }
 
-    /// A search by kana (prefix, width- and voicing-insensitive), birth date or household;
-    /// every row of the result is recorded as shown.
+    /// A search by name as written, kana (prefixes, width- and variant-insensitive), birth
+    /// date or household, one page at a time with the total; every row shown is recorded.
     pub async fn search_persons(
         &self,
         actor: &Actor,
         tenant: MunicipalityCode,
         params: &PersonSearch,
-    ) -> Result<Vec<PersonSummaryView>, AppError> {
+    ) -> Result<PersonSearchPage, AppError> {
         self.authorize(actor, tenant, Permission::PersonRead, "person.search")
             .await?;
         let given = |v: &Option<String>| {
@@ -91,48 +153,80 @@ impl App {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        let birth_date = given(&params.birth_date)
-            .map(|s| {
-                parse_date(&s).map_err(|e| AppError::Invalid(format!("生年月日 (birth_date): {e}")))
-            })
-            .transpose()?;
-        let household = given(&params.household)
-            .map(|s| {
-                HouseholdNumber::parse(&s)
-                    .map_err(|e| AppError::Invalid(format!("世帯番号 (household): {e}")))
-            })
-            .transpose()?;
+        let mut wrong: Vec<(&'static str, String)> = Vec::new();
+        let birth_date = given(&params.birth_date).and_then(|s| {
+            parse_date(&s)
+                .map_err(|e| wrong.push(("birth_date", format!("生年月日: {e}"))))
+                .ok()
+        });
+        let household = given(&params.household).and_then(|s| {
+            HouseholdNumber::parse(&s)
+                .map_err(|e| wrong.push(("household", format!("世帯番号: {e}"))))
+                .ok()
+        });
         let kana = given(&params.kana);
-        if kana.is_none() && birth_date.is_none() && household.is_none() {
+        if let Some(m) = kana.as_deref().and_then(kana_field_error) {
+            wrong.push(("kana", m));
+        }
+        let name = given(&params.name);
+        let offset = cursor_offset(params.cursor.as_deref())?;
+        if !wrong.is_empty() {
+            return Err(AppError::Fields(wrong));
+        }
+        if name.is_none() && kana.is_none() && birth_date.is_none() && household.is_none() {
             return Err(AppError::Invalid(
-                "カナ氏名 (kana)・生年月日 (birth_date)・世帯番号 (household) のいずれかを指定してください"
-                    .into(),
+                "氏名・カナ氏名・生年月日・世帯番号のいずれかを入力してください".into(),
             ));
         }
+        let limit = params.limit.unwrap_or(PAGE_ROWS).clamp(1, MAX_PAGE_ROWS);
         let query = PersonQuery {
+            name,
             kana,
             birth_date,
             household,
-            limit: params.limit.unwrap_or(50).min(500),
+            sort: params.sort,
+            offset,
+            limit,
         };
         let hits = self.store.search_persons(tenant, &query).await?;
-        let out: Vec<PersonSummaryView> = hits.iter().map(PersonSummaryView::from).collect();
+        let today = today_in_japan();
+        let rows: Vec<PersonSummaryView> = hits
+            .rows
+            .iter()
+            .map(|s| PersonSummaryView::new(s, today))
+            .collect();
+        let shown = rows.len() as u64;
+        let end = u64::from(offset) + shown;
+        let page = PersonSearchPage {
+            total: hits.total,
+            first: if shown == 0 { 0 } else { u64::from(offset) + 1 },
+            last: end,
+            next_cursor: (end < hits.total)
+                .then(|| u32::try_from(end).ok().map(cursor_of))
+                .flatten(),
+            previous_cursor: (offset > 0).then(|| cursor_of(offset.saturating_sub(limit))),
+            rows,
+        };
         self.record(
             actor,
             "person.search",
             Outcome::Ok,
             vec![],
-            out.iter().map(|v| v.address_number.clone()).collect(),
+            page.rows.iter().map(|v| v.address_number.clone()).collect(),
             json!({
+                "name": query.name,
                 "kana": query.kana,
                 "birth_date": query.birth_date.map(|d| d.to_string()),
                 "household": query.household.as_ref().map(|h| h.as_str().to_owned()),
-                "limit": query.limit,
-                "rows": out.len(),
+                "sort": query.sort,
+                "offset": offset,
+                "limit": limit,
+                "rows": shown,
+                "total": page.total,
             }),
         )
         .await?;
-        Ok(out)
+        Ok(page)
     }
 
     /// One person's My Number in clear (mynumber.use and a stated purpose); the entry names

@@ -263,6 +263,8 @@ pub struct PersonSummaryView {
     pub name: String,
     pub kana: String,
     pub birth_date: String,
+    /// 年齢 today, as staff say it ("1歳3か月" under six, "42歳" after).
+    pub age: String,
     pub sex: &'static str,
     pub resident_status: &'static str,
     /// Absent for protected persons.
@@ -270,13 +272,14 @@ pub struct PersonSummaryView {
     pub protected: bool,
 }
 
-impl From<&PersonSummary> for PersonSummaryView {
-    fn from(s: &PersonSummary) -> Self {
+impl PersonSummaryView {
+    pub fn new(s: &PersonSummary, today: sesshu_domain::CivilDate) -> Self {
         Self {
             address_number: s.address_number.to_string(),
             name: s.name.to_string(),
             kana: s.kana.to_string(),
             birth_date: s.birth_date.to_string(),
+            age: sesshu_domain::dose::age_label(s.birth_date, today).unwrap_or_default(),
             sex: s.sex.label(),
             resident_status: s.status.label(),
             address: s.address.clone(),

@@ -85,7 +85,12 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         let all = String::from_utf8(run(&["audit", "export"]).stdout).unwrap();
         assert!(all.contains("import.residents"));
         assert!(all.contains("person.search"));
-        let shown = search.as_array().unwrap().len();
+        let shown = search["rows"].as_array().unwrap().len();
+        assert_eq!(
+            search["total"].as_u64(),
+            Some(shown as u64),
+            "one page holds them all"
+        );
         assert!(
             all.contains(&format!("\"\"rows\"\":{shown}")),
             "search rows recorded: {all}"

@@ -108,14 +108,14 @@ impl Era {
 }
 
 /// Parses `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/M/D`, `R7.4.1`, `R070401`, `令和7年4月1日`, `令和元年5月1日`
-/// (full-width digits and surrounding spaces allowed).
+/// (full-width digits, letters and punctuation and surrounding spaces allowed).
 pub fn parse_date(input: &str) -> Result<CivilDate, DateError> {
     let s: String = normalize_digits(input)
         .chars()
         .map(|c| match c {
-            '－' | '‐' | '−' => '-',
-            '／' => '/',
-            '．' => '.',
+            '‐' | '−' | 'ー' => '-',
+            // Full-width ASCII (Ｒ８．１２．１, ２０２６／１２／０３) as typed with the IME on.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             other => other,
         })
         .collect();
@@ -234,6 +234,10 @@ mod tests {
             ("　２０２５－０４－０１ ", d(2025, 4, 1)),
             ("２０２５０４０１", d(2025, 4, 1)),
             ("r7.4.1", d(2025, 4, 1)),
+            ("Ｒ８．１２．１", d(2026, 12, 1)),
+            ("２０２６／１２／０３", d(2026, 12, 3)),
+            ("令和８年１２月１日", d(2026, 12, 1)),
+            ("2026ー12ー03", d(2026, 12, 3)),
         ];
         for (input, expected) in cases {
             assert_eq!(parse_date(input), Ok(expected), "{input}");

@@ -13,6 +13,7 @@ pub mod municipality;
 pub mod my_number;
 pub mod name;
 pub mod person;
+pub mod time;
 
 pub use age::{FiscalYear, age_on, date_reaching_age, school_entry_date};
 pub use dose::{AntibodyResult, Dose, DoseJudgement};
@@ -20,10 +21,11 @@ pub use era::{Era, format_wareki, parse_date};
 pub use ids::{AddressNumber, HouseholdNumber, IntegratedAddressNumber};
 pub use municipality::MunicipalityCode;
 pub use my_number::MyNumber;
-pub use name::{KanaName, PersonName, kana_key};
+pub use name::{KanaName, PersonName, kana_key, name_key};
 pub use person::{
     ChangeReason, Guardian, Person, PostalCode, ResidentStatus, Sex, infer_guardians,
 };
+pub use time::{japan_minutes, japan_seconds};
 
 /// A civil date in Japan. Birth dates and dose dates are calendar days, never instants, so no
 /// time-zone arithmetic ever touches them.

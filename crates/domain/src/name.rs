@@ -132,6 +132,92 @@ pub fn kana_key(input: &str) -> String {
     out
 }
 
+/// Normalises a name as written for search: compatibility forms made plain (full-width Latin
+/// letters, compatibility ideographs such as 隆 U+F9DC), variation selectors and spaces dropped,
+/// Latin letters upper-cased and the 異体字 of [`VARIANTS`] folded, so 髙橋, 高橋 and 髙橋 with an
+/// ideographic variation sequence all find each other. The name itself is kept as given.
+pub fn name_key(input: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    input
+        .nfkc()
+        .filter(|c| !c.is_whitespace() && !is_variation_selector(*c))
+        .flat_map(char::to_uppercase)
+        .map(|c| {
+            VARIANTS
+                .iter()
+                .find(|(variant, _)| *variant == c)
+                .map_or(c, |(_, plain)| *plain)
+        })
+        .collect()
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// 異体字 that a clerk types as the common form: (as registered, as typed). Kept as data: a
+/// city that finds another pair adds a line. Characters that are one another's NFKC forms (塚
+/// U+FA10) need no line. 斉/齊/齋/斎 are distinct characters but one family name to the person
+/// at the counter, so a search for one finds all four; the result line shows which it is.
+pub const VARIANTS: &[(char, char)] = &[
+    ('髙', '高'),
+    ('﨑', '崎'),
+    ('嵜', '崎'),
+    ('碕', '崎'),
+    ('邊', '辺'),
+    ('邉', '辺'),
+    ('齋', '斎'),
+    ('齊', '斎'),
+    ('斉', '斎'),
+    ('濱', '浜'),
+    ('澤', '沢'),
+    ('櫻', '桜'),
+    ('廣', '広'),
+    ('國', '国'),
+    ('眞', '真'),
+    ('嶋', '島'),
+    ('嶌', '島'),
+    ('槗', '橋'),
+    ('德', '徳'),
+    ('惠', '恵'),
+    ('條', '条'),
+    ('瀨', '瀬'),
+    ('冨', '富'),
+    ('淵', '渕'),
+    ('曻', '昇'),
+    ('實', '実'),
+    ('龍', '竜'),
+    ('舘', '館'),
+    ('萬', '万'),
+    ('榮', '栄'),
+    ('會', '会'),
+    ('圓', '円'),
+    ('壽', '寿'),
+    ('彌', '弥'),
+    ('與', '与'),
+    ('藏', '蔵'),
+    ('縣', '県'),
+    ('𠮷', '吉'),
+    ('栁', '柳'),
+    ('峯', '峰'),
+    ('恆', '恒'),
+    ('增', '増'),
+    ('靜', '静'),
+    ('瀧', '滝'),
+    ('禮', '礼'),
+    ('亞', '亜'),
+    ('檜', '桧'),
+    ('埜', '野'),
+    ('嶽', '岳'),
+    ('籠', '篭'),
+    ('塲', '場'),
+    ('藪', '薮'),
+    ('稻', '稲'),
+    ('兒', '児'),
+    ('黑', '黒'),
+    ('拔', '抜'),
+];
+
 /// Folds voiced, semi-voiced and small katakana to their plain large form.
 fn fold(c: char) -> char {
     match c {
@@ -214,6 +300,36 @@ mod tests {
             KanaName::parse("山田 タロウ"),
             Err(NameError::NotKana('山'))
         );
+    }
+
+    #[test]
+    fn name_key_finds_variant_forms_as_the_common_one() {
+        assert_eq!(name_key("髙橋 花子"), name_key("高橋花子"));
+        assert_eq!(name_key("山﨑"), name_key("山崎"));
+        assert_eq!(name_key("渡邉"), name_key("渡辺"));
+        assert_eq!(name_key("齋藤"), name_key("斉藤"));
+        assert_eq!(name_key("𠮷田"), "吉田");
+        // 葛 with an ideographic variation selector, and a compatibility ideograph (隆 U+F9DC).
+        assert_eq!(name_key("葛\u{E0100}西"), "葛西");
+        assert_eq!(name_key("\u{F9DC}"), "隆");
+        assert_eq!(name_key("ＳＭＩＴＨ　Ｊｏｈｎ"), "SMITHJOHN");
+        assert_ne!(name_key("佐藤"), name_key("佐東"));
+    }
+
+    #[test]
+    fn every_variant_folds_to_a_character_that_is_not_itself_a_variant() {
+        for (variant, plain) in VARIANTS {
+            assert_ne!(variant, plain);
+            assert!(
+                VARIANTS.iter().all(|(v, _)| v != plain),
+                "{plain} is folded again"
+            );
+            assert_eq!(
+                VARIANTS.iter().filter(|(v, _)| v == variant).count(),
+                1,
+                "{variant} twice"
+            );
+        }
     }
 
     #[test]

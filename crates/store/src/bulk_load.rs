@@ -102,11 +102,13 @@ impl BulkLoad {
             .collect::<Vec<_>>()
             .join(",");
         let mut insert = self.conn.prepare(&format!(
-            "INSERT INTO person (municipality_code, address_number, {CONTENT_COLUMNS}, version, \
-             updated_at, import_id) VALUES ({placeholders})"
+            "INSERT INTO person (municipality_code, address_number, {CONTENT_COLUMNS}, name_key, \
+             version, updated_at, import_id) VALUES ({placeholders})"
         ))?;
         for p in records {
-            insert.execute(person_values(tenant, p, 1, now, import_id))?;
+            insert.execute(rusqlite::params_from_iter(person_values(
+                tenant, p, 1, now, import_id,
+            )))?;
         }
         Ok(())
     }

@@ -739,7 +739,7 @@ async fn apply_batch(
 }
 
 /// The values of a `person` row in insert order: municipality, address number, the content
-/// columns, version, time and import.
+/// columns, the name's search key, version, time and import.
 pub(crate) fn person_values(
     tenant: &str,
     p: Prepared,
@@ -749,6 +749,8 @@ pub(crate) fn person_values(
 ) -> [Value; PERSON_INSERT_COLUMNS] {
     let person = p.person;
     let kana_key = person.kana.key();
+    let mut name_key = sesshu_domain::name_key(&person.name.family);
+    name_key.push_str(&sesshu_domain::name_key(&person.name.given));
     let (sealed, key_version) = p
         .sealed
         .map(|s| (s.bytes, i64::from(s.key_version)))
@@ -788,6 +790,7 @@ pub(crate) fn person_values(
         Value::Text(person.next_address),
         Value::int(i64::from(person.protected)),
         Value::Blob(Some(p.hash)),
+        Value::text(name_key),
         Value::int(version),
         Value::text(now),
         Value::text(import_id),
@@ -831,7 +834,7 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
         Backend::Postgres => "INSERT INTO",
     };
     format!(
-        "{verb} person (municipality_code, address_number, {CONTENT_COLUMNS}, version, updated_at, import_id) VALUES {}",
+        "{verb} person (municipality_code, address_number, {CONTENT_COLUMNS}, name_key, version, updated_at, import_id) VALUES {}",
         Params::new(backend).groups(rows, PERSON_INSERT_COLUMNS)
     )
 }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod backfill;
 mod bulk_load;
 mod certificates;
 mod columns;
@@ -51,7 +52,7 @@ pub use municipality::Municipality;
 pub use notices::{
     NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket, same_operator,
 };
-pub use person::{HistoryEntry, PersonQuery, PersonRow, PersonSummary};
+pub use person::{HistoryEntry, PersonHits, PersonQuery, PersonRow, PersonSort, PersonSummary};
 pub use recall::{
     CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,
 };
@@ -175,6 +176,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
+        backfill::run(&pool, backend).await?;
         if backend == Backend::Sqlite {
             // A register restored without its audit log would attach an empty file and fail on
             // the first append with a vague message; say which file is missing instead.

@@ -26,7 +26,9 @@ pub(crate) const CONTENT_COLUMNS: &str = "integrated_address_number, my_number_s
     kana_key, birth_date, sex, postal_code, address, address_detail, district_code, school_district, phone, \
     resident_status, change_reason, changed_on, notified_on, previous_address, next_address, protected, \
     content_hash";
-pub(crate) const PERSON_INSERT_COLUMNS: usize = 2 + 27 + 3;
+/// Municipality and address number, the content, `name_key` (derived from the name, so not
+/// content and not kept in history), version, time and import.
+pub(crate) const PERSON_INSERT_COLUMNS: usize = 2 + 27 + 1 + 3;
 
 /// A person as stored, with the sealed number still sealed.
 #[derive(Debug, Clone)]
@@ -83,9 +85,45 @@ pub struct PersonSummary {
 pub struct PersonQuery {
     /// Matched as a prefix of the normalised kana key (width- and voicing-insensitive).
     pub kana: Option<String>,
+    /// Matched as a prefix of the name's search key ([`sesshu_domain::name_key`]: 異体字 and
+    /// width folded, spaces dropped).
+    pub name: Option<String>,
     pub birth_date: Option<sesshu_domain::CivilDate>,
     pub household: Option<HouseholdNumber>,
+    pub sort: PersonSort,
+    /// Rows skipped before the page (the page's first row is `offset + 1`).
+    pub offset: u32,
     pub limit: u32,
+}
+
+/// The order of a search's result lines; the address number breaks ties, so pages never
+/// overlap or skip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonSort {
+    #[default]
+    Kana,
+    BirthDate,
+    /// Protected persons (支援措置) come last, whatever their address: their place in an
+    /// address order would say where they live.
+    Address,
+}
+
+impl PersonSort {
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Kana => "kana_key, birth_date, address_number",
+            Self::BirthDate => "birth_date, kana_key, address_number",
+            Self::Address => "protected, address, address_detail, kana_key, address_number",
+        }
+    }
+}
+
+/// One page of a search and how many persons match in all.
+#[derive(Debug, Clone)]
+pub struct PersonHits {
+    pub total: u64,
+    pub rows: Vec<PersonSummary>,
 }
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
@@ -371,18 +409,24 @@ impl Store {
         Ok(found)
     }
 
+    /// One page of the persons matching `q`, and the number matching in all: a search never
+    /// hides that there are more.
     pub async fn search_persons(
         &self,
         tenant: MunicipalityCode,
         q: &PersonQuery,
-    ) -> Result<Vec<PersonSummary>, StoreError> {
-        // Only what a result line shows: a search lists up to 500 persons, and every column
-        // read is converted value by value.
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM person WHERE municipality_code = $1");
+    ) -> Result<PersonHits, StoreError> {
+        let mut filter = String::from("municipality_code = $1");
         let mut binds: Vec<String> = vec![tenant.as_string()];
         let mut push = |sql: &mut String, clause: &str, value: String| {
             binds.push(value);
             sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        let mut prefix = |sql: &mut String, column: &str, key: String| {
+            if let Some(upper) = prefix_upper_bound(&key) {
+                push(sql, &format!(" AND {column} < ?"), upper);
+            }
+            push(sql, &format!(" AND {column} >= ?"), key);
         };
         if let Some(kana) = q
             .kana
@@ -390,23 +434,51 @@ impl Store {
             .map(sesshu_domain::kana_key)
             .filter(|k| !k.is_empty())
         {
-            if let Some(upper) = prefix_upper_bound(&kana) {
-                push(&mut sql, " AND kana_key < ?", upper);
-            }
-            push(&mut sql, " AND kana_key >= ?", kana);
+            prefix(&mut filter, "kana_key", kana);
+        }
+        if let Some(name) = q
+            .name
+            .as_deref()
+            .map(sesshu_domain::name_key)
+            .filter(|k| !k.is_empty())
+        {
+            prefix(&mut filter, "name_key", name);
         }
         if let Some(d) = q.birth_date {
-            push(&mut sql, " AND birth_date = ?", d.to_string());
+            push(&mut filter, " AND birth_date = ?", d.to_string());
         }
         if let Some(h) = &q.household {
-            push(&mut sql, " AND household_number = ?", h.as_str().to_owned());
+            push(
+                &mut filter,
+                " AND household_number = ?",
+                h.as_str().to_owned(),
+            );
         }
-        let limit = q.limit.clamp(1, 500);
-        sql.push_str(&format!(
-            " ORDER BY kana_key, birth_date, address_number LIMIT {limit}"
-        ));
         let binds: Vec<Value> = binds.into_iter().map(Value::text).collect();
-        self.fetch_all(&sql, &binds, |r| summary_from_row(r)).await
+        let total = self
+            .fetch_all(
+                &format!("SELECT COUNT(*) AS n FROM person WHERE {filter}"),
+                &binds,
+                |r| r.try_get::<i64>("n"),
+            )
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0);
+        // Only what a result line shows: every column read is converted value by value.
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM person WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+            q.sort.order_by(),
+            q.limit.clamp(1, 500),
+            q.offset
+        );
+        let rows = self
+            .fetch_all(&sql, &binds, |r| summary_from_row(r))
+            .await?;
+        Ok(PersonHits {
+            total: u64::try_from(total).unwrap_or(0),
+            rows,
+        })
     }
 
     /// Whether the municipality has anyone at all (cheap, unlike a count).

@@ -448,12 +448,13 @@ async fn a_first_load_commits_everything_or_nothing_and_keeps_every_index() {
                 &PersonQuery {
                     kana: Some(p.kana.family.clone()),
                     birth_date: Some(p.birth_date),
-                    household: None,
                     limit: 100,
+                    ..PersonQuery::default()
                 },
             )
             .await
-            .unwrap();
+            .unwrap()
+            .rows;
         assert!(found.iter().any(|s| s.address_number == p.address_number));
         if let Some(number) = &people.iter().find_map(|p| p.my_number.clone()) {
             let crypto = env.crypto(MACHIDA);
@@ -672,6 +673,7 @@ async fn tenants_do_not_see_each_other() {
                 .search_persons(code(MACHIDA), &q)
                 .await
                 .unwrap()
+                .rows
                 .is_empty()
         );
         assert!(
@@ -679,6 +681,7 @@ async fn tenants_do_not_see_each_other() {
                 .search_persons(code(SAPPORO), &q)
                 .await
                 .unwrap()
+                .rows
                 .is_empty(),
             "{}",
             env.backend
@@ -749,7 +752,12 @@ async fn search_is_width_and_voicing_insensitive_and_hides_protected_addresses()
             limit: 100,
             ..PersonQuery::default()
         };
-        let hits = env.store.search_persons(code(MACHIDA), &q).await.unwrap();
+        let hits = env
+            .store
+            .search_persons(code(MACHIDA), &q)
+            .await
+            .unwrap()
+            .rows;
         let ids: Vec<&str> = hits.iter().map(|h| h.address_number.as_str()).collect();
         assert!(
             ids.contains(&people[0].address_number.as_str()),
@@ -779,7 +787,8 @@ async fn search_is_width_and_voicing_insensitive_and_hides_protected_addresses()
             .store
             .search_persons(code(MACHIDA), &by_birth)
             .await
-            .unwrap();
+            .unwrap()
+            .rows;
         assert!(hits.iter().all(|h| h.birth_date == people[5].birth_date) && !hits.is_empty());
         if let Some(h) = &people[5].household_number {
             let members = env.store.household(code(MACHIDA), h).await.unwrap();
@@ -1048,5 +1057,83 @@ async fn key_rotation_reseals_resumably_and_changes_nothing_else() {
             "{}: rotation must not look like a change",
             env.backend
         );
+    }
+}
+
+/// The name key of persons imported before migration 0015 is filled in the first time the
+/// program opens the database (and only then): a search by name finds them like new ones.
+#[tokio::test]
+async fn persons_from_before_the_name_key_are_found_by_name_after_the_next_start() {
+    let mut people = town(1200, 5);
+    people[3].name = sesshu_domain::PersonName::parse("髙橋 美咲").unwrap();
+    let bytes = feed(&people, TextEncoding::Utf8);
+    for env in envs().await {
+        env.import(MACHIDA, bytes.clone(), ImportMode::Full, false)
+            .await;
+        let by_name = PersonQuery {
+            name: Some("高橋 美".into()),
+            limit: 100,
+            ..PersonQuery::default()
+        };
+        let found = |hits: sesshu_store::PersonHits| {
+            hits.rows
+                .iter()
+                .any(|h| h.address_number == people[3].address_number)
+        };
+        assert!(
+            found(
+                env.store
+                    .search_persons(code(MACHIDA), &by_name)
+                    .await
+                    .unwrap()
+            ),
+            "{}: a new import keys the name",
+            env.backend
+        );
+        // As a database migrated from 0014 holds them: no key, and the backfill pending.
+        env.store
+            .raw_execute_for_tests("UPDATE person SET name_key = ''")
+            .await
+            .unwrap();
+        env.store
+            .raw_execute_for_tests("INSERT INTO pending_backfill (name) VALUES ('person.name_key')")
+            .await
+            .unwrap();
+        assert!(
+            !found(
+                env.store
+                    .search_persons(code(MACHIDA), &by_name)
+                    .await
+                    .unwrap()
+            ),
+            "{}",
+            env.backend
+        );
+        let reopened = Store::connect(&env.db.url).await.unwrap();
+        assert!(
+            found(
+                reopened
+                    .search_persons(code(MACHIDA), &by_name)
+                    .await
+                    .unwrap()
+            ),
+            "{}: keyed on opening",
+            env.backend
+        );
+        let empty = reopened
+            .raw_texts_for_tests("SELECT address_number FROM person WHERE name_key = ''")
+            .await
+            .unwrap();
+        assert!(
+            empty.is_empty(),
+            "{}: {} left without a key",
+            env.backend,
+            empty.len()
+        );
+        let pending = reopened
+            .raw_texts_for_tests("SELECT name FROM pending_backfill")
+            .await
+            .unwrap();
+        assert!(pending.is_empty(), "{}: {pending:?}", env.backend);
     }
 }

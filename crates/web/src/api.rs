@@ -1,6 +1,6 @@
 //! The JSON API. Every route names its municipality: no row is reachable without its tenant.
 
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -281,17 +281,44 @@ async fn municipalities(
     Ok(Json(out).into_response())
 }
 
+/// One page of a search with the total, and the links to the pages beside it: the same query
+/// with the cursor the page gave.
 async fn search(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
+    RawQuery(raw): RawQuery,
     Query(params): Query<PersonSearch>,
 ) -> Result<Response, ApiError> {
-    let out = state
+    let page = state
         .app
         .search_persons(&caller, tenant(&code)?, &params)
         .await?;
-    Ok(Json(out).into_response())
+    let link = |cursor: &Option<String>| {
+        cursor.as_ref().map(|c| {
+            let mut pairs: Vec<&str> = raw
+                .as_deref()
+                .unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("cursor="))
+                .collect();
+            let cursor = format!("cursor={c}");
+            pairs.push(&cursor);
+            format!("/api/v1/municipalities/{code}/persons?{}", pairs.join("&"))
+        })
+    };
+    let links = json!({
+        "next": link(&page.next_cursor),
+        "previous": link(&page.previous_cursor),
+    });
+    Ok(Json(SearchBody { page, links }).into_response())
+}
+
+#[derive(serde::Serialize)]
+struct SearchBody {
+    #[serde(flatten)]
+    page: sesshu_app::persons::PersonSearchPage,
+    links: serde_json::Value,
 }
 
 async fn person(

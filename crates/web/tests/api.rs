@@ -215,7 +215,32 @@ async fn search_hides_protected_addresses_and_bad_input_is_a_clear_400() {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let hits: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let hits = page["rows"].as_array().unwrap();
+        assert_eq!(page["total"].as_u64(), Some(hits.len() as u64), "{body}");
+        assert!(page["links"]["next"].is_null(), "{body}");
+        // A page of one: the total stays, and the next link is the same query one further on.
+        let (status, _, body) = get(
+            &app,
+            &format!("/api/v1/municipalities/132098/persons?kana={kana}&limit=1"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let one: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(one["rows"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(one["total"], page["total"], "{body}");
+        if hits.len() > 1 {
+            let next = one["links"]["next"].as_str().unwrap();
+            assert!(
+                next.contains(&format!("kana={kana}")) && next.contains("cursor="),
+                "{next}"
+            );
+            let (status, _, body) = get(&app, next).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let second: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(second["first"], 2, "{body}");
+            assert_ne!(second["rows"][0], one["rows"][0], "{body}");
+        }
         let protected = hits
             .iter()
             .find(|h| h["address_number"] == people[0].address_number.as_str())

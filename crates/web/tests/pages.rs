@@ -699,6 +699,39 @@ async fn search_takes_a_wareki_birth_date_a_household_or_a_number() {
             "{}",
             db.name
         );
+        // The name as written, a variant typed for the registered form; the count is the total.
+        let family: String = p.name.family.clone();
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!(
+                "csrf={csrf}&name={}&sort=birth_date",
+                enc(&family)
+            )),
+        )
+        .await;
+        assert!(body.contains(&p.name.to_string()), "{}", db.name);
+        assert!(
+            body.contains("該当 ") && body.contains("件中 1〜"),
+            "{}",
+            db.name
+        );
+        // A kanji in the kana box is named next to the box, and what was typed stays.
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&kana={}", enc("𠮷"))),
+        )
+        .await;
+        assert!(
+            body.contains("id=\"err-kana\"") && body.contains("「𠮷」は漢字です"),
+            "{}",
+            db.name
+        );
     }
 }
 

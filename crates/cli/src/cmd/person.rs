@@ -17,16 +17,31 @@ pub enum PersonCommand {
         #[command(flatten)]
         rules: crate::config::RulesArg,
     },
-    /// Search by kana (prefix; width- and voicing-insensitive), birth date or household
+    /// Search by name, kana (prefixes; width-, voicing- and 異体字-insensitive), birth date or
+    /// household, one page at a time; the total is always printed
     Search {
+        /// 氏名 as written, a prefix (髙橋 finds 高橋)
+        #[arg(long)]
+        name: Option<String>,
+        /// カナ氏名, a prefix
         #[arg(long)]
         kana: Option<String>,
+        /// 生年月日 (2024-05-01, R6.5.1, 令和6年5月1日)
         #[arg(long)]
         birth_date: Option<String>,
+        /// 世帯番号
         #[arg(long)]
         household: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// The order of the result lines
+        #[arg(long, value_enum, default_value_t = SortArg::Kana)]
+        sort: SortArg,
+        /// Where the page starts: the cursor the previous page printed
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Persons per page (at most 500)
+        #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Print the page as JSON (with the total and the next cursor)
         #[arg(long)]
         json: bool,
     },
@@ -46,6 +61,26 @@ pub enum PersonCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SortArg {
+    /// カナ順
+    Kana,
+    /// 生年月日順
+    BirthDate,
+    /// 住所順 (支援措置の方は最後)
+    Address,
+}
+
+impl From<SortArg> for sesshu_store::PersonSort {
+    fn from(s: SortArg) -> Self {
+        match s {
+            SortArg::Kana => Self::Kana,
+            SortArg::BirthDate => Self::BirthDate,
+            SortArg::Address => Self::Address,
+        }
+    }
 }
 
 pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode> {
@@ -69,35 +104,42 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
             }
         }
         PersonCommand::Search {
+            name,
             kana,
             birth_date,
             household,
+            sort,
+            cursor,
             limit,
             json,
         } => {
             let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
-            let views = app
+            let page = app
                 .search_persons(
                     &Actor::operator(Some(tenant)),
                     tenant,
                     &PersonSearch {
+                        name,
                         kana,
                         birth_date,
                         household,
+                        sort: sort.into(),
+                        cursor,
                         limit: Some(limit),
                     },
                 )
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
-                for v in &views {
+                for v in &page.rows {
                     println!(
-                        "{:>15}  {}  {}  {}  {}  {}  {}",
+                        "{:>15}  {}  {}  {}  {}  {}  {}  {}",
                         v.address_number,
                         v.name,
                         v.kana,
                         v.birth_date,
+                        v.age,
                         v.sex,
                         v.resident_status,
                         v.address.as_deref().unwrap_or(if v.protected {
@@ -107,7 +149,14 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
                         })
                     );
                 }
-                println!("{} 件", views.len());
+                if page.total == 0 {
+                    println!("該当 0件");
+                } else {
+                    println!("該当 {}件中 {}〜{}件", page.total, page.first, page.last);
+                }
+                if let Some(next) = &page.next_cursor {
+                    println!("続き: --cursor {next}");
+                }
             }
         }
         PersonCommand::Suspend {

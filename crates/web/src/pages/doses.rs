@@ -17,7 +17,7 @@ use sesshu_domain::dose::{parse_amount_ml, parse_institution_code};
 use sesshu_domain::{AddressNumber, Dose, DoseJudgement, parse_date};
 use sesshu_store::{DoseRow, Outcome, StoreError};
 
-use super::{Chrome, PageError, Staff, field, render};
+use super::{Chrome, FieldErrors, PageError, Staff, field, render};
 use sesshu_app::AppError;
 use sesshu_app::doses::{DoseChange, Written};
 
@@ -151,27 +151,6 @@ impl DoseForm {
     }
 }
 
-/// Each field's error, shown next to it and named by its `aria-describedby`.
-pub(crate) struct FieldErrors(BTreeMap<&'static str, String>);
-
-impl FieldErrors {
-    pub fn error(&self, f: &str) -> Option<&String> {
-        self.0.get(f)
-    }
-
-    pub fn described_by(&self, f: &str) -> String {
-        if self.0.contains_key(f) {
-            format!("err-{f}")
-        } else {
-            String::new()
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// A product in the form's list.
 pub(crate) struct ProductChoice {
     pub code: String,
@@ -265,7 +244,7 @@ async fn form_page(
         birth: super::both_calendars(p.birth_date),
         form,
         products: products(state),
-        errors: FieldErrors(errors),
+        errors: FieldErrors::new(errors),
         warning,
         suggestion,
         focus_first: true,
@@ -458,7 +437,7 @@ async fn dose_page(
         products: products(state),
         can_write: staff.can(Permission::DoseWrite),
         deleted: current.deleted,
-        errors: FieldErrors(errors),
+        errors: FieldErrors::new(errors),
         warning,
         focus_first: false,
     };

@@ -429,3 +429,28 @@ pub(crate) fn both_calendars(d: sesshu_domain::CivilDate) -> String {
 pub(crate) fn field(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
+
+/// Each field's error, shown next to it and named by its `aria-describedby`.
+pub(crate) struct FieldErrors(std::collections::BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn new(errors: std::collections::BTreeMap<&'static str, String>) -> Self {
+        Self(errors)
+    }
+
+    pub fn error(&self, f: &str) -> Option<&String> {
+        self.0.get(f)
+    }
+
+    pub fn described_by(&self, f: &str) -> String {
+        if self.0.contains_key(f) {
+            format!("err-{f}")
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

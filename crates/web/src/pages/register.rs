@@ -1,6 +1,8 @@
 //! Search and the person page: what staff open a hundred times a day at the counter and on the
 //! phone. Every person listed or opened is recorded in the audit log as shown.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -8,19 +10,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sesshu_domain::access::Permission;
 
-use super::{Chrome, PageError, Staff, both_calendars, field, render};
+use super::{Chrome, FieldErrors, PageError, Staff, both_calendars, field, render};
 use crate::state::AppState;
 use sesshu_app::AppError;
-use sesshu_app::persons::PersonSearch;
-use sesshu_app::view::{PersonDetail, PersonSummaryView};
+use sesshu_app::persons::{PAGE_ROWS, PersonSearch, PersonSearchPage};
+use sesshu_app::view::PersonDetail;
+use sesshu_store::PersonSort;
 
 #[derive(Template)]
 #[template(path = "search.html")]
 struct SearchPage {
     chrome: Chrome,
     form: SearchForm,
-    results: Option<Vec<PersonSummaryView>>,
+    results: Option<PersonSearchPage>,
     error: Option<String>,
+    errors: FieldErrors,
     can_my_number: bool,
 }
 
@@ -29,26 +33,50 @@ pub(crate) struct SearchForm {
     #[serde(default)]
     csrf: String,
     pub address_number: Option<String>,
+    pub name: Option<String>,
     pub kana: Option<String>,
     pub birth_date: Option<String>,
     pub household: Option<String>,
+    #[serde(default)]
+    pub sort: PersonSort,
+    pub cursor: Option<String>,
+}
+
+impl SearchForm {
+    fn sort_is(&self, key: &str) -> bool {
+        self.sort_key() == key
+    }
+
+    fn sort_key(&self) -> &'static str {
+        match self.sort {
+            PersonSort::Kana => "kana",
+            PersonSort::BirthDate => "birth_date",
+            PersonSort::Address => "address",
+        }
+    }
 }
 
 async fn search_page(
     state: &AppState,
     staff: &Staff,
     form: SearchForm,
-    results: Option<Vec<PersonSummaryView>>,
+    results: Option<PersonSearchPage>,
     error: Option<String>,
+    errors: FieldErrors,
 ) -> Response {
     let page = SearchPage {
         chrome: staff.chrome(state, "検索").await,
         form,
         results,
         error,
+        errors,
         can_my_number: staff.can(Permission::MyNumberUse),
     };
     render(&page)
+}
+
+fn no_errors() -> FieldErrors {
+    FieldErrors::new(BTreeMap::new())
 }
 
 pub(crate) async fn search_form(
@@ -58,10 +86,19 @@ pub(crate) async fn search_form(
     staff
         .require(&state, Permission::PersonRead, "person.search")
         .await?;
-    Ok(search_page(&state, &staff, SearchForm::default(), None, None).await)
+    Ok(search_page(
+        &state,
+        &staff,
+        SearchForm::default(),
+        None,
+        None,
+        no_errors(),
+    )
+    .await)
 }
 
-/// Conditions come in the POST body, so no name or birth date is left in a URL or history.
+/// Conditions come in the POST body, so no name or birth date is left in a URL or history;
+/// the pages beside a result re-post them with the page's cursor.
 pub(crate) async fn search(
     State(state): State<AppState>,
     staff: Staff,
@@ -75,24 +112,36 @@ pub(crate) async fn search(
         return match sesshu_domain::AddressNumber::parse(a) {
             Ok(a) => Ok(Redirect::to(&format!("/persons/{}", a.as_str())).into_response()),
             Err(e) => {
-                Ok(search_page(&state, &staff, form.clone(), None, Some(e.to_string())).await)
+                let errors = FieldErrors::new(BTreeMap::from([("address_number", e.to_string())]));
+                Ok(search_page(&state, &staff, form.clone(), None, None, errors).await)
             }
         };
     }
     let params = PersonSearch {
+        name: field(&form.name).map(str::to_owned),
         kana: field(&form.kana).map(str::to_owned),
         birth_date: field(&form.birth_date).map(str::to_owned),
         household: field(&form.household).map(str::to_owned),
-        limit: Some(100),
+        sort: form.sort,
+        cursor: field(&form.cursor).map(str::to_owned),
+        limit: Some(PAGE_ROWS),
     };
     match state
         .app
         .search_persons(&staff.caller, staff.tenant, &params)
         .await
     {
-        Ok(rows) => Ok(search_page(&state, &staff, form, Some(rows), None).await),
-        Err(sesshu_app::AppError::Invalid(m)) => {
-            Ok(search_page(&state, &staff, form, None, Some(m)).await)
+        Ok(page) => Ok(search_page(&state, &staff, form, Some(page), None, no_errors()).await),
+        Err(AppError::Invalid(m)) => {
+            Ok(search_page(&state, &staff, form, None, Some(m), no_errors()).await)
+        }
+        Err(AppError::Field(f, m)) => {
+            let errors = FieldErrors::new(BTreeMap::from([(f, m)]));
+            Ok(search_page(&state, &staff, form, None, None, errors).await)
+        }
+        Err(AppError::Fields(list)) => {
+            let errors = FieldErrors::new(list.into_iter().collect());
+            Ok(search_page(&state, &staff, form, None, None, errors).await)
         }
         Err(e) => Err(e.into()),
     }
@@ -128,14 +177,21 @@ pub(crate) async fn search_by_my_number(
                 &state,
                 &staff,
                 SearchForm::default(),
-                Some(vec![]),
-                Some(format!("該当する方が{}件です。", list.len())),
+                None,
+                Some(format!("個人番号で該当する方が{}件です。", list.len())),
+                no_errors(),
             )
             .await),
         },
-        Err(sesshu_app::AppError::Invalid(m)) => {
-            Ok(search_page(&state, &staff, SearchForm::default(), None, Some(m)).await)
-        }
+        Err(sesshu_app::AppError::Invalid(m)) => Ok(search_page(
+            &state,
+            &staff,
+            SearchForm::default(),
+            None,
+            Some(m),
+            no_errors(),
+        )
+        .await),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,47 @@
+//! What the application's tests share: an actor as a login would make it, and a town imported
+//! through the real importer.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::sync::Arc;
+
+use sesshu_app::Actor;
+use sesshu_crypto::{Keyring, TenantCrypto};
+use sesshu_domain::access::expand;
+use sesshu_domain::{MunicipalityCode, Person};
+use sesshu_formats::{ReadOptions, TextEncoding};
+use sesshu_store::{ImportMode, ImportOptions, Store};
+
+/// A staff member of `tenant` holding `grant` (a role or a permission).
+pub fn actor(tenant: &str, login: &str, grant: &str) -> Actor {
+    Actor {
+        tenant: Some(MunicipalityCode::parse(tenant).unwrap()),
+        prefecture: None,
+        actor: format!("user:{login}"),
+        kind: "user",
+        permissions: expand(grant).unwrap().into_iter().collect(),
+        source: "test".into(),
+    }
+}
+
+/// These persons as a full resident file, imported all or nothing.
+pub async fn import(store: &Store, keyring: &Keyring, tenant: MunicipalityCode, people: &[Person]) {
+    store
+        .import_residents(
+            tenant,
+            Arc::new(TenantCrypto::derive(keyring, tenant).unwrap()),
+            std::io::Cursor::new(sesshu_testkit::feed(people, TextEncoding::Utf8)),
+            ImportOptions {
+                mode: ImportMode::Full,
+                all_or_nothing: true,
+                dry_run: false,
+                file_name: "f.csv".into(),
+                operator: "t".into(),
+                read: ReadOptions::default(),
+            },
+            |_| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+}
