@@ -1367,3 +1367,72 @@ async fn the_counter_pages_refuse_without_permission_across_municipalities_and_f
         assert!(page.contains("より前です"), "{}", db.name);
     }
 }
+
+/// Instants are kept in UTC and shown in Japan time: on the import history and in the
+/// auditor's CSV (an evening import in UTC is the next morning's in Japan).
+#[tokio::test]
+async fn times_are_shown_in_japan_time() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (clerk, _) = session(&s.store, s.machida, "clerk").await;
+        let runs = s.store.import_runs(s.machida, 10).await.unwrap();
+        let stored = &runs[0].started_at;
+        assert!(stored.ends_with('Z'), "{}: kept in UTC: {stored}", db.name);
+        let (status, _, html) = send(&s.app, "GET", "/imports", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let shown = sesshu_domain::japan_minutes(stored);
+        assert!(
+            html.contains(&shown),
+            "{}: {shown} not on the page",
+            db.name
+        );
+        assert!(
+            !html.contains(stored.as_str()),
+            "{}: a UTC stamp shown",
+            db.name
+        );
+
+        // A person read, so the log has an entry before the export.
+        let a = s.people[1].address_number.as_str();
+        let (status, _, _) =
+            send(&s.app, "GET", &format!("/persons/{a}"), Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        common::account(&s.store, s.machida, "auditor", "role:auditor", None).await;
+        let (auditor, csrf) = session(&s.store, s.machida, "auditor").await;
+        let (status, _, csv) = send(
+            &s.app,
+            "POST",
+            "/audit/export.csv",
+            Some(&auditor),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let entries = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    limit: 5,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let read: Vec<_> = entries
+            .iter()
+            .filter(|e| e.function == "person.read")
+            .collect();
+        assert!(!read.is_empty(), "{}", db.name);
+        for e in read {
+            assert!(
+                csv.contains(&sesshu_domain::japan_seconds(&e.at)) && !csv.contains(e.at.as_str()),
+                "{}: entry {} at {}: {}",
+                db.name,
+                e.seq,
+                e.at,
+                csv.chars().take(600).collect::<String>()
+            );
+        }
+    }
+}

@@ -164,7 +164,7 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
             w.write_record([
                 "団体",
                 "連番",
-                "日時",
+                "日時 (日本時間)",
                 "操作者",
                 "種別",
                 "端末",
@@ -179,7 +179,7 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                 w.write_record([
                     e.municipality_code.as_str(),
                     &e.seq.to_string(),
-                    &e.at,
+                    &sesshu_domain::japan_seconds(&e.at),
                     &e.actor,
                     &e.actor_kind,
                     e.source.as_deref().unwrap_or(""),

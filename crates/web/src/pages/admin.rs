@@ -17,7 +17,7 @@ use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::parse_date;
 use sesshu_store::{AuditEntry, AuditQuery, ReviewRow};
 
-use super::{Chrome, PageError, Staff, field, render};
+use super::{Chrome, PageError, Staff, field, filters, render};
 use crate::state::AppState;
 
 /// A role as the grant form offers it.
@@ -232,6 +232,7 @@ pub(crate) async fn access_review_csv(
         "\u{feff}ログイン名,氏名,ロール,権限,有効開始,有効終了,最終ログイン,共用,停止,ロック,休眠,期限間近,所見\r\n",
     );
     for r in &rows {
+        let last_login = sesshu_domain::japan_minutes(&r.last_login);
         let cells = [
             r.login.as_str(),
             &r.name,
@@ -239,7 +240,7 @@ pub(crate) async fn access_review_csv(
             &r.permissions,
             &r.valid_from,
             &r.valid_until,
-            &r.last_login,
+            &last_login,
             if r.shared { "共用" } else { "" },
             if r.disabled { "停止" } else { "" },
             if r.locked { "ロック" } else { "" },
@@ -386,13 +387,14 @@ pub(crate) async fn audit_export(
     staff.check_csrf(&form.csrf)?;
     let entries = searched(&state, &staff, &form, 100_000, AuditUse::Export).await?;
     let mut out = String::from(
-        "\u{feff}連番,日時,操作者,種別,接続元,機能,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
+        "\u{feff}連番,日時 (日本時間),操作者,種別,接続元,機能,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
     );
     for e in &entries {
         let seq = e.seq.to_string();
+        let at = sesshu_domain::japan_seconds(&e.at);
         let cells = [
             seq.as_str(),
-            &e.at,
+            &at,
             &e.actor,
             &e.actor_kind,
             e.source.as_deref().unwrap_or(""),

@@ -377,7 +377,11 @@ fn version_row(r: &DoseRow) -> VersionRow {
             d.lot.as_deref().unwrap_or("-"),
             d.judgement.label()
         ),
-        recorded: format!("{} {}", r.recorded_at, r.recorded_by),
+        recorded: format!(
+            "{} {}",
+            sesshu_domain::japan_minutes(&r.recorded_at),
+            r.recorded_by
+        ),
         reason: r.change_reason.clone().unwrap_or_default(),
         deleted: r.deleted,
     }

@@ -17,7 +17,7 @@ use sesshu_domain::access::Permission;
 use sesshu_formats::ErrorReport;
 use sesshu_store::ImportMode;
 
-use super::{Chrome, PageError, Staff, render};
+use super::{Chrome, PageError, Staff, filters, render};
 use crate::state::AppState;
 use sesshu_app::view::ImportRunView;
 

@@ -8,7 +8,7 @@ use axum::response::Response;
 use sesshu_app::jobs::label_of;
 use sesshu_store::{Job, JobStatus};
 
-use super::{Chrome, PageError, Staff, render};
+use super::{Chrome, PageError, Staff, filters, render};
 use crate::state::AppState;
 
 /// A job as staff read it.

@@ -14,7 +14,7 @@ use sesshu_app::notices::{PlanRequest, Planned, RecallForm, RunFile, series_name
 use sesshu_domain::access::Permission;
 use sesshu_store::{Notice, NoticeRun, RunStatus};
 
-use super::{Chrome, PageError, Staff, render};
+use super::{Chrome, PageError, Staff, filters, render};
 use crate::state::AppState;
 
 /// Notices listed on a run's page for review.
@@ -496,7 +496,7 @@ async fn run_page(
         recall_of: run.recall_of.clone().unwrap_or_default(),
         approved_at: run.approved_at.clone().unwrap_or_default(),
         issued: match (&run.issued_by, &run.issued_at) {
-            (Some(by), Some(at)) => format!("{at} {by}"),
+            (Some(by), Some(at)) => format!("{} {by}", sesshu_domain::japan_minutes(at)),
             _ => String::new(),
         },
         awaiting: run.status == RunStatus::AwaitingApproval,

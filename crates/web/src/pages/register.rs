@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sesshu_domain::access::Permission;
 
-use super::{Chrome, FieldErrors, PageError, Staff, both_calendars, field, render};
+use super::{Chrome, FieldErrors, PageError, Staff, both_calendars, field, filters, render};
 use crate::state::AppState;
 use sesshu_app::AppError;
 use sesshu_app::persons::{PAGE_ROWS, PersonSearch, PersonSearchPage};
@@ -322,7 +322,7 @@ async fn issued_rows(
             date: n
                 .issued_at
                 .as_deref()
-                .map(|d| d.chars().take(10).collect())
+                .map(|d| sesshu_domain::japan_minutes(d).chars().take(10).collect())
                 .unwrap_or_else(|| "発行中".into()),
             number: n.notice_number,
             state: String::new(),
@@ -340,7 +340,10 @@ async fn issued_rows(
                 t.valid_from,
                 t.valid_until
             ),
-            date: t.issued_at.chars().take(10).collect(),
+            date: sesshu_domain::japan_minutes(&t.issued_at)
+                .chars()
+                .take(10)
+                .collect(),
             state: if t.invalidated_at.is_some() {
                 "無効 (再発行済み)".into()
             } else if t.reissue_of.is_some() {
