@@ -3,9 +3,10 @@
 //! (Verifying every chain of the deployment and the retention job are the host operator's,
 //! in the command line: they act on the deployment's own chain too.)
 
+use serde::Deserialize;
 use serde_json::json;
-use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
+use sesshu_domain::{MunicipalityCode, parse_date};
 use sesshu_store::{AuditEntry, AuditQuery, AuditVerification, Outcome};
 
 use crate::{Actor, App, AppError};
@@ -17,23 +18,177 @@ pub enum AuditUse {
     Export,
 }
 
+/// The Japanese name of every function the log records, as staff and auditors call it. Kept as
+/// data: a new operation adds its line (a code missing here is shown as it is).
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("person.search", "宛名の検索"),
+    ("person.read", "宛名の閲覧"),
+    ("person.suspend", "利用停止の登録"),
+    ("person.lift_suspension", "利用停止の解除"),
+    ("mynumber.search", "個人番号による検索"),
+    ("mynumber.reveal", "個人番号の表示"),
+    ("dose.read", "接種記録の閲覧"),
+    ("dose.write", "接種記録の登録・訂正・削除"),
+    ("schedule.forecast", "接種予定の集計"),
+    ("stats.read", "統計の閲覧"),
+    ("import.residents", "住民記録の取込"),
+    ("import.doses", "接種記録の取込"),
+    ("import.read", "取込履歴の閲覧"),
+    ("import.errors", "取込エラーの出力"),
+    ("notice.extract", "対象者の抽出"),
+    ("notice.plan", "通知の計画"),
+    ("notice.approve", "通知の承認"),
+    ("notice.cancel", "通知の取消"),
+    ("notice.issue", "通知の印刷"),
+    ("notice.list", "通知の一覧"),
+    ("notice.read", "通知の閲覧"),
+    ("notice.download", "通知ファイルのダウンロード"),
+    ("ticket.reissue", "接種券の再発行"),
+    ("certificate.issue", "証明書の発行"),
+    ("certificate.list", "証明書の一覧"),
+    ("certificate.read", "証明書の閲覧"),
+    ("certificate.download", "証明書のダウンロード"),
+    ("certificate.revoke", "証明書の失効"),
+    ("certificate.verify", "証明書の真正性確認"),
+    ("job.start", "処理の開始"),
+    ("job.read", "処理状況の閲覧"),
+    ("auth.login", "ログイン"),
+    ("auth.logout", "ログアウト"),
+    ("auth.password", "パスワードの変更"),
+    ("auth.totp", "二要素認証"),
+    ("auth.token", "APIトークンによる認証"),
+    ("user.admin", "利用者の管理"),
+    ("user.list", "利用者の一覧"),
+    ("user.review", "アクセス権の棚卸し"),
+    ("token.admin", "APIトークンの管理"),
+    ("token.list", "APIトークンの一覧"),
+    ("keys.create", "暗号鍵の作成"),
+    ("keys.rotate", "暗号鍵の更新"),
+    ("keys.retire", "旧暗号鍵の廃棄"),
+    ("keys.certificate_rotate", "証明書署名鍵の更新"),
+    ("municipality.create", "団体の登録"),
+    ("audit.read", "操作ログの検索"),
+    ("audit.export", "操作ログの出力"),
+    ("audit.verify", "操作ログの改ざん検証"),
+    ("audit.checkpoint", "操作ログの検証点の記録"),
+    ("audit.retention", "操作ログの保存期間処理"),
+];
+
+/// A function's Japanese name, or its code when the catalogue does not know it.
+pub fn function_label(code: &str) -> &str {
+    FUNCTIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, label)| label)
+}
+
+/// An outcome as the log's reader says it.
+pub fn outcome_label(outcome: &str) -> &str {
+    match outcome {
+        "ok" => "成功",
+        "refused" => "拒否",
+        "failed" => "失敗",
+        other => other,
+    }
+}
+
+/// An auditor's search as typed (the page's form, the API's query, the command line's flags).
+/// Dates are days in Japan, both ends included; an impossible date is an error, not an empty
+/// result.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditSearch {
+    /// 宛名番号 of a person acted on or shown.
+    pub person: Option<String>,
+    /// `user:<login>`, `token:<id>`, `cli:<user>`.
+    pub actor: Option<String>,
+    pub function: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+    /// The next page of a newest-first search: entries older than this number.
+    pub before: Option<i64>,
+    #[serde(default)]
+    pub newest_first: bool,
+    pub limit: Option<u32>,
+}
+
+/// One page of entries, and whether older ones meet the search too.
+#[derive(Debug, serde::Serialize)]
+pub struct AuditEntries {
+    pub entries: Vec<AuditEntry>,
+    pub more: bool,
+}
+
+impl AuditSearch {
+    /// The store's query, or every field that is wrong, each named.
+    pub fn query(&self, default_limit: u32) -> Result<AuditQuery, AppError> {
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let mut wrong = Vec::new();
+        let mut day = |field: &'static str, label: &str, v: &Option<String>, next: bool| {
+            let v = text(v)?;
+            // An instant (2026-04-01T09:00:00+09:00) is taken as it is, for scripts.
+            if v.len() > 10 && chrono::DateTime::parse_from_rfc3339(&v).is_ok() {
+                return Some(v);
+            }
+            match parse_date(&v) {
+                Ok(d) if next => d.succ_opt().map(|d| d.to_string()),
+                Ok(d) => Some(d.to_string()),
+                Err(e) => {
+                    wrong.push((field, format!("{label}: {e}")));
+                    None
+                }
+            }
+        };
+        let from = day("from", "期間 (から)", &self.from, false);
+        // The last day is included: entries before the start of the next day.
+        let until = day("until", "期間 (まで)", &self.until, true);
+        if !wrong.is_empty() {
+            return Err(AppError::Fields(wrong));
+        }
+        Ok(AuditQuery {
+            actor: text(&self.actor),
+            function: text(&self.function),
+            person: text(&self.person),
+            from,
+            until,
+            before_seq: self.before,
+            newest_first: self.newest_first,
+            limit: self.limit.unwrap_or(default_limit).clamp(1, 1_000_000),
+        })
+    }
+}
+
 impl App {
-    /// The municipality's entries that meet `query`, recorded as `audit.read` (or
+    /// The municipality's entries that meet the search, recorded as `audit.read` (or
     /// `audit.export`) with the conditions and the number of rows.
     pub async fn audit_entries(
         &self,
         actor: &Actor,
         tenant: MunicipalityCode,
-        query: &AuditQuery,
+        search: &AuditSearch,
         usage: AuditUse,
-    ) -> Result<Vec<AuditEntry>, AppError> {
+    ) -> Result<AuditEntries, AppError> {
         let function = match usage {
             AuditUse::Search => "audit.read",
             AuditUse::Export => "audit.export",
         };
         self.authorize(actor, tenant, Permission::AuditRead, function)
             .await?;
-        let entries = self.store.audit_entries(Some(tenant), query).await?;
+        let default_limit = match usage {
+            AuditUse::Search => 100,
+            AuditUse::Export => 1_000_000,
+        };
+        let mut query = search.query(default_limit)?;
+        let limit = query.limit;
+        // One more than asked, to know whether there are more.
+        query.limit = limit.saturating_add(1);
+        let mut entries = self.store.audit_entries(Some(tenant), &query).await?;
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
         self.record(
             actor,
             function,
@@ -42,12 +197,30 @@ impl App {
             vec![],
             json!({
                 "person": query.person, "actor": query.actor, "function": query.function,
-                "from": query.from, "until": query.until, "limit": query.limit,
-                "rows": entries.len(),
+                "from": query.from, "until": query.until, "before": query.before_seq,
+                "limit": limit, "rows": entries.len(),
             }),
         )
         .await?;
-        Ok(entries)
+        Ok(AuditEntries { entries, more })
+    }
+
+    /// Who appears in the log as staff, for the auditor's list: every account of the
+    /// municipality (login and name), whatever its state.
+    pub async fn audit_actors(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+    ) -> Result<Vec<(String, String)>, AppError> {
+        self.authorize(actor, tenant, Permission::AuditRead, "audit.read")
+            .await?;
+        Ok(self
+            .store
+            .accounts(tenant)
+            .await?
+            .into_iter()
+            .map(|a| (format!("user:{}", a.login), a.display_name))
+            .collect())
     }
 
     /// Verifies the municipality's chain (with the key, its signed checkpoints and retention

@@ -1116,12 +1116,11 @@ async fn the_auditor_searches_exports_and_verifies_and_is_recorded_doing_so() {
         let a = w.infants[0].address_number.as_str();
         w.app.read_person(&clerk("tanaka"), t, a).await.unwrap();
         let auditor = actor("132098", "kansa", "role:auditor");
-        let query = AuditQuery {
+        let query = AuditSearch {
             person: Some(a.to_owned()),
-            limit: 100,
-            ..AuditQuery::default()
+            ..AuditSearch::default()
         };
-        use sesshu_app::audit::AuditUse;
+        use sesshu_app::audit::{AuditSearch, AuditUse};
         assert!(matches!(
             w.app
                 .audit_entries(&clerk("tanaka"), t, &query, AuditUse::Search)
@@ -1146,9 +1145,80 @@ async fn the_auditor_searches_exports_and_verifies_and_is_recorded_doing_so() {
             .unwrap();
         assert!(
             found
+                .entries
                 .iter()
                 .any(|e| e.function == "person.read" && e.actor == "user:tanaka"),
             "{name}: who looked at the person"
+        );
+
+        // Newest first, a page at a time, the pages together the whole log once.
+        for _ in 0..4 {
+            w.app.read_person(&clerk("tanaka"), t, a).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = w
+                .app
+                .audit_entries(
+                    &auditor,
+                    t,
+                    &AuditSearch {
+                        function: Some("person.read".into()),
+                        newest_first: true,
+                        before,
+                        limit: Some(2),
+                        ..AuditSearch::default()
+                    },
+                    AuditUse::Search,
+                )
+                .await
+                .unwrap();
+            seen.extend(page.entries.iter().map(|e| e.seq));
+            if !page.more {
+                break;
+            }
+            before = page.entries.last().map(|e| e.seq);
+        }
+        assert_eq!(seen.len(), 5, "{name}: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "{name}: newest first");
+
+        // Today's entries are found with today as both ends (the end is included); an
+        // impossible date is an error, not an empty result.
+        let today = sesshu_app::today_in_japan().to_string();
+        let todays = w
+            .app
+            .audit_entries(
+                &auditor,
+                t,
+                &AuditSearch {
+                    from: Some(today.clone()),
+                    until: Some(today),
+                    ..AuditSearch::default()
+                },
+                AuditUse::Search,
+            )
+            .await
+            .unwrap();
+        assert!(
+            todays.entries.iter().any(|e| e.function == "person.read"),
+            "{name}: the last day is included"
+        );
+        let impossible = w
+            .app
+            .audit_entries(
+                &auditor,
+                t,
+                &AuditSearch {
+                    until: Some("2026-12-32".into()),
+                    ..AuditSearch::default()
+                },
+                AuditUse::Search,
+            )
+            .await;
+        assert!(
+            matches!(&impossible, Err(AppError::Fields(f)) if f.iter().any(|(k, _)| *k == "until")),
+            "{name}: {impossible:?}"
         );
         w.app
             .audit_entries(&auditor, t, &query, AuditUse::Export)

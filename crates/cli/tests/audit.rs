@@ -74,7 +74,11 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         let export = run(&["audit", "export", "--person", &address]);
         assert!(export.status.success(), "{}", text(&export));
         let csv = String::from_utf8(export.stdout.clone()).unwrap();
-        assert!(csv.contains("person.read"), "{}: {csv}", db.name);
+        assert!(
+            csv.contains("宛名の閲覧,person.read,成功"),
+            "{}: {csv}",
+            db.name
+        );
         assert!(csv.contains("dose.write"));
         assert!(csv.contains("cli:tester"), "the operator is named");
         assert!(

@@ -224,6 +224,10 @@ pub struct AuditQuery {
     pub from: Option<String>,
     /// Exclusive upper bound, same form.
     pub until: Option<String>,
+    /// Only entries older than this sequence number (the next page of a newest-first search).
+    pub before_seq: Option<i64>,
+    /// Newest first (a search on a page); oldest first otherwise (an export, a chain's order).
+    pub newest_first: bool,
     pub limit: u32,
 }
 
@@ -703,6 +707,10 @@ impl Store {
         if let Some(u) = &q.until {
             add(&mut sql, " AND l.at < ?", u);
         }
+        if let Some(before) = q.before_seq {
+            // An integer, so written in place: a text bind would not compare with BIGINT.
+            sql.push_str(&format!(" AND l.seq < {before}"));
+        }
         if let Some(person) = &q.person {
             // Address numbers are digit strings, so the quoted form matches one array element.
             let (a, b) = (p.next(), p.next());
@@ -714,7 +722,8 @@ impl Store {
             binds.push(pattern);
         }
         sql.push_str(&format!(
-            " ORDER BY l.seq LIMIT {}",
+            " ORDER BY l.seq{} LIMIT {}",
+            if q.newest_first { " DESC" } else { "" },
             q.limit.clamp(1, 1_000_000)
         ));
         let mut query = sqlx::query(AssertSqlSafe(sql));

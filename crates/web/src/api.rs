@@ -18,7 +18,7 @@ pub use crate::state::AppState;
 pub(crate) use crate::state::{Source, source_of};
 
 use crate::today_in_japan;
-use sesshu_app::audit::AuditUse;
+use sesshu_app::audit::{AuditSearch, AuditUse};
 use sesshu_app::persons::PersonSearch;
 use sesshu_app::view::ImportRunView;
 
@@ -438,36 +438,20 @@ async fn access_review(
     Ok(Json(rows).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct AuditParams {
-    person: Option<String>,
-    actor: Option<String>,
-    function: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
-    limit: Option<u32>,
-}
-
-/// The auditor's search (audit.read), itself recorded with its conditions.
+/// The auditor's search (audit.read), itself recorded with its conditions: oldest first
+/// unless `newest_first=true`, a page of `limit` (default 100) with `more` saying whether the
+/// search goes on (`before=<the last seq>` for the next newest-first page).
 async fn audit_search(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    Query(p): Query<AuditParams>,
+    Query(search): Query<AuditSearch>,
 ) -> Result<Response, ApiError> {
-    let query = sesshu_store::AuditQuery {
-        actor: p.actor,
-        function: p.function,
-        person: p.person,
-        from: p.from,
-        until: p.until,
-        limit: p.limit.unwrap_or(1000).min(10_000),
-    };
-    let entries = state
+    let page = state
         .app
-        .audit_entries(&caller, tenant(&code)?, &query, AuditUse::Search)
+        .audit_entries(&caller, tenant(&code)?, &search, AuditUse::Search)
         .await?;
-    Ok(Json(entries).into_response())
+    Ok(Json(page).into_response())
 }
 
 /// The audit entry of a read (or a refusal), in the caller's municipality's chain.

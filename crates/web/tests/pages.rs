@@ -1436,3 +1436,81 @@ async fn times_are_shown_in_japan_time() {
         }
     }
 }
+
+/// The auditor's page speaks Japanese (function names, outcomes), shows persons as a count that
+/// opens, lists the newest first, offers the functions as a list, and refuses an impossible date
+/// next to its field rather than answering 0件.
+#[tokio::test]
+async fn the_auditor_reads_the_log_in_japanese_newest_first() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (clerk, csrf) = session(&s.store, s.machida, "clerk").await;
+        let kana = enc(&s.people[1].kana.family);
+        send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&clerk),
+            Some(&format!("csrf={csrf}&kana={kana}")),
+        )
+        .await;
+        let a = s.people[1].address_number.as_str();
+        send(&s.app, "GET", &format!("/persons/{a}"), Some(&clerk), None).await;
+        common::account(&s.store, s.machida, "auditor", "role:auditor", None).await;
+        let (auditor, csrf) = session(&s.store, s.machida, "auditor").await;
+        let (status, _, form) = send(&s.app, "GET", "/audit", Some(&auditor), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            form.contains("<option value=\"person.read\"") && form.contains(">宛名の閲覧</option>"),
+            "{}: functions offered by name",
+            db.name
+        );
+        assert!(
+            form.contains("value=\"user:clerk\""),
+            "{}: logins offered",
+            db.name
+        );
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/audit",
+            Some(&auditor),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let table = &html[html.find("id=\"entries\"").unwrap()..];
+        let read = table.find(">宛名の閲覧<").unwrap();
+        let search = table.find(">宛名の検索<").unwrap();
+        assert!(read < search, "{}: the later read is listed first", db.name);
+        assert!(
+            !table.contains(">person.read<"),
+            "{}: no internal key",
+            db.name
+        );
+        assert!(
+            table.contains("名</summary>"),
+            "{}: persons as a count",
+            db.name
+        );
+        assert!(
+            !table.contains("[&quot;"),
+            "{}: no JSON list of persons",
+            db.name
+        );
+
+        let (_, _, html) = send(
+            &s.app,
+            "POST",
+            "/audit",
+            Some(&auditor),
+            Some(&format!("csrf={csrf}&until=2026-12-32")),
+        )
+        .await;
+        assert!(
+            html.contains("id=\"err-until\"") && !html.contains("id=\"entries\""),
+            "{}: an impossible date is named, not searched",
+            db.name
+        );
+    }
+}

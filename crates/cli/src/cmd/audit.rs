@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use sesshu_store::{AuditEvent, AuditQuery, Outcome, Store};
+use sesshu_store::{AuditEvent, Outcome, Store};
 
 use crate::config::{Config, GlobalArgs};
 
@@ -44,10 +44,10 @@ pub enum AuditCommand {
         /// Only entries that acted on or showed this person (宛名番号)
         #[arg(long)]
         person: Option<String>,
-        /// From this time (YYYY-MM-DD or RFC 3339, Japan time)
+        /// From this day (2026-04-01, R8.4.1; or an RFC 3339 instant), Japan time
         #[arg(long)]
         from: Option<String>,
-        /// Before this time
+        /// To this day, included (or before an RFC 3339 instant)
         #[arg(long)]
         until: Option<String>,
         #[arg(long, default_value_t = 100_000)]
@@ -132,13 +132,14 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
             out,
         } => {
             let tenant = config.tenant(&store).await?;
-            let query = AuditQuery {
+            let query = sesshu_app::audit::AuditSearch {
                 actor,
                 function,
                 person,
                 from,
                 until,
-                limit,
+                limit: Some(limit),
+                ..Default::default()
             };
             // The export is itself an operation on personal data (who looked at whom): the
             // operation records it with its conditions.
@@ -150,7 +151,8 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                     &query,
                     sesshu_app::audit::AuditUse::Export,
                 )
-                .await?;
+                .await?
+                .entries;
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
@@ -169,6 +171,7 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                 "種別",
                 "端末",
                 "機能",
+                "機能コード",
                 "結果",
                 "操作対象者",
                 "表示対象者",
@@ -183,8 +186,9 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                     &e.actor,
                     &e.actor_kind,
                     e.source.as_deref().unwrap_or(""),
+                    sesshu_app::audit::function_label(&e.function),
                     &e.function,
-                    &e.outcome,
+                    sesshu_app::audit::outcome_label(&e.outcome),
                     &e.persons_acted,
                     &e.persons_shown,
                     &e.detail,

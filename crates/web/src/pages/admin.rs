@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use sesshu_app::AppError;
 use sesshu_app::accounts::{AccountChange, AccountChanged};
-use sesshu_app::audit::AuditUse;
+use sesshu_app::audit::{AuditEntries, AuditSearch, AuditUse};
 use sesshu_domain::CivilDate;
 use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::parse_date;
-use sesshu_store::{AuditEntry, AuditQuery, ReviewRow};
+use sesshu_store::{AuditEntry, ReviewRow};
 
-use super::{Chrome, PageError, Staff, field, filters, render};
+use super::{Chrome, FieldErrors, PageError, Staff, field, filters, render};
 use crate::state::AppState;
 
 /// A role as the grant form offers it.
@@ -292,18 +292,70 @@ pub(crate) struct AuditForm {
     pub function: Option<String>,
     pub from: Option<String>,
     pub until: Option<String>,
+    /// The next page: entries older than this number.
+    pub before: Option<String>,
 }
 
 impl AuditForm {
-    fn query(&self, limit: u32) -> AuditQuery {
-        let text = |v: &Option<String>| field(v).map(str::to_owned);
-        AuditQuery {
-            actor: text(&self.actor),
-            function: text(&self.function),
-            person: text(&self.person),
-            from: text(&self.from),
-            until: text(&self.until),
-            limit,
+    fn search(&self, usage: AuditUse) -> Result<AuditSearch, AppError> {
+        let before =
+            match field(&self.before) {
+                None => None,
+                Some(b) => Some(b.parse::<i64>().map_err(|_| {
+                    AppError::Field("before", "ページの指定が正しくありません".into())
+                })?),
+            };
+        Ok(AuditSearch {
+            person: field(&self.person).map(str::to_owned),
+            actor: field(&self.actor).map(str::to_owned),
+            function: field(&self.function).map(str::to_owned),
+            from: field(&self.from).map(str::to_owned),
+            until: field(&self.until).map(str::to_owned),
+            before,
+            // A page reads the newest first; a file keeps the chain's order.
+            newest_first: usage == AuditUse::Search,
+            limit: None,
+        })
+    }
+
+    fn function_is(&self, code: &str) -> bool {
+        field(&self.function) == Some(code)
+    }
+}
+
+/// One line of the log as the auditor reads it.
+pub(crate) struct AuditLine {
+    seq: i64,
+    at: String,
+    actor: String,
+    function: String,
+    function_code: String,
+    outcome: &'static str,
+    refused: bool,
+    acted: Vec<String>,
+    shown: Vec<String>,
+    detail: String,
+}
+
+impl AuditLine {
+    fn new(e: &AuditEntry) -> Self {
+        let persons = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+        Self {
+            seq: e.seq,
+            at: sesshu_domain::japan_seconds(&e.at),
+            actor: e.actor.clone(),
+            function: sesshu_app::audit::function_label(&e.function).to_owned(),
+            function_code: e.function.clone(),
+            outcome: match e.outcome.as_str() {
+                "ok" => "成功",
+                "refused" => "拒否",
+                "failed" => "失敗",
+                _ => "不明",
+            },
+            refused: e.outcome != "ok",
+            acted: persons(&e.persons_acted),
+            shown: persons(&e.persons_shown),
+            detail: e.detail.clone(),
         }
     }
 }
@@ -313,30 +365,49 @@ impl AuditForm {
 struct AuditPage {
     chrome: Chrome,
     form: AuditForm,
-    entries: Option<Vec<AuditEntry>>,
+    lines: Option<Vec<AuditLine>>,
+    /// The `before` of the next (older) page, when there is one.
+    older: Option<i64>,
+    actors: Vec<(String, String)>,
+    functions: &'static [(&'static str, &'static str)],
     verification: Option<String>,
     broken: bool,
+    errors: FieldErrors,
 }
 
 async fn audit_page(
     state: &AppState,
     staff: &Staff,
     form: AuditForm,
-    entries: Option<Vec<AuditEntry>>,
+    found: Option<AuditEntries>,
     verification: Option<(String, bool)>,
-) -> Response {
+    errors: FieldErrors,
+) -> Result<Response, PageError> {
     let (verification, broken) = match verification {
         Some((v, b)) => (Some(v), b),
         None => (None, false),
     };
+    let actors = state.app.audit_actors(&staff.caller, staff.tenant).await?;
+    let older = found
+        .as_ref()
+        .filter(|f| f.more)
+        .and_then(|f| f.entries.last().map(|e| e.seq));
     let page = AuditPage {
         chrome: staff.chrome(state, "操作ログ").await,
         form,
-        entries,
+        lines: found.map(|f| f.entries.iter().map(AuditLine::new).collect()),
+        older,
+        actors,
+        functions: sesshu_app::audit::FUNCTIONS,
         verification,
         broken,
+        errors,
     };
-    render(&page)
+    Ok(render(&page))
+}
+
+fn no_errors() -> FieldErrors {
+    FieldErrors::new(std::collections::BTreeMap::new())
 }
 
 pub(crate) async fn audit_form(
@@ -346,20 +417,44 @@ pub(crate) async fn audit_form(
     staff
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
-    Ok(audit_page(&state, &staff, AuditForm::default(), None, None).await)
+    audit_page(
+        &state,
+        &staff,
+        AuditForm::default(),
+        None,
+        None,
+        no_errors(),
+    )
+    .await
 }
 
+/// A wrong field is shown next to it with the form as typed.
+async fn refused_search(
+    state: &AppState,
+    staff: &Staff,
+    form: AuditForm,
+    e: AppError,
+) -> Result<Response, PageError> {
+    let errors = match e {
+        AppError::Field(f, m) => std::collections::BTreeMap::from([(f, m)]),
+        AppError::Fields(list) => list.into_iter().collect(),
+        other => return Err(other.into()),
+    };
+    audit_page(state, staff, form, None, None, FieldErrors::new(errors)).await
+}
+
+/// The form's search, for a page or a file.
 async fn searched(
     state: &AppState,
     staff: &Staff,
     form: &AuditForm,
-    limit: u32,
     usage: AuditUse,
-) -> Result<Vec<AuditEntry>, PageError> {
-    Ok(state
+) -> Result<AuditEntries, AppError> {
+    let search = form.search(usage)?;
+    state
         .app
-        .audit_entries(&staff.caller, staff.tenant, &form.query(limit), usage)
-        .await?)
+        .audit_entries(&staff.caller, staff.tenant, &search, usage)
+        .await
 }
 
 pub(crate) async fn audit_search(
@@ -371,8 +466,10 @@ pub(crate) async fn audit_search(
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
     staff.check_csrf(&form.csrf)?;
-    let entries = searched(&state, &staff, &form, 500, AuditUse::Search).await?;
-    Ok(audit_page(&state, &staff, form, Some(entries), None).await)
+    match searched(&state, &staff, &form, AuditUse::Search).await {
+        Ok(found) => audit_page(&state, &staff, form, Some(found), None, no_errors()).await,
+        Err(e) => refused_search(&state, &staff, form, e).await,
+    }
 }
 
 /// The search's entries as CSV, with the extraction conditions recorded in the log.
@@ -385,9 +482,12 @@ pub(crate) async fn audit_export(
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
     staff.check_csrf(&form.csrf)?;
-    let entries = searched(&state, &staff, &form, 100_000, AuditUse::Export).await?;
+    let entries = match searched(&state, &staff, &form, AuditUse::Export).await {
+        Ok(found) => found.entries,
+        Err(e) => return refused_search(&state, &staff, form, e).await,
+    };
     let mut out = String::from(
-        "\u{feff}連番,日時 (日本時間),操作者,種別,接続元,機能,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
+        "\u{feff}連番,日時 (日本時間),操作者,種別,接続元,機能,機能コード,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
     );
     for e in &entries {
         let seq = e.seq.to_string();
@@ -398,8 +498,9 @@ pub(crate) async fn audit_export(
             &e.actor,
             &e.actor_kind,
             e.source.as_deref().unwrap_or(""),
+            sesshu_app::audit::function_label(&e.function),
             &e.function,
-            &e.outcome,
+            sesshu_app::audit::outcome_label(&e.outcome),
             &e.persons_acted,
             &e.persons_shown,
             &e.detail,
@@ -441,12 +542,13 @@ pub(crate) async fn audit_verify(
             true,
         ),
     };
-    Ok(audit_page(
+    audit_page(
         &state,
         &staff,
         AuditForm::default(),
         None,
         Some((text, broken)),
+        no_errors(),
     )
-    .await)
+    .await
 }

@@ -455,8 +455,7 @@ impl FieldErrors {
     }
 }
 
-/// Template filters: `{{ stamp|jst }}` shows a stored UTC instant in Japan time to the minute,
-/// `{{ stamp|jst_seconds }}` to the second (the audit log).
+/// Template filters: `{{ stamp|jst }}` shows a stored UTC instant in Japan time to the minute.
 pub(crate) mod filters {
     #[askama::filter_fn]
     pub fn jst<T: std::fmt::Display>(
@@ -464,13 +463,5 @@ pub(crate) mod filters {
         _env: &dyn askama::Values,
     ) -> askama::Result<String> {
         Ok(sesshu_domain::japan_minutes(&stamp.to_string()))
-    }
-
-    #[askama::filter_fn]
-    pub fn jst_seconds<T: std::fmt::Display>(
-        stamp: T,
-        _env: &dyn askama::Values,
-    ) -> askama::Result<String> {
-        Ok(sesshu_domain::japan_seconds(&stamp.to_string()))
     }
 }
