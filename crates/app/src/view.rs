@@ -54,7 +54,7 @@ impl PersonView {
             household_number: p.household_number.as_ref().map(ToString::to_string),
             relationship: p.relationship.clone(),
             name: p.name.to_string(),
-            kana: p.kana.to_string(),
+            kana: sesshu_domain::full_width_kana(&p.kana.to_string()),
             birth_date: p.birth_date.to_string(),
             birth_date_wareki: format_wareki(p.birth_date),
             age: age_on(p.birth_date, today),
@@ -277,7 +277,7 @@ impl PersonSummaryView {
         Self {
             address_number: s.address_number.to_string(),
             name: s.name.to_string(),
-            kana: s.kana.to_string(),
+            kana: sesshu_domain::full_width_kana(&s.kana.to_string()),
             birth_date: s.birth_date.to_string(),
             age: sesshu_domain::dose::age_label(s.birth_date, today).unwrap_or_default(),
             sex: s.sex.label(),

@@ -21,7 +21,7 @@ pub use era::{Era, format_wareki, parse_date};
 pub use ids::{AddressNumber, HouseholdNumber, IntegratedAddressNumber};
 pub use municipality::MunicipalityCode;
 pub use my_number::MyNumber;
-pub use name::{KanaName, PersonName, kana_key, name_key};
+pub use name::{KanaName, PersonName, full_width_kana, kana_key, name_key};
 pub use person::{
     ChangeReason, Guardian, Person, PostalCode, ResidentStatus, Sex, infer_guardians,
 };

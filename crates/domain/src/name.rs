@@ -218,6 +218,59 @@ pub const VARIANTS: &[(char, char)] = &[
     ('拔', '抜'),
 ];
 
+/// Kana as staff read it: half-width katakana (ｻﾄｳ ﾊﾅｺ, as some resident files carry it) in
+/// full width with the voicing marks joined (ｶﾞ → ガ, ﾊﾟ → パ). The name is stored as given; this
+/// is for showing it.
+pub fn full_width_kana(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        let (join, alone): (fn(char) -> Option<char>, char) = match c {
+            '\u{FF9E}' => (voiced, '゛'),
+            '\u{FF9F}' => (semi_voiced, '゜'),
+            _ => {
+                out.push(
+                    (c as u32)
+                        .checked_sub(0xFF61)
+                        .and_then(|i| HALF_TO_FULL.get(i as usize).copied())
+                        .unwrap_or(c),
+                );
+                continue;
+            }
+        };
+        match out.pop() {
+            Some(prev) => match join(prev) {
+                Some(joined) => out.push(joined),
+                None => {
+                    out.push(prev);
+                    out.push(alone);
+                }
+            },
+            None => out.push(alone),
+        }
+    }
+    out
+}
+
+/// The voiced form (カ → ガ, ウ → ヴ), where there is one.
+fn voiced(c: char) -> Option<char> {
+    match c {
+        'ウ' => Some('ヴ'),
+        'カ' | 'キ' | 'ク' | 'ケ' | 'コ' | 'サ' | 'シ' | 'ス' | 'セ' | 'ソ' | 'タ' | 'チ'
+        | 'ツ' | 'テ' | 'ト' | 'ハ' | 'ヒ' | 'フ' | 'ヘ' | 'ホ' => {
+            char::from_u32(c as u32 + 1)
+        }
+        _ => None,
+    }
+}
+
+/// The semi-voiced form (ハ → パ), where there is one.
+fn semi_voiced(c: char) -> Option<char> {
+    match c {
+        'ハ' | 'ヒ' | 'フ' | 'ヘ' | 'ホ' => char::from_u32(c as u32 + 2),
+        _ => None,
+    }
+}
+
 /// Folds voiced, semi-voiced and small katakana to their plain large form.
 fn fold(c: char) -> char {
     match c {
@@ -330,6 +383,17 @@ mod tests {
                 "{variant} twice"
             );
         }
+    }
+
+    #[test]
+    fn half_width_kana_is_shown_in_full_width_with_its_marks_joined() {
+        assert_eq!(full_width_kana("ｻﾄｳ ﾊﾅｺ"), "サトウ ハナコ");
+        assert_eq!(full_width_kana("ｶﾞｯｺｳ"), "ガッコウ");
+        assert_eq!(full_width_kana("ﾊﾟﾝﾀﾞ"), "パンダ");
+        assert_eq!(full_width_kana("ｳﾞｨｸﾄﾙ"), "ヴィクトル");
+        // A mark with nothing to join stays a mark; full-width input is unchanged.
+        assert_eq!(full_width_kana("ﾞｱﾟ"), "゛ア゜");
+        assert_eq!(full_width_kana("サトウ　ハナコ"), "サトウ　ハナコ");
     }
 
     #[test]
