@@ -92,6 +92,56 @@ pub fn outcome_label(outcome: &str) -> &str {
     }
 }
 
+/// Entries as the auditor's CSV (the same file from the pages and the command line): Japan
+/// time, the function's name beside its code, the outcome in words, and both hashes so the file
+/// can be checked against the chain.
+pub fn audit_csv(entries: &[AuditEntry]) -> String {
+    let mut out = String::from(crate::spreadsheet::BOM);
+    crate::spreadsheet::push_row(
+        &mut out,
+        &[
+            "団体",
+            "連番",
+            "日時 (日本時間)",
+            "操作者",
+            "種別",
+            "接続元",
+            "機能",
+            "機能コード",
+            "結果",
+            "操作対象",
+            "表示対象",
+            "詳細",
+            "前ハッシュ",
+            "ハッシュ",
+        ],
+    );
+    for e in entries {
+        let seq = e.seq.to_string();
+        let at = sesshu_domain::japan_seconds(&e.at);
+        crate::spreadsheet::push_row(
+            &mut out,
+            &[
+                &e.municipality_code,
+                &seq,
+                &at,
+                &e.actor,
+                &e.actor_kind,
+                e.source.as_deref().unwrap_or(""),
+                function_label(&e.function),
+                &e.function,
+                outcome_label(&e.outcome),
+                &e.persons_acted,
+                &e.persons_shown,
+                &e.detail,
+                &e.prev_hash,
+                &e.hash,
+            ],
+        );
+    }
+    out
+}
+
 /// An auditor's search as typed (the page's form, the API's query, the command line's flags).
 /// Dates are days in Japan, both ends included; an impossible date is an error, not an empty
 /// result.

@@ -21,6 +21,7 @@ pub mod printing;
 mod recall;
 pub mod schedule;
 pub mod settings;
+pub mod spreadsheet;
 pub mod statistics;
 pub mod tokens;
 pub mod view;

@@ -63,11 +63,11 @@ fn cursor_of(offset: u32) -> String {
 
 /// A character the kana field cannot take, said as what it is.
 fn kana_field_error(kana: &str) -> Option<String> {
+    // As the register's kana (`KanaName`), plus spaces and stand-alone voicing marks.
     let bad = kana.chars().find(|c| {
         !(c.is_whitespace()
-            || matches!(*c,
-                '\u{30A1}'..='\u{30FC}' | '\u{FF65}'..='\u{FF9F}' | '\u{3041}'..='\u{309C}'
-                | '＝' | '=' | '-' | '－'))
+            || sesshu_domain::name::is_kana_name_char(*c)
+            || matches!(*c, '\u{309B}' | '\u{309C}'))
     })?;
     let what = match bad {
         '\u{4E00}'..='\u{9FFF}'

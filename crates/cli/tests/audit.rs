@@ -75,7 +75,7 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         assert!(export.status.success(), "{}", text(&export));
         let csv = String::from_utf8(export.stdout.clone()).unwrap();
         assert!(
-            csv.contains("宛名の閲覧,person.read,成功"),
+            csv.contains("\"宛名の閲覧\",\"person.read\",\"成功\""),
             "{}: {csv}",
             db.name
         );

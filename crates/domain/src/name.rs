@@ -103,7 +103,8 @@ impl fmt::Display for KanaName {
     }
 }
 
-fn is_kana_name_char(c: char) -> bool {
+/// A character a 氏名カナ may hold (what a resident file's kana column is checked against).
+pub fn is_kana_name_char(c: char) -> bool {
     matches!(c,
         '\u{30A1}'..='\u{30FC}' // full-width katakana and ー
         | '\u{FF65}'..='\u{FF9F}' // half-width katakana with marks

@@ -153,49 +153,15 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
                 )
                 .await?
                 .entries;
-            let sink: Box<dyn Write> = match &out {
+            let mut sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
                         .with_context(|| format!("{} を作成できません", p.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let mut sink = sink;
-            sink.write_all(b"\xEF\xBB\xBF")?;
-            let mut w = csv::Writer::from_writer(sink);
-            w.write_record([
-                "団体",
-                "連番",
-                "日時 (日本時間)",
-                "操作者",
-                "種別",
-                "端末",
-                "機能",
-                "機能コード",
-                "結果",
-                "操作対象者",
-                "表示対象者",
-                "条件",
-                "ハッシュ",
-            ])?;
-            for e in &entries {
-                w.write_record([
-                    e.municipality_code.as_str(),
-                    &e.seq.to_string(),
-                    &sesshu_domain::japan_seconds(&e.at),
-                    &e.actor,
-                    &e.actor_kind,
-                    e.source.as_deref().unwrap_or(""),
-                    sesshu_app::audit::function_label(&e.function),
-                    &e.function,
-                    sesshu_app::audit::outcome_label(&e.outcome),
-                    &e.persons_acted,
-                    &e.persons_shown,
-                    &e.detail,
-                    &e.hash,
-                ])?;
-            }
-            w.flush()?;
+            sink.write_all(sesshu_app::audit::audit_csv(&entries).as_bytes())?;
+            sink.flush()?;
             if out.is_some() {
                 eprintln!("{} 件を書き出しました", entries.len());
             }

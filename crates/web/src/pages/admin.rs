@@ -228,8 +228,24 @@ pub(crate) async fn access_review_csv(
         .app
         .access_review(&staff.caller, staff.tenant, None)
         .await?;
-    let mut out = String::from(
-        "\u{feff}ログイン名,氏名,ロール,権限,有効開始,有効終了,最終ログイン,共用,停止,ロック,休眠,期限間近,所見\r\n",
+    let mut out = String::from(sesshu_app::spreadsheet::BOM);
+    sesshu_app::spreadsheet::push_row(
+        &mut out,
+        &[
+            "ログイン名",
+            "氏名",
+            "ロール",
+            "権限",
+            "有効開始",
+            "有効終了",
+            "最終ログイン",
+            "共用",
+            "停止",
+            "ロック",
+            "休眠",
+            "期限間近",
+            "所見",
+        ],
     );
     for r in &rows {
         let last_login = sesshu_domain::japan_minutes(&r.last_login);
@@ -248,26 +264,9 @@ pub(crate) async fn access_review_csv(
             if r.expiring { "期限間近" } else { "" },
             &r.findings,
         ];
-        push_row(&mut out, &cells);
+        sesshu_app::spreadsheet::push_row(&mut out, &cells);
     }
     Ok(csv_response(out, "access-review.csv"))
-}
-
-/// One CSV line (CRLF, as spreadsheets on the staff's PCs expect).
-fn push_row(out: &mut String, cells: &[&str]) {
-    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-    out.push_str(&line.join(","));
-    out.push_str("\r\n");
-}
-
-/// A CSV cell, quoted; a leading formula character is defused so a spreadsheet never runs it.
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 fn csv_response(body: String, name: &'static str) -> Response {
@@ -330,7 +329,7 @@ pub(crate) struct AuditLine {
     actor: String,
     function: String,
     function_code: String,
-    outcome: &'static str,
+    outcome: String,
     refused: bool,
     acted: Vec<String>,
     shown: Vec<String>,
@@ -346,12 +345,7 @@ impl AuditLine {
             actor: e.actor.clone(),
             function: sesshu_app::audit::function_label(&e.function).to_owned(),
             function_code: e.function.clone(),
-            outcome: match e.outcome.as_str() {
-                "ok" => "成功",
-                "refused" => "拒否",
-                "failed" => "失敗",
-                _ => "不明",
-            },
+            outcome: sesshu_app::audit::outcome_label(&e.outcome).to_owned(),
             refused: e.outcome != "ok",
             acted: persons(&e.persons_acted),
             shown: persons(&e.persons_shown),
@@ -406,10 +400,6 @@ async fn audit_page(
     Ok(render(&page))
 }
 
-fn no_errors() -> FieldErrors {
-    FieldErrors::new(std::collections::BTreeMap::new())
-}
-
 pub(crate) async fn audit_form(
     State(state): State<AppState>,
     staff: Staff,
@@ -423,7 +413,7 @@ pub(crate) async fn audit_form(
         AuditForm::default(),
         None,
         None,
-        no_errors(),
+        FieldErrors::none(),
     )
     .await
 }
@@ -467,7 +457,7 @@ pub(crate) async fn audit_search(
         .await?;
     staff.check_csrf(&form.csrf)?;
     match searched(&state, &staff, &form, AuditUse::Search).await {
-        Ok(found) => audit_page(&state, &staff, form, Some(found), None, no_errors()).await,
+        Ok(found) => audit_page(&state, &staff, form, Some(found), None, FieldErrors::none()).await,
         Err(e) => refused_search(&state, &staff, form, e).await,
     }
 }
@@ -486,30 +476,10 @@ pub(crate) async fn audit_export(
         Ok(found) => found.entries,
         Err(e) => return refused_search(&state, &staff, form, e).await,
     };
-    let mut out = String::from(
-        "\u{feff}連番,日時 (日本時間),操作者,種別,接続元,機能,機能コード,結果,操作対象,表示対象,詳細,前ハッシュ,ハッシュ\r\n",
-    );
-    for e in &entries {
-        let seq = e.seq.to_string();
-        let at = sesshu_domain::japan_seconds(&e.at);
-        let cells = [
-            seq.as_str(),
-            &at,
-            &e.actor,
-            &e.actor_kind,
-            e.source.as_deref().unwrap_or(""),
-            sesshu_app::audit::function_label(&e.function),
-            &e.function,
-            sesshu_app::audit::outcome_label(&e.outcome),
-            &e.persons_acted,
-            &e.persons_shown,
-            &e.detail,
-            &e.prev_hash,
-            &e.hash,
-        ];
-        push_row(&mut out, &cells);
-    }
-    Ok(csv_response(out, "audit-log.csv"))
+    Ok(csv_response(
+        sesshu_app::audit::audit_csv(&entries),
+        "audit-log.csv",
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -548,7 +518,7 @@ pub(crate) async fn audit_verify(
         AuditForm::default(),
         None,
         Some((text, broken)),
-        no_errors(),
+        FieldErrors::none(),
     )
     .await
 }

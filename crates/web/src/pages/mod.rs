@@ -438,6 +438,10 @@ impl FieldErrors {
         Self(errors)
     }
 
+    pub fn none() -> Self {
+        Self(std::collections::BTreeMap::new())
+    }
+
     pub fn error(&self, f: &str) -> Option<&String> {
         self.0.get(f)
     }

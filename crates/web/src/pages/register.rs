@@ -75,10 +75,6 @@ async fn search_page(
     render(&page)
 }
 
-fn no_errors() -> FieldErrors {
-    FieldErrors::new(BTreeMap::new())
-}
-
 pub(crate) async fn search_form(
     State(state): State<AppState>,
     staff: Staff,
@@ -92,7 +88,7 @@ pub(crate) async fn search_form(
         SearchForm::default(),
         None,
         None,
-        no_errors(),
+        FieldErrors::none(),
     )
     .await)
 }
@@ -131,9 +127,11 @@ pub(crate) async fn search(
         .search_persons(&staff.caller, staff.tenant, &params)
         .await
     {
-        Ok(page) => Ok(search_page(&state, &staff, form, Some(page), None, no_errors()).await),
+        Ok(page) => {
+            Ok(search_page(&state, &staff, form, Some(page), None, FieldErrors::none()).await)
+        }
         Err(AppError::Invalid(m)) => {
-            Ok(search_page(&state, &staff, form, None, Some(m), no_errors()).await)
+            Ok(search_page(&state, &staff, form, None, Some(m), FieldErrors::none()).await)
         }
         Err(AppError::Field(f, m)) => {
             let errors = FieldErrors::new(BTreeMap::from([(f, m)]));
@@ -179,7 +177,7 @@ pub(crate) async fn search_by_my_number(
                 SearchForm::default(),
                 None,
                 Some(format!("個人番号で該当する方が{}件です。", list.len())),
-                no_errors(),
+                FieldErrors::none(),
             )
             .await),
         },
@@ -189,7 +187,7 @@ pub(crate) async fn search_by_my_number(
             SearchForm::default(),
             None,
             Some(m),
-            no_errors(),
+            FieldErrors::none(),
         )
         .await),
         Err(e) => Err(e.into()),
