@@ -356,3 +356,52 @@ impl App {
         Ok(rows)
     }
 }
+
+/// The access review as the auditor's spreadsheet reads it: UTF-8 with BOM, Japanese headers and
+/// names, Japan time, cells defused against formulas. The page's download and the command line's
+/// `--csv` both write this.
+pub fn access_review_csv(rows: &[ReviewRow]) -> String {
+    use crate::spreadsheet::{BOM, push_row};
+    let mut out = String::from(BOM);
+    push_row(
+        &mut out,
+        &[
+            "ログイン名",
+            "氏名",
+            "ロール",
+            "権限",
+            "有効開始",
+            "有効終了",
+            "最終ログイン",
+            "共用",
+            "停止",
+            "ロック",
+            "休眠",
+            "期限間近",
+            "所見",
+        ],
+    );
+    let mark = |on: bool, word: &'static str| if on { word } else { "" };
+    for r in rows {
+        let last_login = sesshu_domain::japan_minutes(&r.last_login);
+        push_row(
+            &mut out,
+            &[
+                &r.login,
+                &r.name,
+                &r.grants,
+                &r.permissions,
+                &r.valid_from,
+                &r.valid_until,
+                &last_login,
+                mark(r.shared, "共用"),
+                mark(r.disabled, "停止"),
+                mark(r.locked, "ロック"),
+                mark(r.dormant, "休眠"),
+                mark(r.expiring, "期限間近"),
+                &r.findings,
+            ],
+        );
+    }
+    out
+}

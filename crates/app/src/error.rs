@@ -15,7 +15,7 @@ pub enum AppError {
     /// Several fields are wrong at once: each shown next to its own.
     #[error("{}", .0.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("、"))]
     Fields(Vec<(&'static str, String)>),
-    #[error("権限がありません: {0}")]
+    #[error("権限がありません: {}", .0.label())]
     Forbidden(Permission),
     /// Not there — or in another municipality, which is the same to the actor.
     #[error("見つかりません: {0}")]

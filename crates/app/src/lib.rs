@@ -13,6 +13,7 @@ pub mod certificates;
 mod clock;
 pub mod doses;
 mod error;
+pub mod flagged;
 pub mod imports;
 pub mod jobs;
 pub mod notices;

@@ -14,11 +14,7 @@ pub fn push_row(out: &mut String, cells: &[&str]) {
 
 /// A cell, quoted; a leading formula character is defused with an apostrophe.
 pub fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
+    let s = sesshu_formats::report::defuse(s);
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

@@ -387,3 +387,29 @@ where
     recorded?;
     Ok(Some(detail?))
 }
+
+/// The youngest age any B類 series starts at (influenza and COVID-19 for 60–64 with a
+/// disability certificate): below it those series concern nobody.
+pub const B_CLASS_FROM_AGE: u32 = 60;
+
+/// The series of a person's forecast a clerk reads, in the rules file's order, each with its
+/// Japanese name: the sequences (`mr`, `je`), which only repeat their periods, are left out, and
+/// so are the B類 series for a person younger than [`B_CLASS_FROM_AGE`] unless they are a
+/// target of one.
+pub fn listed_series<'a>(
+    engine: &'a Engine,
+    schedule: &'a BTreeMap<String, Forecast>,
+    age_years: Option<u32>,
+) -> Vec<(&'a sesshu_schedule::rules::SeriesRule, &'a Forecast)> {
+    engine
+        .rules()
+        .series
+        .iter()
+        .filter_map(|s| schedule.get(&s.key).map(|f| (s, f)))
+        .filter(|(s, f)| {
+            f.in_target
+                || s.class != sesshu_schedule::rules::Class::B
+                || age_years.is_some_and(|a| a >= B_CLASS_FROM_AGE)
+        })
+        .collect()
+}

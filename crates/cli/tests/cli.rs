@@ -308,7 +308,8 @@ fn serve_demo_answers_on_loopback_and_refuses_other_addresses() {
             };
             admin = word_after("パスワード ").zip(word_after("回復コード "));
         }
-        if let Some(t) = line.strip_prefix("デモの API トークン (role:clerk): ") {
+        if let Some(t) = line.strip_prefix("デモの API トークン (予防接種事務担当): ")
+        {
             token = Some(t.trim().to_owned());
         }
         if let Some(rest) = line.strip_prefix("sesshu: http://") {

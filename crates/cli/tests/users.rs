@@ -60,8 +60,16 @@ async fn users_are_created_granted_reviewed_and_separated() {
         );
         let csv = std::fs::read_to_string(d.join("review.csv")).unwrap();
         assert!(csv.starts_with('\u{feff}'));
-        assert!(csv.contains("tanaka") && csv.contains("role:clerk") && csv.contains("2099-03-31"));
-        assert!(csv.contains("kanri") && csv.contains("user.admin"));
+        assert!(
+            csv.contains("tanaka")
+                && csv.contains("予防接種事務担当")
+                && csv.contains("2099-03-31")
+        );
+        assert!(csv.contains("kanri") && csv.contains("利用者の管理"));
+        assert!(
+            !csv.contains("role:") && !csv.contains("user.admin"),
+            "{csv}"
+        );
         let audit = String::from_utf8(run(&["audit", "export", "--function", "user.admin"]).stdout)
             .unwrap();
         assert!(

@@ -165,6 +165,17 @@ pub fn role(name: &str) -> Option<&'static Role> {
     ROLES.iter().find(|r| r.name == name)
 }
 
+/// The Japanese name of a grant for pages, CSVs and messages: the role's label for `role:clerk`,
+/// the permission's for `dose.write`, and the grant as stored when it names neither.
+pub fn grant_label(grant: &str) -> String {
+    match grant.strip_prefix("role:") {
+        Some(name) => role(name).map_or_else(|| grant.to_owned(), |r| r.label.to_owned()),
+        None => {
+            Permission::parse(grant).map_or_else(|_| grant.to_owned(), |p| p.label().to_owned())
+        }
+    }
+}
+
 /// What a grant names: a role (`role:clerk`) or one permission (`dose.write`).
 pub fn expand(grant: &str) -> Result<Vec<Permission>, AccessError> {
     match grant.strip_prefix("role:") {
@@ -248,9 +259,7 @@ pub enum AccessError {
     UnknownPermission(String),
     #[error("役割「{0}」はありません")]
     UnknownRole(String),
-    #[error(
-        "職務分離のため、利用者の管理 (user.admin) と操作ログの閲覧 (audit.read) を同じ利用者に与えることはできません"
-    )]
+    #[error("職務分離のため、利用者の管理と操作ログの閲覧を同じ利用者に与えることはできません")]
     SeparationOfDuties,
     #[error("パスワードが規則に合いません: {0}")]
     Password(String),
@@ -269,6 +278,9 @@ mod tests {
         }
         assert!(Permission::parse("person.delete").is_err());
         assert_eq!(expand("role:auditor"), Ok(vec![Permission::AuditRead]));
+        assert_eq!(grant_label("role:clerk"), "予防接種事務担当");
+        assert_eq!(grant_label("dose.write"), "接種記録の登録・訂正");
+        assert_eq!(grant_label("role:nobody"), "role:nobody");
         assert!(expand("role:nobody").is_err());
         assert!(
             !role("clerk")

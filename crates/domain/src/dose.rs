@@ -252,3 +252,80 @@ mod tests {
         assert_eq!(age_label(d("1960-05-10"), d("2025-06-01")).unwrap(), "65歳");
     }
 }
+
+/// What staff did about a flagged (要確認) dose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewAction {
+    /// The clinic confirmed the dose as recorded (the date, the product, the ordinal are right).
+    Confirmed,
+    /// The record was corrected (the dose page keeps the versions).
+    Corrected,
+    /// Left as a voluntary (任意) dose: it does not count as routine and is not paid as one.
+    Voluntary,
+}
+
+impl ReviewAction {
+    pub const ALL: [ReviewAction; 3] = [Self::Confirmed, Self::Corrected, Self::Voluntary];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Corrected => "corrected",
+            Self::Voluntary => "voluntary",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Confirmed => "医療機関に確認済み (記録どおり)",
+            Self::Corrected => "記録を訂正した",
+            Self::Voluntary => "任意接種として扱う",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.code() == code)
+    }
+}
+
+/// The kind of a judgement's reason, without the dates and numbers of the one dose
+/// ("対象期間(2026-06-23まで)外のため任意接種" → "対象期間外のため任意接種"): what a worklist
+/// groups and filters by.
+pub fn reason_kind(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut depth = 0usize;
+    for c in reason.chars() {
+        match c {
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+
+    #[test]
+    fn reasons_group_without_their_dates_and_actions_round_trip() {
+        assert_eq!(
+            reason_kind("対象期間(2026-06-23まで)外のため任意接種"),
+            "対象期間外のため任意接種"
+        );
+        assert_eq!(
+            reason_kind("対象年齢前(2016-10-01から)。接種済みとして数える"),
+            "対象年齢前。接種済みとして数える"
+        );
+        assert_eq!(
+            reason_kind("定期接種の対象外（任意接種）"),
+            "定期接種の対象外"
+        );
+        for a in ReviewAction::ALL {
+            assert_eq!(ReviewAction::parse(a.code()), Some(a));
+        }
+        assert_eq!(ReviewAction::parse("deleted"), None);
+    }
+}

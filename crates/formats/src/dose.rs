@@ -245,8 +245,32 @@ fn parse_row(
                 },
             })
         }
-        _ => Err(errors),
+        _ => {
+            let address = fields
+                .get(c(C::AddressNumber))
+                .map(|a| a.trim())
+                .filter(|a| AddressNumber::parse(a).is_ok());
+            let clinic = clinic_label(
+                fields.get(c(C::Institution)).map(|s| s.trim()),
+                fields.get(c(C::InstitutionName)).map(|s| s.trim()),
+            );
+            Err(errors
+                .into_iter()
+                .map(|e| e.about(address, clinic.as_deref()))
+                .collect())
+        }
     }
+}
+
+/// A clinic as a clerk reads it: `code name`, either alone when the other is missing.
+pub fn clinic_label(code: Option<&str>, name: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = [code, name]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// Writes a dose file in exactly the layout the reader accepts (UTF-8), for the demo town and

@@ -13,6 +13,10 @@ pub struct RowError {
     pub reason: String,
     /// The offending value, already redacted by [`RowError::new`].
     pub value: Option<String>,
+    /// The row's 宛名番号 as written, when it reads as one: who to look up.
+    pub address_number: Option<String>,
+    /// The row's clinic (code and name as written): whom to call.
+    pub clinic: Option<String>,
 }
 
 impl RowError {
@@ -27,7 +31,17 @@ impl RowError {
             column: column.map(str::to_owned),
             reason: reason.into(),
             value: value.map(redact),
+            address_number: None,
+            clinic: None,
         }
+    }
+
+    /// The same error naming the row's person and clinic, redacted like the value.
+    pub fn about(mut self, address_number: Option<&str>, clinic: Option<&str>) -> Self {
+        let kept = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(redact);
+        self.address_number = kept(address_number);
+        self.clinic = kept(clinic);
+        self
     }
 }
 
@@ -76,6 +90,16 @@ pub fn contains_my_number(text: &str) -> bool {
     check(&mut run)
 }
 
+/// A cell a spreadsheet will not run: a leading formula character (`= + - @`) gets an apostrophe.
+/// A refused row's value is whatever the file held, and the clerk opens the report in Excel.
+pub fn defuse(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Writes the report as UTF-8 CSV with a BOM, so that Excel opens it correctly.
 pub struct ErrorReport<W: Write> {
     out: csv::Writer<W>,
@@ -85,19 +109,22 @@ impl<W: Write> ErrorReport<W> {
     pub fn new(mut inner: W) -> io::Result<Self> {
         inner.write_all(b"\xEF\xBB\xBF")?;
         let mut out = csv::Writer::from_writer(inner);
-        out.write_record(["行", "列", "理由", "値"])
+        out.write_record(["行", "列", "理由", "値", "宛名番号", "医療機関"])
             .map_err(io::Error::other)?;
         Ok(Self { out })
     }
 
     pub fn write(&mut self, e: &RowError) -> io::Result<()> {
         let line = e.line.to_string();
+        let text = |s: &Option<String>| defuse(s.as_deref().unwrap_or("")).into_owned();
         self.out
             .write_record([
-                line.as_str(),
-                e.column.as_deref().unwrap_or(""),
-                e.reason.as_str(),
-                e.value.as_deref().unwrap_or(""),
+                line,
+                text(&e.column),
+                defuse(&e.reason).into_owned(),
+                text(&e.value),
+                text(&e.address_number),
+                text(&e.clinic),
             ])
             .map_err(io::Error::other)
     }

@@ -676,6 +676,11 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
         .collect();
     perms.sort_unstable();
     perms.dedup();
+    let labels: Vec<&str> = Permission::ALL
+        .iter()
+        .filter(|p| perms.contains(&p.code()))
+        .map(|p| p.label())
+        .collect();
     let days_since = |stamp: &str| {
         chrono::DateTime::parse_from_rfc3339(stamp)
             .ok()
@@ -718,10 +723,10 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
         name: a.display_name.clone(),
         grants: active
             .iter()
-            .map(|g| g.grant_name.as_str())
+            .map(|g| sesshu_domain::access::grant_label(&g.grant_name))
             .collect::<Vec<_>>()
-            .join(" "),
-        permissions: perms.join(" "),
+            .join("、"),
+        permissions: labels.join("、"),
         valid_from: a.valid_from.clone(),
         valid_until: a.valid_until.clone().unwrap_or_default(),
         last_login: a.last_login_at.clone().unwrap_or_default(),

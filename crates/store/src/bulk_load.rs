@@ -140,7 +140,7 @@ impl BulkLoad {
                 .join(",");
             let mut insert = self.conn.prepare(&format!(
                 "INSERT INTO import_row_error (municipality_code, import_id, seq, line, \
-                 column_name, reason, value) VALUES ({placeholders})"
+                 column_name, reason, value, address_number, clinic) VALUES ({placeholders})"
             ))?;
             for (seq, e) in errors.iter().enumerate() {
                 insert.execute(row_error_values(tenant, run.import_id, seq, e))?;

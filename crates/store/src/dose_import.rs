@@ -194,7 +194,7 @@ impl Store {
                 Ok(address) => matched.push((rec, address)),
                 Err(e) => {
                     summary.rejected += 1;
-                    errors.push(e);
+                    errors.push(about(e, &rec));
                 }
             }
         }
@@ -220,12 +220,13 @@ impl Store {
                 fresh.push(Some((rec, address)));
             } else {
                 summary.duplicate += 1;
-                errors.push(RowError::new(
+                let e = RowError::new(
                     rec.line,
                     Some("接種日"),
                     "同じ接種 (製品・回数・接種日) が既に記録されています",
                     Some(&rec.dose.given_on.to_string()),
-                ));
+                );
+                errors.push(about(e, &rec));
             }
         }
 
@@ -613,4 +614,14 @@ fn read_all<R: Read + 'static>(
     }
     progress(reader.position());
     Ok(parsed)
+}
+
+/// A refused row's error naming its person and clinic, so the clerk can call without the file.
+fn about(e: RowError, rec: &DoseRecord) -> RowError {
+    let address = rec.subject.address_number.as_ref().map(|a| a.as_str());
+    let clinic = sesshu_formats::dose::clinic_label(
+        rec.dose.institution_code.as_deref(),
+        rec.dose.institution_name.as_deref(),
+    );
+    e.about(address, clinic.as_deref())
 }

@@ -628,7 +628,7 @@ impl Store {
         import_id: &str,
     ) -> Result<Vec<RowError>, StoreError> {
         let rows = sqlx::query(
-            "SELECT line, column_name, reason, value FROM import_row_error \
+            "SELECT line, column_name, reason, value, address_number, clinic FROM import_row_error \
              WHERE municipality_code = $1 AND import_id = $2 ORDER BY seq",
         )
         .bind(tenant.as_string())
@@ -642,6 +642,8 @@ impl Store {
                     column: r.try_get("column_name")?,
                     reason: r.try_get("reason")?,
                     value: r.try_get("value")?,
+                    address_number: r.try_get("address_number")?,
+                    clinic: r.try_get("clinic")?,
                 })
             })
             .collect()
@@ -887,7 +889,7 @@ pub(crate) struct RunRecord<'a> {
 pub(crate) const RUN_INSERT: &str = "INSERT INTO import_run (municipality_code, import_id, kind, file_name, file_sha256, encoding, mode, status, \
      message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, missing, flagged, duplicate, operator) \
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)";
-pub(crate) const ROW_ERROR_COLUMNS: usize = 7;
+pub(crate) const ROW_ERROR_COLUMNS: usize = 9;
 
 fn count(v: u64) -> Value {
     Value::int(i64::try_from(v).unwrap_or(i64::MAX))
@@ -913,7 +915,8 @@ pub(crate) fn run_values(tenant: &str, run: &RunRecord<'_>) -> Vec<Value> {
     v
 }
 
-/// An `import_row_error` row's values: municipality, import, seq, line, column, reason, value.
+/// An `import_row_error` row's values: municipality, import, seq, line, column, reason, value,
+/// the row's 宛名番号 and clinic.
 pub(crate) fn row_error_values(
     tenant: &str,
     import_id: &str,
@@ -928,6 +931,8 @@ pub(crate) fn row_error_values(
         Value::Text(e.column.clone()),
         Value::text(e.reason.as_str()),
         Value::Text(e.value.clone()),
+        Value::Text(e.address_number.clone()),
+        Value::Text(e.clinic.clone()),
     ]
 }
 
@@ -945,7 +950,7 @@ pub(crate) async fn record_run(
     q.execute(&mut **db).await?;
     for (chunk_no, chunk) in errors.chunks(200).enumerate() {
         let sql = format!(
-            "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value) VALUES {}",
+            "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value, address_number, clinic) VALUES {}",
             Params::new(backend).groups(chunk.len(), ROW_ERROR_COLUMNS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));

@@ -12,6 +12,7 @@ mod certificates;
 mod columns;
 mod dose;
 mod dose_import;
+mod dose_review;
 mod error;
 mod fetch;
 mod import;
@@ -44,6 +45,7 @@ pub use audit::{
 pub use certificates::CertificateRecord;
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
+pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
 pub use jobs::{INTERRUPTED, Job, JobStatus};

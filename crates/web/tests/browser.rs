@@ -532,7 +532,7 @@ async fn an_administrator_enrols_a_second_factor_and_an_auditor_verifies_the_log
         fill(&c, "grant-login", "kansa").await;
         click(&c, Locator::Css("#grant option[value='role:auditor']")).await;
         click(&c, Locator::Css("button[value='grant']")).await;
-        await_text(&c, "#notice", "role:auditor").await;
+        await_text(&c, "#notice", "監査担当").await;
         // Separation of duties: the administrator may not also audit.
         fill(&c, "grant-login", "kanri").await;
         click(&c, Locator::Css("#grant option[value='role:auditor']")).await;

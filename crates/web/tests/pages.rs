@@ -1514,3 +1514,383 @@ async fn the_auditor_reads_the_log_in_japanese_newest_first() {
         );
     }
 }
+
+/// Text as a person reads it: tags (and their attributes) gone.
+fn visible_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The person page names every series as staff know it — no sequence row (mr, je) repeating its
+/// periods, no key as text, the B類 series only for a person old enough for them — and the access
+/// review, its CSV and the grant form name roles and permissions in Japanese.
+#[tokio::test]
+async fn series_roles_and_permissions_are_named_in_japanese() {
+    let book = sesshu_schedule::RuleBook::builtin().unwrap();
+    let b_class: Vec<&str> = book
+        .series
+        .iter()
+        .filter(|s| s.class == sesshu_schedule::rules::Class::B)
+        .map(|s| s.key.as_str())
+        .collect();
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (clerk, _) = session(&s.store, s.machida, "clerk").await;
+        let today = sesshu_web::today_in_japan();
+        let age = |p: &sesshu_domain::Person| sesshu_domain::age_on(p.birth_date, today).unwrap();
+        let child = s.people.iter().find(|p| age(p) < 10).expect("a child");
+        let elder = s.people.iter().find(|p| age(p) >= 66).expect("an elder");
+        for (who, p) in [("child", child), ("elder", elder)] {
+            let uri = format!("/persons/{}", p.address_number.as_str());
+            let (status, _, html) = send(&s.app, "GET", &uri, Some(&clerk), None).await;
+            assert_eq!(status, StatusCode::OK, "{}", db.name);
+            let rows: Vec<&str> = html
+                .split("data-series=\"")
+                .skip(1)
+                .filter_map(|r| r.split('"').next())
+                .collect();
+            for key in &rows {
+                assert!(
+                    book.series(key).is_some(),
+                    "{}: {who}: row {key} is no series",
+                    db.name
+                );
+            }
+            let mut unique = rows.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), rows.len(), "{}: {who}: {rows:?}", db.name);
+            let text = visible_text(&html);
+            for series in &book.series {
+                assert!(
+                    !text.contains(&format!(" {} ", series.key)),
+                    "{}: {who}: the key {} shown",
+                    db.name,
+                    series.key
+                );
+            }
+            assert!(
+                !text.contains(" mr ") && !text.contains(" je "),
+                "{}",
+                db.name
+            );
+            let b_rows = rows.iter().filter(|k| b_class.contains(k)).count();
+            if who == "child" {
+                assert_eq!(b_rows, 0, "{}: B類 rows for a child: {rows:?}", db.name);
+            } else {
+                assert!(
+                    rows.contains(&"flu_b") && text.contains("インフルエンザ(高齢者)"),
+                    "{}: {rows:?}",
+                    db.name
+                );
+            }
+        }
+
+        common::account(&s.store, s.machida, "kanri", "role:administrator", None).await;
+        let (admin, _) = session(&s.store, s.machida, "kanri").await;
+        let (status, _, html) = send(&s.app, "GET", "/admin/users", Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        let (_, _, csv) = send(
+            &s.app,
+            "GET",
+            "/admin/access-review.csv",
+            Some(&admin),
+            None,
+        )
+        .await;
+        for (what, text) in [("page", visible_text(&html)), ("csv", csv)] {
+            assert!(
+                text.contains("予防接種事務担当") && text.contains("接種記録の登録・訂正"),
+                "{}: {what}",
+                db.name
+            );
+            for p in sesshu_domain::access::Permission::ALL {
+                assert!(
+                    !text.contains(p.code()),
+                    "{}: {what} shows {}",
+                    db.name,
+                    p.code()
+                );
+            }
+            assert!(!text.contains("role:"), "{}: {what}", db.name);
+        }
+    }
+}
+
+/// Uploads a file of `kind`, applies it, waits for its job, and returns the import's ID.
+async fn import_through_the_page(
+    s: &Site,
+    cookie: &str,
+    csrf: &str,
+    kind: &str,
+    file: &[u8],
+) -> String {
+    let (ct, body) = multipart(csrf, kind, file);
+    let (status, page) = upload(&s.app, cookie, &ct, body).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let id = page
+        .split("name=\"upload\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, location, _) = send(
+        &s.app,
+        "POST",
+        "/imports/apply",
+        Some(cookie),
+        Some(&format!("csrf={csrf}&upload={id}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job = location.unwrap();
+    for _ in 0..200 {
+        let (_, _, body) = send(&s.app, "GET", &job, Some(cookie), None).await;
+        if !body.contains("実行中") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.store
+        .job(s.machida, job.trim_start_matches("/jobs/"))
+        .await
+        .unwrap()
+        .unwrap()
+        .result
+        .unwrap()["import_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Flagged doses are work: listed with the person, the reason and the clinic, filtered by
+/// import, clinic and reason, linked from the import history; what was done is recorded (by
+/// dose.write only, never across municipalities) and audited, and the done ones leave the open
+/// list. The refused rows' CSV names the 宛名番号 and the clinic.
+#[tokio::test]
+async fn flagged_doses_are_a_worklist_and_refused_rows_name_person_and_clinic() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let today = sesshu_web::today_in_japan();
+        let adult = s
+            .people
+            .iter()
+            .find(|p| sesshu_domain::age_on(p.birth_date, today).unwrap() >= 20)
+            .expect("an adult");
+        let a = adult.address_number.as_str();
+        let birth = adult.birth_date.format("%Y%m%d");
+        let given = (today - chrono::Days::new(30)).format("%Y%m%d").to_string();
+        let earlier = (today - chrono::Days::new(60)).format("%Y%m%d").to_string();
+        let header = sesshu_formats::dose::DOSE_COLUMNS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(",");
+        let row = |clinic: &str, name: &str, address: &str, vaccine: &str, day: &str| {
+            format!(
+                "{clinic},{name},医師,{address},,,{birth},,{vaccine},1,{day},L1,,0.5,1,,,,,,,\n"
+            )
+        };
+        let file = format!(
+            "{header}\n{}{}{}",
+            row("1310000001", "あおば小児科", a, "bcg", &given),
+            row("1310000002", "みどり医院", a, "mr", &earlier),
+            row("1310000001", "あおば小児科", "999999999", "bcg", &given),
+        );
+        let import_id = import_through_the_page(&s, &cookie, &csrf, "doses", file.as_bytes()).await;
+
+        // The refused row names whom and where, without the original file.
+        let (_, _, csv) = send(
+            &s.app,
+            "GET",
+            &format!("/imports/{import_id}/errors.csv"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        let header = csv.lines().next().unwrap();
+        assert!(
+            header.contains("宛名番号") && header.contains("医療機関"),
+            "{}: {header}",
+            db.name
+        );
+        assert!(
+            csv.contains("999999999") && csv.contains("1310000001 あおば小児科"),
+            "{}: {csv}",
+            db.name
+        );
+
+        // The import history links to its flagged doses.
+        let (_, _, imports) = send(&s.app, "GET", "/imports", Some(&cookie), None).await;
+        assert!(
+            imports.contains(&format!("/doses/flagged?import={import_id}")),
+            "{}",
+            db.name
+        );
+        let (status, _, list) = send(&s.app, "GET", "/doses/flagged", Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(list.contains("該当 2件"), "{}: {list}", db.name);
+        assert!(
+            list.contains(a) && list.contains("みどり医院") && list.contains("BCG"),
+            "{}",
+            db.name
+        );
+        let uri = format!("/doses/flagged?clinic={}", enc("1310000002 みどり医院"));
+        let (_, _, by_clinic) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+        assert!(by_clinic.contains("該当 1件"), "{}", db.name);
+        assert!(!by_clinic.contains(">BCG 1回<"), "{}", db.name);
+        let other_import = format!("/doses/flagged?import=nothing-{import_id}");
+        let (_, _, none) = send(&s.app, "GET", &other_import, Some(&cookie), None).await;
+        assert!(none.contains("該当 0件"), "{}", db.name);
+
+        let flagged = s
+            .store
+            .flagged_doses(s.machida, sesshu_store::ReviewState::Open)
+            .await
+            .unwrap();
+        let bcg = flagged
+            .iter()
+            .find(|f| f.row.dose.product == "bcg")
+            .unwrap()
+            .row
+            .dose_id;
+        let reason = sesshu_domain::dose::reason_kind(
+            flagged
+                .iter()
+                .find(|f| f.row.dose_id == bcg)
+                .unwrap()
+                .row
+                .evaluation
+                .as_deref()
+                .unwrap(),
+        );
+        let uri = format!("/doses/flagged?reason={}", enc(&reason));
+        let (_, _, by_reason) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+        assert!(
+            by_reason.contains(&format!("data-dose=\"{bcg}\"")),
+            "{}",
+            db.name
+        );
+
+        // Acting needs dose.write, the session's token, and this municipality.
+        let form = format!(
+            "csrf={csrf}&action=confirmed&note={}",
+            enc("あおば小児科に電話で確認")
+        );
+        let (viewer, viewer_csrf) = session(&s.store, s.machida, "viewer").await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/flagged/{bcg}"),
+            Some(&viewer),
+            Some(&format!("csrf={viewer_csrf}&action=confirmed")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/flagged/{bcg}"),
+            Some(&cookie),
+            Some("csrf=forged&action=confirmed"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        let (other, other_csrf) = session(&s.store, sapporo, "other").await;
+        let (_, _, page) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/flagged/{bcg}"),
+            Some(&other),
+            Some(&format!("csrf={other_csrf}&action=confirmed")),
+        )
+        .await;
+        assert!(!page.contains("として記録しました"), "{}", db.name);
+        assert_eq!(
+            s.store
+                .flagged_doses(s.machida, sesshu_store::ReviewState::Done)
+                .await
+                .unwrap()
+                .len(),
+            0,
+            "{}: nothing recorded by the refused attempts",
+            db.name
+        );
+
+        let (status, _, done) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/flagged/{bcg}"),
+            Some(&cookie),
+            Some(&form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            done.contains("医療機関に確認済み") && done.contains("として記録しました"),
+            "{}",
+            db.name
+        );
+        assert!(
+            done.contains("該当 1件"),
+            "{}: it left the open list",
+            db.name
+        );
+        let (_, _, closed) = send(
+            &s.app,
+            "GET",
+            "/doses/flagged?state=done",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert!(
+            closed.contains("あおば小児科に電話で確認") && closed.contains("clerk"),
+            "{}",
+            db.name
+        );
+        let entries = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    function: Some("dose.review".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ok: Vec<_> = entries.iter().filter(|e| e.outcome == "ok").collect();
+        assert_eq!(ok.len(), 1, "{}", db.name);
+        assert!(ok[0].persons_acted.contains(a), "{}", db.name);
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/flagged/{bcg}"),
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&action=deleted")),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}: an unknown action",
+            db.name
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub const EXIT_BROKEN: u8 = 4;
 pub enum AuditCommand {
     /// Check every hash chain of the audit log: exit 0 when intact, 4 naming the first broken entry
     Verify {
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
         /// Heads saved by an earlier run (--heads-out): each must still be in its chain unchanged
@@ -27,6 +28,7 @@ pub enum AuditCommand {
     /// The retention job: remove entries older than the retention period (at least 5 years),
     /// leaving in each chain a summary entry signed with the deployment's key
     Retain {
+        /// Keep this many years of entries (at least 5)
         #[arg(long, default_value_t = 5)]
         years: u32,
         /// The day the period is counted back from [default: today in Japan]
@@ -50,6 +52,7 @@ pub enum AuditCommand {
         /// To this day, included (or before an RFC 3339 instant)
         #[arg(long)]
         until: Option<String>,
+        /// Write at most this many entries
         #[arg(long, default_value_t = 100_000)]
         limit: u32,
         /// Output file [default: standard output]

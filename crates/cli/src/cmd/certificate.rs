@@ -20,21 +20,27 @@ use crate::config::{Config, GlobalArgs};
 pub enum CertificateCommand {
     /// Issue a certificate from the person's recorded doses; prints its ID
     Issue {
+        /// The person's 宛名番号 (address number)
         address_number: String,
+        /// Where to write the certificate PDF
         #[arg(long)]
         out: PathBuf,
         /// The travel version: needs --romanised-name, --nationality and --passport
         #[arg(long)]
         travel: bool,
+        /// The name in Latin letters as in the passport (travel certificate)
         #[arg(long, requires = "travel")]
         romanised_name: Option<String>,
+        /// Nationality as in the passport (travel certificate)
         #[arg(long, requires = "travel")]
         nationality: Option<String>,
+        /// Passport number (travel certificate)
         #[arg(long, requires = "travel")]
         passport: Option<String>,
         /// 再発行: the certificate this one replaces (it is revoked)
         #[arg(long)]
         reissue_of: Option<String>,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -49,11 +55,13 @@ pub enum CertificateCommand {
         /// The city's published public key file (for --token without the database)
         #[arg(long, requires = "token")]
         public_key: Option<PathBuf>,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Revoke a certificate (lost, issued in error): from now on it does not verify
     Revoke {
+        /// The certificate's ID as printed on it
         certificate_id: String,
         /// Why (recorded, and given by every verification)
         #[arg(long)]

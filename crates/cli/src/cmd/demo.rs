@@ -31,13 +31,16 @@ impl From<FeedEncoding> for TextEncoding {
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
+    /// How many persons the synthetic town has
     #[arg(long, default_value_t = 10_000)]
     persons: usize,
+    /// Random seed: the same seed writes the same town
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Output file ('-' for standard output)
     #[arg(long, default_value = "-")]
     out: PathBuf,
+    /// Text encoding of the files written
     #[arg(long, value_enum, default_value = "sjis")]
     encoding: FeedEncoding,
     /// The day the feed describes [default: today in Japan]
@@ -46,8 +49,10 @@ pub struct GenerateArgs {
     /// Also write a diff feed with this many changes (births, moves, deaths, name changes)
     #[arg(long, requires = "changes_out")]
     changes: Option<usize>,
+    /// Where to write the diff feed of --changes
     #[arg(long)]
     changes_out: Option<PathBuf>,
+    /// Random seed of the diff feed
     #[arg(long, default_value_t = 2)]
     change_seed: u64,
     /// Also write the town's vaccination histories as screening-form dose data (UTF-8)

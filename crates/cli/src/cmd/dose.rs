@@ -16,9 +16,11 @@ use crate::config::{Config, GlobalArgs};
 pub enum DoseCommand {
     /// Record one dose by hand (a certificate a mover brings, a clinic's call)
     Add {
+        /// The person's 宛名番号 (address number)
         address_number: String,
         #[command(flatten)]
         fields: Box<DoseFields>,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -26,12 +28,14 @@ pub enum DoseCommand {
     },
     /// Correct a recorded dose; the previous version is kept with who, when and why
     Correct {
+        /// The dose's ID as `sesshu person show` prints it
         dose_id: i64,
         /// Why the record is corrected (kept with the old version)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
         fields: Box<DoseFields>,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -39,13 +43,17 @@ pub enum DoseCommand {
     },
     /// Delete a recorded dose; it stays readable with its versions
     Delete {
+        /// The dose's ID as `sesshu person show` prints it
         dose_id: i64,
+        /// Why (kept with the change and in the audit log)
         #[arg(long)]
         reason: String,
     },
     /// Every version of a dose
     History {
+        /// The dose's ID as `sesshu person show` prints it
         dose_id: i64,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -60,17 +68,22 @@ pub struct DoseFields {
     /// Ordinal as on the form (JE 1–4, MR 1–2, DPT 1–4, antibody test 0)
     #[arg(long)]
     dose: Option<u32>,
+    /// The day of the dose (2026-12-07, R8.12.7 or 令和8年12月7日)
     #[arg(long)]
     date: Option<String>,
     /// 10-digit medical institution code
     #[arg(long)]
     institution: Option<String>,
+    /// The clinic (医療機関) where it was given
     #[arg(long)]
     institution_name: Option<String>,
+    /// The doctor who gave it (医師名)
     #[arg(long)]
     doctor: Option<String>,
+    /// The lot number (ロット番号)
     #[arg(long)]
     lot: Option<String>,
+    /// The manufacturer (製造販売業者)
     #[arg(long)]
     manufacturer: Option<String>,
     /// mL
@@ -79,10 +92,13 @@ pub struct DoseFields {
     /// YYYYMM or R0704
     #[arg(long)]
     billing_month: Option<String>,
+    /// The public subsidy paid for it, in yen
     #[arg(long)]
     subsidy_yen: Option<i64>,
+    /// The number of the ticket (接種券) used
     #[arg(long)]
     ticket: Option<String>,
+    /// Free notes (never a My Number)
     #[arg(long)]
     notes: Option<String>,
     /// Given before moving in / by another municipality

@@ -27,6 +27,7 @@ pub enum ImportCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct DosesArgs {
+    /// The file to import (CSV; UTF-8 or Shift_JIS)
     file: PathBuf,
     /// auto, sjis or utf8
     #[arg(long, default_value = "auto")]
@@ -55,6 +56,7 @@ enum Mode {
 
 #[derive(Debug, clap::Args)]
 pub struct ResidentsArgs {
+    /// The file to import (CSV; UTF-8 or Shift_JIS)
     file: PathBuf,
     /// full: the file lists everyone (absent persons are reported, never deleted); diff: changes only
     #[arg(long, value_enum, default_value = "diff")]

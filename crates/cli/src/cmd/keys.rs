@@ -16,6 +16,7 @@ pub enum KeysCommand {
         /// Rows per transaction
         #[arg(long, default_value_t = 500)]
         batch: u32,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -25,11 +26,13 @@ pub enum KeysCommand {
         /// The version to retire, e.g. 1
         #[arg(long)]
         version: u32,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Each key version and how many My Numbers and account keys are sealed under it
     Status {
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -27,6 +27,7 @@ pub enum NoticesCommand {
         /// Persons shown in the sample
         #[arg(long, default_value_t = 10)]
         sample: usize,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -36,23 +37,31 @@ pub enum NoticesCommand {
     Issue(IssueArgs),
     /// Approve a run planned by someone else (four-eyes)
     Approve {
+        /// The run's ID as `sesshu notices list` prints it
         run: String,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Cancel a run not yet issued
-    Cancel { run: String },
+    Cancel {
+        /// The run's ID as `sesshu notices list` prints it
+        run: String,
+    },
     /// The runs, newest first
     List {
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Re-issue a ticket: a new number, the old one invalid from now on
     ReissueTicket {
+        /// The number of the ticket (接種券番号) to replace
         ticket_number: String,
         /// Where to write the new ticket's PDF
         #[arg(long)]
         out: PathBuf,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +115,7 @@ pub struct IssueArgs {
     /// Documents per PDF file [default: documents.per_file, or 500]; fixed when the run is planned
     #[arg(long, conflicts_with = "run")]
     per_file: Option<usize>,
+    /// Print the result as JSON instead of text
     #[arg(long)]
     json: bool,
 }

@@ -11,7 +11,9 @@ use crate::config::{Config, GlobalArgs};
 pub enum PersonCommand {
     /// Show one person as stored (My Number masked), with guardians and history
     Show {
+        /// The person's 宛名番号 (address number)
         address_number: String,
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -47,6 +49,7 @@ pub enum PersonCommand {
     },
     /// Record a resident's request to stop using their data (利用停止): no notices while it lasts
     Suspend {
+        /// The person's 宛名番号 (address number)
         address_number: String,
         /// What the resident asked and why, as recorded at the counter
         #[arg(long)]
@@ -57,7 +60,9 @@ pub enum PersonCommand {
     },
     /// End the 利用停止 in force (withdrawn by the resident, or found unfounded)
     LiftSuspension {
+        /// The person's 宛名番号 (address number)
         address_number: String,
+        /// Why (kept with the change and in the audit log)
         #[arg(long)]
         reason: String,
     },

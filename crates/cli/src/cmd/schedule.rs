@@ -12,6 +12,7 @@ use sesshu_schedule::{Engine, EvalRequest, RuleBook};
 pub enum ScheduleCommand {
     /// Judge a history and forecast every series: one JSON object in (FILE or stdin), one out
     Eval {
+        /// The request as JSON; standard input when absent
         file: Option<PathBuf>,
         #[command(flatten)]
         rules: RulesArg,
@@ -30,6 +31,7 @@ pub struct DueArgs {
     /// The day to forecast on [default: today in Japan]
     #[arg(long)]
     as_of: Option<String>,
+    /// Print the result as JSON instead of text
     #[arg(long)]
     json: bool,
     /// Also time a pass that only reads the dose rows (the benchmark's I/O floor)
@@ -92,8 +94,8 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let f = config
-        .app(store.clone(), &args.rules)?
+    let app = config.app(store.clone(), &args.rules)?;
+    let f = app
         .forecast_register(&sesshu_app::Actor::operator(Some(tenant)), tenant, as_of)
         .await?;
     store.close().await;
@@ -113,9 +115,14 @@ async fn due(global: &GlobalArgs, args: DueArgs) -> Result<ExitCode> {
         );
     } else {
         println!("{as_of} 時点 ({persons} 人, 接種記録 {doses} 件, {seconds:.1} 秒)");
-        println!("  {:<14} {:>10} {:>10}", "", "対象", "接種可");
-        for (key, t) in &f.series {
-            println!("  {key:<14} {:>10} {:>10}", t.in_target, t.eligible);
+        println!("  {:>10} {:>10}  予防接種", "対象", "接種可");
+        // In the rules file's order, by the names staff know; the sequences only add up periods.
+        for rule in &app.engine.rules().series {
+            let t = f.series.get(&rule.key).copied().unwrap_or_default();
+            println!(
+                "  {:>10} {:>10}  {} ({})",
+                t.in_target, t.eligible, rule.name, rule.key
+            );
         }
         if let Some((rows, s)) = baseline {
             println!("  (接種記録 {rows} 件の読み出しのみ: {s:.1} 秒)");

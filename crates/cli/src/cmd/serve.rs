@@ -119,7 +119,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             d.clerk_password
         );
         let token = &d.token;
-        println!("デモの API トークン (role:clerk): {token}");
+        println!("デモの API トークン (予防接種事務担当): {token}");
         println!("  例: curl -H 'Authorization: Bearer {token}' …");
     }
     println!("sesshu: {scheme}://{local}/ で待ち受けています (Ctrl-C で終了)");

@@ -11,6 +11,7 @@ use crate::config::{Config, GlobalArgs};
 pub enum TokenCommand {
     /// Create an API token for a machine client; printed once, stored only hashed
     Create {
+        /// What the token is for (the machine client), shown in `sesshu token list`
         name: String,
         /// Roles or permissions (repeatable): role:viewer, dose.read, …
         #[arg(long = "grant", required_unless_present = "prefecture")]
@@ -24,11 +25,15 @@ pub enum TokenCommand {
     },
     /// The municipality's tokens (never their secrets)
     List {
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token at once
-    Revoke { token_id: String },
+    Revoke {
+        /// The token's ID as `sesshu token list` prints it
+        token_id: String,
+    },
 }
 
 pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode> {

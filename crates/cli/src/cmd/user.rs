@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -6,7 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use sesshu_app::Actor;
 use sesshu_app::accounts::{AccountChange, AccountChanged};
-use sesshu_domain::access::{Permission, ROLES};
+use sesshu_domain::access::{Permission, ROLES, grant_label};
 use sesshu_domain::{CivilDate, parse_date};
 
 use crate::config::RulesArg;
@@ -16,6 +15,7 @@ use crate::config::{Config, GlobalArgs};
 pub enum UserCommand {
     /// Create an account (one per person); prints a first password to change at first login
     Add {
+        /// The account's login name
         login: String,
         /// The person's name as staff know it
         #[arg(long)]
@@ -23,54 +23,71 @@ pub enum UserCommand {
         /// Roles or permissions to grant (repeatable): role:clerk, dose.write, …
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// First day the account may be used (YYYY-MM-DD; default: today)
         #[arg(long)]
         valid_from: Option<String>,
+        /// Last day the account may be used (YYYY-MM-DD; default: no end)
         #[arg(long)]
         valid_until: Option<String>,
         /// A shared account: allowed only with its registered users and terminals
         #[arg(long)]
         shared: bool,
+        /// For a shared account: who shares it (shown in the access review)
         #[arg(long)]
         shared_with: Option<String>,
     },
     /// Every account with its grants
     List {
+        /// Print the result as JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Grant a role (role:clerk) or a permission (dose.write), optionally until a day
     Grant {
+        /// The account's login name
         login: String,
+        /// A role (role:clerk) or one permission (dose.write); `sesshu user roles` lists them
         grant: String,
+        /// First day the grant is in force (YYYY-MM-DD; default: today)
         #[arg(long)]
         from: Option<String>,
+        /// Last day the grant is in force (YYYY-MM-DD; default: no end)
         #[arg(long)]
         until: Option<String>,
     },
     /// Revoke a role or permission (kept on record with who and when)
     Revoke {
+        /// The account's login name
         login: String,
+        /// A role (role:clerk) or one permission (dose.write); `sesshu user roles` lists them
         grant: String,
     },
     /// Disable now, or let the account end on a day (--last-day; a transfer: today)
     Disable {
+        /// The account's login name
         login: String,
+        /// The last day the account may be used (a transfer); without it, disabled now
         #[arg(long)]
         last_day: Option<String>,
     },
+    /// Enable a disabled account again (its grants are as they were)
     Enable {
+        /// The account's login name
         login: String,
     },
     /// Set a new first password (printed once), to be changed at the next login
     ResetPassword {
+        /// The account's login name
         login: String,
     },
     /// Lift a lock after repeated failed logins
     Unlock {
+        /// The account's login name
         login: String,
     },
     /// Enrol the second factor: prints the authenticator URL and QR code, and ten recovery codes
     Totp {
+        /// The account's login name
         login: String,
         /// Also write the QR code as an SVG file
         #[arg(long)]
@@ -88,6 +105,7 @@ pub struct AccessReviewArgs {
     /// Write the review as CSV (UTF-8 with BOM) here instead of a table
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Print the result as JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -217,7 +235,12 @@ pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> 
         } => println!(
             "利用者 {login} を作成しました。初回パスワード (初回ログイン時に変更): {first_password}"
         ),
-        AccountChanged::Granted { login, grant } => println!("{login} に {grant} を付与しました"),
+        AccountChanged::Granted { login, grant } => {
+            println!(
+                "{login} に {grant} ({}) を付与しました",
+                grant_label(&grant)
+            )
+        }
         AccountChanged::Revoked { login, grant, .. } => {
             println!("{login} の {grant} を取り消しました")
         }
@@ -250,14 +273,8 @@ pub async fn access_review(global: &GlobalArgs, args: AccessReviewArgs) -> Resul
         .await?;
     store.close().await;
     if let Some(path) = &args.csv {
-        let mut file = std::fs::File::create(path)
+        std::fs::write(path, sesshu_app::accounts::access_review_csv(&rows))
             .with_context(|| format!("{} を作成できません", path.display()))?;
-        file.write_all(b"\xEF\xBB\xBF")?;
-        let mut w = csv::Writer::from_writer(file);
-        for r in &rows {
-            w.serialize(r)?;
-        }
-        w.flush()?;
         println!("{} 件を {} に書き出しました", rows.len(), path.display());
     } else if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

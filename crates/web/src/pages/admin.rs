@@ -13,7 +13,7 @@ use sesshu_app::AppError;
 use sesshu_app::accounts::{AccountChange, AccountChanged};
 use sesshu_app::audit::{AuditEntries, AuditSearch, AuditUse};
 use sesshu_domain::CivilDate;
-use sesshu_domain::access::{Permission, ROLES};
+use sesshu_domain::access::{Permission, ROLES, grant_label};
 use sesshu_domain::parse_date;
 use sesshu_store::{AuditEntry, ReviewRow};
 
@@ -61,9 +61,9 @@ async fn users_page(
                 permissions: r
                     .permissions
                     .iter()
-                    .map(|p| p.code())
+                    .map(|p| p.label())
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join("、"),
             })
             .collect(),
         notice,
@@ -189,13 +189,18 @@ fn said(c: &AccountChanged) -> String {
         } => format!(
             "{login} を作成しました。初回パスワード: {first_password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
         ),
-        AccountChanged::Granted { login, grant } => format!("{login} に {grant} を付与しました"),
+        AccountChanged::Granted { login, grant } => {
+            format!("{login} に「{}」を付与しました", grant_label(grant))
+        }
         AccountChanged::Revoked {
             login,
             grant,
             count,
         } => {
-            format!("{login} の {grant} を取り消しました ({count}件)")
+            format!(
+                "{login} の「{}」を取り消しました ({count}件)",
+                grant_label(grant)
+            )
         }
         AccountChanged::Disabled {
             login,
@@ -228,44 +233,7 @@ pub(crate) async fn access_review_csv(
         .app
         .access_review(&staff.caller, staff.tenant, None)
         .await?;
-    let mut out = String::from(sesshu_app::spreadsheet::BOM);
-    sesshu_app::spreadsheet::push_row(
-        &mut out,
-        &[
-            "ログイン名",
-            "氏名",
-            "ロール",
-            "権限",
-            "有効開始",
-            "有効終了",
-            "最終ログイン",
-            "共用",
-            "停止",
-            "ロック",
-            "休眠",
-            "期限間近",
-            "所見",
-        ],
-    );
-    for r in &rows {
-        let last_login = sesshu_domain::japan_minutes(&r.last_login);
-        let cells = [
-            r.login.as_str(),
-            &r.name,
-            &r.grants,
-            &r.permissions,
-            &r.valid_from,
-            &r.valid_until,
-            &last_login,
-            if r.shared { "共用" } else { "" },
-            if r.disabled { "停止" } else { "" },
-            if r.locked { "ロック" } else { "" },
-            if r.dormant { "休眠" } else { "" },
-            if r.expiring { "期限間近" } else { "" },
-            &r.findings,
-        ];
-        sesshu_app::spreadsheet::push_row(&mut out, &cells);
-    }
+    let out = sesshu_app::accounts::access_review_csv(&rows);
     Ok(csv_response(out, "access-review.csv"))
 }
 

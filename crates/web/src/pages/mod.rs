@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod certificates;
 mod doses;
+mod flagged;
 mod imports;
 mod jobs;
 mod notices;
@@ -91,6 +92,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/persons/{address}/doses",
             get(doses::new_form).post(doses::create),
         )
+        .route("/doses/flagged", get(flagged::list))
+        .route("/doses/flagged/{id}", post(flagged::review))
         .route("/doses/{id}", get(doses::show))
         .route("/doses/{id}/correct", post(doses::correct))
         .route("/doses/{id}/delete", post(doses::delete))
@@ -331,7 +334,7 @@ impl Chrome {
 /// A page's failure, shown as a page in the same frame.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PageError {
-    #[error("この画面を開く権限がありません ({0})")]
+    #[error("この画面を開く権限がありません ({})", .0.label())]
     Forbidden(Permission),
     #[error("見つかりません")]
     NotFound,

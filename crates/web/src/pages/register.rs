@@ -206,47 +206,48 @@ pub(crate) struct SeriesRow {
 }
 
 fn series_rows(state: &AppState, detail: &PersonDetail) -> Vec<SeriesRow> {
-    let mut rows: Vec<SeriesRow> = detail
-        .schedule
-        .iter()
-        .map(|(key, f)| {
-            let name = state
-                .app
-                .engine
-                .rules()
-                .series(key)
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| key.clone());
-            let next = f
-                .next_stage
-                .clone()
-                .or_else(|| f.next_dose.map(|n| format!("{n}回目")))
-                .unwrap_or_default();
-            let (status, label) = if !f.in_target {
-                ("out", "対象外".to_owned())
-            } else if f.next_dose.is_none() && f.next_stage.is_none() {
-                ("complete", "完了".to_owned())
-            } else if f.eligible {
-                ("due", format!("{next} 接種できます"))
-            } else if let Some(d) = f.earliest_date {
-                ("later", format!("{next} {} から", both_calendars(d)))
-            } else {
-                ("out", format!("{next} 定期接種の期間外"))
-            };
-            let window = f
-                .window
-                .map(|[a, b]| format!("{a} 〜 {b}"))
-                .unwrap_or_default();
-            SeriesRow {
-                key: key.clone(),
-                name,
-                status,
-                label,
-                window,
-                reason: f.reason.clone(),
-            }
-        })
-        .collect();
+    let today = crate::today_in_japan();
+    let age = detail
+        .person
+        .birth_date
+        .parse()
+        .ok()
+        .and_then(|b| sesshu_domain::age_on(b, today));
+    let mut rows: Vec<SeriesRow> =
+        sesshu_app::view::listed_series(&state.app.engine, &detail.schedule, age)
+            .into_iter()
+            .map(|(rule, f)| {
+                let (key, name) = (&rule.key, rule.name.clone());
+                let next = f
+                    .next_stage
+                    .clone()
+                    .or_else(|| f.next_dose.map(|n| format!("{n}回目")))
+                    .unwrap_or_default();
+                let (status, label) = if !f.in_target {
+                    ("out", "対象外".to_owned())
+                } else if f.next_dose.is_none() && f.next_stage.is_none() {
+                    ("complete", "完了".to_owned())
+                } else if f.eligible {
+                    ("due", format!("{next} 接種できます"))
+                } else if let Some(d) = f.earliest_date {
+                    ("later", format!("{next} {} から", both_calendars(d)))
+                } else {
+                    ("out", format!("{next} 定期接種の期間外"))
+                };
+                let window = f
+                    .window
+                    .map(|[a, b]| format!("{a} 〜 {b}"))
+                    .unwrap_or_default();
+                SeriesRow {
+                    key: key.clone(),
+                    name,
+                    status,
+                    label,
+                    window,
+                    reason: f.reason.clone(),
+                }
+            })
+            .collect();
     let rank = |s: &str| match s {
         "due" => 0,
         "later" => 1,
@@ -264,6 +265,8 @@ struct PersonPage {
     d: PersonDetail,
     birth: String,
     series: Vec<SeriesRow>,
+    /// The series the person is not a target of, folded away below the others.
+    series_out: Vec<SeriesRow>,
     can_dose_read: bool,
     can_dose_write: bool,
     can_my_number: bool,
@@ -444,13 +447,17 @@ async fn person_page_with(
     } else {
         Vec::new()
     };
+    let (series, series_out): (Vec<SeriesRow>, Vec<SeriesRow>) = series_rows(state, &d)
+        .into_iter()
+        .partition(|r| r.status != "out");
     let page = PersonPage {
         issued,
         chrome: staff
             .chrome(state, &format!("{} さん", d.person.name))
             .await,
         birth: format!("{} ({})", d.person.birth_date, d.person.birth_date_wareki),
-        series: series_rows(state, &d),
+        series,
+        series_out,
         can_dose_read: staff.can(Permission::DoseRead),
         can_dose_write: staff.can(Permission::DoseWrite),
         can_my_number: staff.can(Permission::MyNumberUse),
