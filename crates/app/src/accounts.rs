@@ -190,17 +190,21 @@ impl App {
             } => {
                 let login =
                     parse_login(&login).map_err(|e| AppError::Field("login", e.to_string()))?;
+                // The access review is read by people: an account nobody can put a name to is
+                // exactly what it must find, so none is created without one.
+                if display_name.trim().is_empty() {
+                    return Err(AppError::Field(
+                        "display_name",
+                        "氏名を入れてください (アクセス権の棚卸しで本人を確認するため)".into(),
+                    ));
+                }
                 for g in grants {
                     expand(g).map_err(|e| AppError::Field("grant", e.to_string()))?;
                 }
                 let first_password = sesshu_crypto::password::first_password(&login, &policy);
                 let new = NewAccount {
                     login: login.clone(),
-                    display_name: if display_name.trim().is_empty() {
-                        login.clone()
-                    } else {
-                        display_name.trim().to_owned()
-                    },
+                    display_name: display_name.trim().to_owned(),
                     shared: *shared,
                     shared_with: shared_with.clone(),
                     valid_from: valid_from.unwrap_or(today),

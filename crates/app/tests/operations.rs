@@ -1052,6 +1052,22 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
             w.app.change_account(&admin, t, &bad).await,
             Err(AppError::Field("login", _))
         ));
+        let nameless = AccountChange::Add {
+            login: "suzuki".into(),
+            display_name: " ".into(),
+            shared: false,
+            shared_with: None,
+            valid_from: None,
+            valid_until: None,
+            grants: vec![],
+        };
+        assert!(
+            matches!(
+                w.app.change_account(&admin, t, &nameless).await,
+                Err(AppError::Field("display_name", _))
+            ),
+            "{name}: an account needs a name"
+        );
         // Separation of duties: an administrator's grants and the auditor's never meet.
         let both = AccountChange::Grant {
             login: "sato".into(),

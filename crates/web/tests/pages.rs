@@ -935,7 +935,10 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
             .unwrap();
         let (cookie, csrf) = session(&s.store, s.machida, "kakari").await;
         // A bad date and an empty reason are shown next to their fields; nothing is recorded.
-        let bad = format!("csrf={csrf}&requested_on={}&reason=", enc("令和99年"));
+        let bad = format!(
+            "csrf={csrf}&requested_on={}&reason=&confirm=1",
+            enc("令和99年")
+        );
         let (status, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&bad)).await;
         assert_eq!(status, StatusCode::OK, "{}", db.name);
         assert!(
@@ -974,7 +977,7 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
             "POST",
             &url,
             Some(&other),
-            Some(&format!("csrf={other_csrf}&reason=x")),
+            Some(&format!("csrf={other_csrf}&reason=x&confirm=1")),
         )
         .await;
         assert!(
@@ -987,10 +990,28 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
             db.name
         );
 
-        let good = format!(
+        // Not without the tick that names whose notices stop.
+        let unticked = format!(
             "csrf={csrf}&requested_on=2026-11-20&reason={}",
             enc("窓口で利用停止を請求")
         );
+        let (_, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&unticked)).await;
+        assert!(
+            body.contains("id=\"suspension-confirm-error\"")
+                && body.contains(&format!("(宛名番号 {a}) への通知・接種券の送付を")),
+            "{}",
+            db.name
+        );
+        assert!(
+            s.store
+                .suspension_in_force(s.machida, &a)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: recorded without confirmation",
+            db.name
+        );
+        let good = format!("{unticked}&confirm=1");
         let (status, _, body) = send(&s.app, "POST", &url, Some(&cookie), Some(&good)).await;
         assert_eq!(status, StatusCode::OK, "{}", db.name);
         assert!(body.contains("利用停止中"), "{}", db.name);
@@ -1890,6 +1911,112 @@ async fn flagged_doses_are_a_worklist_and_refused_rows_name_person_and_clinic() 
             status,
             StatusCode::BAD_REQUEST,
             "{}: an unknown action",
+            db.name
+        );
+    }
+}
+
+/// Accounts need a name; logins are picked from the accounts there are; disabling an account
+/// or revoking a grant first says what it will do, naming the account, and changes nothing until
+/// confirmed.
+#[tokio::test]
+async fn account_changes_name_the_account_and_wait_for_confirmation() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        common::account(&s.store, s.machida, "kanri", "role:administrator", None).await;
+        let (admin, csrf) = session(&s.store, s.machida, "kanri").await;
+        let (_, _, page) = send(&s.app, "GET", "/admin/users", Some(&admin), None).await;
+        for picker in ["grant-login", "op-login"] {
+            assert!(
+                page.contains(&format!("<select id=\"{picker}\" name=\"login\""))
+                    && page.contains("<option value=\"viewer\">viewer — viewer"),
+                "{}: {picker}",
+                db.name
+            );
+        }
+
+        let nameless = format!("csrf={csrf}&action=add&login=suzuki&display_name=");
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/admin/users",
+            Some(&admin),
+            Some(&nameless),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", db.name);
+        assert!(page.contains("氏名を入れてください"), "{}", db.name);
+        assert!(
+            s.store
+                .account(s.machida, "suzuki")
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.name
+        );
+
+        let disable = format!("csrf={csrf}&action=disable&login=viewer&last_day=");
+        let (status, _, page) =
+            send(&s.app, "POST", "/admin/users", Some(&admin), Some(&disable)).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            page.contains("id=\"confirm-panel\"")
+                && page.contains("viewer (viewer) を今すぐ利用停止します"),
+            "{}: {page}",
+            db.name
+        );
+        let viewer = s.store.account(s.machida, "viewer").await.unwrap().unwrap();
+        assert!(
+            !viewer.disabled,
+            "{}: disabled before confirmation",
+            db.name
+        );
+        let (_, _, page) = send(
+            &s.app,
+            "POST",
+            "/admin/users",
+            Some(&admin),
+            Some(&format!("{disable}&confirm=1")),
+        )
+        .await;
+        assert!(page.contains("id=\"notice\""), "{}: {page}", db.name);
+        let viewer = s.store.account(s.machida, "viewer").await.unwrap().unwrap();
+        assert!(viewer.disabled, "{}", db.name);
+
+        let revoke = format!("csrf={csrf}&action=revoke&login=clerk&grant=role%3Aclerk");
+        let (_, _, page) = send(&s.app, "POST", "/admin/users", Some(&admin), Some(&revoke)).await;
+        assert!(
+            page.contains("clerk (clerk) から「予防接種事務担当」を取り消します"),
+            "{}",
+            db.name
+        );
+        let on = sesshu_web::today_in_japan();
+        assert!(
+            !s.store
+                .permissions(s.machida, "clerk", on)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: revoked before confirmation",
+            db.name
+        );
+        let (_, _, page) = send(
+            &s.app,
+            "POST",
+            "/admin/users",
+            Some(&admin),
+            Some(&format!("{revoke}&confirm=1")),
+        )
+        .await;
+        assert!(page.contains("取り消しました"), "{}", db.name);
+        assert!(
+            s.store
+                .permissions(s.machida, "clerk", on)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
             db.name
         );
     }

@@ -31,11 +31,22 @@ pub(crate) struct RoleChoice {
 #[template(path = "users.html")]
 struct UsersPage {
     chrome: Chrome,
+    /// A change that asks to be confirmed first, naming what it will do.
+    confirm: Option<Confirm>,
     review: Vec<ReviewRow>,
     roles: Vec<RoleChoice>,
     notice: Option<String>,
     error: Option<String>,
     today: String,
+}
+
+/// A change shown back before it is made: what it will do, and the same form to confirm it.
+pub(crate) struct Confirm {
+    pub text: String,
+    pub action: String,
+    pub login: String,
+    pub grant: String,
+    pub last_day: String,
 }
 
 async fn users_page(
@@ -45,13 +56,26 @@ async fn users_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    users_page_with(state, staff, status, notice, error, None).await
+}
+
+async fn users_page_with(
+    state: &AppState,
+    staff: &Staff,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    confirm: Option<&UserAction>,
+) -> Result<Response, PageError> {
     let today = crate::today_in_japan();
     let review = state
         .app
         .access_review(&staff.caller, staff.tenant, None)
         .await?;
+    let confirm = confirm.map(|f| confirmation(f, &review));
     let page = UsersPage {
         chrome: staff.chrome(state, "利用者管理").await,
+        confirm,
         review,
         roles: ROLES
             .iter()
@@ -97,6 +121,38 @@ pub(crate) struct UserAction {
     valid_until: Option<String>,
     /// Disable: the last day the account may be used (empty: at once).
     last_day: Option<String>,
+    /// `1` once the administrator has seen what a disable or a revoke will do.
+    confirm: Option<String>,
+}
+
+/// What a disable or a revoke will do, in words, with the account's name.
+fn confirmation(f: &UserAction, review: &[ReviewRow]) -> Confirm {
+    let login = f.login.trim();
+    let who = match review.iter().find(|r| r.login == login) {
+        Some(r) => format!("{login} ({})", r.name),
+        None => login.to_owned(),
+    };
+    let grant = field(&f.grant).unwrap_or("");
+    let last_day = field(&f.last_day).unwrap_or("");
+    let text = if f.action == "revoke" {
+        format!(
+            "{who} から「{}」を取り消します。取り消した時点から、その権限の画面と操作は使えなくなります。",
+            grant_label(grant)
+        )
+    } else if last_day.is_empty() {
+        format!(
+            "{who} を今すぐ利用停止します。ログインできなくなり、開いている画面も使えなくなります。"
+        )
+    } else {
+        format!("{who} を {last_day} を最後に利用停止します。翌日からログインできなくなります。")
+    };
+    Confirm {
+        text,
+        action: f.action.clone(),
+        login: login.to_owned(),
+        grant: grant.to_owned(),
+        last_day: last_day.to_owned(),
+    }
 }
 
 /// Every change to accounts is one POST with its action; each is audited, refused ones too.
@@ -109,6 +165,10 @@ pub(crate) async fn user_action(
         .require(&state, Permission::UserAdmin, "user.admin")
         .await?;
     staff.check_csrf(&f.csrf)?;
+    let confirmed = f.confirm.as_deref() == Some("1");
+    if matches!(f.action.as_str(), "disable" | "revoke") && !confirmed {
+        return users_page_with(&state, &staff, StatusCode::OK, None, None, Some(&f)).await;
+    }
     let done = match change_of(&f) {
         Ok(change) => {
             state

@@ -280,6 +280,7 @@ struct PersonPage {
     /// Next to the 利用停止 form's date and reason fields.
     suspension_date_error: Option<String>,
     suspension_error: Option<String>,
+    suspension_confirm_error: Option<String>,
 }
 
 /// A notice, ticket or certificate issued to the person.
@@ -424,6 +425,7 @@ async fn person_page(
 struct SuspensionErrors {
     date: Option<String>,
     reason: Option<String>,
+    confirm: Option<String>,
 }
 
 async fn person_page_with(
@@ -470,6 +472,7 @@ async fn person_page_with(
         notice,
         suspension_date_error: suspension.date,
         suspension_error: suspension.reason,
+        suspension_confirm_error: suspension.confirm,
     };
     Ok(render(&page))
 }
@@ -531,6 +534,8 @@ pub(crate) struct SuspensionForm {
     csrf: String,
     requested_on: Option<String>,
     reason: Option<String>,
+    /// `1` when the clerk ticked that notices and tickets to this person stop.
+    confirm: Option<String>,
 }
 
 /// Records a resident's 利用停止 request taken at the counter.
@@ -569,6 +574,13 @@ async fn suspension_action(
         .require(state, Permission::PersonWrite, function)
         .await?;
     staff.check_csrf(&f.csrf)?;
+    if suspend && f.confirm.as_deref() != Some("1") {
+        let errors = SuspensionErrors {
+            confirm: Some("送付を止めることを確認し、チェックを入れてください".into()),
+            ..SuspensionErrors::default()
+        };
+        return person_page_with(state, staff, address, None, None, None, errors).await;
+    }
     let reason = f.reason.as_deref().unwrap_or_default();
     let result = if suspend {
         state
