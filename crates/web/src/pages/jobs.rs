@@ -32,16 +32,6 @@ struct JobView {
     result: Vec<(String, String)>,
 }
 
-fn local_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| {
-            t.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap_or(*t.offset()))
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_owned())
-}
-
 impl From<Job> for JobView {
     fn from(j: Job) -> Self {
         let result = match &j.result {
@@ -89,8 +79,12 @@ impl From<Job> for JobView {
                 "import.run" => "/imports".to_owned(),
                 _ => String::new(),
             },
-            started_at: local_time(&j.started_at),
-            finished_at: j.finished_at.as_deref().map(local_time).unwrap_or_default(),
+            started_at: sesshu_domain::japan_seconds(&j.started_at),
+            finished_at: j
+                .finished_at
+                .as_deref()
+                .map(sesshu_domain::japan_seconds)
+                .unwrap_or_default(),
             running: j.status == JobStatus::Running,
             failed: j.status == JobStatus::Failed,
             percent: (j.done * 100).checked_div(j.total).unwrap_or(0).min(100),
