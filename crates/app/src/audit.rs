@@ -29,6 +29,8 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("mynumber.reveal", "個人番号の表示"),
     ("dose.read", "接種記録の閲覧"),
     ("dose.write", "接種記録の登録・訂正・削除"),
+    ("dose.flagged", "要確認の接種記録の閲覧"),
+    ("dose.review", "要確認の接種記録への対応"),
     ("schedule.forecast", "接種予定の集計"),
     ("stats.read", "統計の閲覧"),
     ("import.residents", "住民記録の取込"),

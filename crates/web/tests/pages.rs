@@ -1899,6 +1899,13 @@ async fn flagged_doses_are_a_worklist_and_refused_rows_name_person_and_clinic() 
         let ok: Vec<_> = entries.iter().filter(|e| e.outcome == "ok").collect();
         assert_eq!(ok.len(), 1, "{}", db.name);
         assert!(ok[0].persons_acted.contains(a), "{}", db.name);
+        for f in ["dose.review", "dose.flagged"] {
+            assert_ne!(
+                sesshu_app::audit::function_label(f),
+                f,
+                "the auditor reads {f} in Japanese"
+            );
+        }
         let (status, _, _) = send(
             &s.app,
             "POST",
