@@ -4,7 +4,9 @@
 
 use serde_json::json;
 use sesshu_domain::access::Permission;
-use sesshu_domain::{AddressNumber, Dose, MunicipalityCode};
+use sesshu_domain::dose::{parse_amount_ml, parse_institution_code};
+use sesshu_domain::{AddressNumber, Dose, DoseJudgement, MunicipalityCode, parse_date};
+use sesshu_schedule::RuleBook;
 use sesshu_store::{DoseRow, DoseVersion, Judged, Outcome};
 
 use crate::{Actor, App, AppError, today_in_japan};
@@ -15,6 +17,140 @@ pub struct DoseChange {
     pub dose: Dose,
     /// Record it even when the engine finds it outside the routine rules (shown as 要確認).
     pub confirmed: bool,
+}
+
+/// A dose as a person gives it (the page's form, the API's body): every field as text, so a
+/// mistake can be shown as it was typed; parsed here once for every interface.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DoseInput {
+    pub given_on: Option<String>,
+    pub product: Option<String>,
+    pub ordinal: Option<String>,
+    pub lot: Option<String>,
+    pub amount: Option<String>,
+    pub institution_code: Option<String>,
+    pub institution_name: Option<String>,
+    pub doctor: Option<String>,
+    pub ticket: Option<String>,
+    pub notes: Option<String>,
+    /// Given outside the municipality's contract (a mover's earlier dose, travel).
+    pub elsewhere: bool,
+    /// 見合わせ: the visit happened, the dose was not given.
+    pub deferred: bool,
+}
+
+fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A code typed with the IME on (ＭＲ, １) read as its ASCII.
+fn code(v: &Option<String>) -> Option<String> {
+    text(v)
+        .map(sesshu_domain::digits::half_width_ascii)
+        .filter(|s| !s.is_empty())
+}
+
+impl DoseInput {
+    /// The input that describes `d` as recorded.
+    pub fn of(d: &Dose) -> Self {
+        Self {
+            given_on: Some(d.given_on.to_string()),
+            product: Some(d.product.clone()),
+            ordinal: Some(d.ordinal.to_string()),
+            lot: d.lot.clone(),
+            amount: d.amount_ml.clone(),
+            institution_code: d.institution_code.clone(),
+            institution_name: d.institution_name.clone(),
+            doctor: d.doctor.clone(),
+            ticket: d.ticket_number.clone(),
+            notes: d.notes.clone(),
+            elsewhere: d.given_elsewhere,
+            deferred: d.judgement == DoseJudgement::Deferred,
+        }
+    }
+
+    /// The dose described, on top of `base` (the recorded dose a correction starts from, whose
+    /// fields the input does not cover are kept), or every field's error at once
+    /// ([`AppError::Fields`], keyed by the names above).
+    pub fn dose(&self, rules: &RuleBook, base: Option<Dose>) -> Result<Dose, AppError> {
+        let mut errors: Vec<(&'static str, String)> = Vec::new();
+        let given_on = match text(&self.given_on) {
+            None => {
+                errors.push(("given_on", "接種日を入力してください".to_owned()));
+                None
+            }
+            Some(s) => match parse_date(s) {
+                Ok(d) if d > today_in_japan() => {
+                    errors.push(("given_on", format!("接種日が未来の日付です: {d}")));
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errors.push(("given_on", format!("接種日: {e}")));
+                    None
+                }
+            },
+        };
+        let product = code(&self.product).map(|p| p.to_ascii_lowercase());
+        match &product {
+            None => errors.push(("product", "ワクチンを選んでください".to_owned())),
+            Some(p) if rules.product(p).is_none() => {
+                errors.push(("product", format!("不明なワクチンコード「{p}」")));
+            }
+            _ => {}
+        }
+        let ordinal = match code(&self.ordinal).map(|s| s.parse::<u32>()) {
+            None => {
+                errors.push(("ordinal", "回数を入力してください".to_owned()));
+                None
+            }
+            Some(Ok(n)) if n <= 9 => Some(n),
+            Some(_) => {
+                errors.push(("ordinal", "回数は 0〜9 の数字で入力してください".to_owned()));
+                None
+            }
+        };
+        let institution_code = code(&self.institution_code)
+            .as_deref()
+            .map(parse_institution_code)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(("institution_code", e.to_string()));
+                None
+            });
+        let amount = code(&self.amount)
+            .as_deref()
+            .map(parse_amount_ml)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(("amount", e.to_string()));
+                None
+            });
+        let (Some(given_on), Some(product), Some(ordinal), true) =
+            (given_on, product, ordinal, errors.is_empty())
+        else {
+            return Err(AppError::Fields(errors));
+        };
+        let mut d = base.unwrap_or_else(|| Dose::given(product.clone(), ordinal, given_on));
+        d.product = product;
+        d.ordinal = ordinal;
+        d.given_on = given_on;
+        d.institution_code = institution_code;
+        d.amount_ml = amount;
+        let owned = |v: &Option<String>| text(v).map(str::to_owned);
+        d.lot = code(&self.lot);
+        d.institution_name = owned(&self.institution_name);
+        d.doctor = owned(&self.doctor);
+        d.ticket_number = owned(&self.ticket);
+        d.notes = owned(&self.notes);
+        d.given_elsewhere = self.elsewhere;
+        d.judgement = if self.deferred {
+            DoseJudgement::Deferred
+        } else {
+            DoseJudgement::Given
+        };
+        Ok(d)
+    }
 }
 
 /// What a write did.

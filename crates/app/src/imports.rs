@@ -10,8 +10,8 @@ use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
 use sesshu_formats::{DoseReadOptions, ReadOptions, RowError};
 use sesshu_store::{
-    DoseImportOptions, DoseImportSummary, ImportMode, ImportOptions, ImportStatus, ImportSummary,
-    Outcome,
+    DoseImportOptions, DoseImportSummary, IdentityChange, ImportMode, ImportOptions, ImportStatus,
+    ImportSummary, Outcome,
 };
 
 use crate::jobs::Progress;
@@ -35,7 +35,15 @@ pub struct ImportRequest {
     pub bytes: Arc<Vec<u8>>,
     /// Check everything, then roll back.
     pub dry_run: bool,
+    /// The person applying a resident file has read the names and birth dates it changes
+    /// (required from [`IDENTITY_CONFIRM_FROM`] such persons on).
+    pub confirm_identity_changes: bool,
 }
+
+/// From this many persons whose name or birth date a resident file changes, applying it needs
+/// the confirmation of someone who has read them: a month's marriages and corrections stay
+/// below it, a wrong or shifted file does not.
+pub const IDENTITY_CONFIRM_FROM: u64 = 10;
 
 /// What an import did (or would do).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,6 +57,11 @@ pub struct ImportOutcome {
     pub errors: Vec<RowError>,
     pub error_count: u64,
     pub import_id: String,
+    /// Resident files: persons whose name or birth date the file changes, and the first of them.
+    pub identity_changed: u64,
+    pub identity_changes: Vec<IdentityChange>,
+    /// Applying needs `confirm_identity_changes` (or, applied without it, was refused for that).
+    pub identity_confirmation_needed: bool,
 }
 
 /// The uploaded bytes, read by the importer without a copy.
@@ -110,6 +123,7 @@ impl App {
                 "import_id": s.import_id, "file": file, "dry_run": dry_run,
                 "sha256": s.file_sha256, "status": s.status.as_str(), "inserted": s.inserted,
                 "updated": s.updated, "rejected": s.rejected,
+                "identity_changed": s.identity_changed,
             }),
         )
         .await?;
@@ -184,6 +198,7 @@ impl App {
         let label = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
         };
+        let mut identity = (0, Vec::new(), false);
         let (status, message, counts, import_id) = match req.kind {
             ImportKind::Residents => {
                 let s = self
@@ -194,6 +209,10 @@ impl App {
                         ImportOptions {
                             mode: req.mode,
                             all_or_nothing: false,
+                            // A dry run shows them all; the application stops at the limit
+                            // unless they were confirmed.
+                            max_identity_changes: (!req.dry_run && !req.confirm_identity_changes)
+                                .then_some(IDENTITY_CONFIRM_FROM - 1),
                             dry_run: req.dry_run,
                             file_name: req.file_name.clone(),
                             operator: actor.actor.clone(),
@@ -206,6 +225,13 @@ impl App {
                         follow,
                     )
                     .await?;
+                identity = (
+                    s.identity_changed,
+                    s.identity_sample,
+                    s.identity_refused
+                        || (!req.confirm_identity_changes
+                            && s.identity_changed >= IDENTITY_CONFIRM_FROM),
+                );
                 (
                     s.status.as_str(),
                     s.message,
@@ -213,6 +239,7 @@ impl App {
                         ("行数", s.total_rows),
                         ("新規", s.inserted),
                         ("更新", s.updated),
+                        ("うち氏名・生年月日の変更", s.identity_changed),
                         ("変更なし", s.unchanged),
                         ("誤り", s.rejected),
                         ("ファイルにない方 (削除しません)", s.missing),
@@ -266,6 +293,9 @@ impl App {
             errors,
             error_count,
             import_id,
+            identity_changed: identity.0,
+            identity_changes: identity.1,
+            identity_confirmation_needed: identity.2,
         };
         progress.set(req.bytes.len() as u64);
         Ok(outcome)

@@ -40,22 +40,27 @@ impl RecallForm {
     pub fn query(&self) -> Result<RecallQuery, AppError> {
         let series = self.series.trim();
         if series.is_empty() {
-            return Err(AppError::Invalid(
+            return Err(AppError::Field(
+                "series",
                 "予防接種 (series) を選んでください".into(),
             ));
         }
-        let day = |s: &str, what: &str| {
-            parse_date(s.trim()).map_err(|e| AppError::Invalid(format!("{what}: {e}")))
+        let day = |s: &str, field: &'static str, what: &str| {
+            parse_date(s.trim()).map_err(|e| AppError::Field(field, format!("{what}: {e}")))
         };
-        let from = day(&self.from, "期間の始め")?;
-        let to = day(&self.to, "期間の終わり")?;
+        let from = day(&self.from, "from", "期間の始め")?;
+        let to = day(&self.to, "to", "期間の終わり")?;
         if to < from {
-            return Err(AppError::Invalid(format!(
-                "期間の終わり ({to}) が始め ({from}) より前です"
-            )));
+            return Err(AppError::Field(
+                "to",
+                format!("期間の終わり ({to}) が始め ({from}) より前です"),
+            ));
         }
         let basis = RecallBasis::parse(self.basis.trim()).ok_or_else(|| {
-            AppError::Invalid(format!("基準は opens か open です ('{}')", self.basis))
+            AppError::Field(
+                "basis",
+                format!("基準は opens か open です ('{}')", self.basis),
+            )
         })?;
         let as_of = match self
             .as_of
@@ -63,7 +68,7 @@ impl RecallForm {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            Some(s) => day(s, "履歴の基準日")?,
+            Some(s) => day(s, "as_of", "履歴の基準日")?,
             None => today_in_japan().max(from),
         };
         Ok(RecallQuery {
@@ -350,15 +355,17 @@ impl App {
         self.authorize(actor, tenant, Permission::NoticeRun, "notice.plan")
             .await?;
         if req.documents.is_empty() {
-            return Err(AppError::Invalid(
+            return Err(AppError::Field(
+                "documents",
                 "作る書類 (勧奨通知・接種券・予診票) を選んでください".into(),
             ));
         }
         for d in &req.documents {
             if !DOCUMENTS.contains(&d.as_str()) {
-                return Err(AppError::Invalid(format!(
-                    "書類は notice, ticket, form から選んでください ('{d}')"
-                )));
+                return Err(AppError::Field(
+                    "documents",
+                    format!("書類は notice, ticket, form から選んでください ('{d}')"),
+                ));
             }
         }
         let q = &req.query;

@@ -157,9 +157,20 @@ pub struct DoseView {
     pub recorded_by: String,
     pub change_reason: Option<String>,
     pub import_id: Option<String>,
+    /// This version marks the dose deleted.
+    pub deleted: bool,
 }
 
 impl DoseView {
+    /// A dose version as it was judged when it was written (a dose's own page, its history).
+    pub fn as_recorded(row: &DoseRow, engine: &Engine) -> Self {
+        let mut v = Self::new(row, engine, None);
+        v.routine = row.routine;
+        v.evaluation = row.evaluation.clone().unwrap_or_default();
+        v.stage = row.stage.clone();
+        v
+    }
+
     fn new(row: &DoseRow, engine: &Engine, judgement: Option<&Judgement>) -> Self {
         let d = &row.dose;
         let (routine, evaluation, stage) = match judgement {
@@ -196,6 +207,7 @@ impl DoseView {
             recorded_by: row.recorded_by.clone(),
             change_reason: row.change_reason.clone(),
             import_id: row.import_id.clone(),
+            deleted: row.deleted,
         }
     }
 

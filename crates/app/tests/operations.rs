@@ -162,7 +162,7 @@ async fn a_recall_is_planned_approved_by_another_printed_and_handed_out() {
         };
         let none = w.app.plan_recall(&tanaka, t, &req).await;
         assert!(
-            matches!(none, Err(AppError::Invalid(m)) if m.contains("書類")),
+            matches!(none, Err(AppError::Field("documents", m)) if m.contains("書類")),
             "{name}"
         );
         req.documents = vec!["notice".into(), "ticket".into()];
@@ -876,6 +876,7 @@ async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
             file_name: "tennyu.csv".into(),
             bytes: bytes.clone(),
             dry_run,
+            confirm_identity_changes: false,
         };
         let viewer = actor("132098", "mita", "role:viewer");
         let refused = w
@@ -902,10 +903,29 @@ async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
             w.store.person(t, probe).await.unwrap().is_none(),
             "{name}: a dry run"
         );
+        // Another town's file under the same address numbers changes the names and birth
+        // dates of the first 40: listed, and not applied until that is confirmed.
+        assert_eq!(preview.identity_changed, 40, "{name}");
+        assert!(preview.identity_confirmation_needed);
+        assert_eq!(
+            preview.identity_changes[0].address_number,
+            newcomers[0].address_number.as_str()
+        );
+        let unconfirmed = w
+            .app
+            .import_file(&tanaka, t, &req(false), 5, &Progress::default())
+            .await
+            .unwrap();
+        assert_eq!(unconfirmed.status, "refused", "{name}");
+        assert!(w.store.person(t, probe).await.unwrap().is_none(), "{name}");
         let progress = Progress::default();
+        let confirmed = sesshu_app::imports::ImportRequest {
+            confirm_identity_changes: true,
+            ..req(false)
+        };
         let done = w
             .app
-            .import_file(&tanaka, t, &req(false), 5, &progress)
+            .import_file(&tanaka, t, &confirmed, 5, &progress)
             .await
             .unwrap();
         assert_eq!(done.status, "applied", "{name}: {done:?}");

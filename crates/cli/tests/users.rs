@@ -79,3 +79,54 @@ async fn users_are_created_granted_reviewed_and_separated() {
         );
     }
 }
+
+/// Revoking a token names it first and happens only when confirmed: without a terminal to
+/// ask on, only `--yes` revokes; an unknown ID is said to be unknown.
+#[tokio::test]
+async fn a_token_is_revoked_only_when_confirmed_and_is_named_first() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        common::init_machida(d, &db.url);
+        let created = run(&[
+            "token",
+            "create",
+            "vaccine-registry",
+            "--grant",
+            "role:viewer",
+        ]);
+        assert!(created.status.success(), "{}", text(&created));
+        let listed = json(&run(&["token", "list", "--json"]));
+        let id = listed[0]["token_id"].as_str().unwrap().to_owned();
+
+        let asked = run(&["token", "revoke", &id]);
+        assert!(!asked.status.success(), "{}: {}", db.name, text(&asked));
+        let said = text(&asked);
+        assert!(
+            said.contains("vaccine-registry") && said.contains("--yes"),
+            "{said}"
+        );
+        let listed = json(&run(&["token", "list", "--json"]));
+        assert!(
+            listed[0]["revoked_at"].is_null(),
+            "{}: not revoked",
+            db.name
+        );
+
+        let unknown = run(&["token", "revoke", "0000000000000000", "--yes"]);
+        assert!(!unknown.status.success());
+        assert!(text(&unknown).contains("ありません"), "{}", text(&unknown));
+
+        let revoked = run(&["token", "revoke", &id, "--yes"]);
+        assert!(revoked.status.success(), "{}", text(&revoked));
+        assert!(text(&revoked).contains("vaccine-registry"));
+        let listed = run(&["token", "list"]);
+        assert!(text(&listed).contains("(取消済み)"), "{}", text(&listed));
+        assert!(
+            text(&listed).contains("閲覧"),
+            "grants by name: {}",
+            text(&listed)
+        );
+    }
+}

@@ -17,6 +17,19 @@ pub fn normalize_digits(s: &str) -> String {
         .collect()
 }
 
+/// Maps full-width ASCII (ＡＢＣ, １２, ．／) to ASCII, as typed with the IME on, and trims
+/// spaces; other characters (kana, kanji) pass unchanged.
+pub fn half_width_ascii(s: &str) -> String {
+    trim_spaces(s)
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            other => other,
+        })
+        .collect()
+}
+
 /// Digits of `s` if it consists of ASCII digits only.
 pub fn ascii_digits(s: &str) -> Option<Vec<u8>> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -33,5 +46,11 @@ mod tests {
     fn full_width_digits_and_spaces_are_normalised() {
         assert_eq!(normalize_digits("\u{3000}１２3 "), "123");
         assert_eq!(normalize_digits("abc"), "abc");
+    }
+
+    #[test]
+    fn full_width_ascii_becomes_ascii_and_kana_stays() {
+        assert_eq!(half_width_ascii("　ＡＢ１２．５ｍｌ "), "AB12.5ml");
+        assert_eq!(half_width_ascii("ＭＲ　１期"), "MR 1期");
     }
 }

@@ -3,7 +3,6 @@
 use chrono::{Datelike, NaiveDate};
 
 use crate::CivilDate;
-use crate::digits::normalize_digits;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DateError {
@@ -110,12 +109,11 @@ impl Era {
 /// Parses `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/M/D`, `R7.4.1`, `R070401`, `令和7年4月1日`, `令和元年5月1日`
 /// (full-width digits, letters and punctuation and surrounding spaces allowed).
 pub fn parse_date(input: &str) -> Result<CivilDate, DateError> {
-    let s: String = normalize_digits(input)
+    // Full-width ASCII (Ｒ８．１２．１, ２０２６／１２／０３) as typed with the IME on.
+    let s: String = crate::digits::half_width_ascii(input)
         .chars()
         .map(|c| match c {
             '‐' | '−' | 'ー' => '-',
-            // Full-width ASCII (Ｒ８．１２．１, ２０２６／１２／０３) as typed with the IME on.
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             other => other,
         })
         .collect();

@@ -51,7 +51,24 @@ pub struct ImportOptions {
     pub file_name: String,
     pub operator: String,
     pub read: ReadOptions,
+    /// Refuse the file when it would change the name or birth date of more persons than this
+    /// (a wrong file, or one from another municipality, looks like that); `None`: no limit.
+    pub max_identity_changes: Option<u64>,
 }
+
+/// A person whose name (氏名) or birth date a file changes: what staff must see before such a
+/// file is applied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdentityChange {
+    pub address_number: String,
+    pub name_before: String,
+    pub name_after: String,
+    pub birth_date_before: String,
+    pub birth_date_after: String,
+}
+
+/// How many changed persons a summary lists by name.
+pub const IDENTITY_SAMPLE: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportStatus {
@@ -88,6 +105,11 @@ pub struct ImportSummary {
     /// Full mode: persons in the register but absent from the file (never deleted).
     pub missing: u64,
     pub missing_sample: Vec<String>,
+    /// Persons whose name or birth date the file changes, and the first of them.
+    pub identity_changed: u64,
+    pub identity_sample: Vec<IdentityChange>,
+    /// Refused only because of [`ImportOptions::max_identity_changes`].
+    pub identity_refused: bool,
     pub warnings: Vec<String>,
     /// Why the file was refused.
     pub message: Option<String>,
@@ -352,6 +374,8 @@ struct Counts {
     updated: u64,
     unchanged: u64,
     rejected: u64,
+    identity_changed: u64,
+    identity_sample: Vec<IdentityChange>,
 }
 
 pub(crate) fn new_import_id() -> String {
@@ -403,6 +427,9 @@ impl Store {
             rejected: 0,
             missing: 0,
             missing_sample: Vec::new(),
+            identity_changed: 0,
+            identity_sample: Vec::new(),
+            identity_refused: false,
             warnings: Vec::new(),
             message: None,
         };
@@ -503,6 +530,19 @@ impl Store {
                 true
             }
             _ => false,
+        };
+        summary.identity_changed = counts.identity_changed;
+        summary.identity_sample = std::mem::take(&mut counts.identity_sample);
+        let refused = match options.max_identity_changes {
+            Some(max) if !refused && counts.identity_changed > max => {
+                summary.identity_refused = true;
+                summary.message = Some(format!(
+                    "{}人の氏名または生年月日が変わるため、取り込みませんでした (確認なしで変えられるのは{max}人まで)。変わる方を確かめてから、確認して適用してください",
+                    counts.identity_changed
+                ));
+                true
+            }
+            _ => refused,
         };
         if refused {
             sink.abandon().await?;
@@ -676,8 +716,23 @@ async fn apply_batch(
                 counts.inserted += 1;
                 writes.push((r, 1));
             }
-            Some((hash, _)) if *hash == r.hash => counts.unchanged += 1,
-            Some((_, version)) => {
+            Some(old) if old.hash == r.hash => counts.unchanged += 1,
+            Some(old) => {
+                let name = r.person.name.to_string();
+                let birth = r.person.birth_date.to_string();
+                if old.name != name || old.birth_date != birth {
+                    counts.identity_changed += 1;
+                    if counts.identity_sample.len() < IDENTITY_SAMPLE {
+                        counts.identity_sample.push(IdentityChange {
+                            address_number: r.person.address_number.as_str().to_owned(),
+                            name_before: old.name.clone(),
+                            name_after: name,
+                            birth_date_before: old.birth_date.clone(),
+                            birth_date_after: birth,
+                        });
+                    }
+                }
+                let version = old.version;
                 counts.updated += 1;
                 changed.push(r.person.address_number.as_str().to_owned());
                 writes.push((r, version + 1));
@@ -799,16 +854,26 @@ pub(crate) fn person_values(
     ]
 }
 
-/// Content hash and version of the batch's persons already in the register.
+/// What an update is compared with: the content's hash, and the name and birth date whose
+/// change staff must confirm.
+struct Existing {
+    hash: Vec<u8>,
+    version: i64,
+    /// As [`sesshu_domain::PersonName`] displays it.
+    name: String,
+    birth_date: String,
+}
+
+/// The batch's persons already in the register.
 async fn existing_rows(
     db: &mut Transaction<'static, Any>,
     backend: Backend,
     tenant: &str,
     records: &[Prepared],
-) -> Result<HashMap<String, (Vec<u8>, i64)>, StoreError> {
+) -> Result<HashMap<String, Existing>, StoreError> {
     let mut p = Params::new(backend);
     let sql = format!(
-        "SELECT address_number, content_hash, version FROM person WHERE municipality_code = {} AND address_number IN ({})",
+        "SELECT address_number, content_hash, version, family_name, given_name, birth_date FROM person WHERE municipality_code = {} AND address_number IN ({})",
         p.next(),
         p.list(records.len())
     );
@@ -818,9 +883,17 @@ async fn existing_rows(
     }
     let mut existing = HashMap::with_capacity(records.len());
     for row in q.fetch_all(&mut **db).await? {
+        let family: String = row.try_get("family_name")?;
+        let given: String = row.try_get("given_name")?;
+        let name = sesshu_domain::PersonName { family, given }.to_string();
         existing.insert(
             row.try_get("address_number")?,
-            (row.try_get("content_hash")?, row.try_get("version")?),
+            Existing {
+                hash: row.try_get("content_hash")?,
+                version: row.try_get("version")?,
+                name,
+                birth_date: row.try_get("birth_date")?,
+            },
         );
     }
     Ok(existing)

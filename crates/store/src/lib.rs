@@ -47,7 +47,10 @@ pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
 pub use error::StoreError;
-pub use import::{ImportMode, ImportOptions, ImportRun, ImportStatus, ImportSummary};
+pub use import::{
+    IDENTITY_SAMPLE, IdentityChange, ImportMode, ImportOptions, ImportRun, ImportStatus,
+    ImportSummary,
+};
 pub use jobs::{INTERRUPTED, Job, JobStatus};
 pub use keys::Rotation;
 pub use municipality::Municipality;

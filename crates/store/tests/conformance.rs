@@ -53,6 +53,7 @@ impl Env {
         let options = ImportOptions {
             mode,
             all_or_nothing,
+            max_identity_changes: None,
             dry_run,
             file_name: "feed.csv".into(),
             operator: "test".into(),
@@ -720,6 +721,7 @@ async fn tenants_do_not_see_each_other() {
                 ImportOptions {
                     mode: ImportMode::Full,
                     all_or_nothing: false,
+                    max_identity_changes: None,
                     dry_run: false,
                     file_name: "x".into(),
                     operator: "t".into(),

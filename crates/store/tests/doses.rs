@@ -60,6 +60,7 @@ async fn residents(store: &Store, tenant: MunicipalityCode, people: &[Person]) {
             ImportOptions {
                 mode: ImportMode::Full,
                 all_or_nothing: true,
+                max_identity_changes: None,
                 dry_run: false,
                 file_name: "town.csv".into(),
                 operator: "test".into(),

@@ -53,6 +53,7 @@ async fn main() {
                 ImportOptions {
                     mode: ImportMode::Full,
                     all_or_nothing: true,
+                    max_identity_changes: None,
                     dry_run: false,
                     file_name: "town.csv".into(),
                     operator: "bench".into(),

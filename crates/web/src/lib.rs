@@ -3,6 +3,7 @@
 
 mod api;
 mod pages;
+mod problem;
 mod session;
 mod state;
 

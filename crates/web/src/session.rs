@@ -14,6 +14,7 @@ use sesshu_domain::access::{PasswordPolicy, Permission};
 use sesshu_store::{ABSOLUTE_HOURS, AuditEvent, LoginOutcome, NewSession, Outcome};
 
 use crate::api::{ApiError, AppState};
+use crate::problem::{ApiJson, Problem};
 
 pub const SESSION_COOKIE: &str = "sesshu_session";
 
@@ -49,11 +50,12 @@ pub struct LoginBody {
 }
 
 fn refused() -> Response {
-    (
+    Problem::new(
         StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "ログインできません。ログイン名とパスワードを確認してください"})),
+        "login_refused",
+        "ログインできません。ログイン名とパスワードを確認してください",
     )
-        .into_response()
+    .into_response()
 }
 
 async fn audit_login(
@@ -238,7 +240,7 @@ pub(crate) const CLEARED_SESSION_COOKIE: &str =
 pub async fn login(
     State(state): State<AppState>,
     Extension(source): Extension<crate::api::Source>,
-    Json(body): Json<LoginBody>,
+    ApiJson(body): ApiJson<LoginBody>,
 ) -> Response {
     let result = verify_login(
         &state,
@@ -270,29 +272,32 @@ pub async fn login(
         Ok(LoginResult::Throttled) => throttled(),
         Ok(LoginResult::Refused) => refused(),
         Ok(LoginResult::MustChangePassword) => must_change(),
-        Ok(LoginResult::NeedsEnrolment { .. }) => (
+        Ok(LoginResult::NeedsEnrolment { .. }) => Problem::new(
             StatusCode::FORBIDDEN,
-            Json(json!({"error": "この利用者は二要素認証 (TOTP) の登録が必要です (sesshu user totp またはログイン画面)"})),
+            "second_factor_required",
+            "この利用者は二要素認証 (TOTP) の登録が必要です (sesshu user totp またはログイン画面)",
         )
-            .into_response(),
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 fn throttled() -> Response {
-    (
+    Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({"error": "試行が多すぎます。1分ほど待ってからやり直してください"})),
+        "throttled",
+        "試行が多すぎます。1分ほど待ってからやり直してください",
     )
-        .into_response()
+    .into_response()
 }
 
 fn must_change() -> Response {
-    (
+    Problem::new(
         StatusCode::FORBIDDEN,
-        Json(json!({"error": "パスワードの変更が必要です (POST /api/v1/password)"})),
+        "password_change_required",
+        "パスワードの変更が必要です (POST /api/v1/password)",
     )
-        .into_response()
+    .into_response()
 }
 
 /// `GET /api/v1/session`: who the caller is.
@@ -313,10 +318,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Response {
     let Some(cookie) = cookie_value(&headers, SESSION_COOKIE) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "セッションではありません"})),
-        )
+        return Problem::bad_request("セッションではありません (トークンはログアウトできません)")
             .into_response();
     };
     let done = async {
@@ -432,7 +434,7 @@ pub(crate) async fn change_own_password(
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(source): Extension<crate::api::Source>,
-    Json(body): Json<PasswordBody>,
+    ApiJson(body): ApiJson<PasswordBody>,
 ) -> Response {
     let result = change_own_password(
         &state,
@@ -447,9 +449,14 @@ pub async fn change_password(
         Ok(PasswordChange::Changed) => StatusCode::NO_CONTENT.into_response(),
         Ok(PasswordChange::Refused) => refused(),
         Ok(PasswordChange::Throttled) => throttled(),
-        Ok(PasswordChange::Invalid(m)) => {
-            (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response()
-        }
+        Ok(PasswordChange::Invalid(m)) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "新しいパスワードを受け付けられません",
+        )
+        .detail(m.clone())
+        .fields(vec![("new_password".into(), m)])
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

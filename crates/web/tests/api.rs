@@ -37,6 +37,7 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, St
     let options = ImportOptions {
         mode: ImportMode::Full,
         all_or_nothing: true,
+        max_identity_changes: None,
         dry_run: false,
         file_name: "f.csv".into(),
         operator: "t".into(),
@@ -276,51 +277,154 @@ fn urlencode(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
-/// Every API route and the permission it needs. A permission of the catalogue that no route
-/// needs must be listed in `NOT_IN_API`, so a new permission cannot go untested.
-fn routes(person: &str) -> Vec<(String, Permission)> {
+/// What a route is sent.
+#[derive(Clone)]
+enum Sent {
+    Nothing,
+    Json(Value),
+    Csv(Vec<u8>),
+}
+
+/// One API route as the permission test calls it.
+struct Route {
+    method: &'static str,
+    uri: String,
+    sent: Sent,
+    needs: Permission,
+}
+
+fn get_route(uri: impl Into<String>, needs: Permission) -> Route {
+    Route {
+        method: "GET",
+        uri: uri.into(),
+        sent: Sent::Nothing,
+        needs,
+    }
+}
+
+/// Calls `route` with a bearer token.
+async fn call(
+    app: &axum::Router,
+    route: &Route,
+    token: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let auth = [("authorization", format!("Bearer {token}"))];
+    match &route.sent {
+        Sent::Nothing => send(app, route.method, &route.uri, &auth, None).await,
+        Sent::Json(v) => send(app, route.method, &route.uri, &auth, Some(v.clone())).await,
+        Sent::Csv(bytes) => {
+            let request = Request::builder()
+                .method(route.method)
+                .uri(&route.uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "text/csv")
+                .body(Body::from(bytes.clone()))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+            (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    }
+}
+
+/// A child under five, at least three months old: the one whose Hib the tests record.
+fn baby_of(people: &[sesshu_domain::Person]) -> &sesshu_domain::Person {
+    let today = sesshu_web::today_in_japan();
+    people
+        .iter()
+        .find(|p| {
+            sesshu_domain::age_on(p.birth_date, today).unwrap() < 5
+                && p.birth_date + chrono::Months::new(3) <= today
+        })
+        .expect("a child under five")
+}
+
+/// A dose of Hib the engine accepts for `p` (its first, at three months).
+fn hib_for(p: &sesshu_domain::Person) -> Value {
+    serde_json::json!({
+        "given_on": (p.birth_date + chrono::Months::new(3)).to_string(),
+        "product": "hib",
+        "ordinal": 1,
+        "lot": "H1",
+        "confirm": true,
+    })
+}
+
+/// Every API route and the permission it needs (`person` has the one recorded dose
+/// `dose_id`, `baby` is under five). A permission of the catalogue that no route needs must be
+/// listed in `NOT_IN_API`, so a new permission cannot go untested. The writes are listed so
+/// that each still finds what it changes when the test reaches it.
+fn routes(person: &str, dose_id: i64, baby: &sesshu_domain::Person, feed: &[u8]) -> Vec<Route> {
+    let m = "/api/v1/municipalities/132098";
     vec![
-        (
-            "/api/v1/municipalities/132098/persons?kana=%E3%82%B5".into(),
+        get_route(
+            format!("{m}/persons?kana=%E3%82%B5"),
             Permission::PersonRead,
         ),
-        (
-            format!("/api/v1/municipalities/132098/persons/{person}"),
-            Permission::PersonRead,
-        ),
-        (
-            "/api/v1/municipalities/132098/imports".into(),
-            Permission::ImportRun,
-        ),
-        (
-            format!(
-                "/api/v1/municipalities/132098/persons/{person}/my-number?purpose=%E7%A2%BA%E8%AA%8D"
-            ),
+        get_route(format!("{m}/persons/{person}"), Permission::PersonRead),
+        get_route(format!("{m}/imports"), Permission::ImportRun),
+        get_route(
+            format!("{m}/persons/{person}/my-number?purpose=%E7%A2%BA%E8%AA%8D"),
             Permission::MyNumberUse,
         ),
-        (
-            "/api/v1/municipalities/132098/access-review".into(),
-            Permission::UserAdmin,
-        ),
-        (
-            format!("/api/v1/municipalities/132098/audit?person={person}"),
-            Permission::AuditRead,
-        ),
-        (
-            "/api/v1/municipalities/132098/statistics".into(),
-            Permission::StatsRead,
-        ),
+        get_route(format!("{m}/access-review"), Permission::UserAdmin),
+        get_route(format!("{m}/audit?person={person}"), Permission::AuditRead),
+        get_route(format!("{m}/statistics"), Permission::StatsRead),
+        get_route(format!("{m}/doses/{dose_id}"), Permission::DoseRead),
+        get_route(format!("{m}/doses/flagged?state=all"), Permission::DoseRead),
+        get_route(format!("{m}/notice-runs"), Permission::NoticeRun),
+        Route {
+            method: "POST",
+            uri: format!("{m}/persons/{}/doses", baby.address_number),
+            sent: Sent::Json(hib_for(baby)),
+            needs: Permission::DoseWrite,
+        },
+        Route {
+            method: "PUT",
+            uri: format!("{m}/doses/{dose_id}"),
+            sent: Sent::Json(serde_json::json!({
+                "given_on": "2020-01-01", "product": "bcg", "ordinal": 1,
+                "confirm": true, "reason": "日付の誤り",
+            })),
+            needs: Permission::DoseWrite,
+        },
+        Route {
+            method: "POST",
+            uri: format!("{m}/doses/{dose_id}/review"),
+            sent: Sent::Json(serde_json::json!({"action": "confirmed"})),
+            needs: Permission::DoseWrite,
+        },
+        Route {
+            method: "DELETE",
+            uri: format!("{m}/doses/{dose_id}"),
+            sent: Sent::Json(serde_json::json!({"reason": "二重登録"})),
+            needs: Permission::DoseWrite,
+        },
+        Route {
+            method: "POST",
+            uri: format!("{m}/imports?kind=residents&dry_run=true"),
+            sent: Sent::Csv(feed.to_vec()),
+            needs: Permission::ImportRun,
+        },
+        Route {
+            method: "POST",
+            uri: format!("{m}/notice-runs"),
+            sent: Sent::Json(serde_json::json!({
+                "series": "hib", "from": "2020-01-01", "to": "2030-12-31",
+                "basis": "open", "documents": ["notice"],
+            })),
+            needs: Permission::NoticeRun,
+        },
     ]
 }
 
-/// (dose.read is not a route of its own: it decides whether a person's doses are shown, tested in
-/// `doses_are_shown_only_with_dose_read`; notice.run and certificate.issue are the pages' and the
-/// command line's, refused from the attacker's side in pages.rs and at the application layer.)
-const NOT_IN_API: [Permission; 8] = [
+/// (person.write is the command line's and the pages' (guardians, 利用停止), certificate.issue
+/// the pages' and the command line's, both refused from the attacker's side in pages.rs and at
+/// the application layer.)
+const NOT_IN_API: [Permission; 5] = [
     Permission::PersonWrite,
-    Permission::DoseRead,
-    Permission::DoseWrite,
-    Permission::NoticeRun,
     Permission::CertificateIssue,
     Permission::ExportRun,
     Permission::ScheduleRead,
@@ -329,7 +433,11 @@ const NOT_IN_API: [Permission; 8] = [
 
 #[test]
 fn every_permission_is_either_required_by_a_route_or_declared_unused() {
-    let used: Vec<Permission> = routes("1").into_iter().map(|(_, p)| p).collect();
+    let baby = sesshu_testkit::town(1, 1).remove(0);
+    let used: Vec<Permission> = routes("1", 1, &baby, b"")
+        .into_iter()
+        .map(|r| r.needs)
+        .collect();
     for p in Permission::ALL {
         assert!(
             used.contains(&p) || NOT_IN_API.contains(&p),
@@ -357,7 +465,16 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
     for db in sesshu_testkit::backends().await {
         let (app, people, good, store) = app(&db.url).await;
         let person = people[2].address_number.as_str().to_owned();
-        for (uri, needed) in routes(&person) {
+        let t = MunicipalityCode::parse("132098").unwrap();
+        let dose_id = store
+            .doses_of(t, people[1].address_number.as_str())
+            .await
+            .unwrap()[0]
+            .dose_id;
+        let baby = baby_of(&people);
+        let feed = sesshu_testkit::feed(&people[5..6], TextEncoding::Utf8);
+        for route in routes(&person, dose_id, baby, &feed) {
+            let (uri, needed) = (route.uri.clone(), route.needs);
             // Everything but the one permission the route needs: refused.
             // (Both sides of the separation of duties cannot sit on one token: keep one.)
             let others: Vec<&str> = Permission::ALL
@@ -367,21 +484,27 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
                 .map(|p| p.code())
                 .collect();
             let without = token(&store, "132098", &others, 1).await;
-            let (status, _, body) = get_as(&app, &uri, Some(&without)).await;
+            let (status, headers, body) = call(&app, &route, &without).await;
             assert_eq!(
                 status,
                 StatusCode::FORBIDDEN,
-                "{}: {uri} without {needed}: {body}",
-                db.name
+                "{}: {} {uri} without {needed}: {body}",
+                db.name,
+                route.method
             );
-            assert!(body.contains(needed.code()), "{body}");
+            assert_eq!(headers["content-type"], "application/problem+json");
+            let problem: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(problem["code"], "forbidden");
+            assert_eq!(problem["permission"]["code"], needed.code(), "{body}");
+            assert!(problem["title"].as_str().unwrap().contains(needed.label()));
             // Just that permission: allowed.
             let with = token(&store, "132098", &[needed.code()], 1).await;
-            assert_eq!(
-                get_as(&app, &uri, Some(&with)).await.0,
-                StatusCode::OK,
-                "{}: {uri}",
-                db.name
+            let (status, _, body) = call(&app, &route, &with).await;
+            assert!(
+                status.is_success(),
+                "{}: {} {uri}: {status} {body}",
+                db.name,
+                route.method
             );
             // Another municipality's token with every permission: not there.
             let everything: Vec<&str> = Permission::ALL
@@ -391,12 +514,21 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
                 .collect();
             let sapporo = token(&store, "011002", &everything, 1).await;
             assert_eq!(
-                get_as(&app, &uri, Some(&sapporo)).await.0,
+                call(&app, &route, &sapporo).await.0,
                 StatusCode::NOT_FOUND,
-                "{}: {uri}",
-                db.name
+                "{}: {} {uri}",
+                db.name,
+                route.method
             );
         }
+        // The writes did what they said, in Machida only.
+        let doses = store
+            .doses_of(t, baby.address_number.as_str())
+            .await
+            .unwrap();
+        assert_eq!(doses.iter().filter(|d| d.dose.product == "hib").count(), 1);
+        let bcg = store.dose(t, dose_id).await.unwrap().unwrap();
+        assert!(bcg.deleted && bcg.version == 3, "{bcg:?}");
 
         let uri = format!("/api/v1/municipalities/132098/persons/{person}");
         let expired = token(&store, "132098", &["role:clerk"], -1).await;
@@ -453,11 +585,10 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
                     "{}: {field}={payload}: {status} {body}",
                     db.name
                 );
+                let ct = headers["content-type"].to_str().unwrap();
                 assert!(
-                    headers["content-type"]
-                        .to_str()
-                        .unwrap()
-                        .starts_with("application/json")
+                    ct.starts_with("application/json") || ct == "application/problem+json",
+                    "{ct}"
                 );
                 assert!(!body.contains("<script>"), "{body}");
             }
@@ -813,6 +944,33 @@ async fn sessions_resist_guessing_fixation_csrf_and_outlive_nothing() {
         );
         let (_, _, me) = send(&app, "GET", "/api/v1/session", &jar, None).await;
         assert!(me.contains("user:tanaka"), "{me}");
+
+        // A session's write needs its CSRF token like any page form; a token does not.
+        let baby = baby_of(&people);
+        let doses_uri = format!(
+            "/api/v1/municipalities/132098/persons/{}/doses",
+            baby.address_number
+        );
+        let (status, headers, body) =
+            send(&app, "POST", &doses_uri, &jar, Some(hib_for(baby))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", db.name);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["code"],
+            "csrf"
+        );
+        let with_token = vec![("cookie", cookie.clone()), ("x-csrf-token", csrf.clone())];
+        let (status, _, body) =
+            send(&app, "POST", &doses_uri, &with_token, Some(hib_for(baby))).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {body}", db.name);
+        let hib = store
+            .doses_of(t, baby.address_number.as_str())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.dose.product == "hib")
+            .count();
+        assert_eq!(hib, 1, "{}: only the request with the token wrote", db.name);
 
         // Logout needs the CSRF token; then the session is gone.
         assert_eq!(
@@ -1280,5 +1438,404 @@ async fn doses_are_shown_only_with_dose_read() {
         let (_, _, body) = get_as(&app, &uri, Some(&with)).await;
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["doses"].as_array().unwrap().len(), 1, "{}", db.name);
+    }
+}
+
+/// What a request got: status, headers, body.
+type Answer = (StatusCode, axum::http::HeaderMap, String);
+
+fn problem(headers: &axum::http::HeaderMap, body: &str) -> Value {
+    assert_eq!(
+        headers["content-type"], "application/problem+json",
+        "not a problem document: {body}"
+    );
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert!(v["code"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    assert!(v["status"].as_u64().is_some(), "{body}");
+    // The title is for a person: Japanese.
+    assert!(
+        v["title"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| ('\u{3040}'..='\u{9fff}').contains(&c)),
+        "{body}"
+    );
+    v
+}
+
+/// Every error of the API is a problem document with a stable code and a Japanese title —
+/// the framework's own too (no route, wrong method, not JSON, wrong type) — and none repeats
+/// what was sent: a My Number typed where a string goes does not come back.
+#[tokio::test]
+async fn every_error_is_a_problem_document_that_repeats_nothing_sent() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, token, _store) = app(&db.url).await;
+        let auth = vec![("authorization", format!("Bearer {token}"))];
+        let m = "/api/v1/municipalities/132098";
+        let person = people[2].address_number.as_str();
+        let raw = |method: &str, uri: &str, content_type: &str, body: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", content_type)
+                .body(Body::from(body.to_owned()))
+                .unwrap();
+            let app = app.clone();
+            async move {
+                let r = app.oneshot(request).await.unwrap();
+                let (status, headers) = (r.status(), r.headers().clone());
+                let b = to_bytes(r.into_body(), 1 << 20).await.unwrap();
+                (status, headers, String::from_utf8(b.to_vec()).unwrap())
+            }
+        };
+        let number = people
+            .iter()
+            .find_map(|p| p.my_number.as_ref())
+            .map(|n| String::from_utf8(n.expose().to_vec()).unwrap())
+            .unwrap();
+        let cases: Vec<(&str, Answer, StatusCode, &str)> = vec![
+            (
+                "no such route",
+                send(&app, "GET", "/api/v1/nothing-here", &auth, None).await,
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                "wrong method",
+                send(&app, "PATCH", &format!("{m}/persons"), &auth, None).await,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            ),
+            (
+                "not JSON",
+                raw("POST", &format!("{m}/persons/by-my-number"), "application/json", "{\"my_number\": ").await,
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+            ),
+            (
+                "not declared JSON",
+                raw("POST", &format!("{m}/persons/by-my-number"), "text/plain", "{}").await,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            ),
+            (
+                "a number where a string goes",
+                raw(
+                    "POST",
+                    &format!("{m}/persons/by-my-number"),
+                    "application/json",
+                    &format!("{{\"my_number\": {number}}}"),
+                )
+                .await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                "a missing field",
+                send(&app, "POST", &format!("{m}/persons/{person}/doses"), &auth, Some(serde_json::json!({"product": "bcg"}))).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                "an unknown field",
+                send(&app, "POST", &format!("{m}/persons/{person}/doses"), &auth, Some(serde_json::json!({"given_on": "2026-01-01", "product": "bcg", "ordinal": 1, "colour": "red"}))).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                "a bad query parameter",
+                send(&app, "GET", &format!("{m}/doses/flagged?page=first"), &auth, None).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+            ),
+            (
+                "an impossible date",
+                send(&app, "GET", &format!("{m}/persons?birth_date=2026-12-32"), &auth, None).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                "an impossible period",
+                send(&app, "GET", &format!("{m}/statistics?from=2026-02-30"), &auth, None).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                "no token",
+                send(&app, "GET", &format!("{m}/persons/{person}"), &[], None).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            ),
+            (
+                "no such dose",
+                send(&app, "GET", &format!("{m}/doses/99999999"), &auth, None).await,
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+        ];
+        for (what, (status, headers, body), expected, code) in cases {
+            assert_eq!(status, expected, "{}: {what}: {body}", db.name);
+            let v = problem(&headers, &body);
+            assert_eq!(v["code"], code, "{}: {what}: {body}", db.name);
+            assert_eq!(v["status"], expected.as_u16());
+            assert!(!body.contains(&number), "{what}: the number came back");
+            assert!(!leaks_my_number(&body), "{what}");
+        }
+
+        // Field errors name each field, all at once.
+        let (status, headers, body) = send(
+            &app,
+            "POST",
+            &format!("{m}/persons/{person}/doses"),
+            &auth,
+            Some(serde_json::json!({"given_on": "2026-13-01", "product": "zzz", "ordinal": 12})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let v = problem(&headers, &body);
+        let fields: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["given_on", "product", "ordinal"], "{body}");
+    }
+}
+
+/// Doses written through the API are judged by the engine like the page's: a dose that breaks
+/// a rule is refused with the reason until confirmed, a correction needs a reason and keeps
+/// the versions, a deletion is a version too; each write is audited with its action.
+#[tokio::test]
+async fn doses_written_through_the_api_are_judged_versioned_and_audited() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, bearer, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        let auth = vec![("authorization", format!("Bearer {bearer}"))];
+        let baby = baby_of(&people);
+        let uri = format!(
+            "/api/v1/municipalities/132098/persons/{}/doses",
+            baby.address_number
+        );
+        // Hib at one month is before the series opens: refused with the reason, not written.
+        let early = serde_json::json!({
+            "given_on": (baby.birth_date + chrono::Months::new(1)).to_string(),
+            "product": "ｈｉｂ", "ordinal": 1, "lot": "ＨＢ１",
+        });
+        let (status, headers, body) = send(&app, "POST", &uri, &auth, Some(early.clone())).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", db.name);
+        let v = problem(&headers, &body);
+        assert_eq!(v["code"], "confirmation_required");
+        assert!(
+            v["detail"].as_str().unwrap().contains("対象年齢前"),
+            "{body}"
+        );
+        let count = |store: Store| async move {
+            store
+                .doses_of(t, baby.address_number.as_str())
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|d| d.dose.product == "hib" && !d.deleted)
+                .count()
+        };
+        assert_eq!(count(store.clone()).await, 0, "nothing written");
+
+        // Confirmed: recorded as not routine, full-width input read as half-width.
+        let mut confirmed = early.clone();
+        confirmed["confirm"] = true.into();
+        let (status, headers, body) = send(&app, "POST", &uri, &auth, Some(confirmed)).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["routine"], false);
+        let id = v["dose_id"].as_i64().unwrap();
+        let location = headers["location"].to_str().unwrap().to_owned();
+        assert_eq!(
+            location,
+            format!("/api/v1/municipalities/132098/doses/{id}")
+        );
+        let row = store.dose(t, id).await.unwrap().unwrap();
+        assert_eq!(row.dose.product, "hib");
+        assert_eq!(row.dose.lot.as_deref(), Some("HB1"));
+
+        // A correction without a reason is refused at its field; with one it is version 2.
+        let mut corrected = hib_for(baby);
+        let (status, headers, body) =
+            send(&app, "PUT", &location, &auth, Some(corrected.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(problem(&headers, &body)["errors"][0]["field"], "reason");
+        corrected["reason"] = "接種日の誤り".into();
+        let (status, _, body) = send(&app, "PUT", &location, &auth, Some(corrected)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["version"].as_i64(), v["routine"].as_bool()),
+            (Some(2), Some(true))
+        );
+
+        // Read back with its versions; then deleted, which is a version too.
+        let (_, _, body) = send(&app, "GET", &location, &auth, None).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["current"]["version"], 2);
+        assert_eq!(v["current"]["change_reason"], "接種日の誤り");
+        assert_eq!(v["versions"].as_array().unwrap().len(), 1);
+        let (status, _, body) = send(
+            &app,
+            "DELETE",
+            &location,
+            &auth,
+            Some(serde_json::json!({"reason": "二重登録"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(count(store.clone()).await, 0);
+
+        // Another municipality's dose number is not there, whatever the token may do.
+        let everything: Vec<&str> = Permission::ALL
+            .iter()
+            .map(|p| p.code())
+            .filter(|c| *c != "audit.read")
+            .collect();
+        let sapporo = token(&store, "011002", &everything, 1).await;
+        let (status, _, _) = send(
+            &app,
+            "GET",
+            &format!("/api/v1/municipalities/011002/doses/{id}"),
+            &[("authorization", format!("Bearer {sapporo}"))],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        let log = store
+            .audit_entries(
+                Some(t),
+                &sesshu_store::AuditQuery {
+                    function: Some("dose.write".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let actions: Vec<String> = log
+            .iter()
+            .filter(|e| e.detail.contains(&format!("\"dose_id\":{id}")))
+            .map(|e| {
+                serde_json::from_str::<Value>(&e.detail).unwrap()["action"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(actions, ["add", "correct", "delete"], "{}", db.name);
+    }
+}
+
+/// A resident file that changes the names or birth dates of many persons is shown before it
+/// is applied and is applied only when confirmed: without the confirmation nothing changes.
+#[tokio::test]
+async fn imports_changing_many_names_wait_for_confirmation() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, token, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        let n = usize::try_from(sesshu_app::imports::IDENTITY_CONFIRM_FROM).unwrap() + 2;
+        let mut renamed: Vec<sesshu_domain::Person> = people[10..10 + n].to_vec();
+        for p in &mut renamed {
+            p.name = sesshu_domain::PersonName::parse(&format!("{}　変子", p.name.family)).unwrap();
+        }
+        let feed = sesshu_testkit::feed(&renamed, TextEncoding::Utf8);
+        let upload = |query: &str| Route {
+            method: "POST",
+            uri: format!(
+                "/api/v1/municipalities/132098/imports?kind=residents&file_name=rename.csv{query}"
+            ),
+            sent: Sent::Csv(feed.clone()),
+            needs: Permission::ImportRun,
+        };
+        let (status, _, body) = call(&app, &upload("&dry_run=true"), &token).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["identity_changed"], n);
+        assert_eq!(v["identity_confirmation_needed"], true);
+        let first = &v["identity_changes"][0];
+        assert_eq!(first["address_number"], renamed[0].address_number.as_str());
+        assert_eq!(first["name_before"], people[10].name.to_string());
+        assert_eq!(first["name_after"], renamed[0].name.to_string());
+
+        let a = people[10].address_number.clone();
+        let name_now = || {
+            let (store, a) = (store.clone(), a.clone());
+            async move {
+                let row = store.person(t, &a).await.unwrap().unwrap();
+                row.person.name.to_string()
+            }
+        };
+        let (status, headers, body) = call(&app, &upload(""), &token).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", db.name);
+        assert_eq!(problem(&headers, &body)["code"], "confirmation_required");
+        assert_eq!(name_now().await, people[10].name.to_string(), "unchanged");
+
+        let (status, _, body) = call(&app, &upload("&confirm_identity_changes=true"), &token).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {body}", db.name);
+        assert_eq!(name_now().await, renamed[0].name.to_string());
+    }
+}
+
+/// Notice runs planned through the API: kept with their list, audited as the page's, and a
+/// request that is wrong is refused at its field.
+#[tokio::test]
+async fn notice_runs_are_planned_and_read_through_the_api() {
+    for db in sesshu_testkit::backends().await {
+        let (app, _people, token, store) = app(&db.url).await;
+        let auth = vec![("authorization", format!("Bearer {token}"))];
+        let uri = "/api/v1/municipalities/132098/notice-runs";
+        let (status, headers, body) = send(
+            &app,
+            "POST",
+            uri,
+            &auth,
+            Some(serde_json::json!({"series": "hib", "from": "2020-01-01", "to": "2020-01-32", "documents": []})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(problem(&headers, &body)["errors"][0]["field"], "to");
+        let plan = serde_json::json!({"series": "hib", "from": "2020-01-01", "to": "2030-12-31",
+            "basis": "open", "documents": ["notice", "ticket"]});
+        let (status, headers, body) = send(&app, "POST", uri, &auth, Some(plan)).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {body}", db.name);
+        let run: Value = serde_json::from_str(&body).unwrap();
+        assert!(run["person_count"].as_u64().unwrap() > 0, "{body}");
+        let location = headers["location"].to_str().unwrap().to_owned();
+        let (status, _, body) = send(&app, "GET", &location, &auth, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["run_id"],
+            run["run_id"]
+        );
+        let (_, _, body) = send(&app, "GET", uri, &auth, None).await;
+        assert_eq!(
+            serde_json::from_str::<Value>(&body)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let log = store
+            .audit_entries(
+                Some(MunicipalityCode::parse("132098").unwrap()),
+                &sesshu_store::AuditQuery {
+                    function: Some("notice.plan".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 1, "{}", db.name);
+        assert!(log[0].actor.starts_with("token:"));
     }
 }

@@ -16,6 +16,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use sesshu_crypto::Keyring;
 use sesshu_domain::MunicipalityCode;
 
+use sesshu_formats::TextEncoding;
 use sesshu_store::Store;
 use sesshu_web::{AppState, router};
 
@@ -71,7 +72,7 @@ async fn browser_with_downloads(downloads: Option<&std::path::Path>) -> (Client,
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=ja",
+                "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=ja",
                 format!("--user-data-dir={}", driver._profile.path().display()),
             ]
         }
@@ -108,6 +109,7 @@ struct Site {
     tenant: MunicipalityCode,
     secret: Vec<u8>,
     child: sesshu_domain::Person,
+    people: Vec<sesshu_domain::Person>,
     shots: Option<std::path::PathBuf>,
     _documents: tempfile::TempDir,
 }
@@ -165,6 +167,7 @@ async fn site(url: &str) -> Site {
         tenant,
         secret,
         child,
+        people,
         shots: std::env::var_os("SESSHU_SCREENSHOTS").map(std::path::PathBuf::from),
         _documents: documents,
     }
@@ -218,6 +221,28 @@ async fn await_element(c: &Client, css: &str) -> fantoccini::elements::Element {
         .for_element(Locator::Css(css))
         .await
         .unwrap()
+}
+
+/// The thin client's screen (1366×768): the element can be seen and reached without scrolling.
+async fn above_the_fold(c: &Client, css: &str, name: &str) {
+    await_element(c, css).await;
+    let v = c
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect();\
+             return [r.top, r.bottom, window.innerHeight, window.scrollY];",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    let n: Vec<f64> = serde_json::from_value(v).unwrap();
+    assert!(
+        n[3] == 0.0 && n[0] >= 0.0 && n[1] <= n[2],
+        "{name}: {css} is not on the first screen (top {}, bottom {}, height {}, scrolled {})",
+        n[0],
+        n[1],
+        n[2],
+        n[3]
+    );
 }
 
 async fn path(c: &Client) -> String {
@@ -313,6 +338,7 @@ async fn staff_work_through_a_real_browser() {
             .await
             .unwrap();
         assert_eq!(ordinal.as_deref(), Some("1"), "{name}: suggested ordinal");
+        above_the_fold(&c, "#save-dose", name).await;
         fill(&c, "lot", "PC101").await;
         site.shot(&c, name, "04-dose-form").await;
         click(&c, Locator::Id("save-dose")).await;
@@ -349,6 +375,9 @@ async fn staff_work_through_a_real_browser() {
         click(&c, Locator::Id("save-dose")).await;
         let warning = text_of(&c, "#dose-warning").await;
         assert!(warning.contains("間隔"), "{name}: {warning}");
+        for css in ["#dose-warning", "#confirm", "#save-dose"] {
+            above_the_fold(&c, css, name).await;
+        }
         assert_eq!(
             site.store
                 .doses_of(site.tenant, &address)
@@ -399,6 +428,50 @@ async fn staff_work_through_a_real_browser() {
         c.goto(&format!("{}/imports", site.base)).await.unwrap();
         await_text(&c, "#runs", "f.csv").await;
         site.shot(&c, name, "10-imports").await;
+
+        // A file that renames ten persons: the list of them, and the tick beside the button, on
+        // the first screen; without the tick nothing is applied and the page says why there.
+        let n = usize::try_from(sesshu_app::imports::IDENTITY_CONFIRM_FROM).unwrap();
+        let mut renamed = site.people[30..30 + n].to_vec();
+        for p in &mut renamed {
+            p.name = sesshu_domain::PersonName::parse(&format!("{}　変子", p.name.family)).unwrap();
+        }
+        let files = tempfile::tempdir().unwrap();
+        let file = files.path().join("rename.csv");
+        std::fs::write(&file, sesshu_testkit::feed(&renamed, TextEncoding::Utf8)).unwrap();
+        c.find(Locator::Id("file"))
+            .await
+            .unwrap()
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap();
+        click(&c, Locator::Id("preview-button")).await;
+        await_element(&c, "#identity-changes").await;
+        for css in ["#identity-confirm", "#confirm_identity", "#apply"] {
+            above_the_fold(&c, css, name).await;
+        }
+        site.shot(&c, name, "11-import-identity").await;
+        click(&c, Locator::Id("apply")).await;
+        let said = text_of(&c, "#confirm_identity-error").await;
+        assert!(said.contains("確認の印"), "{name}: {said}");
+        above_the_fold(&c, "#confirm_identity-error", name).await;
+        let unchanged = site
+            .store
+            .person(site.tenant, &site.people[30].address_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(unchanged.person.name, site.people[30].name, "{name}");
+        click(&c, Locator::Id("confirm_identity")).await;
+        click(&c, Locator::Id("apply")).await;
+        await_text_for(&c, "#job-status", "完了", 60).await;
+        let renamed_now = site
+            .store
+            .person(site.tenant, &site.people[30].address_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(renamed_now.person.name, renamed[0].name, "{name}");
 
         // A clerk has no user.admin: the page is refused, and says why.
         c.goto(&format!("{}/admin/users", site.base)).await.unwrap();
@@ -661,7 +734,16 @@ async fn the_counter_plans_approves_prints_and_issues_a_certificate_in_the_brows
         let run = site.store.notice_runs(site.tenant).await.unwrap()[0]
             .run_id
             .clone();
-        assert_eq!(path(&c).await, format!("/notices/{run}"), "{name}");
+        assert_eq!(
+            path(&c).await,
+            format!("/notices/{run}?planned=1"),
+            "{name}"
+        );
+        let said = text_of(&c, "#notice").await;
+        assert!(
+            said.contains("計画しました"),
+            "{name}: every change says so: {said}"
+        );
         // The planner's own approval is refused, on the page.
         click(&c, Locator::Id("approve")).await;
         let refused = await_text(&c, "#error", "承認できません").await;

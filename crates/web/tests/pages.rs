@@ -350,6 +350,60 @@ async fn another_municipality_is_not_there() {
     }
 }
 
+/// Every change says so on the page it leads to: a correction on the dose's page with its
+/// version, a deletion on the person's page.
+#[tokio::test]
+async fn a_corrected_or_deleted_dose_says_so() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        send(
+            &s.app,
+            "POST",
+            &format!("/persons/{a}/doses"),
+            Some(&cookie),
+            Some(&dose_form(&csrf)),
+        )
+        .await;
+        let dose_id = s.store.doses_of(s.machida, &a).await.unwrap()[0].dose_id;
+        let form = format!("{}&reason={}", dose_form(&csrf), enc("ロット番号の誤り"));
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/{dose_id}/correct"),
+            Some(&cookie),
+            Some(&form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.name);
+        let location = location.unwrap();
+        assert_eq!(location, format!("/doses/{dose_id}?corrected=2"));
+        let (_, _, page) = send(&s.app, "GET", &location, Some(&cookie), None).await;
+        assert!(
+            visible_text(&page).contains("訂正しました (版 2)"),
+            "{}",
+            db.name
+        );
+
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            &format!("/doses/{dose_id}/delete"),
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&reason={}", enc("二重登録"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, _, page) = send(&s.app, "GET", &location.unwrap(), Some(&cookie), None).await;
+        assert!(
+            visible_text(&page).contains(&format!("接種記録 {dose_id} を削除しました")),
+            "{}",
+            db.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn hostile_text_is_shown_as_text_and_no_page_has_a_my_number() {
     for db in sesshu_testkit::backends().await {
@@ -1658,6 +1712,18 @@ async fn import_through_the_page(
     kind: &str,
     file: &[u8],
 ) -> String {
+    let (_, id) = preview_through_the_page(s, cookie, csrf, kind, file).await;
+    apply_through_the_page(s, cookie, csrf, &id, "").await
+}
+
+/// Uploads a file for its preview: the page and the upload's id.
+async fn preview_through_the_page(
+    s: &Site,
+    cookie: &str,
+    csrf: &str,
+    kind: &str,
+    file: &[u8],
+) -> (String, String) {
     let (ct, body) = multipart(csrf, kind, file);
     let (status, page) = upload(&s.app, cookie, &ct, body).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -1667,15 +1733,26 @@ async fn import_through_the_page(
         .and_then(|r| r.split('"').next())
         .unwrap()
         .to_owned();
-    let (status, location, _) = send(
+    (page, id)
+}
+
+/// Applies a previewed upload (`extra`: more form fields) and waits for its job: the import's id.
+async fn apply_through_the_page(
+    s: &Site,
+    cookie: &str,
+    csrf: &str,
+    upload_id: &str,
+    extra: &str,
+) -> String {
+    let (status, location, page) = send(
         &s.app,
         "POST",
         "/imports/apply",
         Some(cookie),
-        Some(&format!("csrf={csrf}&upload={id}")),
+        Some(&format!("csrf={csrf}&upload={upload_id}{extra}")),
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
     let job = location.unwrap();
     for _ in 0..200 {
         let (_, _, body) = send(&s.app, "GET", &job, Some(cookie), None).await;
@@ -1694,6 +1771,59 @@ async fn import_through_the_page(
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// A resident file that would change the names of many persons lists them (before and after)
+/// in its preview, with the tick beside the apply button; applying without the tick changes
+/// nothing and says why next to it; with the tick the file applies.
+#[tokio::test]
+async fn a_file_changing_many_names_applies_only_after_the_tick_under_their_list() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let n = usize::try_from(sesshu_app::imports::IDENTITY_CONFIRM_FROM).unwrap();
+        let mut renamed: Vec<sesshu_domain::Person> = s.people[20..20 + n].to_vec();
+        for p in &mut renamed {
+            p.name = sesshu_domain::PersonName::parse(&format!("{}　変子", p.name.family)).unwrap();
+        }
+        let before = s.people[20].name.to_string();
+        let after = renamed[0].name.to_string();
+        let file = sesshu_testkit::feed(&renamed, TextEncoding::Utf8);
+        let (page, id) = preview_through_the_page(&s, &cookie, &csrf, "residents", &file).await;
+        let text = visible_text(&page);
+        assert!(page.contains("id=\"identity-changes\""), "{}", db.name);
+        assert!(text.contains(&before) && text.contains(&after), "{text}");
+        assert!(text.contains(&format!("{n}人の氏名・生年月日の変更を確認しました")));
+        // The tick comes before the lists, right above the button.
+        let tick = page.find("id=\"confirm_identity\"").unwrap();
+        assert!(tick < page.find("id=\"apply\"").unwrap());
+        assert!(tick < page.find("id=\"identity-changes\"").unwrap());
+
+        let name_now = || async {
+            let row = s
+                .store
+                .person(s.machida, &s.people[20].address_number)
+                .await
+                .unwrap()
+                .unwrap();
+            row.person.name.to_string()
+        };
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/imports/apply",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&upload={id}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {page}", db.name);
+        assert!(page.contains("id=\"confirm_identity-error\""), "{page}");
+        assert!(visible_text(&page).contains("確認の印を付けてから適用してください"));
+        assert_eq!(name_now().await, before, "{}: nothing applied", db.name);
+
+        apply_through_the_page(&s, &cookie, &csrf, &id, "&confirm_identity=1").await;
+        assert_eq!(name_now().await, after, "{}", db.name);
+    }
 }
 
 /// Flagged doses are work: listed with the person, the reason and the clinic, filtered by

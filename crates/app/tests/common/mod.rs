@@ -34,6 +34,7 @@ pub async fn import(store: &Store, keyring: &Keyring, tenant: MunicipalityCode, 
             ImportOptions {
                 mode: ImportMode::Full,
                 all_or_nothing: true,
+                max_identity_changes: None,
                 dry_run: false,
                 file_name: "f.csv".into(),
                 operator: "t".into(),

@@ -319,6 +319,7 @@ pub async fn run(global: &GlobalArgs, command: ImportCommand) -> Result<ExitCode
             Mode::Diff => ImportMode::Diff,
         },
         all_or_nothing: args.all_or_nothing,
+        max_identity_changes: None,
         dry_run: false,
         file_name: file_name(&args.file),
         operator: sesshu_app::actor::operator_name(),
@@ -366,6 +367,8 @@ fn summary_json(s: &ImportSummary, report: Option<&Path>, seconds: f64) -> serde
         "unchanged": s.unchanged,
         "rejected": s.rejected,
         "missing": s.missing,
+        "identity_changed": s.identity_changed,
+        "identity_changes": s.identity_sample,
         "warnings": s.warnings,
         "message": s.message,
         "report": report.map(|p| p.display().to_string()),
@@ -394,6 +397,28 @@ fn print_summary(s: &ImportSummary, report: Option<&Path>, seconds: f64) {
         "  新規 {}  更新 {}  変更なし {}  エラー {}  (計 {} 行, {:.1} 秒)",
         s.inserted, s.updated, s.unchanged, s.rejected, s.total_rows, seconds
     );
+    if s.identity_changed > 0 {
+        let first: Vec<String> = s
+            .identity_sample
+            .iter()
+            .take(5)
+            .map(|c| {
+                format!(
+                    "{} {}→{} {}→{}",
+                    c.address_number,
+                    c.name_before,
+                    c.name_after,
+                    c.birth_date_before,
+                    c.birth_date_after
+                )
+            })
+            .collect();
+        println!(
+            "  氏名・生年月日の変更: {} 人 (例: {})",
+            s.identity_changed,
+            first.join(", ")
+        );
+    }
     if s.missing > 0 {
         println!(
             "  全件ファイルに含まれない登録者: {} 人 (削除はしていません。例: {})",

@@ -226,6 +226,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
     let options = ImportOptions {
         mode: ImportMode::Full,
         all_or_nothing: true,
+        max_identity_changes: None,
         dry_run: false,
         file_name: "residents.csv".into(),
         operator: "demo".into(),

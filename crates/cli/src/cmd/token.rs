@@ -29,10 +29,13 @@ pub enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a token at once
+    /// Revoke a token at once, after showing it and asking (or with --yes)
     Revoke {
         /// The token's ID as `sesshu token list` prints it
         token_id: String,
+        /// Revoke without asking (scripts); the token is still named in the output
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -90,26 +93,66 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
                 for t in &tokens {
-                    println!(
-                        "{} {:<16} [{}] 期限 {} {}",
-                        t.token_id,
-                        t.name,
-                        t.grants.join(" "),
-                        t.expires_at,
-                        if t.revoked_at.is_some() {
-                            "(取消済み)"
-                        } else {
-                            ""
-                        }
-                    );
+                    println!("{}", line(t));
                 }
             }
         }
-        TokenCommand::Revoke { token_id } => {
+        TokenCommand::Revoke { token_id, yes } => {
+            let token_id = token_id.trim().to_owned();
+            let tokens = app.tokens(&me, tenant).await?;
+            let Some(t) = tokens.iter().find(|t| t.token_id == token_id) else {
+                anyhow::bail!(
+                    "トークン {token_id} はありません (sesshu token list で確かめてください)"
+                );
+            };
+            eprintln!("取り消すトークン: {}", line(t));
+            if !yes
+                && !confirmed(
+                    "このトークンを取り消しますか? 使っている連携はすぐに止まります [y/N] ",
+                )?
+            {
+                eprintln!("取り消しませんでした");
+                store.close().await;
+                return Ok(ExitCode::FAILURE);
+            }
             app.revoke_token(&me, tenant, &token_id).await?;
-            println!("トークン {token_id} を取り消しました");
+            println!("トークン {token_id} ({}) を取り消しました", t.name);
         }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A token as `list` prints it: ID, name, grants by their Japanese names, expiry.
+fn line(t: &sesshu_store::ApiToken) -> String {
+    let grants: Vec<String> = t
+        .grants
+        .iter()
+        .map(|g| sesshu_domain::access::grant_label(g))
+        .collect();
+    format!(
+        "{} {:<16} [{}] 期限 {} {}",
+        t.token_id,
+        t.name,
+        grants.join("・"),
+        sesshu_domain::japan_minutes(&t.expires_at),
+        if t.revoked_at.is_some() {
+            "(取消済み)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Asks on the terminal; without one (a script), the answer is no: `--yes` says it instead.
+fn confirmed(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("確認できません (端末がありません): 取り消すなら --yes を付けてください");
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "はい"))
 }

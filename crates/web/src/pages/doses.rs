@@ -13,13 +13,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sesshu_domain::access::Permission;
-use sesshu_domain::dose::{parse_amount_ml, parse_institution_code};
-use sesshu_domain::{AddressNumber, Dose, DoseJudgement, parse_date};
+use sesshu_domain::{AddressNumber, Dose};
 use sesshu_store::{DoseRow, Outcome, StoreError};
 
 use super::{Chrome, FieldErrors, PageError, Staff, field, render};
 use sesshu_app::AppError;
-use sesshu_app::doses::{DoseChange, Written};
+use sesshu_app::doses::{DoseChange, DoseInput, Written};
 
 use crate::state::AppState;
 
@@ -48,106 +47,49 @@ pub(crate) struct DoseForm {
 
 impl DoseForm {
     fn of(d: &Dose) -> Self {
+        let i = DoseInput::of(d);
         Self {
-            given_on: Some(d.given_on.to_string()),
-            product: Some(d.product.clone()),
-            ordinal: Some(d.ordinal.to_string()),
-            lot: d.lot.clone(),
-            amount: d.amount_ml.clone(),
-            institution_code: d.institution_code.clone(),
-            institution_name: d.institution_name.clone(),
-            doctor: d.doctor.clone(),
-            ticket: d.ticket_number.clone(),
-            notes: d.notes.clone(),
-            elsewhere: d.given_elsewhere.then(|| "1".into()),
-            deferred: (d.judgement == DoseJudgement::Deferred).then(|| "1".into()),
+            given_on: i.given_on,
+            product: i.product,
+            ordinal: i.ordinal,
+            lot: i.lot,
+            amount: i.amount,
+            institution_code: i.institution_code,
+            institution_name: i.institution_name,
+            doctor: i.doctor,
+            ticket: i.ticket,
+            notes: i.notes,
+            elsewhere: i.elsewhere.then(|| "1".into()),
+            deferred: i.deferred.then(|| "1".into()),
             ..Self::default()
         }
     }
 
-    /// The dose the form describes, or each field's error.
-    fn dose(
-        &self,
-        state: &AppState,
-        base: Option<Dose>,
-    ) -> Result<Dose, BTreeMap<&'static str, String>> {
-        let mut errors = BTreeMap::new();
-        let given_on = match field(&self.given_on) {
-            None => {
-                errors.insert("given_on", "接種日を入力してください".to_owned());
-                None
-            }
-            Some(s) => match parse_date(s) {
-                Ok(d) if d > crate::today_in_japan() => {
-                    errors.insert("given_on", format!("接種日が未来の日付です: {d}"));
-                    None
-                }
-                Ok(d) => Some(d),
-                Err(e) => {
-                    errors.insert("given_on", format!("接種日: {e}"));
-                    None
-                }
-            },
-        };
-        let product = field(&self.product).map(str::to_ascii_lowercase);
-        match &product {
-            None => {
-                errors.insert("product", "ワクチンを選んでください".to_owned());
-            }
-            Some(p) if state.app.engine.rules().product(p).is_none() => {
-                errors.insert("product", format!("不明なワクチンコード「{p}」"));
-            }
-            _ => {}
+    /// The form's fields as the application layer reads them (a tick is a field present).
+    fn input(&self) -> DoseInput {
+        DoseInput {
+            given_on: self.given_on.clone(),
+            product: self.product.clone(),
+            ordinal: self.ordinal.clone(),
+            lot: self.lot.clone(),
+            amount: self.amount.clone(),
+            institution_code: self.institution_code.clone(),
+            institution_name: self.institution_name.clone(),
+            doctor: self.doctor.clone(),
+            ticket: self.ticket.clone(),
+            notes: self.notes.clone(),
+            elsewhere: self.elsewhere.is_some(),
+            deferred: self.deferred.is_some(),
         }
-        let ordinal = match field(&self.ordinal).map(str::parse::<u32>) {
-            None => {
-                errors.insert("ordinal", "回数を入力してください".to_owned());
-                None
-            }
-            Some(Ok(n)) if n <= 9 => Some(n),
-            Some(_) => {
-                errors.insert("ordinal", "回数は 0〜9 の数字で入力してください".to_owned());
-                None
-            }
-        };
-        let institution_code = field(&self.institution_code)
-            .map(parse_institution_code)
-            .transpose()
-            .unwrap_or_else(|e| {
-                errors.insert("institution_code", e.to_string());
-                None
-            });
-        let amount = field(&self.amount)
-            .map(parse_amount_ml)
-            .transpose()
-            .unwrap_or_else(|e| {
-                errors.insert("amount", e.to_string());
-                None
-            });
-        let (Some(given_on), Some(product), Some(ordinal), true) =
-            (given_on, product, ordinal, errors.is_empty())
-        else {
-            return Err(errors);
-        };
-        let mut d = base.unwrap_or_else(|| Dose::given(product.clone(), ordinal, given_on));
-        d.product = product;
-        d.ordinal = ordinal;
-        d.given_on = given_on;
-        d.institution_code = institution_code;
-        d.amount_ml = amount;
-        let text = |v: &Option<String>| field(v).map(str::to_owned);
-        d.lot = text(&self.lot);
-        d.institution_name = text(&self.institution_name);
-        d.doctor = text(&self.doctor);
-        d.ticket_number = text(&self.ticket);
-        d.notes = text(&self.notes);
-        d.given_elsewhere = self.elsewhere.is_some();
-        d.judgement = if self.deferred.is_some() {
-            DoseJudgement::Deferred
-        } else {
-            DoseJudgement::Given
-        };
-        Ok(d)
+    }
+}
+
+/// Each field's error of a refused write, keyed as the form names its fields.
+fn field_errors(e: AppError) -> Result<BTreeMap<&'static str, String>, AppError> {
+    match e {
+        AppError::Field(f, m) => Ok(BTreeMap::from([(f, m)])),
+        AppError::Fields(v) => Ok(v.into_iter().collect()),
+        other => Err(other),
     }
 }
 
@@ -319,9 +261,10 @@ pub(crate) async fn create(
         .await?;
     staff.check_csrf(&form.csrf)?;
     let (a, row) = the_person(&state, &staff, &address).await?;
-    let dose = match form.dose(&state, None) {
+    let dose = match form.input().dose(state.app.engine.rules(), None) {
         Ok(d) => d,
-        Err(errors) => {
+        Err(e) => {
+            let errors = field_errors(e)?;
             return form_page(&state, &staff, &row, form, errors, None, None).await;
         }
     };
@@ -348,11 +291,10 @@ pub(crate) async fn create(
         Ok(Written::NeedsConfirmation(warning)) => {
             form_page(&state, &staff, &row, form, BTreeMap::new(), warning, None).await
         }
-        Err(AppError::Field(field, m)) => {
-            let errors = BTreeMap::from([(field, m)]);
+        Err(e) => {
+            let errors = field_errors(e)?;
             form_page(&state, &staff, &row, form, errors, None, None).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -403,10 +345,13 @@ struct DosePage {
     deleted: bool,
     errors: FieldErrors,
     warning: Option<String>,
+    /// What the last change did, when the page follows one.
+    notice: Option<String>,
     /// The correction form is below the record: the cursor stays at the top of the page.
     focus_first: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dose_page(
     state: &AppState,
     staff: &Staff,
@@ -414,6 +359,7 @@ async fn dose_page(
     form: Option<DoseForm>,
     errors: BTreeMap<&'static str, String>,
     warning: Option<String>,
+    notice: Option<String>,
 ) -> Result<Response, PageError> {
     let (current, versions) = state.app.dose(&staff.caller, staff.tenant, dose_id).await?;
     let a = AddressNumber::parse(&current.address_number)
@@ -443,6 +389,7 @@ async fn dose_page(
         deleted: current.deleted,
         errors: FieldErrors::new(errors),
         warning,
+        notice,
         focus_first: false,
     };
     Ok((status, render(&page)).into_response())
@@ -453,16 +400,25 @@ fn dose_id(s: &str) -> Result<i64, PageError> {
     s.parse().map_err(|_| PageError::NotFound)
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct Corrected {
+    corrected: Option<i64>,
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
+    Query(c): Query<Corrected>,
 ) -> Result<Response, PageError> {
     let id = dose_id(&id)?;
     staff
         .require(&state, Permission::DoseRead, "dose.read")
         .await?;
-    dose_page(&state, &staff, id, None, BTreeMap::new(), None).await
+    let notice = c
+        .corrected
+        .map(|v| format!("訂正しました (版 {v})。接種予定に反映しました。"));
+    dose_page(&state, &staff, id, None, BTreeMap::new(), None, notice).await
 }
 
 pub(crate) async fn correct(
@@ -478,34 +434,34 @@ pub(crate) async fn correct(
     staff.check_csrf(&form.csrf)?;
     let reason = field(&form.reason).unwrap_or("").to_owned();
     let confirmed = form.confirm.is_some();
-    // Every field the form got wrong is shown, not only the first.
-    let mut form_errors = None;
+    let input = form.input();
     let written = state
         .app
         .correct_dose(&staff.caller, staff.tenant, id, &reason, |current| {
-            form.dose(&state, Some(current))
-                .map(|dose| DoseChange { dose, confirmed })
-                .map_err(|errors| {
-                    let first = errors
-                        .iter()
-                        .next()
-                        .map(|(f, m)| AppError::Field(f, m.clone()))
-                        .unwrap_or_else(|| AppError::Invalid(String::new()));
-                    form_errors = Some(errors);
-                    first
-                })
+            let dose = input.dose(state.app.engine.rules(), Some(current))?;
+            Ok(DoseChange { dose, confirmed })
         })
         .await;
     match written {
-        Ok(Written::Recorded { .. }) => Ok(Redirect::to(&format!("/doses/{id}")).into_response()),
+        Ok(Written::Recorded { version, .. }) => {
+            Ok(Redirect::to(&format!("/doses/{id}?corrected={version}")).into_response())
+        }
         Ok(Written::NeedsConfirmation(warning)) => {
-            dose_page(&state, &staff, id, Some(form), BTreeMap::new(), warning).await
+            dose_page(
+                &state,
+                &staff,
+                id,
+                Some(form),
+                BTreeMap::new(),
+                warning,
+                None,
+            )
+            .await
         }
-        Err(AppError::Field(f, m)) => {
-            let errors = form_errors.unwrap_or_else(|| BTreeMap::from([(f, m)]));
-            dose_page(&state, &staff, id, Some(form), errors, None).await
+        Err(e) => {
+            let errors = field_errors(e)?;
+            dose_page(&state, &staff, id, Some(form), errors, None, None).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -533,9 +489,20 @@ pub(crate) async fn delete(
         .delete_dose(&staff.caller, staff.tenant, id, &reason)
         .await
     {
-        Ok(row) => Ok(Redirect::to(&format!("/persons/{}", row.address_number)).into_response()),
+        Ok(row) => Ok(
+            Redirect::to(&format!("/persons/{}?deleted={id}", row.address_number)).into_response(),
+        ),
         Err(AppError::Field(field, m)) => {
-            dose_page(&state, &staff, id, None, BTreeMap::from([(field, m)]), None).await
+            dose_page(
+                &state,
+                &staff,
+                id,
+                None,
+                BTreeMap::from([(field, m)]),
+                None,
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -37,6 +37,8 @@ pub(crate) struct Upload {
     file_name: String,
     bytes: Arc<Vec<u8>>,
     expires: chrono::DateTime<chrono::Utc>,
+    /// Its dry run, shown again when the apply form comes back unconfirmed.
+    preview: ImportOutcome,
 }
 
 #[derive(Template)]
@@ -49,6 +51,9 @@ struct ImportsPage {
     file_name: String,
     applied: Option<ImportOutcome>,
     error: Option<String>,
+    /// The apply form came back without the tick its identity changes need.
+    confirm_error: Option<String>,
+    confirm_from: u64,
 }
 
 /// What staff read for an import's kind and status (the API keeps the codes).
@@ -76,6 +81,17 @@ async fn page(
     applied: Option<ImportOutcome>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    page_with(state, staff, preview, applied, error, None).await
+}
+
+async fn page_with(
+    state: &AppState,
+    staff: &Staff,
+    preview: Option<(ImportOutcome, String, String)>,
+    applied: Option<ImportOutcome>,
+    error: Option<String>,
+    confirm_error: Option<String>,
+) -> Result<Response, PageError> {
     let runs = state
         .app
         .import_runs(&staff.caller, staff.tenant, 50)
@@ -92,6 +108,8 @@ async fn page(
         file_name,
         applied,
         error,
+        confirm_error,
+        confirm_from: sesshu_app::imports::IDENTITY_CONFIRM_FROM,
     };
     Ok(render(&page))
 }
@@ -107,13 +125,14 @@ pub(crate) async fn list(
 }
 
 /// The upload as the application layer takes it.
-fn request(u: &Upload, dry_run: bool) -> ImportRequest {
+fn request(u: &Upload, dry_run: bool, confirmed: bool) -> ImportRequest {
     ImportRequest {
         kind: u.kind,
         mode: u.mode,
         file_name: u.file_name.clone(),
         bytes: u.bytes.clone(),
         dry_run,
+        confirm_identity_changes: confirmed,
     }
 }
 
@@ -166,25 +185,34 @@ pub(crate) async fn preview(
         )
         .await;
     };
-    let upload = Upload {
-        tenant: staff.tenant,
-        session: staff.key.clone(),
+    let req = ImportRequest {
         kind,
         mode,
         file_name: file_name.clone(),
         bytes: Arc::new(bytes),
-        expires: chrono::Utc::now() + chrono::Duration::minutes(UPLOAD_MINUTES),
+        dry_run: true,
+        confirm_identity_changes: false,
     };
     let outcome = state
         .app
         .import_file(
             &staff.caller,
             staff.tenant,
-            &request(&upload, true),
+            &req,
             SHOWN_ERRORS,
             &Progress::default(),
         )
         .await?;
+    let upload = Upload {
+        tenant: staff.tenant,
+        session: staff.key.clone(),
+        kind,
+        mode,
+        file_name: file_name.clone(),
+        bytes: req.bytes,
+        expires: chrono::Utc::now() + chrono::Duration::minutes(UPLOAD_MINUTES),
+        preview: outcome.clone(),
+    };
     let id = sesshu_store::random_hex(16);
     if let Ok(mut m) = state.pages.uploads.lock() {
         let now = chrono::Utc::now();
@@ -200,6 +228,8 @@ pub(crate) struct ApplyForm {
     csrf: String,
     #[serde(default)]
     upload: String,
+    /// The tick under the list of names and birth dates the file changes.
+    confirm_identity: Option<String>,
 }
 
 pub(crate) async fn apply(
@@ -211,13 +241,34 @@ pub(crate) async fn apply(
         .require(&state, Permission::ImportRun, "import.run")
         .await?;
     staff.check_csrf(&f.csrf)?;
-    // Only the session that uploaded the file may apply it, and only once.
+    let confirmed = f.confirm_identity.is_some();
+    // Only the session that uploaded the file may apply it, and only once. A file whose
+    // identity changes were not confirmed stays, to be confirmed.
+    let mut unconfirmed = None;
     let upload = state.pages.uploads.lock().ok().and_then(|mut m| {
-        let ok = m
+        let mine = m
             .get(&f.upload)
-            .is_some_and(|u| u.session == staff.key && u.tenant == staff.tenant);
-        if ok { m.remove(&f.upload) } else { None }
+            .filter(|u| u.session == staff.key && u.tenant == staff.tenant)?;
+        if mine.preview.identity_confirmation_needed && !confirmed {
+            unconfirmed = Some((mine.preview.clone(), mine.file_name.clone()));
+            return None;
+        }
+        m.remove(&f.upload)
     });
+    if let Some((preview, file_name)) = unconfirmed {
+        let n = preview.identity_changed;
+        return page_with(
+            &state,
+            &staff,
+            Some((preview, f.upload.clone(), file_name)),
+            None,
+            None,
+            Some(format!(
+                "{n}人の氏名・生年月日が変わります。一覧を確かめ、確認の印を付けてから適用してください"
+            )),
+        )
+        .await;
+    }
     let Some(upload) = upload else {
         return page(
             &state,
@@ -229,7 +280,11 @@ pub(crate) async fn apply(
         .await;
     };
     // A large file takes minutes: it runs as a job whose page shows its progress.
-    let (actor, tenant, req) = (staff.caller.clone(), staff.tenant, request(&upload, false));
+    let (actor, tenant, req) = (
+        staff.caller.clone(),
+        staff.tenant,
+        request(&upload, false, confirmed),
+    );
     let job = state
         .app
         .start_job(

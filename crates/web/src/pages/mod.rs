@@ -33,6 +33,7 @@ use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 use crate::state::AppState;
 
 pub(crate) use auth::LOGIN_PATH;
+pub(crate) use imports::MAX_UPLOAD_BYTES;
 
 /// What the pages keep between requests, in this process only.
 #[derive(Debug, Default)]

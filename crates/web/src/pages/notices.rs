@@ -5,7 +5,7 @@
 //! of `sesshu_app`; these handlers parse the form, call it and render.
 
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -165,18 +165,9 @@ impl PlanForm {
             as_of: None,
         }
         .query()
-        .map_err(|e| {
-            let m = e.to_string();
-            let field = if self.series.trim().is_empty() {
-                "series"
-            } else if m.contains("終わり") {
-                "to"
-            } else if m.contains("始め") {
-                "from"
-            } else {
-                "basis"
-            };
-            (field, m)
+        .map_err(|e| match e {
+            AppError::Field(f, m) => (f, m),
+            other => ("series", other.to_string()),
         })?;
         Ok(PlanRequest {
             query,
@@ -369,7 +360,7 @@ pub(crate) async fn plan(
         .await
     {
         Ok(Planned::Run(run)) => {
-            Ok(Redirect::to(&format!("/notices/{}", run.run_id)).into_response())
+            Ok(Redirect::to(&format!("/notices/{}?planned=1", run.run_id)).into_response())
         }
         Ok(Planned::Nobody) => {
             let m = "この条件で通知する人はいません。何も作りませんでした。".to_owned();
@@ -380,12 +371,7 @@ pub(crate) async fn plan(
             let preview = preview_of(&report, vec![]);
             plan_page(&state, &staff, f, None, Some(m), Some(preview)).await
         }
-        Err(AppError::Invalid(m)) => {
-            let field = if m.contains("書類") {
-                "documents"
-            } else {
-                "series"
-            };
+        Err(AppError::Field(field, m)) => {
             plan_page(&state, &staff, f, Some((field, m)), None, None).await
         }
         Err(e) => Err(e.into()),
@@ -516,12 +502,21 @@ async fn run_page(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlannedQuery {
+    planned: Option<String>,
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     staff: Staff,
     Path(run_id): Path<String>,
+    Query(p): Query<PlannedQuery>,
 ) -> Result<Response, PageError> {
-    run_page(&state, &staff, &run_id, None, None).await
+    let notice = p.planned.map(|_| {
+        format!("{run_id} を計画しました。対象者の一覧は計画の時点のまま保存されています。")
+    });
+    run_page(&state, &staff, &run_id, notice, None).await
 }
 
 #[derive(Debug, Deserialize)]

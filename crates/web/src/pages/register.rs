@@ -480,6 +480,7 @@ async fn person_page_with(
 #[derive(Debug, Deserialize)]
 pub(crate) struct Recorded {
     recorded: Option<i64>,
+    deleted: Option<i64>,
 }
 
 pub(crate) async fn person(
@@ -488,9 +489,15 @@ pub(crate) async fn person(
     Path(address): Path<String>,
     Query(r): Query<Recorded>,
 ) -> Result<Response, PageError> {
-    let notice = r
-        .recorded
-        .map(|id| format!("接種記録 {id} を登録しました。接種予定に反映しました。"));
+    let notice = match (r.recorded, r.deleted) {
+        (Some(id), _) => Some(format!(
+            "接種記録 {id} を登録しました。接種予定に反映しました。"
+        )),
+        (None, Some(id)) => Some(format!(
+            "接種記録 {id} を削除しました (以前の版は記録に残ります)。接種予定に反映しました。"
+        )),
+        (None, None) => None,
+    };
     person_page(&state, &staff, &address, None, None, notice).await
 }
 

@@ -23,6 +23,7 @@ pub async fn import(
             ImportOptions {
                 mode: ImportMode::Full,
                 all_or_nothing: true,
+                max_identity_changes: None,
                 dry_run: false,
                 file_name: "f.csv".into(),
                 operator: "t".into(),

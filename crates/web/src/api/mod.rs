@@ -1,10 +1,15 @@
 //! The JSON API. Every route names its municipality: no row is reachable without its tenant.
+//! Reads are here; the writes that mirror the pages are in modules named after what they change.
 
-use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
+mod doses;
+mod imports;
+mod notices;
+
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,6 +18,7 @@ use sesshu_domain::access::Permission;
 use sesshu_domain::{MunicipalityCode, parse_date};
 use sesshu_store::{AuditEvent, Outcome, StoreError};
 
+use crate::problem::{ApiJson, ApiQuery, Problem};
 use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 pub use crate::state::AppState;
 pub(crate) use crate::state::{Source, source_of};
@@ -26,6 +32,12 @@ use sesshu_app::view::ImportRunView;
 pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Fields of the request are wrong, each with its message (the field as the body names it).
+    #[error("項目に誤りがあります")]
+    Fields(Vec<(String, String)>),
+    /// The change breaks a rule and was not confirmed: nothing was written.
+    #[error("{0}")]
+    NeedsConfirmation(String),
     #[error("認証が必要です (Authorization: Bearer <APIトークン>)")]
     Unauthorized,
     #[error("権限がありません: {0}")]
@@ -37,6 +49,8 @@ pub(crate) enum ApiError {
     /// An operation failed for a reason that is not the user's (a file, a font): logged.
     #[error("内部エラーが発生しました")]
     Failed(AppError),
+    #[error("{0:?}")]
+    Problem(Problem),
 }
 
 impl From<AppError> for ApiError {
@@ -45,37 +59,66 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(p) => ApiError::Forbidden(p),
             AppError::NotFound(_) => ApiError::NotFound,
             AppError::Store(e) => ApiError::Internal(e),
+            AppError::Field(f, m) => ApiError::Fields(vec![(f.to_owned(), m)]),
+            AppError::Fields(v) => {
+                ApiError::Fields(v.into_iter().map(|(f, m)| (f.to_owned(), m)).collect())
+            }
             e if e.is_users() => ApiError::BadRequest(e.to_string()),
             other => ApiError::Failed(other),
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    Json(json!({ "error": self.to_string() })),
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError::Problem(p)
+    }
+}
+
+impl ApiError {
+    fn problem(self) -> Problem {
+        match self {
+            ApiError::BadRequest(m) => Problem::bad_request(m),
+            ApiError::Fields(fields) => {
+                let detail = fields
+                    .iter()
+                    .map(|(_, m)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join("、");
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "項目に誤りがあります",
                 )
-                    .into_response();
+                .detail(detail)
+                .fields(fields)
             }
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NeedsConfirmation(m) => Problem::new(
+                StatusCode::CONFLICT,
+                "confirmation_required",
+                "確認が必要です: 内容を確かめ、confirm を付けて送り直してください",
+            )
+            .detail(m),
+            ApiError::Unauthorized => Problem::unauthorized(),
+            ApiError::Forbidden(p) => Problem::forbidden(p),
+            ApiError::NotFound => Problem::not_found(),
             ApiError::Internal(e) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = ?e, "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
+                Problem::internal()
             }
             ApiError::Failed(e) => {
                 tracing::error!(error = ?e, "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
+                Problem::internal()
             }
-        };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+            ApiError::Problem(p) => p,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.problem().into_response()
     }
 }
 
@@ -112,11 +155,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 if !safe && !sesshu_store::csrf_matches(&s, csrf) {
-                    return (
+                    return Problem::new(
                         StatusCode::FORBIDDEN,
-                        Json(json!({"error": "CSRF トークンがありません"})),
+                        "csrf",
+                        "CSRF トークンがありません (X-CSRF-Token ヘッダー)",
                     )
-                        .into_response();
+                    .into_response();
                 }
                 Ok(Some(Caller::from_session(s)))
             }
@@ -178,9 +222,44 @@ pub fn router(state: AppState) -> Router {
                 )
                 .route(
                     "/api/v1/municipalities/{code}/persons/by-my-number",
-                    axum::routing::post(find_by_my_number),
+                    post(find_by_my_number),
                 )
-                .route("/api/v1/municipalities/{code}/imports", get(imports))
+                .route(
+                    "/api/v1/municipalities/{code}/imports",
+                    get(imports)
+                        .post(imports::upload)
+                        .layer(axum::extract::DefaultBodyLimit::max(
+                            crate::pages::MAX_UPLOAD_BYTES,
+                        )),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/persons/{address_number}/doses",
+                    post(doses::record),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/doses/flagged",
+                    get(doses::flagged),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/doses/{id}",
+                    get(doses::show).put(doses::correct).delete(doses::delete),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/doses/{id}/review",
+                    post(doses::review),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/notice-runs",
+                    get(notices::list).post(notices::plan),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/notice-runs/{run}",
+                    get(notices::show),
+                )
+                .route(
+                    "/api/v1/municipalities/{code}/notice-runs/{run}/approve",
+                    post(notices::approve),
+                )
                 .route(
                     "/api/v1/municipalities/{code}/access-review",
                     get(access_review),
@@ -200,11 +279,9 @@ pub fn router(state: AppState) -> Router {
                 )
                 .route_layer(middleware::from_fn_with_state(state.clone(), authenticate)),
         )
-        .route("/api/v1/login", axum::routing::post(crate::session::login))
-        .route(
-            "/api/v1/password",
-            axum::routing::post(crate::session::change_password),
-        )
+        .route("/api/v1/login", post(crate::session::login))
+        .route("/api/v1/password", post(crate::session::change_password))
+        .layer(middleware::from_fn(crate::problem::for_api))
         .layer(middleware::from_fn(headers_and_log))
         .with_state(state)
 }
@@ -288,7 +365,7 @@ async fn search(
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
     RawQuery(raw): RawQuery,
-    Query(params): Query<PersonSearch>,
+    ApiQuery(params): ApiQuery<PersonSearch>,
 ) -> Result<Response, ApiError> {
     let page = state
         .app
@@ -344,7 +421,7 @@ async fn reveal_my_number(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((code, address_number)): Path<(String, String)>,
-    Query(q): Query<Purpose>,
+    ApiQuery(q): ApiQuery<Purpose>,
 ) -> Result<Response, ApiError> {
     let digits = state
         .app
@@ -368,7 +445,7 @@ async fn find_by_my_number(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    Json(body): Json<ByMyNumber>,
+    ApiJson(body): ApiJson<ByMyNumber>,
 ) -> Result<Response, ApiError> {
     let shown = state
         .app
@@ -386,9 +463,12 @@ struct Period {
 /// The period asked for, by default the current fiscal year.
 fn period(p: &Period) -> Result<(sesshu_domain::CivilDate, sesshu_domain::CivilDate), ApiError> {
     let fy = sesshu_domain::FiscalYear::of(today_in_japan());
-    let day = |s: &Option<String>, default: Option<sesshu_domain::CivilDate>, what: &str| match s {
-        Some(s) => parse_date(s).map_err(|e| ApiError::BadRequest(format!("{what}: {e}"))),
-        None => default.ok_or_else(|| ApiError::BadRequest(what.to_owned())),
+    let day = |s: &Option<String>, default: Option<sesshu_domain::CivilDate>, what: &str| {
+        let wrong = |m: String| ApiError::Fields(vec![(what.to_owned(), format!("{what}: {m}"))]);
+        match s {
+            Some(s) => parse_date(s).map_err(|e| wrong(e.to_string())),
+            None => default.ok_or_else(|| wrong("日付を指定してください".into())),
+        }
     };
     Ok((
         day(&p.from, fy.first_day(), "from")?,
@@ -401,7 +481,7 @@ async fn municipality_statistics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    Query(p): Query<Period>,
+    ApiQuery(p): ApiQuery<Period>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&code)?;
     let (from, to) = period(&p)?;
@@ -415,7 +495,7 @@ async fn prefecture_statistics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(pref): Path<String>,
-    Query(p): Query<Period>,
+    ApiQuery(p): ApiQuery<Period>,
 ) -> Result<Response, ApiError> {
     let (from, to) = period(&p)?;
     let stats = state
@@ -445,7 +525,7 @@ async fn audit_search(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    Query(search): Query<AuditSearch>,
+    ApiQuery(search): ApiQuery<AuditSearch>,
 ) -> Result<Response, ApiError> {
     let page = state
         .app
