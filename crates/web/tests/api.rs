@@ -507,11 +507,7 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
                 route.method
             );
             // Another municipality's token with every permission: not there.
-            let everything: Vec<&str> = Permission::ALL
-                .iter()
-                .map(|p| p.code())
-                .filter(|c| *c != "audit.read")
-                .collect();
+            let everything = every_permission_but_audit();
             let sapporo = token(&store, "011002", &everything, 1).await;
             assert_eq!(
                 call(&app, &route, &sapporo).await.0,
@@ -1441,6 +1437,31 @@ async fn doses_are_shown_only_with_dose_read() {
     }
 }
 
+/// Every permission but audit.read (one token cannot hold both sides of the separation of
+/// duties).
+fn every_permission_but_audit() -> Vec<&'static str> {
+    Permission::ALL
+        .iter()
+        .map(|p| p.code())
+        .filter(|c| *c != "audit.read")
+        .collect()
+}
+
+/// Machida's audit entries of one function, oldest first.
+async fn entries_of(store: &Store, function: &str) -> Vec<sesshu_store::AuditEntry> {
+    store
+        .audit_entries(
+            Some(MunicipalityCode::parse("132098").unwrap()),
+            &sesshu_store::AuditQuery {
+                function: Some(function.into()),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
 /// What a request got: status, headers, body.
 type Answer = (StatusCode, axum::http::HeaderMap, String);
 
@@ -1693,11 +1714,7 @@ async fn doses_written_through_the_api_are_judged_versioned_and_audited() {
         assert_eq!(count(store.clone()).await, 0);
 
         // Another municipality's dose number is not there, whatever the token may do.
-        let everything: Vec<&str> = Permission::ALL
-            .iter()
-            .map(|p| p.code())
-            .filter(|c| *c != "audit.read")
-            .collect();
+        let everything = every_permission_but_audit();
         let sapporo = token(&store, "011002", &everything, 1).await;
         let (status, _, _) = send(
             &app,
@@ -1709,17 +1726,7 @@ async fn doses_written_through_the_api_are_judged_versioned_and_audited() {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
 
-        let log = store
-            .audit_entries(
-                Some(t),
-                &sesshu_store::AuditQuery {
-                    function: Some("dose.write".into()),
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let log = entries_of(&store, "dose.write").await;
         let actions: Vec<String> = log
             .iter()
             .filter(|e| e.detail.contains(&format!("\"dose_id\":{id}")))
@@ -1824,17 +1831,7 @@ async fn notice_runs_are_planned_and_read_through_the_api() {
                 .len(),
             1
         );
-        let log = store
-            .audit_entries(
-                Some(MunicipalityCode::parse("132098").unwrap()),
-                &sesshu_store::AuditQuery {
-                    function: Some("notice.plan".into()),
-                    limit: 10,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let log = entries_of(&store, "notice.plan").await;
         assert_eq!(log.len(), 1, "{}", db.name);
         assert!(log[0].actor.starts_with("token:"));
     }
