@@ -251,7 +251,15 @@ impl Config {
         })?))
     }
 
+    /// The register, which must exist: only `init` creates one.
     pub async fn store(&self) -> Result<Store> {
+        Store::open(&self.database_url)
+            .await
+            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))
+    }
+
+    /// The register, created (with its directory) when it is not there: `init` only.
+    pub async fn create_store(&self) -> Result<Store> {
         ensure_sqlite_dir(&self.database_url)?;
         Store::connect(&self.database_url)
             .await

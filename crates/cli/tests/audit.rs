@@ -177,3 +177,46 @@ async fn reads_and_changes_are_audited_and_tampering_is_found() {
         assert!(b["broken"]["seq"].as_i64().unwrap() > 1);
     }
 }
+
+/// Only `init` creates a register: any other command on a path that is not there (a typo) is
+/// refused naming the path, and creates nothing — an empty register would verify as intact.
+/// A PostgreSQL database never initialised is refused the same way, and left empty.
+#[tokio::test]
+async fn a_missing_register_is_refused_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let typo = d.join("typo.db");
+    let url = format!("sqlite://{}", typo.display());
+    for args in [
+        &["audit", "verify"][..],
+        &["person", "search", "--kana", "サ"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = common::sesshu(d, &url, args);
+        assert!(!out.status.success(), "{args:?}: {}", common::text(&out));
+        let said = common::text(&out);
+        assert!(
+            said.contains("typo.db") && said.contains("sesshu init"),
+            "{args:?}: {said}"
+        );
+        assert!(!typo.exists(), "{args:?} created the file");
+        assert!(!d.join("typo.audit.db").exists());
+    }
+    if let Some(pg) = sesshu_testkit::postgres().await {
+        let out = common::sesshu(d, &pg.url, &["audit", "verify"]);
+        assert!(!out.status.success(), "{}", common::text(&out));
+        assert!(common::text(&out).contains("sesshu init"));
+        // Still never initialised: init then works on it.
+        let init = common::sesshu(
+            d,
+            &pg.url,
+            &["init", "--municipality", "132098", "--name", "町田市"],
+        );
+        assert!(init.status.success(), "{}", common::text(&init));
+        assert!(
+            common::sesshu(d, &pg.url, &["audit", "verify"])
+                .status
+                .success()
+        );
+    }
+}

@@ -35,6 +35,11 @@ pub enum StoreError {
         "監査ログのファイル {0} に操作ログがありません: データベースと同じ時点のバックアップから一緒に復元してください"
     )]
     AuditFileMissing(String),
+    /// Opening (not creating) a register that is not there.
+    #[error(
+        "登録簿 {0} がありません: 新しく作るときは sesshu init で作成してください (パスを確かめてください)"
+    )]
+    NoRegister(String),
     /// The detail (a database message) is for the log, not for users.
     #[error("監査ログに記録できません")]
     AuditAppend(String),

@@ -113,11 +113,29 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, true).await
+    }
+
+    /// Opens a register that exists: a SQLite file that is not there, or a PostgreSQL database
+    /// that was never initialised, is refused rather than created empty — an empty register
+    /// answers every check as passed (a mistyped path verifying an audit log of 0 entries).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, false).await
+    }
+
+    async fn connect_as(url: &str, create: bool) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
+        if backend == Backend::Sqlite
+            && !create
+            && let Some(path) = sqlite_file::path_of(url)
+            && !path.exists()
+        {
+            return Err(StoreError::NoRegister(path.display().to_string()));
+        }
         let url = match backend {
             // Create the file on first use: the embedded default needs no setup.
-            Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+            Backend::Sqlite if create && !url.contains("mode=") && !url.contains(":memory:") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{sep}mode=rwc")
             }
@@ -176,6 +194,20 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
+        if backend == Backend::Postgres && !create {
+            let initialised = sqlx::query(
+                "SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'municipality'",
+            )
+            .fetch_optional(&pool)
+            .await?;
+            if initialised.is_none() {
+                pool.close().await;
+                return Err(StoreError::NoRegister(
+                    "(PostgreSQL のこのデータベース)".into(),
+                ));
+            }
+        }
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,

@@ -22,7 +22,7 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<ExitCode> {
         .context("--municipality CODE を指定してください (例: --municipality 132098)")?;
     let key_created = ensure_keyring(&config)?;
     ensure_certificate_keyring(&config)?;
-    let store = config.store().await?;
+    let store = config.create_store().await?;
     if key_created {
         store
             .audit(
