@@ -477,22 +477,9 @@ impl Store {
             });
         }
         if !verify_password(password, &a.password_hash) {
-            let failed = a.failed_logins + 1;
-            let locked =
-                (failed >= LOCK_AFTER).then(|| stamp(now + Duration::minutes(LOCK_MINUTES)));
-            sqlx::query(
-                "UPDATE account SET failed_logins = $1, locked_until = $2 WHERE municipality_code = $3 AND login = $4",
-            )
-            .bind(if locked.is_some() { 0 } else { failed })
-            .bind(locked.as_deref())
-            .bind(tenant.as_string())
-            .bind(login)
-            .execute(self.pool())
-            .await?;
-            return Ok(match locked {
-                Some(until) => LoginOutcome::Locked { until },
-                None => LoginOutcome::Invalid,
-            });
+            return self
+                .count_failure(tenant, login, a.failed_logins, now)
+                .await;
         }
         let today = crate::date_in_japan(now).to_string();
         if a.disabled {
@@ -511,15 +498,8 @@ impl Store {
             .execute(self.pool())
             .await?;
         }
-        sqlx::query(
-            "UPDATE account SET failed_logins = 0, locked_until = NULL, last_login_at = $1 \
-             WHERE municipality_code = $2 AND login = $3",
-        )
-        .bind(stamp(now))
-        .bind(tenant.as_string())
-        .bind(login)
-        .execute(self.pool())
-        .await?;
+        // The failures are not cleared here: a right password followed by a wrong second factor
+        // must go on counting ([`Store::login_succeeded`] clears them once every factor passed).
         let expired = policy.max_age_days > 0
             && DateTime::parse_from_rfc3339(&a.password_changed_at).is_ok_and(|changed| {
                 now.signed_duration_since(changed.with_timezone(&Utc))
@@ -535,6 +515,69 @@ impl Store {
 }
 
 impl Store {
+    /// One more failed attempt (a wrong password, a wrong second factor): locks the account
+    /// for [`LOCK_MINUTES`] at the [`LOCK_AFTER`]th.
+    async fn count_failure(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        failed_before: i64,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, StoreError> {
+        let failed = failed_before + 1;
+        let locked = (failed >= LOCK_AFTER).then(|| {
+            (now + Duration::minutes(LOCK_MINUTES))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        });
+        sqlx::query(
+            "UPDATE account SET failed_logins = $1, locked_until = $2 WHERE municipality_code = $3 AND login = $4",
+        )
+        .bind(if locked.is_some() { 0 } else { failed })
+        .bind(locked.as_deref())
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(match locked {
+            Some(until) => LoginOutcome::Locked { until },
+            None => LoginOutcome::Invalid,
+        })
+    }
+
+    /// A wrong second factor after a right password: counted toward the lockout like a wrong
+    /// password, so the six digits cannot be tried one after another.
+    pub async fn second_factor_failed(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, StoreError> {
+        let Some(a) = self.account(tenant, login).await? else {
+            return Ok(LoginOutcome::Invalid);
+        };
+        self.count_failure(tenant, login, a.failed_logins, now)
+            .await
+    }
+
+    /// Every factor passed: the failures so far are forgotten and the login is recorded.
+    pub async fn login_succeeded(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE account SET failed_logins = 0, locked_until = NULL, last_login_at = $1 \
+             WHERE municipality_code = $2 AND login = $3",
+        )
+        .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Enrols (or re-enrols) the second factor: the sealed TOTP key and new recovery codes
     /// (stored as digests; earlier ones stop working). Every session of the account ends.
     pub async fn enroll_totp(

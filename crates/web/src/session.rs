@@ -114,7 +114,7 @@ pub(crate) async fn verify_login(
     password: &str,
     totp: Option<&str>,
 ) -> Result<LoginResult, ApiError> {
-    if !state.throttle.allow(municipality, login) {
+    if !state.throttle.allow(source, municipality, login) {
         return Ok(LoginResult::Throttled);
     }
     let Ok(tenant) = MunicipalityCode::parse(municipality) else {
@@ -191,7 +191,16 @@ pub(crate) async fn verify_login(
             }
         };
         if !ok {
-            refuse("second factor").await?;
+            let counted = state
+                .app
+                .store
+                .second_factor_failed(tenant, login, now)
+                .await?;
+            let why = match counted {
+                LoginOutcome::Locked { .. } => "second factor (locked)",
+                _ => "second factor",
+            };
+            refuse(why).await?;
             return Ok(LoginResult::Refused);
         }
     } else if state.totp_for_all || needs_second_factor(&permissions) {
@@ -202,6 +211,7 @@ pub(crate) async fn verify_login(
         refuse("no grants").await?;
         return Ok(LoginResult::Refused);
     }
+    state.app.store.login_succeeded(tenant, login, now).await?;
     let session = state
         .app
         .store
@@ -378,7 +388,7 @@ pub(crate) async fn change_own_password(
     password: &str,
     new_password: &str,
 ) -> Result<PasswordChange, ApiError> {
-    if !state.throttle.allow(municipality, login) {
+    if !state.throttle.allow(source, municipality, login) {
         return Ok(PasswordChange::Throttled);
     }
     let Ok(tenant) = MunicipalityCode::parse(municipality) else {
@@ -470,11 +480,19 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Attempts per login name (in its municipality) in any minute.
     pub const PER_MINUTE: usize = 10;
+    /// Attempts from one source in any minute, whatever names it tries: guessing across many
+    /// names (or one name spelt many ways) stops here.
+    pub const PER_SOURCE_PER_MINUTE: usize = 30;
 
-    /// Records an attempt; `false` when it is one too many.
-    pub fn allow(&self, municipality: &str, login: &str) -> bool {
-        let key = format!("{municipality}|{}", login.trim().to_ascii_lowercase());
+    /// Records an attempt; `false` when it is one too many for the name or for the source.
+    /// The name is keyed as it is read, not as it was typed: " 132098", "１３２０９８" and
+    /// "132098" are one municipality, "Tanaka " and "ｔａｎａｋａ" one login.
+    pub fn allow(&self, source: &str, municipality: &str, login: &str) -> bool {
+        let code = sesshu_domain::digits::half_width_ascii(municipality);
+        let code = MunicipalityCode::parse(&code).map_or(code, |c| c.as_string());
+        let name = sesshu_domain::digits::half_width_ascii(login).to_ascii_lowercase();
         let now = std::time::Instant::now();
         let Ok(mut map) = self.attempts.lock() else {
             return false;
@@ -483,12 +501,19 @@ impl Throttle {
             // Nobody keeps this many names in flight honestly; start afresh rather than grow.
             map.clear();
         }
-        let recent = map.entry(key).or_default();
-        recent.retain(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
-        if recent.len() >= Self::PER_MINUTE {
+        let mut full = |key: String, limit: usize| {
+            let recent = map.entry(key).or_default();
+            recent.retain(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
+            recent.len() >= limit
+        };
+        if full(format!("{code}|{name}"), Self::PER_MINUTE)
+            || full(format!("source|{source}"), Self::PER_SOURCE_PER_MINUTE)
+        {
             return false;
         }
-        recent.push(now);
+        for key in [format!("{code}|{name}"), format!("source|{source}")] {
+            map.entry(key).or_default().push(now);
+        }
         true
     }
 }

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
@@ -1269,6 +1271,63 @@ async fn an_enrolled_second_factor_is_required_and_recovery_codes_work_once() {
     }
 }
 
+/// With the right password, wrong second-factor codes count toward the lockout like wrong
+/// passwords: after five the account is locked, and the right code no longer lets anyone in.
+#[tokio::test]
+async fn wrong_second_factor_codes_lock_the_account() {
+    use sesshu_domain::access::PasswordPolicy;
+    for db in sesshu_testkit::backends().await {
+        let (app, _, _, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        common::account(&store, t, "kanri", "role:administrator", Some("sakura2026")).await;
+        let secret = sesshu_crypto::totp::new_secret();
+        let sealed =
+            sesshu_crypto::signing::seal_account_secret(&test_keyring(), t, "kanri", &secret)
+                .unwrap();
+        store.enroll_totp(t, "kanri", &sealed, &[]).await.unwrap();
+        let login = |code: &str| {
+            serde_json::json!({"municipality": "132098", "login": "kanri",
+                "password": "sakura2026", "totp": code})
+        };
+        for guess in ["000000", "111111", "222222", "333333", "444444"] {
+            let (status, _, _) = send(&app, "POST", "/api/v1/login", &[], Some(login(guess))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", db.name);
+        }
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+        let code = sesshu_crypto::totp::code_at(&secret, now).unwrap();
+        let (status, _, body) = send(&app, "POST", "/api/v1/login", &[], Some(login(&code))).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{}: locked: {body}",
+            db.name
+        );
+        let locked = store
+            .attempt_login(
+                t,
+                "kanri",
+                "sakura2026",
+                &PasswordPolicy::default(),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(locked, sesshu_store::LoginOutcome::Locked { .. }),
+            "{}: {locked:?}",
+            db.name
+        );
+        let refusals = entries_of(&store, "auth.login").await;
+        assert!(
+            refusals
+                .iter()
+                .any(|e| e.detail.contains("second factor (locked)")),
+            "{}",
+            db.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn hostile_names_come_back_as_plain_data() {
     for db in sesshu_testkit::backends().await {
@@ -1393,20 +1452,53 @@ async fn logins_are_throttled_whether_or_not_the_account_exists() {
     for db in sesshu_testkit::backends().await {
         let (app, _, _, _) = app(&db.url).await;
         for login in ["tanaka", "nobody-at-all"] {
-            let body = serde_json::json!({"municipality": "132098", "login": login, "password": "wrong2026x"});
-            for _ in 0..sesshu_web::Throttle::PER_MINUTE {
-                let (status, _, _) =
-                    send(&app, "POST", "/api/v1/login", &[], Some(body.clone())).await;
+            // The same name however it is typed: spaces, full-width digits and letters, case.
+            let spellings = [
+                ("132098", login.to_owned()),
+                (" 132098", login.to_uppercase()),
+                ("１３２０９８", format!(" {login}")),
+            ];
+            for i in 0..sesshu_web::Throttle::PER_MINUTE {
+                let (m, l) = &spellings[i % spellings.len()];
+                let body =
+                    serde_json::json!({"municipality": m, "login": l, "password": "wrong2026x"});
+                let (status, _, _) = send(&app, "POST", "/api/v1/login", &[], Some(body)).await;
                 assert_eq!(status, StatusCode::UNAUTHORIZED);
             }
-            let (status, _, _) = send(&app, "POST", "/api/v1/login", &[], Some(body)).await;
-            assert_eq!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS,
-                "{}: {login}",
-                db.name
-            );
+            for (m, l) in &spellings {
+                let body =
+                    serde_json::json!({"municipality": m, "login": l, "password": "wrong2026x"});
+                let (status, headers, body) =
+                    send(&app, "POST", "/api/v1/login", &[], Some(body)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "{}: {login} as {m:?} {l:?}",
+                    db.name
+                );
+                assert_eq!(problem(&headers, &body)["code"], "throttled");
+            }
         }
+    }
+}
+
+/// One source trying many names is stopped too, whatever the names.
+#[tokio::test]
+async fn one_source_trying_many_names_is_throttled() {
+    for db in sesshu_testkit::backends().await {
+        let (app, _, _, _) = app(&db.url).await;
+        let mut answers = Vec::new();
+        for i in 0..=sesshu_web::Throttle::PER_SOURCE_PER_MINUTE {
+            let body = serde_json::json!({"municipality": "132098", "login": format!("guess{i}"), "password": "wrong2026x"});
+            answers.push(send(&app, "POST", "/api/v1/login", &[], Some(body)).await.0);
+        }
+        let limit = sesshu_web::Throttle::PER_SOURCE_PER_MINUTE;
+        assert!(
+            answers[..limit]
+                .iter()
+                .all(|s| *s == StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(answers[limit], StatusCode::TOO_MANY_REQUESTS, "{}", db.name);
     }
 }
 
