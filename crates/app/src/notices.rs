@@ -1089,7 +1089,7 @@ fn records(
 }
 
 /// The print vendor's file: Shift_JIS, one row per notice, the same data as the PDFs and never
-/// the My Number. A character Shift_JIS lacks becomes 〓 (the customary mark), and the fields
+/// the My Number; cells defused against formulas. A character Shift_JIS lacks becomes 〓 (the customary mark), and the fields
 /// that needed it are counted.
 struct VendorCsv {
     writer: csv::Writer<std::fs::File>,
@@ -1132,6 +1132,9 @@ impl VendorCsv {
     fn push<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<(), AppError> {
         let mut record = Vec::with_capacity(fields.len());
         for f in fields {
+            // A name or an address that starts like a formula stays text in the vendor's
+            // spreadsheet.
+            let f = sesshu_formats::report::defuse(f.as_ref());
             let f = f.as_ref();
             let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(f);
             if !bad {
@@ -1197,5 +1200,36 @@ impl VendorCsv {
             .map_err(|e| AppError::file(&self.partial, e))?;
         std::fs::rename(&self.partial, path).map_err(|e| AppError::file(path, e))?;
         Ok(self.unmappable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vendor_file_keeps_a_formula_as_text() -> Result<(), AppError> {
+        let dir = tempfile::tempdir().map_err(|e| AppError::Internal(e.to_string()))?;
+        let path = dir.path().join("vendor.csv");
+        let mut csv = VendorCsv::create(&path)?;
+        let mut row = vec![
+            "N1",
+            "100001",
+            "=HYPERLINK(\"http://x\")",
+            "-2",
+            "@a",
+            "佐藤　花子",
+        ];
+        row.resize(15, "");
+        csv.push(&row)?;
+        csv.finish(&path)?;
+        let bytes = std::fs::read(&path).map_err(|e| AppError::file(&path, e))?;
+        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        let row = text.lines().nth(1).unwrap_or_default();
+        assert_eq!(
+            row,
+            "N1,100001,\"'=HYPERLINK(\"\"http://x\"\")\",'-2,'@a,佐藤　花子,,,,,,,,,"
+        );
+        Ok(())
     }
 }

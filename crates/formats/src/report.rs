@@ -90,10 +90,13 @@ pub fn contains_my_number(text: &str) -> bool {
     check(&mut run)
 }
 
-/// A cell a spreadsheet will not run: a leading formula character (`= + - @`) gets an apostrophe.
-/// A refused row's value is whatever the file held, and the clerk opens the report in Excel.
+/// A cell a spreadsheet will not run: a leading formula character (`= + - @`, or the tab and
+/// carriage return that can hide one) gets an apostrophe. A refused row's value is whatever the
+/// file held, and the clerk opens the report in Excel. Every CSV meant for a spreadsheet writes
+/// its cells through this (the import report, the access review, the audit export, the print
+/// vendor's file).
 pub fn defuse(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@']) {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{s}"))
     } else {
         std::borrow::Cow::Borrowed(s)
@@ -154,6 +157,29 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.starts_with('\u{feff}'));
         assert!(text.contains("3,生年月日,存在しない日付です,2025-02-30"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_cell_that_would_run_as_a_formula_is_defused() -> io::Result<()> {
+        for hostile in ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(defuse(hostile), format!("'{hostile}"));
+        }
+        assert_eq!(defuse("佐藤"), "佐藤");
+        let mut r = ErrorReport::new(Vec::new())?;
+        let mut e = RowError::new(
+            2,
+            Some("氏名"),
+            "=HYPERLINK(\"x\")",
+            Some("=cmd|' /C calc'!A0"),
+        );
+        e.clinic = Some("@clinic".into());
+        r.write(&e)?;
+        let bytes = r.finish()?;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("'=cmd|"), "{text}");
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains("'@clinic"), "{text}");
         Ok(())
     }
 }
