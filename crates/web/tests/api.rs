@@ -1804,6 +1804,25 @@ async fn doses_written_through_the_api_are_judged_versioned_and_audited() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(count(store.clone()).await, 0);
+        // A deleted dose is changed no more: a clear refusal, not a failure.
+        for (method, body) in [
+            ("DELETE", serde_json::json!({"reason": "もう一度"})),
+            ("PUT", {
+                let mut b = hib_for(baby);
+                b["reason"] = "削除後の訂正".into();
+                b
+            }),
+        ] {
+            let (status, headers, text) = send(&app, method, &location, &auth, Some(body)).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{}: {method}: {text}",
+                db.name
+            );
+            let v = problem(&headers, &text);
+            assert!(v["title"].as_str().unwrap().contains("削除済み"), "{text}");
+        }
 
         // Another municipality's dose number is not there, whatever the token may do.
         let everything = every_permission_but_audit();
