@@ -3,7 +3,7 @@
 //! change is audited as `user.admin`, a refused one too with its reason.
 
 use serde_json::json;
-use sesshu_domain::access::{PasswordPolicy, Permission, expand, parse_login};
+use sesshu_domain::access::{PasswordPolicy, Permission, expand, grant_label, parse_login};
 use sesshu_domain::{CivilDate, MunicipalityCode};
 use sesshu_store::{Account, Grant, NewAccount, Outcome, ReviewRow};
 
@@ -234,6 +234,21 @@ impl App {
                     return Err(AppError::Field(
                         "grant",
                         "付与するロールを選んでください".into(),
+                    ));
+                }
+                // An administrator does not hand himself the keys: My Number use or an
+                // administrator's permission comes from another administrator.
+                let sensitive = expand(grant).is_ok_and(|ps| {
+                    ps.iter()
+                        .any(|p| p.is_admin() || *p == Permission::MyNumberUse)
+                });
+                if sensitive && actor.actor == format!("user:{login}") {
+                    return Err(AppError::Field(
+                        "grant",
+                        format!(
+                            "自分自身に「{}」は付与できません。別の管理者が付与してください",
+                            grant_label(grant)
+                        ),
                     ));
                 }
                 store

@@ -1107,6 +1107,30 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
             matches!(refused, Err(AppError::Invalid(_))),
             "{name}: {refused:?}"
         );
+        // No administrator hands himself My Number use or an administrator's permission:
+        // sato, now an administrator, is refused; kanri may give it to him.
+        let sato = actor("132098", "sato", "role:administrator");
+        let to_sato = |grant: &str| AccountChange::Grant {
+            login: "sato".into(),
+            grant: grant.into(),
+            valid_from: None,
+            valid_until: None,
+        };
+        for grant in ["mynumber.use", "keys.admin", "role:administrator"] {
+            let refused = w.app.change_account(&sato, t, &to_sato(grant)).await;
+            assert!(
+                matches!(&refused, Err(AppError::Field("grant", m)) if m.contains("自分自身")),
+                "{name}: {grant}: {refused:?}"
+            );
+        }
+        w.app
+            .change_account(&sato, t, &to_sato("role:viewer"))
+            .await
+            .unwrap();
+        w.app
+            .change_account(&admin, t, &to_sato("mynumber.use"))
+            .await
+            .unwrap();
         let none = AccountChange::Revoke {
             login: "sato".into(),
             grant: "role:auditor".into(),
@@ -1119,7 +1143,7 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
         assert!(
             accounts
                 .iter()
-                .any(|(a, g)| a.login == "sato" && g.len() == 2)
+                .any(|(a, g)| a.login == "sato" && g.len() == 4)
         );
         let review = w.app.access_review(&admin, t, None).await.unwrap();
         assert!(review.iter().any(|r| r.login == "sato"), "{name}");
@@ -1128,8 +1152,15 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
             e.iter()
                 .filter(|e| e.outcome == "ok" && e.actor == "user:kanri")
                 .count()
-                == 2,
-            "{name}: add and grant"
+                == 3,
+            "{name}: add and two grants"
+        );
+        assert_eq!(
+            e.iter()
+                .filter(|e| e.outcome == "refused" && e.actor == "user:sato")
+                .count(),
+            3,
+            "{name}: each grant to himself refused and recorded"
         );
         assert!(
             e.iter()
