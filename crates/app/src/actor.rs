@@ -91,10 +91,32 @@ impl Actor {
 
 /// `cli:<user>`: the command line's name for whoever runs it.
 pub fn operator_name() -> String {
-    std::env::var("SESSHU_OPERATOR")
-        .or_else(|_| std::env::var("USER"))
-        .map(|u| format!("cli:{u}"))
-        .unwrap_or_else(|_| "cli".into())
+    operator_from(
+        std::env::var("SESSHU_OPERATOR")
+            .or_else(|_| std::env::var("USER"))
+            .ok(),
+    )
+}
+
+/// `cli:<name>`, the name as given without any `cli:` it already carries: `SESSHU_OPERATOR=cli:x`
+/// is the operator x, so that x cannot approve his own run under a second spelling.
+fn operator_from(raw: Option<String>) -> String {
+    let mut name = raw.unwrap_or_default();
+    loop {
+        let trimmed = name.trim();
+        match trimmed.strip_prefix("cli:") {
+            Some(rest) => name = rest.to_owned(),
+            None => {
+                name = trimmed.to_owned();
+                break;
+            }
+        }
+    }
+    if name.is_empty() {
+        "cli".into()
+    } else {
+        format!("cli:{name}")
+    }
 }
 
 /// This host's name, which the command line's entries and the jobs' runner carry.
@@ -104,4 +126,18 @@ pub fn host_name() -> Option<String> {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_is_one_name_however_it_is_spelt() {
+        for raw in ["x", "cli:x", " cli:cli:x ", "cli: x"] {
+            assert_eq!(operator_from(Some(raw.into())), "cli:x", "{raw:?}");
+        }
+        assert_eq!(operator_from(None), "cli");
+        assert_eq!(operator_from(Some("cli:".into())), "cli");
+    }
 }

@@ -167,6 +167,15 @@ impl App {
         let kana = given(&params.kana);
         if let Some(m) = kana.as_deref().and_then(kana_field_error) {
             wrong.push(("kana", m));
+        } else if kana
+            .as_deref()
+            .is_some_and(|k| sesshu_domain::name::kana_key(k).is_empty())
+        {
+            // Only separators or marks (・, ー): as a prefix it would match everyone.
+            wrong.push((
+                "kana",
+                "カナ氏名に検索できる文字がありません (記号だけでは検索しません)".into(),
+            ));
         }
         let name = given(&params.name);
         let offset = cursor_offset(params.cursor.as_deref())?;

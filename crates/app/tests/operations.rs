@@ -676,6 +676,26 @@ async fn the_register_is_read_and_searched_and_my_numbers_used_only_with_a_purpo
                 if list.iter().any(|(f, m)| *f == "birth_date" && m.contains("生年月日"))),
             "{name}: {bad:?}"
         );
+        // Only separators or marks would match the whole register as a prefix: refused.
+        for (kana, name_) in [(Some("・"), None), (Some("　・　"), Some("佐藤"))] {
+            let everyone = w
+                .app
+                .search_persons(
+                    &clerk,
+                    t,
+                    &sesshu_app::persons::PersonSearch {
+                        kana: kana.map(str::to_owned),
+                        name: name_.map(str::to_owned),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            assert!(
+                matches!(&everyone, Err(AppError::Fields(list))
+                    if list.iter().any(|(_, m)| m.contains("記号だけでは検索しません"))),
+                "{name}: {kana:?} {name_:?}: {everyone:?}"
+            );
+        }
         let hits = w
             .app
             .search_persons(
