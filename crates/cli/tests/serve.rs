@@ -121,6 +121,13 @@ async fn serves_over_tls_and_stops_cleanly() {
             "{}",
             db.name
         );
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=31536000"),
+            "{}: HSTS over TLS: {response}",
+            db.name
+        );
         let login = https_get(port, &cert.cert, "/login").await;
         assert!(
             login.contains("ログイン"),

@@ -133,7 +133,21 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         println!("sesshu: 終了します (処理中の要求を最大10秒待ちます)");
         stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    let app = sesshu_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut router = sesshu_web::router(state);
+    if tls.is_some() {
+        // Served over TLS: browsers are told to come back only that way (a year), so a first
+        // request on plain HTTP cannot be turned against a session.
+        router = router.layer(axum::middleware::map_response(
+            |mut r: axum::response::Response| async move {
+                r.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+                r
+            },
+        ));
+    }
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(tls) => {
             axum_server::from_tcp_rustls(listener, tls)?
