@@ -239,9 +239,76 @@ impl PasswordPolicy {
                 "ログイン名を含むパスワードは使えません".into(),
             ));
         }
+        let mut distinct: Vec<char> = password.chars().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < MIN_DISTINCT_CHARS {
+            return Err(AccessError::Password(format!(
+                "同じ文字の繰り返しが多すぎます ({MIN_DISTINCT_CHARS}種類以上の文字を使ってください)"
+            )));
+        }
+        // The letters with the digits and marks taken out: "Password2026!", "p@ssw0rd1" and
+        // "qwerty123" are one guess each in any attacker's list.
+        let letters: String = password
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if COMMON_WORDS.contains(&letters.as_str()) {
+            return Err(AccessError::Password(
+                "よく使われる語 (password, qwerty など) と数字だけのパスワードは使えません".into(),
+            ));
+        }
         Ok(())
     }
 }
+
+/// Fewer different characters than this is a pattern, not a password (`aaaaaaa1`).
+const MIN_DISTINCT_CHARS: usize = 5;
+
+/// The letter parts that head every list of leaked passwords, in the forms they take once the
+/// digits and marks of `p@ssw0rd1` are taken out.
+const COMMON_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passwrd",
+    "psswrd",
+    "pssword",
+    "pass",
+    "passw",
+    "qwerty",
+    "qwert",
+    "qwertyuiop",
+    "asdf",
+    "asdfgh",
+    "asdfghjkl",
+    "zxcv",
+    "zxcvbn",
+    "abc",
+    "abcd",
+    "abcde",
+    "abcdef",
+    "abcdefg",
+    "admin",
+    "administrator",
+    "root",
+    "login",
+    "user",
+    "guest",
+    "test",
+    "welcome",
+    "letmein",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "master",
+    "secret",
+    "changeme",
+    "hello",
+    "sesshu",
+    "qazwsx",
+    "trustno",
+];
 
 /// A login name: 3–32 of `a-z 0-9 . _ -`, starting with a letter.
 pub fn parse_login(input: &str) -> Result<String, AccessError> {
@@ -313,6 +380,19 @@ mod tests {
             "contains the login"
         );
         assert!(p.check("tanaka", "sakura2026").is_ok());
+        for guessable in [
+            "aaaaaaa1",
+            "a1a1a1a1a1",
+            "Password2026",
+            "p@ssw0rd1",
+            "qwerty123",
+            "admin2026",
+        ] {
+            assert!(p.check("tanaka", guessable).is_err(), "{guessable}");
+        }
+        for fine in ["kanagawa77", "tk1234567", "demo1432342"] {
+            assert!(p.check("tanaka", fine).is_ok(), "{fine}");
+        }
         assert_eq!(parse_login("Tanaka.H"), Ok("tanaka.h".into()));
         assert!(parse_login("1abc").is_err());
         assert!(parse_login("ab").is_err());
