@@ -113,12 +113,18 @@ impl App {
                 progress,
             )
             .await?;
+        // The persons whose old and new names the result lists are shown to whoever reads it.
+        let shown = s
+            .identity_sample
+            .iter()
+            .map(|c| c.address_number.clone())
+            .collect();
         self.record(
             actor,
             "import.residents",
             outcome_of(s.status),
             vec![],
-            vec![],
+            shown,
             json!({
                 "import_id": s.import_id, "file": file, "dry_run": dry_run,
                 "sha256": s.file_sha256, "status": s.status.as_str(), "inserted": s.inserted,

@@ -959,6 +959,14 @@ async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
             1,
             "{name}: the preview, recorded as a dry run"
         );
+        // The preview listed the persons whose names it changes: recorded as shown.
+        let first = newcomers[0].address_number.as_str();
+        assert!(
+            e.iter()
+                .filter(|e| e.detail.contains("\"dry_run\":true"))
+                .all(|e| e.persons_shown.contains(first)),
+            "{name}: the persons listed are in the entry"
+        );
         assert!(
             e.iter()
                 .any(|e| e.outcome == "ok" && e.detail.contains(&done.import_id))
