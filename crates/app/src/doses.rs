@@ -253,6 +253,29 @@ impl App {
         })
     }
 
+    /// Records a dose as a person gave it (the page's form, an API body): the permission first,
+    /// so a caller without it learns nothing from the fields' errors; then every wrong field at
+    /// once ([`AppError::Fields`]); then [`App::add_dose`].
+    pub async fn add_dose_as_given(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        address_number: &str,
+        input: &DoseInput,
+        confirmed: bool,
+    ) -> Result<Written, AppError> {
+        self.authorize(actor, tenant, Permission::DoseWrite, "dose.write")
+            .await?;
+        let dose = input.dose(self.engine.rules(), None)?;
+        self.add_dose(
+            actor,
+            tenant,
+            address_number,
+            DoseChange { dose, confirmed },
+        )
+        .await
+    }
+
     /// One dose as recorded now with its earlier versions, oldest first (dose.read; the person
     /// is audited as shown).
     pub async fn dose(

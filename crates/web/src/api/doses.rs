@@ -132,31 +132,17 @@ pub(crate) async fn record(
     Path((code, address_number)): Path<(String, String)>,
     ApiJson(body): ApiJson<DoseBody>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&code)?;
-    let app = &state.app;
-    let w = async {
-        // Permission first: a caller without it learns nothing from the body's errors.
-        app.authorize(
+    let w = state
+        .app
+        .add_dose_as_given(
             &caller,
-            tenant,
-            sesshu_domain::access::Permission::DoseWrite,
-            "dose.write",
-        )
-        .await?;
-        let dose = body.input().dose(app.engine.rules(), None)?;
-        app.add_dose(
-            &caller,
-            tenant,
+            tenant(&code)?,
             &address_number,
-            DoseChange {
-                dose,
-                confirmed: body.confirm,
-            },
+            &body.input(),
+            body.confirm,
         )
         .await
-    }
-    .await
-    .map_err(|e| refused(e.into()))?;
+        .map_err(|e| refused(e.into()))?;
     written(&code, w, true)
 }
 

@@ -261,27 +261,22 @@ pub(crate) async fn create(
         .await?;
     staff.check_csrf(&form.csrf)?;
     let (a, row) = the_person(&state, &staff, &address).await?;
-    let dose = match form.input().dose(state.app.engine.rules(), None) {
-        Ok(d) => d,
-        Err(e) => {
-            let errors = field_errors(e)?;
-            return form_page(&state, &staff, &row, form, errors, None, None).await;
-        }
-    };
-    let lot = dose.lot.clone();
-    let product = dose.product.clone();
-    let change = DoseChange {
-        dose,
-        confirmed: form.confirm.is_some(),
-    };
     match state
         .app
-        .add_dose(&staff.caller, staff.tenant, a.as_str(), change)
+        .add_dose_as_given(
+            &staff.caller,
+            staff.tenant,
+            a.as_str(),
+            &form.input(),
+            form.confirm.is_some(),
+        )
         .await
     {
         Ok(Written::Recorded { dose_id, .. }) => {
-            if let Some(lot) = &lot {
-                state.pages.remember_lot(&staff.key, &product, lot);
+            if let (Some(product), Some(lot)) = (field(&form.product), field(&form.lot)) {
+                state
+                    .pages
+                    .remember_lot(&staff.key, &product.to_ascii_lowercase(), lot);
             }
             Ok(
                 Redirect::to(&format!("/persons/{}?recorded={dose_id}", a.as_str()))
