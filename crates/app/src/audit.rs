@@ -295,7 +295,7 @@ impl App {
             if broken { Outcome::Failed } else { Outcome::Ok },
             vec![],
             vec![],
-            json!({"entries": v.entries, "broken": v.broken}),
+            json!({"entries": v.entries, "broken": v.broken, "anchored": v.anchored}),
         )
         .await?;
         Ok(v)

@@ -12,7 +12,7 @@ use sesshu_crypto::{Keyring, KeyringSource};
 use sesshu_domain::MunicipalityCode;
 use sesshu_schedule::RuleBook;
 use sesshu_schedule::rules::DEFAULT_RULES;
-use sesshu_store::Store;
+use sesshu_store::{AuditAnchor, Store};
 
 pub const DEFAULT_CONFIG: &str = "sesshu.toml";
 pub const DEFAULT_DATABASE: &str = "sqlite://sesshu-data/sesshu.db";
@@ -26,6 +26,9 @@ pub const DEFAULT_CERTIFICATE_KEY_FILE: &str = "sesshu-data/certificate.key";
 pub struct FileConfig {
     pub database_url: Option<String>,
     pub key_file: Option<PathBuf>,
+    /// Where each audit chain's head is kept outside the database [default: `audit-heads`
+    /// beside the key file].
+    pub audit_anchor: Option<PathBuf>,
     pub municipality: Option<String>,
     pub listen: Option<String>,
     /// The automatic logout of staff sessions, in seconds (default 900).
@@ -93,6 +96,7 @@ pub struct Config {
     pub config_file_found: bool,
     pub database_url: String,
     pub key_file: PathBuf,
+    pub audit_anchor: PathBuf,
     pub municipality: Option<MunicipalityCode>,
     pub listen: String,
     pub aliases: HashMap<String, String>,
@@ -131,7 +135,17 @@ impl Config {
             .or(file.municipality)
             .map(|m| MunicipalityCode::parse(&m).with_context(|| format!("団体コード '{m}'")))
             .transpose()?;
+        let key_file = args
+            .key_file
+            .clone()
+            .or(file.key_file)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
         Ok(Self {
+            audit_anchor: std::env::var_os("SESSHU_AUDIT_ANCHOR")
+                .map(PathBuf::from)
+                .or(file.audit_anchor)
+                .unwrap_or_else(|| audit_anchor_beside(&key_file)),
+            key_file,
             config_path,
             config_file_found: found,
             database_url: args
@@ -139,11 +153,6 @@ impl Config {
                 .clone()
                 .or(file.database_url)
                 .unwrap_or_else(|| DEFAULT_DATABASE.into()),
-            key_file: args
-                .key_file
-                .clone()
-                .or(file.key_file)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE)),
             municipality,
             listen: std::env::var("SESSHU_LISTEN")
                 .ok()
@@ -251,19 +260,37 @@ impl Config {
         })?))
     }
 
-    /// The register, which must exist: only `init` creates one.
+    /// The register, which must exist: only `init` creates one. Its audit chains' heads are
+    /// kept outside it as they advance.
     pub async fn store(&self) -> Result<Store> {
-        Store::open(&self.database_url)
+        Ok(Store::open(&self.database_url)
             .await
-            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))
+            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))?
+            .with_audit_anchor(AuditAnchor::new(&self.audit_anchor)))
     }
 
-    /// The register, created (with its directory) when it is not there: `init` only.
+    /// The register, created (with its directory) when it is not there: `init` only. Heads
+    /// kept for an earlier register at the same place are set aside (and named), not compared
+    /// with a new, empty log.
     pub async fn create_store(&self) -> Result<Store> {
         ensure_sqlite_dir(&self.database_url)?;
-        Store::connect(&self.database_url)
+        let existed = Store::open(&self.database_url).await;
+        if let Ok(s) = &existed {
+            s.close().await;
+        }
+        let anchor = AuditAnchor::new(&self.audit_anchor);
+        if existed.is_err()
+            && let Some(aside) = anchor.set_aside()?
+        {
+            eprintln!(
+                "以前の登録簿の監査ログの先頭を {} に移しました",
+                aside.display()
+            );
+        }
+        Ok(Store::connect(&self.database_url)
             .await
-            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))
+            .with_context(|| format!("データベース {}", redact_url(&self.database_url)))?
+            .with_audit_anchor(anchor))
     }
 
     /// The municipality to act on: the configured one, or the only one in the database.
@@ -302,6 +329,16 @@ impl Config {
         s.parse()
             .with_context(|| format!("待ち受けアドレス '{s}' (例: 127.0.0.1:8080)"))
     }
+}
+
+/// The default place of the audit chains' heads: beside the key file, which the database's
+/// users cannot reach either.
+pub fn audit_anchor_beside(key_file: &Path) -> PathBuf {
+    key_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join("audit-heads"))
+        .unwrap_or_else(|| PathBuf::from("audit-heads"))
 }
 
 /// SQLite creates the file but not its directory.

@@ -220,3 +220,111 @@ async fn a_missing_register_is_refused_not_created() {
         );
     }
 }
+
+/// Someone with the database but not the key file's directory cuts the log short: the last
+/// entries, a whole municipality's chain, every entry. What remains still links up, so only the
+/// heads kept beside the key file as the log advanced show it — and `audit verify` compares
+/// with them without being asked.
+#[tokio::test]
+async fn a_log_cut_short_is_found_against_the_heads_kept_outside() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        common::init_machida(d, &db.url);
+        for kana in ["ア", "イ", "ウ", "エ"] {
+            assert!(run(&["person", "search", "--kana", kana]).status.success());
+        }
+        let ok = run(&["audit", "verify", "--json"]);
+        assert_eq!(ok.status.code(), Some(0), "{}: {}", db.name, text(&ok));
+        assert!(
+            json(&ok)["anchored"].as_u64().unwrap() >= 2,
+            "{}: both chains compared: {}",
+            db.name,
+            text(&ok)
+        );
+        assert!(
+            d.join("keys/audit-heads/132098.head").exists(),
+            "kept beside the key file"
+        );
+        let said = text(&run(&["audit", "verify"]));
+        assert!(said.contains("先頭"), "{said}");
+
+        let store = sesshu_store::Store::connect(&db.url).await.unwrap();
+        store
+            .raw_execute_for_tests(if db.name == "sqlite" {
+                "DROP TRIGGER audit_log_no_delete"
+            } else {
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"
+            })
+            .await
+            .unwrap();
+        let last = store
+            .audit_heads_now()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(c, _, _)| c == "132098")
+            .unwrap()
+            .1;
+        store
+            .raw_execute_for_tests(&format!(
+                "DELETE FROM audit_log WHERE municipality_code = '132098' AND seq > {}",
+                last - 3
+            ))
+            .await
+            .unwrap();
+        let cut = run(&["audit", "verify", "--json"]);
+        assert_eq!(cut.status.code(), Some(4), "{}: {}", db.name, text(&cut));
+        let b = json(&cut);
+        assert_eq!(b["broken"]["municipality_code"], "132098");
+        assert_eq!(b["broken"]["seq"].as_i64(), Some(last - 2));
+        assert!(
+            b["broken"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("末尾の削除"),
+            "{b}"
+        );
+        // What is left links up: without the kept heads it would have passed.
+        let blind = run(&["audit", "verify", "--no-anchor"]);
+        assert_eq!(blind.status.code(), Some(0), "{}", text(&blind));
+        assert!(text(&blind).contains("--no-anchor"));
+        // A later append does not move the kept head back to the shortened log.
+        assert!(run(&["person", "search", "--kana", "オ"]).status.success());
+        assert_eq!(run(&["audit", "verify"]).status.code(), Some(4));
+
+        store
+            .raw_execute_for_tests("DELETE FROM audit_log WHERE municipality_code = '132098'")
+            .await
+            .unwrap();
+        let gone = json(&run(&["audit", "verify", "--json"]));
+        assert_eq!(gone["broken"]["municipality_code"], "132098", "{gone}");
+        assert!(
+            gone["broken"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("連鎖ごとの削除"),
+            "{gone}"
+        );
+
+        store
+            .raw_execute_for_tests("DELETE FROM audit_log")
+            .await
+            .unwrap();
+        store.close().await;
+        let empty = run(&["audit", "verify", "--json"]);
+        assert_eq!(
+            empty.status.code(),
+            Some(4),
+            "{}: an emptied log is not intact: {}",
+            db.name,
+            text(&empty)
+        );
+        // A damaged record is reported, not read as 'nothing kept'.
+        std::fs::write(d.join("keys/audit-heads/132098.head"), "x\n").unwrap();
+        let damaged = run(&["audit", "verify"]);
+        assert!(!damaged.status.success());
+        assert!(text(&damaged).contains("132098.head"), "{}", text(&damaged));
+    }
+}

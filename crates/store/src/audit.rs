@@ -212,6 +212,26 @@ pub struct AuditVerification {
     pub entries: u64,
     pub chains: u64,
     pub broken: Option<AuditBreak>,
+    /// How many chains were compared with the heads kept outside the database; `None` when
+    /// none are kept (or the comparison was skipped).
+    pub anchored: Option<u64>,
+}
+
+/// A chain that ends before the head kept outside the database had reached: its tail was
+/// deleted.
+fn cut_short(
+    kept: &std::collections::BTreeMap<String, (i64, String)>,
+    code: &str,
+    last_seq: i64,
+) -> Option<AuditBreak> {
+    let (seq, _) = kept.get(code)?;
+    (*seq > last_seq).then(|| AuditBreak {
+        municipality_code: code.to_owned(),
+        seq: last_seq + 1,
+        reason: format!(
+            "記録が連番 {last_seq} で終わっていますが、データベースの外に保管した先頭は連番 {seq} です (末尾の削除)"
+        ),
+    })
 }
 
 /// What an auditor searches by; every criterion is optional.
@@ -328,6 +348,9 @@ impl Store {
             }
             match self.insert_entries(&entries).await {
                 Ok(()) => {
+                    for (code, (seq, hash)) in &next {
+                        self.anchor_head(code, *seq, hash);
+                    }
                     heads.extend(next);
                     for (w, e) in batch.into_iter().zip(entries) {
                         let _ = w.done.send(Ok(e.seq));
@@ -387,6 +410,17 @@ impl Store {
         })
     }
 
+    /// Moves the chain's head kept outside the database. The entry is committed whatever
+    /// happens here: a record that cannot be written is logged for the administrator (the
+    /// operation itself is done and audited) and caught up by the next append.
+    fn anchor_head(&self, code: &str, seq: i64, hash: &str) {
+        if let Some(anchor) = &self.audit_anchor
+            && let Err(e) = anchor.advance(code, seq, hash)
+        {
+            tracing::error!(chain = code, "{e}");
+        }
+    }
+
     async fn audit_head(&self, code: &str) -> Result<(i64, String), StoreError> {
         let head = sqlx::query(
             "SELECT seq, hash FROM audit_log WHERE municipality_code = $1 ORDER BY seq DESC LIMIT 1",
@@ -402,12 +436,23 @@ impl Store {
 
     /// Streams every chain once, recomputing each hash: memory stays flat however long the log.
     /// A chain shortened by the retention job starts where its signed summary says; the
-    /// signature is checked with `keyring` (without it, such a chain reports as broken).
+    /// signature is checked with `keyring` (without it, such a chain reports as broken). When
+    /// the store keeps heads outside the database ([`Store::with_audit_anchor`]), every chain
+    /// must still reach its kept head, with the same hash there.
     pub async fn verify_audit(
         &self,
         keyring: Option<&Keyring>,
     ) -> Result<AuditVerification, StoreError> {
-        self.verify_chains(keyring, None).await
+        self.verify_chains(keyring, None, true).await
+    }
+
+    /// The same, without comparing with the heads kept outside the database: after restoring a
+    /// backup, whose log is older than the kept heads by design.
+    pub async fn verify_audit_ignoring_anchor(
+        &self,
+        keyring: Option<&Keyring>,
+    ) -> Result<AuditVerification, StoreError> {
+        self.verify_chains(keyring, None, false).await
     }
 
     /// The same verification of one municipality's chain only (what its auditor may see).
@@ -416,15 +461,27 @@ impl Store {
         keyring: Option<&Keyring>,
         tenant: MunicipalityCode,
     ) -> Result<AuditVerification, StoreError> {
-        self.verify_chains(keyring, Some(tenant.as_string())).await
+        self.verify_chains(keyring, Some(tenant.as_string()), true)
+            .await
     }
 
     async fn verify_chains(
         &self,
         keyring: Option<&Keyring>,
         only: Option<String>,
+        anchored: bool,
     ) -> Result<AuditVerification, StoreError> {
         let starts = self.retention_starts(keyring).await?;
+        let anchor = self.audit_anchor.as_deref().filter(|_| anchored);
+        let kept: std::collections::BTreeMap<String, (i64, String)> = match anchor {
+            Some(a) => a
+                .heads()?
+                .into_iter()
+                .filter(|h| only.as_ref().is_none_or(|c| *c == h.chain))
+                .map(|h| (h.chain, (h.seq, h.hash)))
+                .collect(),
+            None => Default::default(),
+        };
         let mut rows = match &only {
             Some(code) => {
                 sqlx::query("SELECT * FROM audit_log WHERE municipality_code = $1 ORDER BY seq")
@@ -438,7 +495,9 @@ impl Store {
             entries: 0,
             chains: 0,
             broken: None,
+            anchored: anchor.map(|_| kept.len() as u64),
         };
+        let mut seen = std::collections::HashSet::new();
         let mut chain: Option<(String, i64, String)> = None;
         while let Some(r) = rows.try_next().await? {
             let e = AuditEntry::from_row(&r)?;
@@ -446,7 +505,14 @@ impl Store {
             let (expected_seq, expected_prev) = match &chain {
                 Some((code, seq, hash)) if *code == e.municipality_code => (seq + 1, hash.clone()),
                 _ => {
+                    if let Some((code, seq, _)) = &chain
+                        && let Some(b) = cut_short(&kept, code, *seq)
+                    {
+                        out.broken = Some(b);
+                        return Ok(out);
+                    }
                     out.chains += 1;
+                    seen.insert(e.municipality_code.clone());
                     starts
                         .get(&e.municipality_code)
                         .cloned()
@@ -470,6 +536,14 @@ impl Store {
                     "署名付きの確認点と一致しません (確認点より前の記録が書き換えられました)"
                         .into(),
                 )
+            } else if kept
+                .get(&e.municipality_code)
+                .is_some_and(|(seq, hash)| *seq == e.seq && *hash != e.hash)
+            {
+                Some(
+                    "データベースの外に保管した先頭のハッシュと一致しません (連鎖の作り直し)"
+                        .into(),
+                )
             } else {
                 None
             };
@@ -482,6 +556,22 @@ impl Store {
                 return Ok(out);
             }
             chain = Some((e.municipality_code, e.seq, e.hash));
+        }
+        if let Some((code, seq, _)) = &chain
+            && let Some(b) = cut_short(&kept, code, *seq)
+        {
+            out.broken = Some(b);
+            return Ok(out);
+        }
+        // A chain kept outside but gone from the database: deleted whole.
+        if let Some((code, (seq, _))) = kept.iter().find(|(code, _)| !seen.contains(*code)) {
+            out.broken = Some(AuditBreak {
+                municipality_code: code.clone(),
+                seq: *seq,
+                reason: format!(
+                    "この団体の記録がありません: データベースの外に保管した先頭は連番 {seq} です (連鎖ごとの削除)"
+                ),
+            });
         }
         Ok(out)
     }
@@ -610,6 +700,7 @@ impl Store {
         );
         entry.insert(self.backend()).execute(&mut *db).await?;
         db.commit().await?;
+        self.anchor_head(&code, entry.seq, &entry.hash);
         Ok(Some(i64::try_from(removed).unwrap_or(i64::MAX)))
     }
 
@@ -641,6 +732,7 @@ impl Store {
             let entry =
                 AuditEntry::next(&code, (seq, hash), &event, "[]".into(), "[]".into(), detail);
             entry.insert(self.backend()).execute(self.pool()).await?;
+            self.anchor_head(&code, entry.seq, &entry.hash);
             heads.insert(code, (entry.seq, entry.hash));
             n += 1;
         }

@@ -40,6 +40,8 @@ pub enum StoreError {
         "登録簿 {0} がありません: 新しく作るときは sesshu init で作成してください (パスを確かめてください)"
     )]
     NoRegister(String),
+    #[error(transparent)]
+    Anchor(#[from] crate::AnchorError),
     /// The detail (a database message) is for the log, not for users.
     #[error("監査ログに記録できません")]
     AuditAppend(String),

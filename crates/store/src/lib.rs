@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod audit_anchor;
 mod backfill;
 mod bulk_load;
 mod certificates;
@@ -42,6 +43,7 @@ pub use audit::{
     AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, CHECKPOINT, DEPLOYMENT,
     Outcome,
 };
+pub use audit_anchor::{AnchorError, AnchoredHead, AuditAnchor};
 pub use certificates::CertificateRecord;
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
@@ -105,6 +107,8 @@ pub struct Store {
     /// Audit events waiting for the writer: whoever holds `audit_heads` appends every waiting
     /// event in one statement (group commit), so concurrent requests share a round trip.
     audit_queue: std::sync::Arc<std::sync::Mutex<Vec<audit::Waiting>>>,
+    /// Where each chain's head is kept outside the database as it advances (`audit_anchor.rs`).
+    audit_anchor: Option<std::sync::Arc<AuditAnchor>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -235,7 +239,19 @@ impl Store {
             sqlite_file,
             audit_heads: Default::default(),
             audit_queue: Default::default(),
+            audit_anchor: None,
         })
+    }
+
+    /// Keeps every chain's head in `anchor` as it advances, and checks the log against it when
+    /// verifying: a log cut short is then found without any file given by hand.
+    pub fn with_audit_anchor(mut self, anchor: AuditAnchor) -> Self {
+        self.audit_anchor = Some(std::sync::Arc::new(anchor));
+        self
+    }
+
+    pub fn audit_anchor(&self) -> Option<&AuditAnchor> {
+        self.audit_anchor.as_deref()
     }
 
     pub fn backend(&self) -> Backend {

@@ -39,7 +39,12 @@ async fn main() {
         .unwrap_or(10_000_000);
     let engine = sesshu_schedule::Engine::new(sesshu_schedule::RuleBook::builtin().unwrap());
     for db in sesshu_testkit::backends().await {
-        let store = Store::connect(&db.url).await.unwrap();
+        // As deployed: every append also moves the chain's head kept outside the database.
+        let heads = tempfile::tempdir().unwrap();
+        let store = Store::connect(&db.url)
+            .await
+            .unwrap()
+            .with_audit_anchor(sesshu_store::AuditAnchor::new(heads.path()));
         let tenant = MunicipalityCode::parse("132098").unwrap();
         store.create_municipality(tenant, "町田市").await.unwrap();
         let keyring = Keyring::generate();

@@ -24,6 +24,10 @@ pub enum AuditCommand {
         /// Write every chain's head (chain, seq, hash) here, to keep outside the database
         #[arg(long)]
         heads_out: Option<PathBuf>,
+        /// Do not compare with the heads kept beside the key file (after restoring a backup,
+        /// whose log is older than them by design)
+        #[arg(long)]
+        no_anchor: bool,
     },
     /// The retention job: remove entries older than the retention period (at least 5 years),
     /// leaving in each chain a summary entry signed with the deployment's key
@@ -80,9 +84,10 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> Result<ExitCode>
             json,
             heads,
             heads_out,
+            no_anchor,
         } => {
             let keyring = config.keyring().ok();
-            verify(&store, keyring.as_ref(), json, heads, heads_out).await
+            verify(&store, keyring.as_ref(), json, heads, heads_out, no_anchor).await
         }
         AuditCommand::Retain { years, as_of } => {
             if years < 5 {
@@ -180,9 +185,14 @@ async fn verify(
     json_out: bool,
     heads: Option<PathBuf>,
     heads_out: Option<PathBuf>,
+    no_anchor: bool,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let mut v = store.verify_audit(keyring).await?;
+    let mut v = if no_anchor {
+        store.verify_audit_ignoring_anchor(keyring).await?
+    } else {
+        store.verify_audit(keyring).await?
+    };
     // Heads kept outside the database anchor the chains: a chain rewritten from the start, or
     // after its last checkpoint, no longer holds the entry that was kept.
     if let (None, Some(path)) = (&v.broken, &heads) {
@@ -242,7 +252,8 @@ async fn verify(
                 },
                 vec![],
                 vec![],
-                json!({"entries": v.entries, "broken": v.broken, "checkpoints": checkpoints}),
+                json!({"entries": v.entries, "broken": v.broken, "checkpoints": checkpoints,
+                       "anchored": v.anchored}),
             ),
         )
         .await?;
@@ -251,7 +262,7 @@ async fn verify(
         println!(
             "{}",
             json!({"intact": v.broken.is_none(), "entries": v.entries, "chains": v.chains,
-                   "broken": v.broken, "seconds": seconds})
+                   "anchored": v.anchored, "broken": v.broken, "seconds": seconds})
         );
     } else if let Some(b) = &v.broken {
         println!(
@@ -263,6 +274,15 @@ async fn verify(
             "監査ログは完全です ({} 件, {} 系列, {:.1} 秒)",
             v.entries, v.chains, seconds
         );
+        match (v.anchored, store.audit_anchor()) {
+            (Some(n), Some(a)) => println!(
+                "データベースの外に保管した先頭 ({n} 系列, {}) とも一致しました",
+                a.dir().display()
+            ),
+            _ => println!(
+                "注意: 先頭の保管場所と照合していません (--no-anchor): 末尾の削除は確かめていません"
+            ),
+        }
     }
     Ok(if v.broken.is_none() {
         ExitCode::SUCCESS

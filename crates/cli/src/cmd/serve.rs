@@ -217,7 +217,16 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
     keyring.create_file(&dir.join("sesshu.key"))?;
     // Beside the data key, where `certificate issue` looks for it given `--key-file`.
     Keyring::generate().create_file(&dir.join("certificate.key"))?;
-    let store = Store::connect(&format!("sqlite://{}", dir.join("sesshu.db").display())).await?;
+    // The demo's log starts afresh, and so do its kept heads.
+    let heads = dir.join("audit-heads");
+    if heads.exists() {
+        std::fs::remove_dir_all(&heads)
+            .with_context(|| format!("{} を削除できません", heads.display()))?;
+    }
+    let anchor = sesshu_store::AuditAnchor::new(heads);
+    let store = Store::connect(&format!("sqlite://{}", dir.join("sesshu.db").display()))
+        .await?
+        .with_audit_anchor(anchor);
     let code = MunicipalityCode::parse(DEMO_MUNICIPALITY)?;
     store.create_municipality(code, DEMO_NAME).await?;
     let today = sesshu_web::today_in_japan();

@@ -530,8 +530,13 @@ pub(crate) async fn audit_verify(
     let (text, broken) = match &v.broken {
         None => (
             format!(
-                "検証済み: {} 件の記録の連鎖は完全です (改ざん・削除・挿入・入れ替えなし)。",
-                v.entries
+                "検証済み: {} 件の記録の連鎖は完全です (改ざん・削除・挿入・入れ替えなし)。{}",
+                v.entries,
+                match v.anchored {
+                    Some(_) => "データベースの外に保管した先頭とも一致しました (末尾の削除なし)。",
+                    None =>
+                        "先頭がデータベースの外に保管されていないため、末尾の削除は確かめていません。",
+                }
             ),
             false,
         ),
