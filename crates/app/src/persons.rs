@@ -127,7 +127,8 @@ impl App {
             )
             .await?;
             return Err(AppError::NotFound(format!(
-                "宛名番号 {address_number} の人は団体 {tenant} に登録されていません"
+                "宛名番号 {} の人は団体 {tenant} に登録されていません",
+                as_typed(&address_number)
             )));
         };
         if !actor.can(Permission::DoseRead) {
@@ -255,7 +256,7 @@ impl App {
             .store
             .person(tenant, &address_number)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("宛名番号 {address_number}")))?;
+            .ok_or_else(|| AppError::NotFound(format!("宛名番号 {}", as_typed(&address_number))))?;
         let number = row.open_my_number(&self.crypto(tenant)?)?;
         self.record(
             actor,
@@ -388,5 +389,15 @@ impl App {
         )
         .await?;
         Ok(result?)
+    }
+}
+
+/// An address number as typed, for a message: one that passes as a My Number and named nobody
+/// is not repeated (it may be the number typed into the wrong box).
+pub fn as_typed(a: &AddressNumber) -> &str {
+    if sesshu_domain::my_number::mentions_my_number(a.as_str()) {
+        "(個人番号の可能性があるため表示しません)"
+    } else {
+        a.as_str()
     }
 }

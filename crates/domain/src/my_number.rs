@@ -78,6 +78,56 @@ pub fn is_valid_my_number(digits: &[u8]) -> bool {
     check_digit(&d[..11]) == d[11]
 }
 
+/// True when `text` holds a standalone run of 12 digits (half- or full-width, optionally split
+/// by hyphens or spaces) that passes the My Number check digit: a value that must not be shown
+/// or kept outside the sealed column, whatever field it arrived in.
+pub fn contains_my_number(text: &str) -> bool {
+    scan(text, false)
+}
+
+/// The same, for text that also carries hexadecimal hashes and codes (the audit log's
+/// details): a run touching a Latin letter or digit (`ab123456789012cd`) is part of a longer
+/// token, not a number someone typed.
+pub fn mentions_my_number(text: &str) -> bool {
+    scan(text, true)
+}
+
+fn scan(text: &str, within_tokens_too: bool) -> bool {
+    let mut run: Vec<u8> = Vec::new();
+    let mut opened_cleanly = true;
+    let mut before = None::<char>;
+    let hit = |run: &[u8], opened: bool, closing: Option<char>| {
+        run.len() == 12
+            && is_valid_my_number(run)
+            && (!within_tokens_too
+                || (opened && !closing.is_some_and(|c| c.is_ascii_alphanumeric())))
+    };
+    for c in text.chars() {
+        let digit = match c {
+            '0'..='9' => Some(c as u8),
+            '０'..='９' => u8::try_from(c as u32 - '０' as u32).ok().map(|d| b'0' + d),
+            _ => None,
+        };
+        match digit {
+            Some(d) => {
+                if run.is_empty() {
+                    opened_cleanly = !before.is_some_and(|b| b.is_ascii_alphanumeric());
+                }
+                run.push(d);
+            }
+            None if !run.is_empty() && matches!(c, '-' | ' ' | '－' | '\u{3000}') => {}
+            None => {
+                if hit(&run, opened_cleanly, Some(c)) {
+                    return true;
+                }
+                run.clear();
+            }
+        }
+        before = Some(c);
+    }
+    hit(&run, opened_cleanly, None)
+}
+
 /// 総務省令: weights 6,5,4,3,2,7,6,5,4,3,2 on the first 11 digits; r = sum mod 11;
 /// check = 0 if r ≤ 1 else 11 − r.
 fn check_digit(first: &[u8]) -> u8 {
@@ -132,5 +182,39 @@ mod tests {
                 prop_assert!(pos < 11, "a changed check digit must fail");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    fn number() -> String {
+        let n = MyNumber::from_first_eleven([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
+            .unwrap_or_else(|| unreachable!());
+        String::from_utf8_lossy(&n.expose()).into_owned()
+    }
+
+    #[test]
+    fn a_number_is_found_as_typed_but_not_inside_a_hash() {
+        let n = number();
+        for text in [
+            n.clone(),
+            format!("宛名 {n}"),
+            format!("{}-{}-{}", &n[..4], &n[4..8], &n[8..]),
+            n.chars()
+                .map(|c| char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap_or(c))
+                .collect(),
+        ] {
+            assert!(contains_my_number(&text), "{text}");
+            assert!(mentions_my_number(&text), "{text}");
+        }
+        let hash = format!("ab{n}cd");
+        assert!(contains_my_number(&hash));
+        assert!(!mentions_my_number(&hash), "part of a longer token");
+        assert!(!mentions_my_number(&format!("{n}7")), "13 digits");
+        let mut wrong = n.into_bytes();
+        wrong[11] = b'0' + (wrong[11] - b'0' + 1) % 10;
+        assert!(!contains_my_number(&String::from_utf8_lossy(&wrong)));
     }
 }

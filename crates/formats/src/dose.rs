@@ -210,6 +210,17 @@ fn parse_row(
     if !is_test && ordinal == Some(0) {
         ctx.error(c(C::Ordinal), "接種の回数は 1 以上です");
     }
+    // Free text never holds a My Number (see the resident reader).
+    for col in [
+        C::InstitutionName,
+        C::Doctor,
+        C::Name,
+        C::Lot,
+        C::Maker,
+        C::Notes,
+    ] {
+        ctx.refuse_my_number(c(col));
+    }
     let text = |col: C| optional_text(&fields[col as usize]);
     match (institution, birth, product, ordinal, given_on) {
         (Some(institution), Some(birth_date), Some(product), Some(ordinal), Some(given_on))

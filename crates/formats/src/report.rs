@@ -2,8 +2,6 @@
 
 use std::io::{self, Write};
 
-use sesshu_domain::my_number::is_valid_my_number;
-
 /// One problem with one field (or the whole row when `column` is `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -66,29 +64,7 @@ pub fn redact(value: &str) -> String {
     }
 }
 
-/// True when `text` holds a standalone run of 12 digits (half- or full-width, optionally split
-/// by hyphens or spaces) that passes the My Number check digit.
-pub fn contains_my_number(text: &str) -> bool {
-    let mut run: Vec<u8> = Vec::new();
-    let check = |run: &mut Vec<u8>| {
-        let hit = run.len() == 12 && is_valid_my_number(run);
-        run.clear();
-        hit
-    };
-    for c in text.chars() {
-        match c {
-            '0'..='9' => run.push(c as u8),
-            '０'..='９' => run.push(b'0' + (c as u32 - '０' as u32) as u8),
-            '-' | ' ' | '－' | '\u{3000}' if !run.is_empty() => {}
-            _ => {
-                if check(&mut run) {
-                    return true;
-                }
-            }
-        }
-    }
-    check(&mut run)
-}
+pub use sesshu_domain::my_number::contains_my_number;
 
 /// A cell a spreadsheet will not run: a leading formula character (`= + - @`, or the tab and
 /// carriage return that can hide one) gets an apostrophe. A refused row's value is whatever the

@@ -178,6 +178,36 @@ fn parse_row(
     {
         ctx.error(Col::ChangedOn, "異動日が生年月日より前です");
     }
+    // Free text never holds a My Number. The keys may legitimately be 12 digits that happen to
+    // pass the check (one in ten such numbers does), so there only the row's own number is
+    // refused: the sign of a column mapped onto the wrong one.
+    for c in [
+        Col::Relationship,
+        Col::Name,
+        Col::Address,
+        Col::AddressDetail,
+        Col::District,
+        Col::School,
+        Col::Phone,
+        Col::PreviousAddress,
+        Col::NextAddress,
+    ] {
+        ctx.0.refuse_my_number(c as usize);
+    }
+    if let Some(Some(own)) = &my_number {
+        for c in [
+            Col::AddressNumber,
+            Col::IntegratedAddressNumber,
+            Col::Household,
+        ] {
+            if MyNumber::parse(ctx.0.value(c as usize)).is_ok_and(|n| n == *own) {
+                ctx.error(
+                    c,
+                    "この行の個人番号と同じ値です (列の対応を確かめてください)",
+                );
+            }
+        }
+    }
     let text = |c: Col| optional_text(&fields[c as usize]);
     match (address_number, name, kana, birth_date, sex, status) {
         (

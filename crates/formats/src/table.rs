@@ -348,6 +348,18 @@ impl RowContext<'_, '_> {
         ));
     }
 
+    /// Refuses a value holding what passes as a My Number in a column meant for something else
+    /// (a phone number, an address, a note): a shifted column or a number typed in the wrong
+    /// box must not land in the register, where it would be shown and exported unsealed.
+    pub fn refuse_my_number(&mut self, c: usize) {
+        if crate::report::contains_my_number(self.value(c)) {
+            self.error(
+                c,
+                "個人番号と思われる値です: この列には入れられません (個人番号は「個人番号」の列へ)",
+            );
+        }
+    }
+
     pub fn required<T, E: std::fmt::Display>(
         &mut self,
         c: usize,

@@ -350,3 +350,44 @@ fn line_numbers_count_the_header_as_line_one_with_crlf_or_lf() -> Result<(), Fil
     }
     Ok(())
 }
+
+/// A My Number typed into the phone or address column, or a column mapped onto the wrong one,
+/// is refused with its line and column, and the number is not repeated in the report. A key that
+/// merely passes the check digit (one 12-digit number in ten does) is a key, unless it is the
+/// row's own My Number.
+#[test]
+fn a_my_number_outside_its_column_is_refused_without_being_repeated() -> Result<(), FileError> {
+    let n = synthetic_number(3);
+    let other = synthetic_number(4);
+    let spaced = format!("{} {} {}", &n[..4], &n[4..8], &n[8..]);
+    let base = row("3001", "", "鈴木 一", "スズキ ハジメ", "20200101", "1", "1");
+    let phone = base.replace("042-000-0000", &spaced);
+    let address = row("3002", "", "鈴木 二", "スズキ ニ", "20200101", "1", "1")
+        .replace("さくらハイツ101", &format!("備考{n}"));
+    let household = row("3003", &n, "鈴木 三", "スズキ サン", "20200101", "1", "1")
+        .replace(",H1,", &format!(",{n},"));
+    let a_key = row(&other, &n, "鈴木 四", "スズキ シ", "20200101", "1", "1");
+    let text = format!("{HEADER}\n{phone}\n{address}\n{household}\n{a_key}\n");
+    let rows = read_all(text.into_bytes(), &ReadOptions::default())?;
+    let errs = errors(&rows);
+    let found: Vec<(u64, &str)> = errs
+        .iter()
+        .map(|e| (e.line, e.column.as_deref().unwrap_or("")))
+        .collect();
+    assert!(found.contains(&(2, "電話番号")), "{found:?}");
+    assert!(found.contains(&(3, "方書")), "{found:?}");
+    assert!(found.contains(&(4, "世帯番号")), "{found:?}");
+    assert!(
+        rows[3].is_ok(),
+        "a 12-digit address number passing the check is still an address number: {found:?}"
+    );
+    for e in &errs {
+        let shown = format!("{e} {:?} {:?}", e.value, e.address_number);
+        assert!(!shown.contains(&n), "My Number repeated: {shown}");
+        assert!(
+            !shown.contains(&n[..4]) || !shown.contains(&n[8..]),
+            "{shown}"
+        );
+    }
+    Ok(())
+}

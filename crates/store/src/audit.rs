@@ -217,6 +217,23 @@ pub struct AuditVerification {
     pub anchored: Option<u64>,
 }
 
+/// The last guard before the log: a criterion or value typed where a 宛名番号 belonged may be a
+/// My Number, and the auditor reads every entry. Any string holding what passes as one (not as
+/// part of a longer token such as a hash) is replaced whole.
+fn redact_my_numbers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if sesshu_domain::my_number::mentions_my_number(s) => {
+            *s = REDACTED.to_owned();
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_my_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_my_numbers),
+        _ => {}
+    }
+}
+
+/// What stands in the log for a value that may have been a My Number.
+pub const REDACTED: &str = "(個人番号の可能性があるため記録しません)";
+
 /// A chain that ends before the head kept outside the database had reached: its tail was
 /// deleted.
 fn cut_short(
@@ -272,6 +289,8 @@ impl Store {
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let shown = serde_json::to_string(&event.persons_shown)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut event = event;
+        redact_my_numbers(&mut event.detail);
         let detail = event.detail.to_string();
         let (done, result) = tokio::sync::oneshot::channel();
         let waiting = Waiting {

@@ -146,6 +146,7 @@ const INSERT_ROWS: usize = 100;
 const STORED_ERRORS: usize = 10_000;
 
 pub(crate) struct Prepared {
+    line: u64,
     person: Person,
     sealed: Option<Sealed>,
     index: Option<Vec<u8>>,
@@ -206,6 +207,7 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 fn prepare(rec: ResidentRecord, crypto: &TenantCrypto) -> Result<Prepared, StoreError> {
+    let line = rec.line;
     let mut person = rec.person;
     let (sealed, index) = match person.my_number.take() {
         Some(n) => {
@@ -216,6 +218,7 @@ fn prepare(rec: ResidentRecord, crypto: &TenantCrypto) -> Result<Prepared, Store
     };
     let hash = content_hash(&person, index.as_deref());
     Ok(Prepared {
+        line,
         person,
         sealed,
         index,
@@ -236,10 +239,11 @@ fn produce(
     seal_aside: bool,
 ) {
     if !seal_aside {
+        let mut numbers = HashMap::new();
         read_batches(
             source,
             options,
-            |m| match seal(m, &crypto) {
+            |m| match seal(m, &crypto, &mut numbers) {
                 (out, false) => tx.blocking_send(out).is_ok(),
                 (out, true) => {
                     let _ = tx.blocking_send(out);
@@ -322,8 +326,9 @@ fn seal_batches(
     crypto: &TenantCrypto,
     tx: &mpsc::Sender<Msg<Prepared>>,
 ) {
+    let mut numbers = HashMap::new();
     for msg in rx {
-        let (out, fatal) = seal(msg, crypto);
+        let (out, fatal) = seal(msg, crypto, &mut numbers);
         // Dropping the receiver on the way out stops the reader.
         if tx.blocking_send(out).is_err() || fatal {
             return;
@@ -331,26 +336,71 @@ fn seal_batches(
     }
 }
 
-/// A message with its batch's numbers sealed; `true` when it is (or became) fatal.
-fn seal(msg: Msg<ResidentRecord>, crypto: &TenantCrypto) -> (Msg<Prepared>, bool) {
+/// A message with its batch's numbers sealed; `true` when it is (or became) fatal. `numbers`
+/// holds the blind index of every My Number sealed so far in this file, with its line: a second
+/// person with the same number is a row error (one number, one person).
+fn seal(
+    msg: Msg<ResidentRecord>,
+    crypto: &TenantCrypto,
+    numbers: &mut HashMap<u128, u64>,
+) -> (Msg<Prepared>, bool) {
     let out = match msg {
         Msg::Header { encoding, warnings } => Msg::Header { encoding, warnings },
         Msg::Fatal(e) => Msg::Fatal(e),
         Msg::End { seen } => Msg::End { seen },
         Msg::Batch(b) => {
-            let records = b.records.into_iter().map(|r| prepare(r, crypto)).collect();
-            match records {
-                Ok(records) => Msg::Batch(Batch {
+            let mut errors = b.errors;
+            let mut records = Vec::with_capacity(b.records.len());
+            let mut failed = None;
+            for r in b.records {
+                let p = match prepare(r, crypto) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                if let Some(key) = p.index.as_deref().and_then(index_key) {
+                    match numbers.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(first) => {
+                            errors.push(vec![
+                                RowError::new(
+                                    p.line,
+                                    Some("個人番号"),
+                                    format!(
+                                        "同じ個人番号の人がファイルの {} 行目にもいます (一人に一つの番号です)",
+                                        first.get()
+                                    ),
+                                    None,
+                                )
+                                .about(Some(p.person.address_number.as_str()), None),
+                            ]);
+                            continue;
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(p.line);
+                        }
+                    }
+                }
+                records.push(p);
+            }
+            match failed {
+                None => Msg::Batch(Batch {
                     records,
-                    errors: b.errors,
+                    errors,
                     position: b.position,
                 }),
-                Err(e) => Msg::Fatal(StoreError::to_string(&e)),
+                Some(e) => Msg::Fatal(StoreError::to_string(&e)),
             }
         }
     };
     let fatal = matches!(out, Msg::Fatal(_));
     (out, fatal)
+}
+
+/// A blind index (16 bytes) as one number, for the set of those seen in a file.
+fn index_key(index: &[u8]) -> Option<u128> {
+    Some(u128::from_be_bytes(index.try_into().ok()?))
 }
 
 /// Where an import's rows go: a transaction of the pool, or straight into the SQLite file.
@@ -478,7 +528,7 @@ impl Store {
                     }
                     match &mut sink {
                         Sink::Pool(db) => {
-                            apply_batch(
+                            let refused = apply_batch(
                                 db,
                                 self.backend(),
                                 &tenant_code,
@@ -488,6 +538,13 @@ impl Store {
                                 &mut counts,
                             )
                             .await?;
+                            for e in refused {
+                                counts.rejected += 1;
+                                on_error(&e);
+                                if kept_errors.len() < STORED_ERRORS {
+                                    kept_errors.push(e);
+                                }
+                            }
                         }
                         Sink::File(load) => {
                             counts.inserted += batch.records.len() as u64;
@@ -699,14 +756,17 @@ async fn apply_batch(
     records: Vec<Prepared>,
     lookup: bool,
     counts: &mut Counts,
-) -> Result<(), StoreError> {
+) -> Result<Vec<RowError>, StoreError> {
     if records.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let existing = if lookup {
-        existing_rows(db, backend, tenant, &records).await?
+    let (existing, refused, records) = if lookup {
+        let existing = existing_rows(db, backend, tenant, &records).await?;
+        let (records, refused) =
+            numbers_held_by_others(db, backend, tenant, records, &existing).await?;
+        (existing, refused, records)
     } else {
-        HashMap::new()
+        (HashMap::new(), Vec::new(), records)
     };
     let mut writes: Vec<(Prepared, i64)> = Vec::with_capacity(records.len());
     let mut changed: Vec<String> = Vec::new();
@@ -792,7 +852,81 @@ async fn apply_batch(
         }
         q.execute(&mut **db).await?;
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// Splits off the rows whose My Number the register holds for another person (one number, one
+/// person in a municipality): each becomes a row error naming who holds it. A holder who is in
+/// this batch too is not counted: the batch gives him his own number (or none) at the same time.
+/// Rows sealed under an older key version than the current one are not found here until `keys
+/// rotate` has re-sealed them.
+async fn numbers_held_by_others(
+    db: &mut Transaction<'static, Any>,
+    backend: Backend,
+    tenant: &str,
+    records: Vec<Prepared>,
+    existing: &HashMap<String, Existing>,
+) -> Result<(Vec<Prepared>, Vec<RowError>), StoreError> {
+    // An unchanged row keeps the number it has: only new and changed rows are looked up, so a
+    // re-import of the same file costs no query here.
+    let indexes: Vec<&[u8]> = records
+        .iter()
+        .filter(|r| {
+            existing
+                .get(r.person.address_number.as_str())
+                .is_none_or(|old| old.hash != r.hash)
+        })
+        .filter_map(|r| r.index.as_deref())
+        .collect();
+    if indexes.is_empty() {
+        return Ok((records, Vec::new()));
+    }
+    let mut p = Params::new(backend);
+    let sql = format!(
+        "SELECT address_number, my_number_index FROM person WHERE municipality_code = {} AND my_number_index IN ({})",
+        p.next(),
+        p.list(indexes.len())
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+    for i in &indexes {
+        q = q.bind(i.to_vec());
+    }
+    let mut holders: HashMap<Vec<u8>, String> = HashMap::new();
+    for row in q.fetch_all(&mut **db).await? {
+        holders.insert(
+            row.try_get("my_number_index")?,
+            row.try_get("address_number")?,
+        );
+    }
+    if holders.is_empty() {
+        return Ok((records, Vec::new()));
+    }
+    let in_batch: std::collections::HashSet<String> = records
+        .iter()
+        .map(|r| r.person.address_number.as_str().to_owned())
+        .collect();
+    let mut kept = Vec::with_capacity(records.len());
+    let mut refused = Vec::new();
+    for r in records {
+        let holder = r.index.as_ref().and_then(|i| holders.get(i)).filter(|a| {
+            a.as_str() != r.person.address_number.as_str() && !in_batch.contains(a.as_str())
+        });
+        match holder {
+            Some(holder) => refused.push(
+                RowError::new(
+                    r.line,
+                    Some("個人番号"),
+                    format!(
+                        "この個人番号は宛名番号 {holder} の人に登録されています (一人に一つの番号です)"
+                    ),
+                    None,
+                )
+                .about(Some(r.person.address_number.as_str()), None),
+            ),
+            None => kept.push(r),
+        }
+    }
+    Ok((kept, refused))
 }
 
 /// The values of a `person` row in insert order: municipality, address number, the content

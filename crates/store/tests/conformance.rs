@@ -506,6 +506,110 @@ async fn duplicate_rows_in_one_file_are_rejected_after_the_first() {
     }
 }
 
+/// One My Number, one person in a municipality: a second holder in the same file, or a newcomer
+/// given a number the register holds for someone else, is a row error naming who has it — and
+/// the number itself appears nowhere in the errors. The database refuses it too.
+#[tokio::test]
+async fn two_persons_never_share_a_my_number_in_a_municipality() {
+    let people = town(12, 21);
+    let holder = people
+        .iter()
+        .position(|p| p.my_number.is_some())
+        .expect("someone has a number");
+    let number = people[holder].my_number.clone();
+    let shown = String::from_utf8_lossy(&number.as_ref().unwrap().expose()).into_owned();
+    let mut twin = people[(holder + 1) % people.len()].clone();
+    twin.address_number = addr("990001");
+    twin.my_number = number.clone();
+    let mut in_file = people.clone();
+    in_file.push(twin.clone());
+    for env in envs().await {
+        let (summary, errors) = env
+            .import(
+                MACHIDA,
+                feed(&in_file, TextEncoding::Utf8),
+                ImportMode::Full,
+                false,
+            )
+            .await;
+        assert_eq!(
+            (summary.inserted, summary.rejected),
+            (12, 1),
+            "{}: {errors:?}",
+            env.backend
+        );
+        assert_eq!(errors[0].column.as_deref(), Some("個人番号"));
+        assert_eq!(errors[0].address_number.as_deref(), Some("990001"));
+        assert!(
+            errors[0].reason.contains(&format!("{} 行目", holder + 2)),
+            "{errors:?}"
+        );
+        // Later, against the register: the newcomer is refused, naming the holder.
+        let mut later = twin.clone();
+        later.address_number = addr("990002");
+        let (summary, errors) = env
+            .import(
+                MACHIDA,
+                feed(&[later], TextEncoding::Utf8),
+                ImportMode::Diff,
+                false,
+            )
+            .await;
+        assert_eq!(summary.rejected, 1, "{}: {errors:?}", env.backend);
+        assert!(
+            errors[0]
+                .reason
+                .contains(people[holder].address_number.as_str()),
+            "{errors:?}"
+        );
+        assert!(
+            env.store
+                .person(code(MACHIDA), &addr("990002"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The holder giving his number up and the newcomer taking it in one file is allowed.
+        let mut gives = people[holder].clone();
+        gives.my_number = None;
+        let mut takes = twin.clone();
+        takes.address_number = addr("990003");
+        let (summary, errors) = env
+            .import(
+                MACHIDA,
+                feed(&[gives, takes], TextEncoding::Utf8),
+                ImportMode::Diff,
+                false,
+            )
+            .await;
+        assert_eq!(summary.rejected, 0, "{}: {errors:?}", env.backend);
+        // The same number in another municipality is another person's business.
+        let (summary, _) = env
+            .import(
+                SAPPORO,
+                feed(&[twin.clone()], TextEncoding::Utf8),
+                ImportMode::Diff,
+                false,
+            )
+            .await;
+        assert_eq!(summary.inserted, 1, "{}", env.backend);
+        for e in &errors {
+            assert!(!format!("{e:?}").contains(&shown));
+        }
+        // The database's own rule, whatever writes to it.
+        let dup = env
+            .store
+            .raw_execute_for_tests(&format!(
+                "UPDATE person SET my_number_index = (SELECT my_number_index FROM person \
+                 WHERE municipality_code = '{MACHIDA}' AND address_number = '990003') \
+                 WHERE municipality_code = '{MACHIDA}' AND address_number = '{}'",
+                people[(holder + 2) % people.len()].address_number.as_str()
+            ))
+            .await;
+        assert!(dup.is_err(), "{}: the unique index refuses", env.backend);
+    }
+}
+
 #[tokio::test]
 async fn a_full_file_reports_missing_persons_without_deleting_them() {
     let people = town(100, 2);

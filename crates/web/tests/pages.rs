@@ -2158,3 +2158,74 @@ async fn account_changes_name_the_account_and_wait_for_confirmation() {
         );
     }
 }
+
+/// A My Number typed where a 宛名番号 or a household belongs, or put in an API path, goes into no
+/// URL, no page, no answer and no audit entry: the search says what happened next to the field
+/// and clears it; the API answers not found without repeating it.
+#[tokio::test]
+async fn a_my_number_in_the_wrong_box_is_kept_out_of_urls_pages_and_the_log() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let n = s
+            .people
+            .iter()
+            .find_map(|p| p.my_number.as_ref())
+            .map(|n| String::from_utf8_lossy(&n.expose()).into_owned())
+            .unwrap();
+        let (status, location, body) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&address_number={n}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: not redirected", db.name);
+        assert_eq!(location, None);
+        assert!(body.contains("個人番号のようです"), "{}", db.name);
+        assert!(!body.contains(&n), "{}: not shown again", db.name);
+        // As a household criterion it is searched for, and recorded without the number.
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/search",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&household={n}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, body) = send(
+            &s.app,
+            "GET",
+            &format!("/api/v1/municipalities/132098/persons/{n}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", db.name);
+        assert!(!body.contains(&n), "{}: {body}", db.name);
+        let log = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(log.iter().any(|e| e.function == "person.search"));
+        assert!(
+            log.iter()
+                .any(|e| e.function == "person.read" && e.detail.contains("個人番号の可能性")),
+            "{}: the refused read is recorded, the number hidden",
+            db.name
+        );
+        for e in &log {
+            let text = format!("{e:?}");
+            assert!(!text.contains(&n), "{}: {text}", db.name);
+        }
+    }
+}

@@ -106,6 +106,23 @@ pub(crate) async fn search(
     staff.check_csrf(&form.csrf)?;
     if let Some(a) = field(&form.address_number) {
         return match sesshu_domain::AddressNumber::parse(a) {
+            // What passes as a My Number may be one typed into the wrong box: it must not go
+            // into a URL (history, proxies, the Referer). If it is someone's 宛名番号 the page
+            // is answered here; if not, the field says so and the value is not shown again.
+            Ok(a) if sesshu_domain::my_number::mentions_my_number(a.as_str()) => {
+                match person_page(&state, &staff, a.as_str(), None, None, None).await {
+                    Err(PageError::NotFound) => {
+                        let mut form = form.clone();
+                        form.address_number = None;
+                        let errors = FieldErrors::new(BTreeMap::from([(
+                            "address_number",
+                            "この宛名番号の人は登録されていません。個人番号のようです: 個人番号で探すときは下の「個人番号で検索」を使ってください (権限が必要です)".to_owned(),
+                        )]));
+                        Ok(search_page(&state, &staff, form, None, None, errors).await)
+                    }
+                    other => other,
+                }
+            }
             Ok(a) => Ok(Redirect::to(&format!("/persons/{}", a.as_str())).into_response()),
             Err(e) => {
                 let errors = FieldErrors::new(BTreeMap::from([("address_number", e.to_string())]));
