@@ -32,7 +32,7 @@ pub struct ImportRequest {
     /// Residents only: a full feed or a difference.
     pub mode: ImportMode,
     pub file_name: String,
-    pub bytes: Arc<Vec<u8>>,
+    pub file: ImportFile,
     /// Check everything, then roll back.
     pub dry_run: bool,
     /// The person applying a resident file has read the names and birth dates it changes
@@ -62,6 +62,37 @@ pub struct ImportOutcome {
     pub identity_changes: Vec<IdentityChange>,
     /// Applying needs `confirm_identity_changes` (or, applied without it, was refused for that).
     pub identity_confirmation_needed: bool,
+}
+
+/// The file an import reads: bytes already in memory (an API request's body), or an upload
+/// the pages wrote to a private temporary file as it arrived — kept there, not in memory, while
+/// it waits to be applied, and removed once nobody holds it.
+#[derive(Debug, Clone)]
+pub enum ImportFile {
+    Bytes(Arc<Vec<u8>>),
+    Spilled(Arc<tempfile::NamedTempFile>),
+}
+
+impl ImportFile {
+    pub fn len(&self) -> u64 {
+        match self {
+            ImportFile::Bytes(b) => b.len() as u64,
+            ImportFile::Spilled(f) => f.as_file().metadata().map_or(0, |m| m.len()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn reader(&self) -> Result<Box<dyn std::io::Read + Send>, AppError> {
+        Ok(match self {
+            ImportFile::Bytes(b) => Box::new(std::io::Cursor::new(Shared(b.clone()))),
+            ImportFile::Spilled(f) => Box::new(std::io::BufReader::new(
+                f.reopen().map_err(|e| AppError::file(f.path(), e))?,
+            )),
+        })
+    }
 }
 
 /// The uploaded bytes, read by the importer without a copy.
@@ -195,12 +226,12 @@ impl App {
                 errors.push(e.clone());
             }
         };
-        progress.start(req.bytes.len() as u64);
+        progress.start(req.file.len());
         let follow = {
             let p = progress.clone();
             move |position: u64| p.set(position)
         };
-        let source = std::io::Cursor::new(Shared(req.bytes.clone()));
+        let source = req.file.reader()?;
         let label = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
         };
@@ -303,7 +334,7 @@ impl App {
             identity_changes: identity.1,
             identity_confirmation_needed: identity.2,
         };
-        progress.set(req.bytes.len() as u64);
+        progress.set(req.file.len());
         Ok(outcome)
     }
 }

@@ -894,7 +894,7 @@ async fn a_file_is_previewed_without_change_then_imported_with_its_progress() {
             kind: sesshu_app::imports::ImportKind::Residents,
             mode: ImportMode::Diff,
             file_name: "tennyu.csv".into(),
-            bytes: bytes.clone(),
+            file: sesshu_app::imports::ImportFile::Bytes(bytes.clone()),
             dry_run,
             confirm_identity_changes: false,
         };

@@ -239,3 +239,65 @@ async fn a_running_server_follows_key_rotation_and_retirement() {
         }
     }
 }
+
+/// A client that connects and then sends its headers a byte at a time, or nothing at all, is
+/// cut off after the header timeout instead of holding the connection (and its memory) for as
+/// long as it likes; a client that sends its request answers as usual. The server's store is
+/// SQLite: this is about connections, not storage.
+#[tokio::test]
+async fn slow_or_silent_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = format!("sqlite://{}", d.join("sesshu.db").display());
+    common::init_machida(d, &db);
+    let mut child = serve(d, &db, &["--listen", "127.0.0.1:0"]);
+    let (port, _out) = listening(&mut child);
+    let closed_after = |mut s: tokio::net::TcpStream| async move {
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        // Whatever the server sends before closing (a 408), it then closes: read to the end,
+        // giving up well after the timeout so a server that never closes fails the test.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        (ended.is_ok(), started.elapsed())
+    };
+    let mut partial = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let ((partial_closed, after), (silent_closed, _)) =
+        tokio::join!(closed_after(partial), closed_after(silent));
+    assert!(
+        partial_closed,
+        "a request whose headers never end is cut off"
+    );
+    assert!(silent_closed, "a connection that sends nothing is cut off");
+    assert!(
+        after >= std::time::Duration::from_secs(5),
+        "not before the client had a fair chance: {after:?}"
+    );
+    let mut ok = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use sesshu_crypto::password::{hash_password, needs_rehash, verify_password};
+use sesshu_crypto::password::{hash_password, needs_rehash};
 use sesshu_domain::access::{PasswordPolicy, Permission, expand, separation_conflict};
 use sesshu_domain::{CivilDate, MunicipalityCode};
 use sqlx::Row;
@@ -157,7 +157,7 @@ impl Store {
                 new.login
             )));
         }
-        let hash = hash_password(password)?;
+        let hash = self.hashing.hash(password).await?;
         let now = now_utc();
         let mut db = self.pool().begin().await?;
         sqlx::query(
@@ -418,14 +418,18 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for r in &recent {
-            if verify_password(password, &r.try_get::<String, _>("password_hash")?) {
+            if self
+                .hashing
+                .verify(password, &r.try_get::<String, _>("password_hash")?)
+                .await?
+            {
                 return Err(invalid(format!(
                     "パスワードが規則に合いません: 直近{}回と同じパスワードは使えません",
                     policy.history
                 )));
             }
         }
-        let hash = hash_password(password)?;
+        let hash = self.hashing.hash(password).await?;
         let now = now_utc();
         let mut db = self.pool().begin().await?;
         sqlx::query(
@@ -465,9 +469,12 @@ impl Store {
     ) -> Result<LoginOutcome, StoreError> {
         let Some(a) = self.account(tenant, login).await? else {
             // Spend the same time as a real check, so timing does not tell logins apart.
-            let _ = verify_password(password, dummy_hash());
+            self.hashing.verify(password, dummy_hash()).await?;
             return Ok(LoginOutcome::Invalid);
         };
+        // A locked account does the same work too: answering at once would tell a real login
+        // (locked: ~2 ms) from an unknown one (a full check).
+        let right = self.hashing.verify(password, &a.password_hash).await?;
         let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         if let Some(until) = &a.locked_until
             && *until > stamp(now)
@@ -476,7 +483,7 @@ impl Store {
                 until: until.clone(),
             });
         }
-        if !verify_password(password, &a.password_hash) {
+        if !right {
             return self
                 .count_failure(tenant, login, a.failed_logins, now)
                 .await;
@@ -492,7 +499,7 @@ impl Store {
             sqlx::query(
                 "UPDATE account SET password_hash = $1 WHERE municipality_code = $2 AND login = $3",
             )
-            .bind(hash_password(password)?)
+            .bind(self.hashing.hash(password).await?)
             .bind(tenant.as_string())
             .bind(login)
             .execute(self.pool())

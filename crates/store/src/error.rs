@@ -42,6 +42,9 @@ pub enum StoreError {
     NoRegister(String),
     #[error(transparent)]
     Anchor(#[from] crate::AnchorError),
+    /// Too many password checks at once (`hashing.rs`): try again in a moment.
+    #[error("混み合っています。少し待ってからやり直してください")]
+    Busy,
     /// The detail (a database message) is for the log, not for users.
     #[error("監査ログに記録できません")]
     AuditAppend(String),

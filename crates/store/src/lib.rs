@@ -16,6 +16,7 @@ mod dose_import;
 mod dose_review;
 mod error;
 mod fetch;
+mod hashing;
 mod import;
 mod jobs;
 mod keys;
@@ -109,6 +110,8 @@ pub struct Store {
     audit_queue: std::sync::Arc<std::sync::Mutex<Vec<audit::Waiting>>>,
     /// Where each chain's head is kept outside the database as it advances (`audit_anchor.rs`).
     audit_anchor: Option<std::sync::Arc<AuditAnchor>>,
+    /// Password hashing, off the async workers and bounded (`hashing.rs`).
+    hashing: std::sync::Arc<hashing::Hashing>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -240,6 +243,7 @@ impl Store {
             audit_heads: Default::default(),
             audit_queue: Default::default(),
             audit_anchor: None,
+            hashing: std::sync::Arc::new(hashing::Hashing::new()),
         })
     }
 

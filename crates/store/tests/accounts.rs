@@ -418,3 +418,50 @@ async fn validity_dates_are_days_in_japan() {
         );
     }
 }
+
+/// A flood of logins with names that do not exist (each a full Argon2id check, by design) is
+/// admitted only up to the hashing pool's bound: the rest are refused at once as busy rather
+/// than queued without end, nothing is counted against any account, and once the flood is over
+/// a real login goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_flood_is_refused_as_busy_beyond_the_bound_and_then_passes() {
+    let policy = PasswordPolicy::default();
+    let t = code(MACHIDA);
+    for (store, backend, _db) in stores().await {
+        store
+            .create_account(t, &account("tanaka"), "sakura2026", &policy, "admin")
+            .await
+            .unwrap();
+        let mut flood = Vec::new();
+        for i in 0..150 {
+            let store = store.clone();
+            let policy = policy.clone();
+            flood.push(tokio::spawn(async move {
+                store
+                    .attempt_login(t, &format!("nobody{i}"), "guess-2026", &policy, Utc::now())
+                    .await
+            }));
+        }
+        let (mut refused, mut busy) = (0, 0);
+        for f in flood {
+            match f.await.unwrap() {
+                Ok(LoginOutcome::Invalid) => refused += 1,
+                Err(StoreError::Busy) => busy += 1,
+                other => panic!("{backend}: {other:?}"),
+            }
+        }
+        assert!(
+            busy > 0,
+            "{backend}: beyond the bound, busy ({refused} checked)"
+        );
+        assert!(refused > 0, "{backend}: within it, checked");
+        let ok = store
+            .attempt_login(t, "tanaka", "sakura2026", &policy, Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(ok, LoginOutcome::Ok { .. }),
+            "{backend}: every place given back: {ok:?}"
+        );
+    }
+}

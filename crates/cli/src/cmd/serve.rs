@@ -150,21 +150,35 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(tls) => {
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(app)
-                .await?
+            // The handshake's own timeout (10 s) bounds a client that sends nothing; then the
+            // first request must come within the header timeout too.
+            let mut server =
+                axum_server::from_tcp_rustls(listener, tls)?.first_request_timeout(HEADER_TIMEOUT);
+            slow_clients_cut_off(server.http_builder());
+            server.handle(handle).serve(app).await?
         }
         None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(app)
-                .await?
+            let mut server = axum_server::from_tcp(listener)?.first_request_timeout(HEADER_TIMEOUT);
+            slow_clients_cut_off(server.http_builder());
+            server.handle(handle).serve(app).await?
         }
     }
     store.close().await;
     println!("sesshu: 終了しました");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A client must send a request's headers within this time of connecting (or of its previous
+/// request on a kept-alive connection), or the connection is closed: a slow or silent client
+/// cannot hold connections open one byte at a time.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn slow_clients_cut_off(
+    http: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    http.http1()
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024);
 }
 
 async fn shutdown() {

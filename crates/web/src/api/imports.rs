@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sesshu_app::imports::{ImportKind, ImportRequest};
+use sesshu_app::imports::{ImportFile, ImportKind, ImportRequest};
 use sesshu_app::jobs::Progress;
 use sesshu_store::ImportMode;
 
@@ -79,7 +79,7 @@ pub(crate) async fn upload(
         kind,
         mode,
         file_name,
-        bytes: Arc::new(body.to_vec()),
+        file: ImportFile::Bytes(Arc::new(body.to_vec())),
         dry_run: q.dry_run,
         confirm_identity_changes: q.confirm_identity_changes,
     };

@@ -102,6 +102,11 @@ impl ApiError {
             ApiError::Unauthorized => Problem::unauthorized(),
             ApiError::Forbidden(p) => Problem::forbidden(p),
             ApiError::NotFound => Problem::not_found(),
+            ApiError::Internal(StoreError::Busy) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "混み合っています。少し待ってからやり直してください",
+            ),
             ApiError::Internal(e) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = ?e, "request failed");
@@ -570,4 +575,22 @@ async fn imports(
     let runs = state.app.import_runs(&caller, tenant(&code)?, 100).await?;
     let out: Vec<ImportRunView> = runs.iter().map(ImportRunView::from).collect();
     Ok(Json(out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A login refused because too many are being checked at once says so and when to retry,
+    /// on the API and on the pages alike — not a 500.
+    #[test]
+    fn busy_is_a_503_with_retry_after_on_api_and_pages() {
+        let api = ApiError::Internal(StoreError::Busy).into_response();
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers()[header::RETRY_AFTER], "2");
+        let page =
+            crate::pages::PageError::from(ApiError::Internal(StoreError::Busy)).into_response();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers()[header::RETRY_AFTER], "2");
+    }
 }

@@ -10,7 +10,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sesshu_app::imports::{ImportKind, ImportOutcome, ImportRequest};
+use sesshu_app::imports::{ImportFile, ImportKind, ImportOutcome, ImportRequest};
 use sesshu_app::jobs::Progress;
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
@@ -25,6 +25,11 @@ use sesshu_app::view::ImportRunView;
 pub(crate) const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
 /// Uploads not applied within this time are forgotten.
 const UPLOAD_MINUTES: i64 = 30;
+/// Previewed uploads one account may hold at once (one per session: a new preview replaces the
+/// session's last); the oldest goes when another comes.
+const UPLOADS_PER_ACCOUNT: usize = 2;
+/// All previewed uploads the server holds on disk; beyond it a new preview waits (busy).
+const UPLOADS_TOTAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 const SHOWN_ERRORS: usize = 20;
 
 /// A file uploaded and previewed, waiting for "適用".
@@ -32,10 +37,13 @@ const SHOWN_ERRORS: usize = 20;
 pub(crate) struct Upload {
     tenant: MunicipalityCode,
     session: String,
+    login: String,
     kind: ImportKind,
     mode: ImportMode,
     file_name: String,
-    bytes: Arc<Vec<u8>>,
+    /// Written to a private temporary file as it arrived: a waiting upload holds disk, not
+    /// memory, and is removed when it is applied, replaced or forgotten.
+    file: ImportFile,
     expires: chrono::DateTime<chrono::Utc>,
     /// Its dry run, shown again when the apply form comes back unconfirmed.
     preview: ImportOutcome,
@@ -130,7 +138,7 @@ fn request(u: &Upload, dry_run: bool, confirmed: bool) -> ImportRequest {
         kind: u.kind,
         mode: u.mode,
         file_name: u.file_name.clone(),
-        bytes: u.bytes.clone(),
+        file: u.file.clone(),
         dry_run,
         confirm_identity_changes: confirmed,
     }
@@ -147,9 +155,9 @@ pub(crate) async fn preview(
     let mut csrf = String::new();
     let mut kind = ImportKind::Residents;
     let mut mode = ImportMode::Diff;
-    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut file: Option<(String, ImportFile)> = None;
     let bad = |_| PageError::BadRequest("アップロードを読めませんでした".into());
-    while let Some(f) = multipart.next_field().await.map_err(bad)? {
+    while let Some(mut f) = multipart.next_field().await.map_err(bad)? {
         match f.name().unwrap_or("") {
             "csrf" => csrf = f.text().await.map_err(bad)?,
             "kind" => {
@@ -169,13 +177,25 @@ pub(crate) async fn preview(
                     .file_name()
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
                     .unwrap_or_else(|| "upload.csv".into());
-                file = Some((name, f.bytes().await.map_err(bad)?.to_vec()));
+                // Streamed to disk as it arrives: memory stays flat whatever the file's size.
+                let mut spill = tempfile::Builder::new()
+                    .prefix("sesshu-upload-")
+                    .tempfile()
+                    .map_err(|e| {
+                        PageError::Failed(sesshu_app::AppError::Internal(e.to_string()))
+                    })?;
+                while let Some(chunk) = f.chunk().await.map_err(bad)? {
+                    std::io::Write::write_all(&mut spill, &chunk).map_err(|e| {
+                        PageError::Failed(sesshu_app::AppError::Internal(e.to_string()))
+                    })?;
+                }
+                file = Some((name, ImportFile::Spilled(Arc::new(spill))));
             }
             _ => {}
         }
     }
     staff.check_csrf(&csrf)?;
-    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+    let Some((file_name, spilled)) = file.filter(|(_, f)| !f.is_empty()) else {
         return page(
             &state,
             &staff,
@@ -189,7 +209,7 @@ pub(crate) async fn preview(
         kind,
         mode,
         file_name: file_name.clone(),
-        bytes: Arc::new(bytes),
+        file: spilled,
         dry_run: true,
         confirm_identity_changes: false,
     };
@@ -206,20 +226,63 @@ pub(crate) async fn preview(
     let upload = Upload {
         tenant: staff.tenant,
         session: staff.key.clone(),
+        login: staff.login.clone(),
         kind,
         mode,
         file_name: file_name.clone(),
-        bytes: req.bytes,
+        file: req.file,
         expires: chrono::Utc::now() + chrono::Duration::minutes(UPLOAD_MINUTES),
         preview: outcome.clone(),
     };
     let id = sesshu_store::random_hex(16);
-    if let Ok(mut m) = state.pages.uploads.lock() {
-        let now = chrono::Utc::now();
-        m.retain(|_, u| u.expires > now);
-        m.insert(id.clone(), upload);
+    if let Ok(mut m) = state.pages.uploads.lock()
+        && !keep_upload(
+            &mut m,
+            id.clone(),
+            upload,
+            chrono::Utc::now(),
+            UPLOADS_TOTAL_BYTES,
+        )
+    {
+        return Err(PageError::Internal(sesshu_store::StoreError::Busy));
     }
     page(&state, &staff, Some((outcome, id, file_name)), None, None).await
+}
+
+/// Keeps a previewed upload within the limits: expired ones go, the session's previous one is
+/// replaced, an account keeps at most [`UPLOADS_PER_ACCOUNT`] (the oldest goes), and the server
+/// at most `total_bytes` ([`UPLOADS_TOTAL_BYTES`]) — beyond that the new one is not kept (`false`).
+fn keep_upload(
+    kept: &mut std::collections::HashMap<String, Upload>,
+    id: String,
+    upload: Upload,
+    now: chrono::DateTime<chrono::Utc>,
+    total_bytes: u64,
+) -> bool {
+    kept.retain(|_, u| u.expires > now && u.session != upload.session);
+    loop {
+        let mine: Vec<(&String, &Upload)> = kept
+            .iter()
+            .filter(|(_, u)| u.tenant == upload.tenant && u.login == upload.login)
+            .collect();
+        if mine.len() < UPLOADS_PER_ACCOUNT {
+            break;
+        }
+        let Some(oldest) = mine
+            .iter()
+            .min_by_key(|(_, u)| u.expires)
+            .map(|(id, _)| (*id).clone())
+        else {
+            break;
+        };
+        kept.remove(&oldest);
+    }
+    let held: u64 = kept.values().map(|u| u.file.len()).sum();
+    if held + upload.file.len() > total_bytes {
+        return false;
+    }
+    kept.insert(id, upload);
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,4 +406,67 @@ pub(crate) async fn errors_csv(
         HeaderValue::from_static("attachment; filename=\"import-errors.csv\""),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(session: &str, login: &str, bytes: usize, minutes: i64) -> Upload {
+        Upload {
+            tenant: MunicipalityCode::parse("132098").unwrap_or_else(|_| unreachable!()),
+            session: session.into(),
+            login: login.into(),
+            kind: ImportKind::Residents,
+            mode: ImportMode::Diff,
+            file_name: "f.csv".into(),
+            file: ImportFile::Bytes(Arc::new(vec![b'x'; bytes])),
+            expires: chrono::Utc::now() + chrono::Duration::minutes(minutes),
+            preview: ImportOutcome {
+                status: "applied".into(),
+                message: None,
+                counts: Vec::new(),
+                errors: Vec::new(),
+                error_count: 0,
+                import_id: String::new(),
+                identity_changed: 0,
+                identity_changes: Vec::new(),
+                identity_confirmation_needed: false,
+            },
+        }
+    }
+
+    /// Someone uploading again and again holds one preview per session and two per account;
+    /// an expired one is gone; together they never exceed what the server keeps.
+    #[test]
+    fn previews_are_capped_per_session_account_and_in_all() {
+        let now = chrono::Utc::now();
+        let limit = 100;
+        let mut kept = std::collections::HashMap::new();
+        let keep = |kept: &mut std::collections::HashMap<String, Upload>, id: &str, u| {
+            keep_upload(kept, id.to_owned(), u, now, limit)
+        };
+        for i in 0..5 {
+            assert!(keep(
+                &mut kept,
+                &format!("a{i}"),
+                upload("s1", "tanaka", 10, 30 + i)
+            ));
+        }
+        assert_eq!(kept.len(), 1, "one per session: the latest");
+        assert!(kept.contains_key("a4"));
+        assert!(keep(&mut kept, "b", upload("s2", "tanaka", 10, 40)));
+        assert!(keep(&mut kept, "c", upload("s3", "tanaka", 10, 50)));
+        assert_eq!(kept.len(), 2, "two per account: the oldest went");
+        assert!(!kept.contains_key("a4"));
+        assert!(keep(&mut kept, "d", upload("s4", "suzuki", 10, -1)));
+        assert!(keep(&mut kept, "e", upload("s5", "sato", 10, 30)));
+        assert!(!kept.contains_key("d"), "expired");
+        assert!(
+            !keep(&mut kept, "f", upload("s6", "ito", 71, 30)),
+            "30 held + 71 is over the limit"
+        );
+        assert!(!kept.contains_key("f"));
+        assert!(keep(&mut kept, "g", upload("s7", "ito", 70, 30)));
+    }
 }

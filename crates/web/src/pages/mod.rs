@@ -391,6 +391,7 @@ impl IntoResponse for PageError {
             PageError::Forbidden(_) | PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Internal(StoreError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(e) => {
                 tracing::error!(error = ?e, "page failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -400,12 +401,23 @@ impl IntoResponse for PageError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
+        let busy = status == StatusCode::SERVICE_UNAVAILABLE;
         let page = ErrorPage {
             chrome: Chrome::public("エラー"),
             status: status.as_u16(),
-            message: self.to_string(),
+            message: match &self {
+                PageError::Internal(e @ StoreError::Busy) => e.to_string(),
+                other => other.to_string(),
+            },
         };
-        (status, render(&page)).into_response()
+        let mut r = (status, render(&page)).into_response();
+        if busy {
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(crate::problem::RETRY_AFTER_SECONDS),
+            );
+        }
+        r
     }
 }
 
