@@ -3,7 +3,9 @@
 //! change is audited as `user.admin`, a refused one too with its reason.
 
 use serde_json::json;
-use sesshu_domain::access::{PasswordPolicy, Permission, expand, grant_label, parse_login};
+use sesshu_domain::access::{
+    PasswordPolicy, Permission, expand, grant_label, is_sensitive_grant, parse_login,
+};
 use sesshu_domain::{CivilDate, MunicipalityCode};
 use sesshu_store::{Account, Grant, NewAccount, Outcome, ReviewRow};
 
@@ -30,7 +32,13 @@ pub enum AccountChange {
         valid_from: Option<CivilDate>,
         valid_until: Option<CivilDate>,
     },
+    /// Withdraws a grant, in force or still waiting for approval.
     Revoke {
+        login: String,
+        grant: String,
+    },
+    /// Puts in force a sensitive grant another administrator asked for (four-eyes).
+    Approve {
         login: String,
         grant: String,
     },
@@ -66,6 +74,15 @@ pub enum AccountChanged {
         login: String,
         grant: String,
     },
+    /// Recorded, and in force only once a second administrator approves it.
+    Proposed {
+        login: String,
+        grant: String,
+    },
+    Approved {
+        login: String,
+        grant: String,
+    },
     Revoked {
         login: String,
         grant: String,
@@ -92,12 +109,66 @@ pub enum AccountChanged {
     },
 }
 
+impl AccountChanged {
+    /// What the change did, in the words the page and the command line both show (with what
+    /// must be handed to the person once).
+    pub fn message(&self) -> String {
+        match self {
+            AccountChanged::Added {
+                login,
+                first_password,
+            } => format!(
+                "{login} を作成しました。初回パスワード: {first_password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
+            ),
+            AccountChanged::Granted { login, grant } => {
+                format!("{login} に「{}」を付与しました", grant_label(grant))
+            }
+            AccountChanged::Revoked {
+                login,
+                grant,
+                count,
+            } => {
+                format!(
+                    "{login} の「{}」を取り消しました ({count}件)",
+                    grant_label(grant)
+                )
+            }
+            AccountChanged::Disabled {
+                login,
+                last_day: Some(d),
+            } => {
+                format!("{login} は {d} を最後に利用できなくなります")
+            }
+            AccountChanged::Disabled {
+                login,
+                last_day: None,
+            } => format!("{login} を利用停止にしました"),
+            AccountChanged::Enabled { login } => format!("{login} を利用再開にしました"),
+            AccountChanged::Unlocked { login } => format!("{login} のロックを解除しました"),
+            AccountChanged::PasswordReset { login, password } => {
+                format!("{login} の仮パスワード: {password} (次回ログイン時に変更が必要です)")
+            }
+            AccountChanged::TotpEnrolled { login, .. } => {
+                format!("{login} の二要素認証を登録しました")
+            }
+            AccountChanged::Proposed { login, grant } => format!(
+                "{login} への「{}」の付与を記録しました。別の管理者が承認すると有効になります",
+                grant_label(grant)
+            ),
+            AccountChanged::Approved { login, grant } => {
+                format!("{login} への「{}」の付与を承認しました", grant_label(grant))
+            }
+        }
+    }
+}
+
 impl AccountChange {
     fn login(&self) -> &str {
         match self {
             Self::Add { login, .. }
             | Self::Grant { login, .. }
             | Self::Revoke { login, .. }
+            | Self::Approve { login, .. }
             | Self::Disable { login, .. }
             | Self::Enable { login }
             | Self::Unlock { login }
@@ -126,6 +197,9 @@ impl AccountChange {
             Self::Revoke { login, grant } => {
                 json!({"action": "revoke", "login": login, "grant": grant})
             }
+            Self::Approve { login, grant } => {
+                json!({"action": "approve", "login": login, "grant": grant})
+            }
             Self::Disable { login, last_day } => json!({"action": "disable", "login": login,
                         "last_day": last_day.map(|d| d.to_string())}),
             Self::Enable { login } => json!({"action": "enable", "login": login}),
@@ -145,8 +219,14 @@ impl App {
         tenant: MunicipalityCode,
         change: &AccountChange,
     ) -> Result<AccountChanged, AppError> {
-        self.authorize(actor, tenant, Permission::UserAdmin, "user.admin")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::UserAdmin,
+            "user.admin",
+            change.detail(),
+        )
+        .await?;
         let done = self.apply_change(actor, tenant, change).await;
         let mut detail = change.detail();
         let outcome = match &done {
@@ -214,9 +294,15 @@ impl App {
                     .create_account(tenant, &new, &first_password, &policy, by)
                     .await?;
                 for g in grants {
-                    store
-                        .grant(tenant, &login, g, new.valid_from, new.valid_until, by)
-                        .await?;
+                    if self.needs_approval(actor, g) {
+                        store
+                            .propose_grant(tenant, &login, g, new.valid_from, new.valid_until, by)
+                            .await?;
+                    } else {
+                        store
+                            .grant(tenant, &login, g, new.valid_from, new.valid_until, by)
+                            .await?;
+                    }
                 }
                 AccountChanged::Added {
                     login,
@@ -238,11 +324,7 @@ impl App {
                 }
                 // An administrator does not hand himself the keys: My Number use or an
                 // administrator's permission comes from another administrator.
-                let sensitive = expand(grant).is_ok_and(|ps| {
-                    ps.iter()
-                        .any(|p| p.is_admin() || *p == Permission::MyNumberUse)
-                });
-                if sensitive && actor.actor == format!("user:{login}") {
+                if is_sensitive_grant(grant) && is_self(actor, &login) {
                     return Err(AppError::Field(
                         "grant",
                         format!(
@@ -251,20 +333,48 @@ impl App {
                         ),
                     ));
                 }
-                store
-                    .grant(
-                        tenant,
-                        &login,
-                        grant,
-                        valid_from.unwrap_or(today),
-                        *valid_until,
-                        by,
-                    )
-                    .await?;
-                AccountChanged::Granted {
-                    login,
-                    grant: grant.to_owned(),
+                let from = valid_from.unwrap_or(today);
+                let grant = grant.to_owned();
+                if self.needs_approval(actor, &grant) {
+                    store
+                        .propose_grant(tenant, &login, &grant, from, *valid_until, by)
+                        .await?;
+                    AccountChanged::Proposed { login, grant }
+                } else {
+                    store
+                        .grant(tenant, &login, &grant, from, *valid_until, by)
+                        .await?;
+                    AccountChanged::Granted { login, grant }
                 }
+            }
+            AccountChange::Approve { grant, .. } => {
+                let grant = grant.trim().to_owned();
+                if is_self(actor, &login) {
+                    return Err(AppError::Field(
+                        "grant",
+                        "自分自身への付与は承認できません。別の管理者が承認してください".into(),
+                    ));
+                }
+                let pending: Vec<_> = store
+                    .grants(tenant, &login)
+                    .await?
+                    .into_iter()
+                    .filter(|g| g.pending() && g.grant_name == grant)
+                    .collect();
+                if pending.is_empty() {
+                    return Err(AppError::Invalid(format!(
+                        "{login} に承認待ちの「{}」はありません",
+                        grant_label(&grant)
+                    )));
+                }
+                if pending.iter().all(|g| g.granted_by == by) {
+                    return Err(AppError::Field(
+                        "grant",
+                        "自分が付与したものは承認できません。別の管理者が承認してください".into(),
+                    ));
+                }
+                store.approve_grant(tenant, &login, &grant, by).await?;
+                AccountChanged::Approved { login, grant }
             }
             AccountChange::Revoke { grant, .. } => {
                 let grant = grant.trim();
@@ -335,6 +445,13 @@ impl App {
         })
     }
 
+    /// Whether a grant by `actor` waits for a second administrator. The host's operator at the
+    /// command line is not held to it: he creates the first administrator, and already holds
+    /// the key file and the database that any approval would be written to.
+    fn needs_approval(&self, actor: &Actor, grant: &str) -> bool {
+        actor.kind != "cli" && is_sensitive_grant(grant)
+    }
+
     /// Every account with its grants (user.admin).
     pub async fn accounts(
         &self,
@@ -376,6 +493,27 @@ impl App {
     }
 }
 
+/// Grants waiting for approval as one cell: `個人番号の利用 — 付与 user:kanri 2026-12-07 09:12`.
+pub fn pending_text(pending: &[sesshu_store::PendingGrant]) -> String {
+    pending
+        .iter()
+        .map(|p| {
+            format!(
+                "{} — 付与 {} {}",
+                p.label,
+                p.granted_by,
+                sesshu_domain::japan_minutes(&p.granted_at)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+/// Whether `login` is the acting account itself.
+fn is_self(actor: &Actor, login: &str) -> bool {
+    actor.actor == format!("user:{login}")
+}
+
 /// The access review as the auditor's spreadsheet reads it: UTF-8 with BOM, Japanese headers and
 /// names, Japan time, cells defused against formulas. The page's download and the command line's
 /// `--csv` both write this.
@@ -389,6 +527,7 @@ pub fn access_review_csv(rows: &[ReviewRow]) -> String {
             "氏名",
             "ロール",
             "権限",
+            "承認待ち",
             "有効開始",
             "有効終了",
             "最終ログイン",
@@ -403,6 +542,7 @@ pub fn access_review_csv(rows: &[ReviewRow]) -> String {
     let mark = |on: bool, word: &'static str| if on { word } else { "" };
     for r in rows {
         let last_login = sesshu_domain::japan_minutes(&r.last_login);
+        let pending = pending_text(&r.pending);
         push_row(
             &mut out,
             &[
@@ -410,6 +550,7 @@ pub fn access_review_csv(rows: &[ReviewRow]) -> String {
                 &r.name,
                 &r.grants,
                 &r.permissions,
+                &pending,
                 &r.valid_from,
                 &r.valid_until,
                 &last_login,

@@ -149,11 +149,12 @@ impl App {
         tenant: MunicipalityCode,
         req: &IssueRequest,
     ) -> Result<Issued, AppError> {
-        self.authorize(
+        self.authorize_for(
             actor,
             tenant,
             Permission::CertificateIssue,
             "certificate.issue",
+            json!({"person": req.address_number}),
         )
         .await?;
         let address = AddressNumber::parse(req.address_number.trim())
@@ -329,11 +330,12 @@ impl App {
         certificate_id: &str,
         reason: &str,
     ) -> Result<(), AppError> {
-        self.authorize(
+        self.authorize_for(
             actor,
             tenant,
             Permission::CertificateIssue,
             "certificate.revoke",
+            json!({"certificate_id": certificate_id}),
         )
         .await?;
         let reason = reason.trim();
@@ -378,11 +380,12 @@ impl App {
         tenant: MunicipalityCode,
         certificate_id: &str,
     ) -> Result<Vec<u8>, AppError> {
-        self.authorize(
+        self.authorize_for(
             actor,
             tenant,
             Permission::CertificateIssue,
             "certificate.download",
+            json!({"certificate_id": certificate_id}),
         )
         .await?;
         let record = self
@@ -509,8 +512,14 @@ impl App {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<Vec<sesshu_store::CertificateRecord>, AppError> {
-        self.authorize(actor, tenant, Permission::DoseRead, "certificate.list")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseRead,
+            "certificate.list",
+            json!({"person": address_number}),
+        )
+        .await?;
         Ok(self
             .store
             .certificates_of_person(tenant, address_number)
@@ -526,11 +535,12 @@ impl App {
         tenant: MunicipalityCode,
         certificate_id: &str,
     ) -> Result<sesshu_store::CertificateRecord, AppError> {
-        self.authorize(
+        self.authorize_for(
             actor,
             tenant,
             Permission::CertificateIssue,
             "certificate.read",
+            json!({"certificate_id": certificate_id}),
         )
         .await?;
         let record = self
@@ -567,8 +577,14 @@ impl App {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<IssuedToPerson, AppError> {
-        self.authorize(actor, tenant, Permission::DoseRead, "person.read")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseRead,
+            "person.read",
+            json!({"person": address_number}),
+        )
+        .await?;
         Ok(IssuedToPerson {
             notices: self.store.notices_of_person(tenant, address_number).await?,
             tickets: self.store.tickets_of_person(tenant, address_number).await?,

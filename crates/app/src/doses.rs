@@ -215,8 +215,14 @@ impl App {
         address_number: &str,
         change: DoseChange,
     ) -> Result<Written, AppError> {
-        self.authorize(actor, tenant, Permission::DoseWrite, "dose.write")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseWrite,
+            "dose.write",
+            json!({"person": address_number}),
+        )
+        .await?;
         let a = address(address_number)?;
         let (judged, age) = self.judge(tenant, &a, &change.dose, None).await?;
         if judged.routine == Some(false) && !change.confirmed {
@@ -264,8 +270,14 @@ impl App {
         input: &DoseInput,
         confirmed: bool,
     ) -> Result<Written, AppError> {
-        self.authorize(actor, tenant, Permission::DoseWrite, "dose.write")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseWrite,
+            "dose.write",
+            json!({"person": address_number}),
+        )
+        .await?;
         let dose = input.dose(self.engine.rules(), None)?;
         self.add_dose(
             actor,
@@ -284,8 +296,14 @@ impl App {
         tenant: MunicipalityCode,
         dose_id: i64,
     ) -> Result<(DoseRow, Vec<DoseVersion>), AppError> {
-        self.authorize(actor, tenant, Permission::DoseRead, "dose.read")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseRead,
+            "dose.read",
+            json!({"dose_id": dose_id}),
+        )
+        .await?;
         let current = self.existing_dose(tenant, dose_id).await?;
         let versions = self.store.dose_versions(tenant, dose_id).await?;
         self.record(
@@ -321,8 +339,14 @@ impl App {
         reason: &str,
         edit: impl FnOnce(Dose) -> Result<DoseChange, AppError>,
     ) -> Result<Written, AppError> {
-        self.authorize(actor, tenant, Permission::DoseWrite, "dose.write")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseWrite,
+            "dose.write",
+            json!({"dose_id": dose_id}),
+        )
+        .await?;
         let current = self.existing_dose(tenant, dose_id).await?;
         let reason = reason_given(reason, "reason", "訂正")?;
         let change = edit(current.dose.clone())?;
@@ -367,8 +391,14 @@ impl App {
         dose_id: i64,
         reason: &str,
     ) -> Result<DoseRow, AppError> {
-        self.authorize(actor, tenant, Permission::DoseWrite, "dose.write")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::DoseWrite,
+            "dose.write",
+            json!({"dose_id": dose_id}),
+        )
+        .await?;
         self.existing_dose(tenant, dose_id).await?;
         let reason = reason_given(reason, "delete_reason", "削除")?;
         let row = self

@@ -162,15 +162,37 @@ impl App {
         needed: Permission,
         function: &str,
     ) -> Result<(), AppError> {
+        self.authorize_for(actor, tenant, needed, function, serde_json::Value::Null)
+            .await
+    }
+
+    /// [`App::authorize`] for an operation on one thing (a person, a dose, a run, an account):
+    /// a refusal's entry names what was asked for, so that an auditor reading a refusal —
+    /// above all one reaching into another municipality — sees what was sought, not only where.
+    pub async fn authorize_for(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        needed: Permission,
+        function: &str,
+        asked: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let refused = |mut detail: serde_json::Value| {
+            if !asked.is_null() {
+                detail["asked"] = asked.clone();
+            }
+            detail
+        };
         if actor.tenant != Some(tenant) {
-            let detail = serde_json::json!({"reason": "other municipality",
-                                            "municipality": tenant.as_string()});
+            let detail = refused(serde_json::json!({"reason": "other municipality",
+                                                    "municipality": tenant.as_string()}));
             self.record(actor, function, Outcome::Refused, vec![], vec![], detail)
                 .await?;
             return Err(AppError::NotFound(format!("団体 {}", tenant.as_string())));
         }
         if !actor.can(needed) {
-            let detail = serde_json::json!({"reason": "permission", "needed": needed.code()});
+            let detail =
+                refused(serde_json::json!({"reason": "permission", "needed": needed.code()}));
             self.record(actor, function, Outcome::Refused, vec![], vec![], detail)
                 .await?;
             return Err(AppError::Forbidden(needed));

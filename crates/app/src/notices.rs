@@ -436,8 +436,14 @@ impl App {
         run_id: &str,
         sample: u32,
     ) -> Result<(NoticeRun, Vec<Notice>), AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.read")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.read",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         let run = self.existing_run(tenant, run_id).await?;
         let notices = self
             .store
@@ -474,8 +480,14 @@ impl App {
         tenant: MunicipalityCode,
         run_id: &str,
     ) -> Result<NoticeRun, AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.approve")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.approve",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         self.existing_run(tenant, run_id).await?;
         let approved = self
             .store
@@ -494,8 +506,14 @@ impl App {
         tenant: MunicipalityCode,
         run_id: &str,
     ) -> Result<(), AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.cancel")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.cancel",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         self.existing_run(tenant, run_id).await?;
         let cancelled = self
             .store
@@ -542,8 +560,14 @@ impl App {
         out: Option<&Path>,
         progress: &Progress,
     ) -> Result<Printed, AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.issue")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.issue",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         let started = std::time::Instant::now();
         let run = self.existing_run(tenant, run_id).await?;
         let out = out
@@ -715,8 +739,14 @@ impl App {
         tenant: MunicipalityCode,
         run_id: &str,
     ) -> Result<Vec<RunFile>, AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.read")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.read",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         let run = self.existing_run(tenant, run_id).await?;
         let mut files: Vec<RunFile> = self
             .store
@@ -748,8 +778,14 @@ impl App {
         run_id: &str,
         file_name: &str,
     ) -> Result<Vec<u8>, AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "notice.download")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "notice.download",
+            json!({"run_id": run_id}),
+        )
+        .await?;
         let run = self.existing_run(tenant, run_id).await?;
         let missing = || AppError::NotFound(format!("ファイル {file_name}"));
         let dir = run.output_dir.clone().ok_or_else(missing)?;
@@ -799,8 +835,14 @@ impl App {
         tenant: MunicipalityCode,
         ticket_number: &str,
     ) -> Result<Reissued, AppError> {
-        self.authorize(actor, tenant, Permission::NoticeRun, "ticket.reissue")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::NoticeRun,
+            "ticket.reissue",
+            json!({"ticket": ticket_number}),
+        )
+        .await?;
         let ticket_number = ticket_number.trim();
         let printing = self.printing(tenant).await?;
         let line = |series: &str, dose: u32, n: u64| printing.number_line(series, dose, n);

@@ -102,8 +102,14 @@ impl App {
         tenant: MunicipalityCode,
         address_number: &str,
     ) -> Result<PersonDetail, AppError> {
-        self.authorize(actor, tenant, Permission::PersonRead, "person.read")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::PersonRead,
+            "person.read",
+            json!({"person": address_number}),
+        )
+        .await?;
         let address_number = address(address_number)?;
         let crypto = self.crypto(tenant)?;
         let detail = person_detail(
@@ -248,8 +254,14 @@ impl App {
         address_number: &str,
         stated: Option<String>,
     ) -> Result<Option<String>, AppError> {
-        self.authorize(actor, tenant, Permission::MyNumberUse, "mynumber.reveal")
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::MyNumberUse,
+            "mynumber.reveal",
+            json!({"person": address_number}),
+        )
+        .await?;
         let purpose = purpose(stated)?;
         let address_number = address(address_number)?;
         let row = self
@@ -314,8 +326,14 @@ impl App {
         reason: &str,
     ) -> Result<UseSuspension, AppError> {
         let function = "person.suspend";
-        self.authorize(actor, tenant, Permission::PersonWrite, function)
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::PersonWrite,
+            function,
+            json!({"person": address_number}),
+        )
+        .await?;
         let a = address(address_number)?;
         let mut wrong = Vec::new();
         let requested_on = match requested_on.map(str::trim).filter(|s| !s.is_empty()) {
@@ -347,8 +365,14 @@ impl App {
         reason: &str,
     ) -> Result<UseSuspension, AppError> {
         let function = "person.lift_suspension";
-        self.authorize(actor, tenant, Permission::PersonWrite, function)
-            .await?;
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::PersonWrite,
+            function,
+            json!({"person": address_number}),
+        )
+        .await?;
         let a = address(address_number)?;
         if reason.trim().is_empty() {
             return Err(AppError::Field(

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use sesshu_domain::MunicipalityCode;
-use sesshu_domain::access::{Permission, expand};
+use sesshu_domain::access::{AllowedSources, Permission, expand, is_sensitive_grant, token_policy};
 use sesshu_store::{ApiToken, Outcome};
 
 use crate::{Actor, App, AppError};
@@ -19,13 +19,18 @@ pub struct NewToken {
 }
 
 impl App {
-    /// A token for a machine client, valid for `days` (1 to 3,650).
+    /// A token for a machine client, valid for `days` (1 to 3,650), usable from `allow_from`
+    /// (anywhere when empty). A token has no second factor, so one holding My Number use or an
+    /// administrator's permission is made only by the host's operator at the command line
+    /// (an account handing such a token to itself would step round four-eyes), for at most
+    /// [`sesshu_domain::access::SENSITIVE_TOKEN_DAYS`] days and from named addresses only.
     pub async fn create_token(
         &self,
         actor: &Actor,
         tenant: MunicipalityCode,
         name: &str,
         grants: &[String],
+        allow_from: &[String],
         days: i64,
     ) -> Result<NewToken, AppError> {
         self.authorize(actor, tenant, Permission::UserAdmin, "token.admin")
@@ -46,10 +51,22 @@ impl App {
         for g in grants {
             expand(g).map_err(|e| AppError::Field("grant", e.to_string()))?;
         }
-        let expires_at = chrono::Utc::now() + chrono::Duration::days(days.clamp(1, 3650));
+        let sources = AllowedSources::parse(allow_from)
+            .map_err(|e| AppError::Field("allow_from", e.to_string()))?;
+        let days = days.clamp(1, 3650);
+        if grants.iter().any(|g| is_sensitive_grant(g)) && actor.kind != "cli" {
+            return Err(AppError::Field(
+                "grant",
+                "個人番号の利用か管理者の権限を持つトークンは、サーバーの運用者がコマンドラインで作成します"
+                    .into(),
+            ));
+        }
+        token_policy(grants, &sources, days)
+            .map_err(|e| AppError::Field("allow_from", e.to_string()))?;
+        let expires_at = chrono::Utc::now() + chrono::Duration::days(days);
         let (token_id, secret) = self
             .store
-            .create_token(tenant, name, grants, expires_at, &actor.actor)
+            .create_token(tenant, name, grants, &sources, expires_at, &actor.actor)
             .await?;
         self.record(
             actor,
@@ -58,7 +75,7 @@ impl App {
             vec![],
             vec![],
             json!({"action": "create", "token_id": token_id, "name": name, "grants": grants,
-                   "expires_at": expires_at.to_rfc3339()}),
+                   "allow_from": sources.to_text(), "expires_at": expires_at.to_rfc3339()}),
         )
         .await?;
         Ok(NewToken {

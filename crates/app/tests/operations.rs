@@ -654,6 +654,14 @@ async fn the_register_is_read_and_searched_and_my_numbers_used_only_with_a_purpo
             e.iter()
                 .any(|e| e.outcome == "refused" && e.detail.contains("found"))
         );
+        // Sapporo's reach into Machida is in Sapporo's own chain, naming the person it asked for.
+        let sapporo_tried = entries(&w.store, sapporo.tenant.unwrap(), "person.read").await;
+        assert!(
+            sapporo_tried.iter().any(|e| e.outcome == "refused"
+                && e.detail.contains("other municipality")
+                && e.detail.contains(a)),
+            "{name}: {sapporo_tried:?}"
+        );
 
         let none = w
             .app
@@ -1204,6 +1212,209 @@ async fn accounts_are_administered_with_separation_of_duties_and_every_change_au
 }
 
 #[tokio::test]
+async fn my_number_use_and_administration_need_a_second_administrator() {
+    use sesshu_app::accounts::{AccountChange, AccountChanged};
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let today = today_in_japan();
+        let (kanri, suzuki) = (
+            actor("132098", "kanri", "role:administrator"),
+            actor("132098", "suzuki", "role:administrator"),
+        );
+        let add = |login: &str| AccountChange::Add {
+            login: login.into(),
+            display_name: format!("{login} 職員"),
+            shared: false,
+            shared_with: None,
+            valid_from: None,
+            valid_until: None,
+            grants: vec!["role:clerk".into()],
+        };
+        w.app.change_account(&kanri, t, &add("sato")).await.unwrap();
+        let grant = |grant: &str| AccountChange::Grant {
+            login: "sato".into(),
+            grant: grant.into(),
+            valid_from: None,
+            valid_until: None,
+        };
+        let approve = |grant: &str| AccountChange::Approve {
+            login: "sato".into(),
+            grant: grant.into(),
+        };
+        // kanri asks; the grant is on record and does nothing yet.
+        let asked = w
+            .app
+            .change_account(&kanri, t, &grant("mynumber.use"))
+            .await;
+        assert!(
+            matches!(&asked, Ok(AccountChanged::Proposed { grant, .. }) if grant == "mynumber.use"),
+            "{name}: {asked:?}"
+        );
+        let held = w.store.permissions(t, "sato", today).await.unwrap();
+        assert!(
+            !held.contains(&Permission::MyNumberUse) && held.contains(&Permission::DoseWrite),
+            "{name}: a pending grant counts for nothing: {held:?}"
+        );
+        let review = w.app.access_review(&kanri, t, None).await.unwrap();
+        let sato = review.iter().find(|r| r.login == "sato").unwrap();
+        assert_eq!(sato.pending.len(), 1, "{name}");
+        assert_eq!(sato.pending[0].granted_by, "user:kanri");
+        assert!(sato.pending[0].label.starts_with("個人番号の利用"));
+        assert!(
+            sato.findings.contains("承認待ち"),
+            "{name}: {}",
+            sato.findings
+        );
+        assert!(!sato.permissions.contains("個人番号"), "{name}");
+        let csv = sesshu_app::accounts::access_review_csv(&review);
+        assert!(
+            csv.contains("承認待ち")
+                && csv.contains("個人番号の利用 (個人番号事務実施者) — 付与 user:kanri"),
+            "{csv}"
+        );
+
+        // Neither the one who asked, nor the holder, nor a clerk, nor another town approves it.
+        let own = w
+            .app
+            .change_account(&kanri, t, &approve("mynumber.use"))
+            .await;
+        assert!(
+            matches!(&own, Err(AppError::Field("grant", m)) if m.contains("自分が付与")),
+            "{name}: {own:?}"
+        );
+        let holder = actor("132098", "sato", "role:administrator");
+        let theirs = w
+            .app
+            .change_account(&holder, t, &approve("mynumber.use"))
+            .await;
+        assert!(
+            matches!(&theirs, Err(AppError::Field("grant", m)) if m.contains("自分自身")),
+            "{name}: {theirs:?}"
+        );
+        assert!(matches!(
+            w.app
+                .change_account(&clerk("tanaka"), t, &approve("mynumber.use"))
+                .await,
+            Err(AppError::Forbidden(Permission::UserAdmin))
+        ));
+        let sapporo = actor("011002", "kanri", "role:administrator");
+        assert!(matches!(
+            w.app
+                .change_account(&sapporo, t, &approve("mynumber.use"))
+                .await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(
+            !w.store
+                .permissions(t, "sato", today)
+                .await
+                .unwrap()
+                .contains(&Permission::MyNumberUse),
+            "{name}: still nothing after four refusals"
+        );
+
+        // A second administrator approves: in force from now, and no longer pending.
+        let done = w
+            .app
+            .change_account(&suzuki, t, &approve("mynumber.use"))
+            .await;
+        assert!(
+            matches!(done, Ok(AccountChanged::Approved { .. })),
+            "{name}: {done:?}"
+        );
+        assert!(
+            w.store
+                .permissions(t, "sato", today)
+                .await
+                .unwrap()
+                .contains(&Permission::MyNumberUse),
+            "{name}"
+        );
+        let review = w.app.access_review(&kanri, t, None).await.unwrap();
+        let sato = review.iter().find(|r| r.login == "sato").unwrap();
+        assert!(sato.pending.is_empty() && sato.permissions.contains("個人番号の利用"));
+        let again = w
+            .app
+            .change_account(&suzuki, t, &approve("mynumber.use"))
+            .await;
+        assert!(
+            matches!(again, Err(AppError::Invalid(_))),
+            "{name}: {again:?}"
+        );
+
+        // An administrator's role asked for and withdrawn before approval never counts.
+        let asked = w
+            .app
+            .change_account(&kanri, t, &grant("role:administrator"))
+            .await;
+        assert!(
+            matches!(asked, Ok(AccountChanged::Proposed { .. })),
+            "{name}"
+        );
+        let withdraw = AccountChange::Revoke {
+            login: "sato".into(),
+            grant: "role:administrator".into(),
+        };
+        w.app.change_account(&kanri, t, &withdraw).await.unwrap();
+        let late = w
+            .app
+            .change_account(&suzuki, t, &approve("role:administrator"))
+            .await;
+        assert!(
+            matches!(late, Err(AppError::Invalid(_))),
+            "{name}: {late:?}"
+        );
+        assert!(
+            !w.store
+                .permissions(t, "sato", today)
+                .await
+                .unwrap()
+                .contains(&Permission::UserAdmin),
+            "{name}"
+        );
+        // A grant that is not sensitive is in force at once; the host's operator at the
+        // command line (who creates the first administrator) is not held to four-eyes.
+        let viewer = w.app.change_account(&kanri, t, &grant("role:viewer")).await;
+        assert!(
+            matches!(viewer, Ok(AccountChanged::Granted { .. })),
+            "{name}"
+        );
+        let operator = Actor::operator(Some(t));
+        let first = w
+            .app
+            .change_account(&operator, t, &grant("keys.admin"))
+            .await;
+        assert!(
+            matches!(first, Ok(AccountChanged::Granted { .. })),
+            "{name}: {first:?}"
+        );
+
+        let tried = entries(&w.store, sapporo.tenant.unwrap(), "user.admin").await;
+        assert!(
+            tried.iter().any(|e| e.outcome == "refused"
+                && e.detail.contains("approve")
+                && e.detail.contains("sato")),
+            "{name}: the other town's attempt names what it asked for: {tried:?}"
+        );
+        let e = entries(&w.store, t, "user.admin").await;
+        let approvals: Vec<_> = e.iter().filter(|e| e.detail.contains("approve")).collect();
+        assert_eq!(
+            approvals.iter().filter(|e| e.outcome == "refused").count(),
+            5,
+            "{name}: own, holder's, the clerk's, again and late approvals recorded as refused, \
+             each with what was asked (the other town's is in its own chain)"
+        );
+        assert!(
+            approvals
+                .iter()
+                .any(|e| e.outcome == "ok" && e.actor == "user:suzuki"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_auditor_searches_exports_and_verifies_and_is_recorded_doing_so() {
     for db in sesshu_testkit::backends().await {
         let w = world(&db.url).await;
@@ -1353,19 +1564,19 @@ async fn api_tokens_are_created_listed_and_revoked_by_an_administrator_only() {
         let grants = vec!["role:viewer".to_owned()];
         assert!(matches!(
             w.app
-                .create_token(&clerk("tanaka"), t, "kiosk", &grants, 30)
+                .create_token(&clerk("tanaka"), t, "kiosk", &grants, &[], 30)
                 .await,
             Err(AppError::Forbidden(Permission::UserAdmin))
         ));
         assert!(matches!(
             w.app
-                .create_token(&admin, t, "kiosk", &["role:nobody".to_owned()], 30)
+                .create_token(&admin, t, "kiosk", &["role:nobody".to_owned()], &[], 30)
                 .await,
             Err(AppError::Field("grant", _))
         ));
         let new = w
             .app
-            .create_token(&admin, t, "kiosk", &grants, 30)
+            .create_token(&admin, t, "kiosk", &grants, &[], 30)
             .await
             .unwrap();
         let caller = w
@@ -1389,8 +1600,54 @@ async fn api_tokens_are_created_listed_and_revoked_by_an_administrator_only() {
                 .is_none(),
             "{name}: revoked at once"
         );
+        // A token has no second factor: one holding My Number use is the host operator's to
+        // make, for 30 days at most, from named addresses only.
+        let mn = vec!["mynumber.use".to_owned()];
+        let from = vec!["10.0.0.5".to_owned()];
+        let refused = w.app.create_token(&admin, t, "mn", &mn, &from, 7).await;
+        assert!(
+            matches!(&refused, Err(AppError::Field("grant", m)) if m.contains("運用者")),
+            "{name}: an administrator cannot hand such a token to himself: {refused:?}"
+        );
+        let operator = Actor::operator(Some(t));
+        for (sources, days) in [(&vec![], 7), (&from, 31)] {
+            let refused = w
+                .app
+                .create_token(&operator, t, "mn", &mn, sources, days)
+                .await;
+            assert!(
+                matches!(&refused, Err(AppError::Field("allow_from", _))),
+                "{name}: {sources:?} {days}: {refused:?}"
+            );
+        }
+        let bad = w
+            .app
+            .create_token(&operator, t, "mn", &mn, &["intranet".to_owned()], 7)
+            .await;
+        assert!(
+            matches!(bad, Err(AppError::Field("allow_from", _))),
+            "{name}"
+        );
+        let made = w
+            .app
+            .create_token(&operator, t, "mn", &mn, &from, 30)
+            .await
+            .unwrap();
+        let caller = w
+            .store
+            .authenticate_token(&made.secret, chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(caller.allow_from.allows("10.0.0.5") && !caller.allow_from.allows("10.0.0.6"));
+        let listed = w.app.tokens(&admin, t).await.unwrap();
+        assert!(
+            listed.iter().any(|l| l.allow_from == "10.0.0.5/32"),
+            "{name}"
+        );
+
         let e = entries(&w.store, t, "token.admin").await;
-        assert_eq!(e.iter().filter(|e| e.outcome == "ok").count(), 2, "{name}");
+        assert_eq!(e.iter().filter(|e| e.outcome == "ok").count(), 3, "{name}");
         assert!(
             e.iter().all(|e| !e.detail.contains(&new.secret)),
             "{name}: no secret"

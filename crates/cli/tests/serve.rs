@@ -209,7 +209,17 @@ async fn a_running_server_follows_key_rotation_and_retirement() {
                 .success()
         );
         let address = common::first_with_my_number(&d.join("town.csv"));
-        let created = run(&["token", "create", "registry", "--grant", "mynumber.use"]);
+        let created = run(&[
+            "token",
+            "create",
+            "registry",
+            "--grant",
+            "mynumber.use",
+            "--allow-from",
+            "127.0.0.1",
+            "--days",
+            "30",
+        ]);
         assert!(created.status.success(), "{}", text(&created));
         let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
 

@@ -80,6 +80,60 @@ async fn users_are_created_granted_reviewed_and_separated() {
     }
 }
 
+/// The host's operator approves a grant of My Number use an administrator asked for on the
+/// pages (four-eyes); until then the access review lists it as waiting.
+#[tokio::test]
+async fn the_operator_approves_a_grant_waiting_for_a_second_administrator() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        common::init_machida(d, &db.url);
+        let add = run(&[
+            "user",
+            "add",
+            "tanaka",
+            "--name",
+            "田中 花子",
+            "--grant",
+            "role:clerk",
+        ]);
+        assert!(add.status.success(), "{}", text(&add));
+        let nothing = run(&["user", "approve", "tanaka", "mynumber.use"]);
+        assert!(!nothing.status.success(), "{}", db.name);
+        assert!(text(&nothing).contains("承認待ち"), "{}", text(&nothing));
+
+        let store = sesshu_store::Store::connect(&db.url).await.unwrap();
+        let t = sesshu_domain::MunicipalityCode::parse("132098").unwrap();
+        let today = sesshu_web::today_in_japan();
+        store
+            .propose_grant(t, "tanaka", "mynumber.use", today, None, "user:kanri")
+            .await
+            .unwrap();
+        let review = String::from_utf8_lossy(&run(&["access-review"]).stdout).into_owned();
+        assert!(review.contains("承認待ち"), "{}: {review}", db.name);
+        let approved = run(&["user", "approve", "tanaka", "mynumber.use"]);
+        assert!(
+            approved.status.success(),
+            "{}: {}",
+            db.name,
+            text(&approved)
+        );
+        assert!(
+            text(&approved).contains("承認しました"),
+            "{}",
+            text(&approved)
+        );
+        let held = store.permissions(t, "tanaka", today).await.unwrap();
+        assert!(
+            held.contains(&sesshu_domain::access::Permission::MyNumberUse),
+            "{}",
+            db.name
+        );
+        store.close().await;
+    }
+}
+
 /// Revoking a token names it first and happens only when confirmed: without a terminal to
 /// ask on, only `--yes` revokes; an unknown ID is said to be unknown.
 #[tokio::test]
@@ -97,6 +151,23 @@ async fn a_token_is_revoked_only_when_confirmed_and_is_named_first() {
             "role:viewer",
         ]);
         assert!(created.status.success(), "{}", text(&created));
+        let open = run(&["token", "create", "mn-batch", "--grant", "mynumber.use"]);
+        assert!(!open.status.success(), "{}", db.name);
+        assert!(text(&open).contains("--allow-from"), "{}", text(&open));
+        let limited = run(&[
+            "token",
+            "create",
+            "mn-batch",
+            "--grant",
+            "mynumber.use",
+            "--allow-from",
+            "10.0.0.5",
+            "--days",
+            "30",
+        ]);
+        assert!(limited.status.success(), "{}", text(&limited));
+        let shown = String::from_utf8_lossy(&run(&["token", "list"]).stdout).into_owned();
+        assert!(shown.contains("接続元 10.0.0.5/32"), "{shown}");
         let listed = json(&run(&["token", "list", "--json"]));
         let id = listed[0]["token_id"].as_str().unwrap().to_owned();
 

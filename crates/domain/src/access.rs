@@ -176,6 +176,15 @@ pub fn grant_label(grant: &str) -> String {
     }
 }
 
+/// Whether a grant hands over the keys — My Number use or an administrator's permission — and so
+/// needs a second administrator (four-eyes) and may never be given to oneself.
+pub fn is_sensitive_grant(grant: &str) -> bool {
+    expand(grant).is_ok_and(|ps| {
+        ps.iter()
+            .any(|p| p.is_admin() || *p == Permission::MyNumberUse)
+    })
+}
+
 /// What a grant names: a role (`role:clerk`) or one permission (`dose.write`).
 pub fn expand(grant: &str) -> Result<Vec<Permission>, AccessError> {
     match grant.strip_prefix("role:") {
@@ -332,11 +341,104 @@ pub enum AccessError {
     Password(String),
     #[error("ログイン名は英小文字で始まる3〜32文字 (英小文字・数字・. _ -) です")]
     Login,
+    #[error(
+        "接続元「{0}」は IP アドレスかネットワーク (例: 10.0.0.5, 192.168.1.0/24) ではありません"
+    )]
+    Source(String),
+    #[error(
+        "個人番号の利用か管理者の権限を持つトークンは、接続元を限り (--allow-from)、有効期間を{SENSITIVE_TOKEN_DAYS}日以内にしてください"
+    )]
+    SensitiveToken,
+}
+
+/// The longest a token holding [`is_sensitive_grant`] permissions may live.
+pub const SENSITIVE_TOKEN_DAYS: i64 = 30;
+
+/// The addresses a token may be used from: IP addresses or networks. Empty is anywhere — which
+/// a token holding My Number use or an administrator's permission may not be (see
+/// [`SENSITIVE_TOKEN_DAYS`]): such a token has no second factor, so where it may come from and
+/// how long it lives stand in for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedSources(Vec<ipnet::IpNet>);
+
+impl AllowedSources {
+    /// From `10.0.0.5`, `192.168.1.0/24`, `::1` (an address alone is a network of one).
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, AccessError> {
+        let mut nets = Vec::new();
+        for item in items {
+            for text in item.as_ref().split([' ', ',']).filter(|t| !t.is_empty()) {
+                let net = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| AccessError::Source(text.to_owned()))?;
+                nets.push(net.trunc());
+            }
+        }
+        Ok(Self(nets))
+    }
+
+    pub fn is_anywhere(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a request from `source` (the client's address as the server saw it) may use it.
+    /// A source that is not an address (a test's `local`) passes only an unrestricted token.
+    pub fn allows(&self, source: &str) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        source
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| self.0.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// As stored and listed: the networks separated by spaces.
+    pub fn to_text(&self) -> String {
+        self.0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Whether a token with these grants, sources and lifetime may be made.
+pub fn token_policy(
+    grants: &[String],
+    sources: &AllowedSources,
+    days: i64,
+) -> Result<(), AccessError> {
+    let sensitive = grants.iter().any(|g| is_sensitive_grant(g));
+    if sensitive && (sources.is_anywhere() || days > SENSITIVE_TOKEN_DAYS) {
+        return Err(AccessError::SensitiveToken);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_used_only_from_where_it_may_be() {
+        let s = AllowedSources::parse(&["10.0.0.5", "192.168.1.0/24, ::1"]).unwrap();
+        assert_eq!(s.to_text(), "10.0.0.5/32 192.168.1.0/24 ::1/128");
+        for ok in ["10.0.0.5", "192.168.1.200", "::1"] {
+            assert!(s.allows(ok), "{ok}");
+        }
+        for no in ["10.0.0.6", "192.168.2.1", "local", ""] {
+            assert!(!s.allows(no), "{no}");
+        }
+        assert!(AllowedSources::default().allows("local"));
+        assert!(AllowedSources::parse(&["10.0.0.0/33"]).is_err());
+        assert!(AllowedSources::parse(&["example.jp"]).is_err());
+        let mn = vec!["mynumber.use".to_owned()];
+        assert!(token_policy(&mn, &AllowedSources::default(), 7).is_err());
+        assert!(token_policy(&mn, &s, SENSITIVE_TOKEN_DAYS + 1).is_err());
+        assert!(token_policy(&mn, &s, SENSITIVE_TOKEN_DAYS).is_ok());
+        let viewer = vec!["role:viewer".to_owned()];
+        assert!(token_policy(&viewer, &AllowedSources::default(), 3650).is_ok());
+    }
 
     #[test]
     fn every_permission_round_trips_and_roles_name_real_permissions() {

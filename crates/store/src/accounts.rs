@@ -59,12 +59,21 @@ pub struct Grant {
     pub granted_at: String,
     pub revoked_at: Option<String>,
     pub revoked_by: Option<String>,
+    /// `None` while a sensitive grant waits for a second administrator: it counts for nothing.
+    pub approved_at: Option<String>,
+    pub approved_by: Option<String>,
 }
 
 impl Grant {
+    /// Waiting for a second administrator's approval (and not withdrawn).
+    pub fn pending(&self) -> bool {
+        self.revoked_at.is_none() && self.approved_at.is_none()
+    }
+
     pub fn active_on(&self, day: CivilDate) -> bool {
         let d = day.to_string();
         self.revoked_at.is_none()
+            && self.approved_at.is_some()
             && self.valid_from <= d
             && self.valid_until.as_ref().is_none_or(|u| d <= *u)
     }
@@ -245,6 +254,8 @@ impl Store {
                     granted_at: r.try_get("granted_at")?,
                     revoked_at: r.try_get("revoked_at")?,
                     revoked_by: r.try_get("revoked_by")?,
+                    approved_at: r.try_get("approved_at")?,
+                    approved_by: r.try_get("approved_by")?,
                 })
             })
             .collect()
@@ -272,9 +283,9 @@ impl Store {
         active_permissions(&self.grants(tenant, login).await?, day)
     }
 
-    /// Grants a role or a permission; refused when it would give one account both sides of
-    /// the separation of duties (counting every grant not revoked, whatever its dates).
-    #[allow(clippy::too_many_arguments)]
+    /// Grants a role or a permission, in force at once; refused when it would give one account
+    /// both sides of the separation of duties (counting every grant not revoked, whatever its
+    /// dates, pending ones too).
     pub async fn grant(
         &self,
         tenant: MunicipalityCode,
@@ -283,6 +294,36 @@ impl Store {
         valid_from: CivilDate,
         valid_until: Option<CivilDate>,
         by: &str,
+    ) -> Result<(), StoreError> {
+        let period = (valid_from, valid_until);
+        self.insert_grant(tenant, login, grant_name, period, by, true)
+            .await
+    }
+
+    /// Records a grant that is in force only once [`Store::approve_grant`] is called by someone
+    /// else (four-eyes); the same separation-of-duties check as [`Store::grant`].
+    pub async fn propose_grant(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        grant_name: &str,
+        valid_from: CivilDate,
+        valid_until: Option<CivilDate>,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let period = (valid_from, valid_until);
+        self.insert_grant(tenant, login, grant_name, period, by, false)
+            .await
+    }
+
+    async fn insert_grant(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        grant_name: &str,
+        (valid_from, valid_until): (CivilDate, Option<CivilDate>),
+        by: &str,
+        approved: bool,
     ) -> Result<(), StoreError> {
         self.require_account(tenant, login).await?;
         let adding = expand(grant_name).map_err(invalid)?;
@@ -295,9 +336,11 @@ impl Store {
         if let Some(conflict) = separation_conflict(&all) {
             return Err(invalid(conflict));
         }
+        let now = now_utc();
+        let approval = approved.then(|| (now.clone(), by.to_owned()));
         sqlx::query(
-            "INSERT INTO access_grant (municipality_code, login, grant_name, valid_from, valid_until, granted_by, granted_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            "INSERT INTO access_grant (municipality_code, login, grant_name, valid_from, valid_until, granted_by, granted_at, approved_at, approved_by) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
         )
         .bind(tenant.as_string())
         .bind(login)
@@ -305,11 +348,42 @@ impl Store {
         .bind(valid_from.to_string())
         .bind(valid_until.map(|d| d.to_string()))
         .bind(by)
-        .bind(now_utc())
+        .bind(&now)
+        .bind(approval.as_ref().map(|a| a.0.clone()))
+        .bind(approval.map(|a| a.1))
         .execute(self.pool())
         .await?;
         self.end_sessions_of(tenant, login).await?;
         Ok(())
+    }
+
+    /// Puts in force the pending grants of `grant_name` that someone other than `by` made; the
+    /// number approved. The holder's sessions end, so that the next login meets the new rules.
+    pub async fn approve_grant(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        grant_name: &str,
+        by: &str,
+    ) -> Result<u64, StoreError> {
+        self.require_account(tenant, login).await?;
+        let done = sqlx::query(
+            "UPDATE access_grant SET approved_at = $1, approved_by = $2 \
+             WHERE municipality_code = $3 AND login = $4 AND grant_name = $5 \
+             AND revoked_at IS NULL AND approved_at IS NULL AND granted_by <> $2",
+        )
+        .bind(now_utc())
+        .bind(by)
+        .bind(tenant.as_string())
+        .bind(login)
+        .bind(grant_name)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if done > 0 {
+            self.end_sessions_of(tenant, login).await?;
+        }
+        Ok(done)
     }
 
     /// Revokes every active grant of `grant_name`; the rows stay with who revoked them and when.
@@ -698,6 +772,15 @@ fn code_digest(code: &str) -> String {
     crate::sha256_hex(&normal)
 }
 
+/// A grant waiting for a second administrator's approval.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingGrant {
+    pub grant: String,
+    pub label: String,
+    pub granted_by: String,
+    pub granted_at: String,
+}
+
 /// One line of the access review.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReviewRow {
@@ -705,6 +788,8 @@ pub struct ReviewRow {
     pub name: String,
     pub grants: String,
     pub permissions: String,
+    /// Grants waiting for a second administrator, each with who asked for it.
+    pub pending: Vec<PendingGrant>,
     pub valid_from: String,
     pub valid_until: String,
     pub last_login: String,
@@ -768,6 +853,19 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
     if a.shared {
         findings.push("共用アカウント".to_owned());
     }
+    let pending: Vec<PendingGrant> = grants
+        .iter()
+        .filter(|g| g.pending())
+        .map(|g| PendingGrant {
+            grant: g.grant_name.clone(),
+            label: sesshu_domain::access::grant_label(&g.grant_name),
+            granted_by: g.granted_by.clone(),
+            granted_at: g.granted_at.clone(),
+        })
+        .collect();
+    if !pending.is_empty() {
+        findings.push("承認待ちの付与あり".to_owned());
+    }
     ReviewRow {
         login: a.login.clone(),
         name: a.display_name.clone(),
@@ -777,6 +875,7 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
             .collect::<Vec<_>>()
             .join("、"),
         permissions: labels.join("、"),
+        pending,
         valid_from: a.valid_from.clone(),
         valid_until: a.valid_until.clone().unwrap_or_default(),
         last_login: a.last_login_at.clone().unwrap_or_default(),

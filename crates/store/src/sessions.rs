@@ -73,6 +73,8 @@ impl SessionRow {
                 granted_at: String::new(),
                 revoked_at: r.try_get("grant_revoked")?,
                 revoked_by: None,
+                approved_at: r.try_get("grant_approved")?,
+                approved_by: None,
             }),
             None => None,
         };
@@ -146,7 +148,7 @@ impl Store {
             .fetch_all(
                 "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
                  a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, g.grant_name, \
-                 g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked \
+                 g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked, g.approved_at AS grant_approved \
                  FROM session s JOIN account a \
                  ON a.municipality_code = s.municipality_code AND a.login = s.login \
                  LEFT JOIN access_grant g ON g.municipality_code = s.municipality_code AND g.login = s.login \

@@ -1,6 +1,13 @@
-//! Aggregate statistics: counts per municipality, never a person. Small cells are suppressed, so
-//! that a count cannot single anyone out.
+//! Aggregate statistics: counts per municipality, never a person. The disclosure rule keeps a
+//! count from singling anyone out, alone or subtracted from another:
+//! - periods are whole calendar months (from a 1st to a month's last day), so that two queries
+//!   cannot differ by a day or a week;
+//! - a count below [`SMALL_CELL`] is not shown (`null`, 秘匿);
+//! - every other count is rounded to the nearest multiple of [`ROUND_TO`], so that the difference
+//!   of two published counts (a year less its other months, one product less another) is never
+//!   the exact count of a suppressed cell.
 
+use chrono::Datelike;
 use sesshu_domain::CivilDate;
 use sqlx::Row;
 
@@ -8,6 +15,8 @@ use crate::{Store, StoreError};
 
 /// Counts below this are reported as `null` (秘匿).
 pub const SMALL_CELL: i64 = 5;
+/// Every count shown is a multiple of this.
+pub const ROUND_TO: i64 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MunicipalityStats {
@@ -19,8 +28,14 @@ pub struct MunicipalityStats {
     pub flagged: Option<i64>,
 }
 
-fn cell(n: i64) -> Option<i64> {
-    (n >= SMALL_CELL).then_some(n)
+/// A count as published: suppressed when small, else rounded to the nearest multiple.
+pub fn cell(n: i64) -> Option<i64> {
+    (n >= SMALL_CELL).then_some((n + ROUND_TO / 2) / ROUND_TO * ROUND_TO)
+}
+
+/// Whether `from`..=`to` is whole calendar months.
+fn whole_months(from: CivilDate, to: CivilDate) -> bool {
+    from <= to && from.day() == 1 && to.succ_opt().is_some_and(|next| next.day() == 1)
 }
 
 impl Store {
@@ -34,6 +49,11 @@ impl Store {
     ) -> Result<Vec<MunicipalityStats>, StoreError> {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
             return Err(StoreError::Invalid("集計の範囲が不正です".into()));
+        }
+        if !whole_months(from, to) {
+            return Err(StoreError::Invalid(format!(
+                "集計期間は月単位で指定してください (開始は月の初日、終了は月の末日): {from} 〜 {to}"
+            )));
         }
         let pattern = format!("{prefix}%");
         let mut out: std::collections::BTreeMap<String, MunicipalityStats> = Default::default();
@@ -93,5 +113,38 @@ impl Store {
             }
         }
         Ok(out.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_counts_are_hidden_and_the_rest_rounded_to_fives() {
+        let shown: Vec<Option<i64>> = [0, 4, 5, 7, 8, 12, 13, 1000].map(cell).into();
+        assert_eq!(
+            shown,
+            [
+                None,
+                None,
+                Some(5),
+                Some(5),
+                Some(10),
+                Some(10),
+                Some(15),
+                Some(1000)
+            ]
+        );
+    }
+
+    #[test]
+    fn periods_are_whole_months() {
+        let d = |s: &str| sesshu_domain::parse_date(s).unwrap();
+        assert!(whole_months(d("2026-04-01"), d("2027-03-31")));
+        assert!(whole_months(d("2028-02-01"), d("2028-02-29")));
+        assert!(!whole_months(d("2026-04-02"), d("2026-04-30")));
+        assert!(!whole_months(d("2026-04-01"), d("2026-04-29")));
+        assert!(!whole_months(d("2026-05-01"), d("2026-04-30")));
     }
 }

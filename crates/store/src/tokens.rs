@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sesshu_domain::MunicipalityCode;
-use sesshu_domain::access::{Permission, expand};
+use sesshu_domain::access::{AllowedSources, Permission, expand};
 use sqlx::Row;
 
 use crate::{Store, StoreError, now_utc, random_hex, sha256_hex};
@@ -18,6 +18,8 @@ pub struct ApiToken {
     pub name: String,
     pub grants: Vec<String>,
     pub expires_at: String,
+    /// Where it may be used from (`10.0.0.5/32 192.168.1.0/24`); empty is anywhere.
+    pub allow_from: String,
     pub revoked_at: Option<String>,
     pub created_at: String,
     pub created_by: String,
@@ -39,6 +41,13 @@ pub struct TokenCaller {
     pub token_id: String,
     pub name: String,
     pub permissions: BTreeSet<Permission>,
+    /// The caller must check the request's source against these.
+    pub allow_from: AllowedSources,
+}
+
+fn stored_sources(text: Option<String>) -> Result<AllowedSources, StoreError> {
+    AllowedSources::parse(&[text.unwrap_or_default()])
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 impl Store {
@@ -48,11 +57,13 @@ impl Store {
         tenant: MunicipalityCode,
         name: &str,
         grants: &[String],
+        allow_from: &AllowedSources,
         expires_at: DateTime<Utc>,
         by: &str,
     ) -> Result<(String, String), StoreError> {
         self.require_municipality(tenant).await?;
-        self.insert_token(&tenant.as_string(), name, grants, expires_at, by)
+        let code = tenant.as_string();
+        self.insert_token(&code, name, grants, allow_from, expires_at, by)
             .await
     }
 
@@ -69,6 +80,7 @@ impl Store {
             &format!("P{prefecture}"),
             name,
             &["role:statistics".to_owned()],
+            &AllowedSources::default(),
             expires_at,
             by,
         )
@@ -80,6 +92,7 @@ impl Store {
         code: &str,
         name: &str,
         grants: &[String],
+        allow_from: &AllowedSources,
         expires_at: DateTime<Utc>,
         by: &str,
     ) -> Result<(String, String), StoreError> {
@@ -97,7 +110,8 @@ impl Store {
         let secret = random_hex(32);
         sqlx::query(
             "INSERT INTO api_token (municipality_code, token_id, name, secret_sha256, grants, expires_at, \
-             revoked_at, revoked_by, created_at, created_by, last_used_at) VALUES ($1,$2,$3,$4,$5,$6,NULL,NULL,$7,$8,NULL)",
+             revoked_at, revoked_by, created_at, created_by, last_used_at, allow_from) \
+             VALUES ($1,$2,$3,$4,$5,$6,NULL,NULL,$7,$8,NULL,$9)",
         )
         .bind(code)
         .bind(&id)
@@ -107,6 +121,7 @@ impl Store {
         .bind(expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .bind(now_utc())
         .bind(by)
+        .bind((!allow_from.is_anywhere()).then(|| allow_from.to_text()))
         .execute(self.pool())
         .await?;
         Ok((id.clone(), format!("sesshu_{code}_{id}_{secret}")))
@@ -130,6 +145,9 @@ impl Store {
                         .map(str::to_owned)
                         .collect(),
                     expires_at: r.try_get("expires_at")?,
+                    allow_from: r
+                        .try_get::<Option<String>, _>("allow_from")?
+                        .unwrap_or_default(),
                     revoked_at: r.try_get("revoked_at")?,
                     created_at: r.try_get("created_at")?,
                     created_by: r.try_get("created_by")?,
@@ -226,6 +244,7 @@ impl Store {
             token_id: id.to_owned(),
             name: r.try_get("name")?,
             permissions,
+            allow_from: stored_sources(r.try_get("allow_from")?)?,
         }))
     }
 }

@@ -192,6 +192,71 @@ async fn administering_and_auditing_are_refused_to_one_account() {
     }
 }
 
+/// A proposed grant counts for nothing, pending ones count for the separation of duties, and
+/// the database itself refuses an approval by the one who proposed it.
+#[tokio::test]
+async fn a_proposed_grant_waits_for_someone_else_to_approve_it() {
+    let policy = PasswordPolicy::default();
+    let t = code(MACHIDA);
+    let on = day("2026-05-01");
+    for (store, backend, _db) in stores().await {
+        store
+            .create_account(t, &account("sato"), "sakura2026", &policy, "root")
+            .await
+            .unwrap();
+        store
+            .propose_grant(
+                t,
+                "sato",
+                "role:administrator",
+                day("2026-04-01"),
+                None,
+                "user:kanri",
+            )
+            .await
+            .unwrap();
+        assert!(
+            store.permissions(t, "sato", on).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert!(
+            store
+                .grant(t, "sato", "audit.read", day("2026-04-01"), None, "root")
+                .await
+                .is_err(),
+            "{backend}: a pending administrator's role already keeps the auditor's away"
+        );
+        let own = store
+            .approve_grant(t, "sato", "role:administrator", "user:kanri")
+            .await
+            .unwrap();
+        assert_eq!(own, 0, "{backend}");
+        assert!(
+            store.permissions(t, "sato", on).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let other = store
+            .approve_grant(t, "sato", "role:administrator", "user:suzuki")
+            .await
+            .unwrap();
+        assert_eq!(other, 1, "{backend}");
+        assert!(
+            store
+                .permissions(t, "sato", on)
+                .await
+                .unwrap()
+                .contains(&Permission::UserAdmin),
+            "{backend}"
+        );
+        let g = store.grants(t, "sato").await.unwrap();
+        assert_eq!(
+            g[0].approved_by.as_deref(),
+            Some("user:suzuki"),
+            "{backend}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn logins_lock_after_repeated_failures_and_say_nothing_of_unknown_accounts() {
     let policy = PasswordPolicy::default();

@@ -92,6 +92,7 @@ async fn app(url: &str) -> (axum::Router, Vec<sesshu_domain::Person>, String, St
             machida,
             "test-clerk",
             &["role:clerk".to_owned()],
+            &Default::default(),
             chrono::Utc::now() + chrono::Duration::days(1),
             "t",
         )
@@ -454,6 +455,7 @@ async fn token(store: &Store, tenant: &str, grants: &[&str], days: i64) -> Strin
             MunicipalityCode::parse(tenant).unwrap(),
             "attacker-test",
             &grants.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>(),
+            &Default::default(),
             chrono::Utc::now() + chrono::Duration::days(days),
             "t",
         )
@@ -1406,6 +1408,20 @@ async fn a_prefecture_sees_only_aggregates_of_its_own_municipalities() {
             assert!(!body.contains(p.address_number.as_str()) && !body.contains(&p.name.family));
         }
         assert!(!leaks_my_number(&body));
+        assert!(
+            rows[0]["residents"].as_i64().unwrap() % 5 == 0,
+            "{}: counts are rounded to fives",
+            db.name
+        );
+        // Two periods a day apart would tell that day's doses by subtraction: only whole months.
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/prefectures/13/statistics?from=2000-01-01&to=2099-12-30",
+            Some(&tokyo),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", db.name);
+        assert!(body.contains("月単位"), "{}: {body}", db.name);
 
         // Everything about persons is simply not there for a prefecture.
         for uri in [
@@ -1945,5 +1961,74 @@ async fn notice_runs_are_planned_and_read_through_the_api() {
         let log = entries_of(&store, "notice.plan").await;
         assert_eq!(log.len(), 1, "{}", db.name);
         assert!(log[0].actor.starts_with("token:"));
+    }
+}
+
+/// A token limited to some addresses answers only requests from them; from elsewhere it is
+/// refused like an unknown token and the attempt is recorded under the token's name.
+#[tokio::test]
+async fn a_token_limited_to_addresses_is_refused_from_anywhere_else() {
+    for db in sesshu_testkit::backends().await {
+        let (app, people, _, store) = app(&db.url).await;
+        let t = MunicipalityCode::parse("132098").unwrap();
+        let sources = sesshu_domain::access::AllowedSources::parse(&["10.0.0.5"]).unwrap();
+        let (id, token) = store
+            .create_token(
+                t,
+                "mynumber-batch",
+                &["role:mynumber_officer".to_owned()],
+                &sources,
+                chrono::Utc::now() + chrono::Duration::days(7),
+                "cli:ops",
+            )
+            .await
+            .unwrap();
+        let uri = format!(
+            "/api/v1/municipalities/132098/persons/{}",
+            people[1].address_number
+        );
+        let from = |ip: &str| {
+            let mut request = Request::get(&uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(addr));
+            let app = app.clone();
+            async move { app.oneshot(request).await.unwrap().status() }
+        };
+        assert_eq!(from("10.0.0.5").await, StatusCode::OK, "{}", db.name);
+        assert_eq!(
+            from("10.0.0.6").await,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            get_as(&app, &uri, Some(&token)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{}: a request whose source is unknown is not from 10.0.0.5",
+            db.name
+        );
+        let refused = store
+            .audit_entries(
+                Some(t),
+                &sesshu_store::AuditQuery {
+                    function: Some("auth.token".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.iter().any(|e| e.outcome == "refused"
+                && e.actor.contains(&id)
+                && e.detail.contains("10.0.0.6")),
+            "{}: {refused:?}",
+            db.name
+        );
     }
 }

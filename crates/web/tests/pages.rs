@@ -2159,6 +2159,207 @@ async fn account_changes_name_the_account_and_wait_for_confirmation() {
     }
 }
 
+/// The login form's token is the deployment's signature of its cookie: a cookie and field pair
+/// made up by the caller (equal or not) is refused, as is a signed pair older than an hour; the
+/// pair the login page issued logs in.
+#[tokio::test]
+async fn a_login_form_token_cannot_be_chosen_by_the_caller() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        common::account(
+            &s.store,
+            s.machida,
+            "hanako",
+            "role:viewer",
+            Some("Sakura-2026x"),
+        )
+        .await;
+        let post = |cookie: String, pre: String| {
+            let app = s.app.clone();
+            async move {
+                let form = format!(
+                    "pre={}&municipality=132098&login=hanako&password=Sakura-2026x",
+                    enc(&pre)
+                );
+                let r = Request::builder()
+                    .method("POST")
+                    .uri("/login")
+                    .header(header::COOKIE, format!("sesshu_pre={cookie}"))
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .unwrap();
+                let response = app.oneshot(r).await.unwrap();
+                let started = response
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .any(|c| c.to_str().unwrap().starts_with("sesshu_session="));
+                (response.status(), started)
+            }
+        };
+        for (cookie, pre) in [
+            ("x".to_owned(), "x".to_owned()),
+            (
+                format!("{}.00", chrono::Utc::now().timestamp()),
+                "v1:00".to_owned(),
+            ),
+            (String::new(), String::new()),
+        ] {
+            let (status, started) = post(cookie.clone(), pre).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {cookie}", db.name);
+            assert!(!started, "{}", db.name);
+        }
+
+        let page = s
+            .app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/login")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let cookie = page
+            .headers()
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("sesshu_pre=")
+            .to_owned();
+        let html =
+            String::from_utf8(to_bytes(page.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+        let pre = html
+            .split("name=\"pre\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (_, nonce) = cookie.split_once('.').unwrap();
+        let (status, _) = post(format!("1.{nonce}"), pre.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{}: another time, same token",
+            db.name
+        );
+        let (status, started) = post(cookie, pre).await;
+        assert!(started, "{}: the issued pair logs in ({status})", db.name);
+    }
+}
+
+/// A staff form sent without the session's token is refused and recorded with what it asked for.
+#[tokio::test]
+async fn a_forged_staff_form_is_refused_and_recorded() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        common::account(&s.store, s.machida, "kanri", "role:administrator", None).await;
+        let (admin, _) = session(&s.store, s.machida, "kanri").await;
+        let forged = "csrf=guess&action=grant&login=clerk&grant=mynumber.use";
+        let (status, _, _) = send(&s.app, "POST", "/admin/users", Some(&admin), Some(forged)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.name);
+        let entries = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    function: Some("page.form".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "{}", db.name);
+        assert_eq!(entries[0].actor, "user:kanri");
+        assert_eq!(entries[0].outcome, "refused");
+        assert!(
+            entries[0].detail.contains("POST /admin/users"),
+            "{}",
+            entries[0].detail
+        );
+        assert!(
+            s.store.grants(s.machida, "clerk").await.unwrap().len() == 1,
+            "{}",
+            db.name
+        );
+    }
+}
+
+/// A grant of My Number use asked for on the page waits, listed with who asked, until a second
+/// administrator approves it there; the one who asked cannot.
+#[tokio::test]
+async fn a_my_number_grant_waits_on_the_page_for_a_second_administrator() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        common::account(&s.store, s.machida, "kanri", "role:administrator", None).await;
+        common::account(&s.store, s.machida, "kanri2", "role:administrator", None).await;
+        let (admin, csrf) = session(&s.store, s.machida, "kanri").await;
+        let (second, second_csrf) = session(&s.store, s.machida, "kanri2").await;
+        let on = sesshu_web::today_in_japan();
+        let holds = || async {
+            s.store
+                .permissions(s.machida, "clerk", on)
+                .await
+                .unwrap()
+                .contains(&sesshu_domain::access::Permission::MyNumberUse)
+        };
+        let ask = format!("csrf={csrf}&action=grant&login=clerk&grant=mynumber.use");
+        let (status, _, page) =
+            send(&s.app, "POST", "/admin/users", Some(&admin), Some(&ask)).await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(
+            page.contains("別の管理者が承認すると有効になります"),
+            "{}: {page}",
+            db.name
+        );
+        assert!(
+            page.contains("id=\"pending\"") && page.contains("user:kanri"),
+            "{}: listed with who asked",
+            db.name
+        );
+        assert!(!holds().await, "{}: not in force yet", db.name);
+
+        let approve =
+            |csrf: &str| format!("csrf={csrf}&action=approve&login=clerk&grant=mynumber.use");
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/admin/users",
+            Some(&admin),
+            Some(&approve(&csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", db.name);
+        assert!(
+            page.contains("自分が付与したものは承認できません"),
+            "{}",
+            db.name
+        );
+        assert!(!holds().await, "{}", db.name);
+
+        let (status, _, page) = send(
+            &s.app,
+            "POST",
+            "/admin/users",
+            Some(&second),
+            Some(&approve(&second_csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", db.name);
+        assert!(page.contains("の付与を承認しました"), "{}: {page}", db.name);
+        assert!(!page.contains("id=\"pending\""), "{}", db.name);
+        assert!(holds().await, "{}: in force once approved", db.name);
+    }
+}
+
 /// A My Number typed where a 宛名番号 or a household belongs, or put in an API path, goes into no
 /// URL, no page, no answer and no audit entry: the search says what happened next to the field
 /// and clears it; the API answers not found without repeating it.

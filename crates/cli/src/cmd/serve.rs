@@ -356,6 +356,7 @@ async fn demo(args: &ServeArgs) -> Result<(Store, Keyring, Option<DemoLogins>)> 
             code,
             "demo",
             &["role:clerk".to_owned()],
+            &sesshu_domain::access::AllowedSources::default(),
             chrono::Utc::now() + chrono::Duration::days(1),
             "demo",
         )

@@ -19,9 +19,13 @@ pub enum TokenCommand {
         /// A prefecture's token (01–47): aggregate statistics of its municipalities only
         #[arg(long, conflicts_with = "grants")]
         prefecture: Option<String>,
-        /// Days until it expires
+        /// Days until it expires (at most 30 for My Number use or an administrator's permission)
         #[arg(long, default_value_t = 90)]
         days: i64,
+        /// An address or network the token may be used from (repeatable): 10.0.0.5,
+        /// 192.168.1.0/24; required for My Number use or an administrator's permission
+        #[arg(long = "allow-from")]
+        allow_from: Vec<String>,
     },
     /// The municipality's tokens (never their secrets)
     List {
@@ -78,9 +82,15 @@ pub async fn run(global: &GlobalArgs, command: TokenCommand) -> Result<ExitCode>
     let me = sesshu_app::Actor::operator(Some(tenant));
     match command {
         TokenCommand::Create {
-            name, grants, days, ..
+            name,
+            grants,
+            days,
+            allow_from,
+            ..
         } => {
-            let t = app.create_token(&me, tenant, &name, &grants, days).await?;
+            let t = app
+                .create_token(&me, tenant, &name, &grants, &allow_from, days)
+                .await?;
             println!("{}", t.secret);
             eprintln!(
                 "トークン {} ({name}) を作成しました。この値は再表示できません。",
@@ -131,11 +141,16 @@ fn line(t: &sesshu_store::ApiToken) -> String {
         .map(|g| sesshu_domain::access::grant_label(g))
         .collect();
     format!(
-        "{} {:<16} [{}] 期限 {} {}",
+        "{} {:<16} [{}] 期限 {} 接続元 {} {}",
         t.token_id,
         t.name,
         grants.join("・"),
         sesshu_domain::japan_minutes(&t.expires_at),
+        if t.allow_from.is_empty() {
+            "制限なし"
+        } else {
+            &t.allow_from
+        },
         if t.revoked_at.is_some() {
             "(取消済み)"
         } else {

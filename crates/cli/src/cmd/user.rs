@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use sesshu_app::Actor;
 use sesshu_app::accounts::{AccountChange, AccountChanged};
-use sesshu_domain::access::{Permission, ROLES, grant_label};
+use sesshu_domain::access::{Permission, ROLES};
 use sesshu_domain::{CivilDate, parse_date};
 
 use crate::config::RulesArg;
@@ -60,6 +60,14 @@ pub enum UserCommand {
         /// The account's login name
         login: String,
         /// A role (role:clerk) or one permission (dose.write); `sesshu user roles` lists them
+        grant: String,
+    },
+    /// Approve a grant of My Number use or of an administrator's permission that an
+    /// administrator made on the pages (four-eyes): it is in force from now
+    Approve {
+        /// The account's login name
+        login: String,
+        /// The grant as the access review lists it under 承認待ち (role:administrator, …)
         grant: String,
     },
     /// Disable now, or let the account end on a day (--last-day; a transfer: today)
@@ -153,6 +161,7 @@ pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> 
             valid_until: day(&until, "--until")?,
         },
         UserCommand::Revoke { login, grant } => AccountChange::Revoke { login, grant },
+        UserCommand::Approve { login, grant } => AccountChange::Approve { login, grant },
         UserCommand::Disable { login, last_day } => AccountChange::Disable {
             login,
             last_day: day(&last_day, "--last-day")?,
@@ -228,33 +237,8 @@ pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> 
         }
     };
     let changed = app.change_account(&me, tenant, &change).await?;
-    match changed {
-        AccountChanged::Added {
-            login,
-            first_password,
-        } => println!(
-            "利用者 {login} を作成しました。初回パスワード (初回ログイン時に変更): {first_password}"
-        ),
-        AccountChanged::Granted { login, grant } => {
-            println!(
-                "{login} に {grant} ({}) を付与しました",
-                grant_label(&grant)
-            )
-        }
-        AccountChanged::Revoked { login, grant, .. } => {
-            println!("{login} の {grant} を取り消しました")
-        }
-        AccountChanged::Disabled {
-            login,
-            last_day: Some(d),
-        } => println!("{login} は {d} まで有効です (翌日から利用できません)"),
-        AccountChanged::Disabled { login, .. } => println!("{login} を無効にしました"),
-        AccountChanged::Enabled { login } => println!("{login} を有効にしました"),
-        AccountChanged::PasswordReset { login, password } => {
-            println!("{login} の新しいパスワード (次回ログイン時に変更): {password}")
-        }
-        AccountChanged::Unlocked { login } => println!("{login} のロックを解除しました"),
-        AccountChanged::TotpEnrolled { .. } => {}
+    if !matches!(changed, AccountChanged::TotpEnrolled { .. }) {
+        println!("{}", changed.message());
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -144,13 +144,25 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .map(str::to_owned);
     let cookie = cookie_value(request.headers(), SESSION_COOKIE);
     let now = chrono::Utc::now();
+    let source = source_of(request.extensions());
     let caller = match (&bearer, &cookie) {
-        (Some(t), _) => state
-            .app
-            .store
-            .authenticate_token(t, now)
-            .await
-            .map(|c| c.map(Caller::from_token)),
+        (Some(t), _) => match state.app.store.authenticate_token(t, now).await {
+            Ok(Some(token)) if !token.allow_from.allows(&source) => {
+                // A valid token from an address it may not be used from: refused like an
+                // unknown one, and recorded in its municipality's chain under its own name.
+                let who = Caller::from_token(token);
+                let detail = json!({"reason": "source not allowed", "source": source});
+                if let Err(e) = state
+                    .app
+                    .record(&who, "auth.token", Outcome::Refused, vec![], vec![], detail)
+                    .await
+                {
+                    return ApiError::from(e).into_response();
+                }
+                Ok(None)
+            }
+            other => other.map(|c| c.map(Caller::from_token)),
+        },
         (None, Some(c)) => match state.app.store.session(c, now, state.idle).await {
             Ok(Some(s)) => {
                 let safe = matches!(request.method().as_str(), "GET" | "HEAD");
@@ -160,6 +172,17 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 if !safe && !sesshu_store::csrf_matches(&s, csrf) {
+                    let mut who = Caller::from_session(s);
+                    who.source = source.clone();
+                    let path = request.uri().path().to_owned();
+                    let detail = json!({"reason": "forged form", "request": format!("{} {path}", request.method())});
+                    if let Err(e) = state
+                        .app
+                        .record(&who, "page.form", Outcome::Refused, vec![], vec![], detail)
+                        .await
+                    {
+                        return ApiError::from(e).into_response();
+                    }
                     return Problem::new(
                         StatusCode::FORBIDDEN,
                         "csrf",
@@ -175,7 +198,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     };
     match caller {
         Ok(Some(mut c)) => {
-            c.source = source_of(request.extensions());
+            c.source = source;
             request.extensions_mut().insert(c);
             next.run(request).await
         }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use sesshu_app::AppError;
-use sesshu_app::accounts::{AccountChange, AccountChanged};
+use sesshu_app::accounts::AccountChange;
 use sesshu_app::audit::{AuditEntries, AuditSearch, AuditUse};
 use sesshu_domain::CivilDate;
 use sesshu_domain::access::{Permission, ROLES, grant_label};
@@ -34,6 +34,8 @@ struct UsersPage {
     /// A change that asks to be confirmed first, naming what it will do.
     confirm: Option<Confirm>,
     review: Vec<ReviewRow>,
+    /// Some account has a grant waiting for a second administrator.
+    has_pending: bool,
     roles: Vec<RoleChoice>,
     notice: Option<String>,
     error: Option<String>,
@@ -76,6 +78,7 @@ async fn users_page_with(
     let page = UsersPage {
         chrome: staff.chrome(state, "利用者管理").await,
         confirm,
+        has_pending: review.iter().any(|r| !r.pending.is_empty()),
         review,
         roles: ROLES
             .iter()
@@ -164,7 +167,7 @@ pub(crate) async fn user_action(
     staff
         .require(&state, Permission::UserAdmin, "user.admin")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let confirmed = f.confirm.as_deref() == Some("1");
     if matches!(f.action.as_str(), "disable" | "revoke") && !confirmed {
         return users_page_with(&state, &staff, StatusCode::OK, None, None, Some(&f)).await;
@@ -179,7 +182,16 @@ pub(crate) async fn user_action(
         Err(e) => Err(e),
     };
     match done {
-        Ok(changed) => users_page(&state, &staff, StatusCode::OK, Some(said(&changed)), None).await,
+        Ok(changed) => {
+            users_page(
+                &state,
+                &staff,
+                StatusCode::OK,
+                Some(changed.message()),
+                None,
+            )
+            .await
+        }
         Err(AppError::NotFound(m)) => {
             let m = format!("{m} が見つかりません");
             users_page(&state, &staff, StatusCode::NOT_FOUND, None, Some(m)).await
@@ -229,6 +241,7 @@ fn change_of(f: &UserAction) -> Result<AccountChange, AppError> {
             grant,
         },
         "revoke" => AccountChange::Revoke { login, grant },
+        "approve" => AccountChange::Approve { login, grant },
         "disable" => AccountChange::Disable {
             last_day: date_field(&f.last_day, "last_day", "最終利用日")?,
             login,
@@ -238,47 +251,6 @@ fn change_of(f: &UserAction) -> Result<AccountChange, AppError> {
         "reset" => AccountChange::ResetPassword { login },
         other => return Err(AppError::Invalid(format!("不明な操作です: {other}"))),
     })
-}
-
-/// What the page says a change did.
-fn said(c: &AccountChanged) -> String {
-    match c {
-        AccountChanged::Added {
-            login,
-            first_password,
-        } => format!(
-            "{login} を作成しました。初回パスワード: {first_password} (本人に安全な方法で伝えてください。初回ログイン時に変更が必要です)"
-        ),
-        AccountChanged::Granted { login, grant } => {
-            format!("{login} に「{}」を付与しました", grant_label(grant))
-        }
-        AccountChanged::Revoked {
-            login,
-            grant,
-            count,
-        } => {
-            format!(
-                "{login} の「{}」を取り消しました ({count}件)",
-                grant_label(grant)
-            )
-        }
-        AccountChanged::Disabled {
-            login,
-            last_day: Some(d),
-        } => {
-            format!("{login} は {d} を最後に利用できなくなります")
-        }
-        AccountChanged::Disabled {
-            login,
-            last_day: None,
-        } => format!("{login} を利用停止にしました"),
-        AccountChanged::Enabled { login } => format!("{login} を利用再開にしました"),
-        AccountChanged::Unlocked { login } => format!("{login} のロックを解除しました"),
-        AccountChanged::PasswordReset { login, password } => {
-            format!("{login} の仮パスワード: {password} (次回ログイン時に変更が必要です)")
-        }
-        AccountChanged::TotpEnrolled { login, .. } => format!("{login} の二要素認証を登録しました"),
-    }
 }
 
 /// The access review as CSV (UTF-8 with BOM, for Excel), the periodic review's record.
@@ -483,7 +455,7 @@ pub(crate) async fn audit_search(
     staff
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     match searched(&state, &staff, &form, AuditUse::Search).await {
         Ok(found) => audit_page(&state, &staff, form, Some(found), None, FieldErrors::none()).await,
         Err(e) => refused_search(&state, &staff, form, e).await,
@@ -499,7 +471,7 @@ pub(crate) async fn audit_export(
     staff
         .require(&state, Permission::AuditRead, "audit.read")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     let entries = match searched(&state, &staff, &form, AuditUse::Export).await {
         Ok(found) => found.entries,
         Err(e) => return refused_search(&state, &staff, form, e).await,
@@ -525,7 +497,7 @@ pub(crate) async fn audit_verify(
     staff
         .require(&state, Permission::AuditRead, "audit.verify")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let v = state.app.verify_audit(&staff.caller, staff.tenant).await?;
     let (text, broken) = match &v.broken {
         None => (

@@ -1,9 +1,11 @@
 //! Login (password, then the second factor), second-factor enrolment with a QR code, the forced
 //! password change, logout and the idle keep-alive.
 //!
-//! Before a session exists the forms are protected by a double-submitted token: a random cookie
-//! (`sesshu_pre`, SameSite=Strict) that the form must repeat, so another site cannot log a
-//! browser in to an account of its choosing.
+//! Before a session exists the forms are protected by a signed double-submitted token: a cookie
+//! (`sesshu_pre`, SameSite=Strict) holding when it was issued and a random nonce, and a form
+//! field holding the deployment's HMAC of that cookie (the record-signing key of the key file).
+//! Another site cannot log a browser in to an account of its choosing: a cookie and field pair
+//! it makes up does not verify, and one it fetched itself expires within the hour.
 
 use askama::Template;
 use axum::Form;
@@ -65,18 +67,56 @@ fn notice_text(m: Option<&str>) -> Option<String> {
     }
 }
 
-/// A fresh pre-session token and the cookie that carries it.
-fn pre_token() -> (String, HeaderValue) {
-    let token = sesshu_store::random_hex(16);
+/// How long a login form stays good.
+const PRE_SECONDS: i64 = 3600;
+
+/// What the form token signs: the cookie's value, under a label of its own so that a token can
+/// never pass for another of the deployment's signatures.
+fn pre_message(cookie: &str) -> String {
+    format!("sesshu/login-form/v1|{cookie}")
+}
+
+/// A fresh pre-session cookie and the form token bound to it. Without the key file no token is
+/// made, and the form is refused as expired (a login could not be checked anyway).
+fn pre_token(state: &AppState) -> (String, HeaderValue) {
+    let value = format!(
+        "{}.{}",
+        chrono::Utc::now().timestamp(),
+        sesshu_store::random_hex(16)
+    );
+    let token = state
+        .app
+        .keyring()
+        .ok()
+        .and_then(|k| sesshu_crypto::signing::sign(&k, &pre_message(&value)).ok())
+        .unwrap_or_default();
     let cookie = HeaderValue::from_str(&format!(
-        "{PRE_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=3600"
+        "{PRE_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={PRE_SECONDS}"
     ))
     .unwrap_or(HeaderValue::from_static(""));
     (token, cookie)
 }
 
-fn pre_matches(headers: &HeaderMap, presented: &str) -> bool {
-    cookie_value(headers, PRE_COOKIE).is_some_and(|c| !c.is_empty() && c == presented)
+/// The form repeats the token the deployment signed for this cookie, issued within the hour.
+fn pre_matches(state: &AppState, headers: &HeaderMap, presented: &str) -> bool {
+    let Some(value) = cookie_value(headers, PRE_COOKIE) else {
+        return false;
+    };
+    let Some(issued) = value
+        .split_once('.')
+        .and_then(|(t, _)| t.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    let age = chrono::Utc::now().timestamp() - issued;
+    // A minute's grace for a clock stepped back between two requests.
+    if !(-60..=PRE_SECONDS).contains(&age) {
+        return false;
+    }
+    state
+        .app
+        .keyring()
+        .is_ok_and(|k| sesshu_crypto::signing::verify(&k, &pre_message(&value), presented))
 }
 
 fn with_cookie(mut r: Response, cookie: HeaderValue) -> Response {
@@ -85,13 +125,14 @@ fn with_cookie(mut r: Response, cookie: HeaderValue) -> Response {
 }
 
 fn login_page(
+    state: &AppState,
     status: StatusCode,
     municipality: &str,
     login: &str,
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let (pre, cookie) = pre_token();
+    let (pre, cookie) = pre_token(state);
     let page = LoginPage {
         chrome: Chrome::public("ログイン"),
         pre,
@@ -109,7 +150,14 @@ pub(crate) async fn login_form(State(state): State<AppState>, Query(n): Query<No
         Ok(all) if all.len() == 1 => all[0].code.as_string(),
         _ => String::new(),
     };
-    login_page(StatusCode::OK, &only, "", notice_text(n.m.as_deref()), None)
+    login_page(
+        &state,
+        StatusCode::OK,
+        &only,
+        "",
+        notice_text(n.m.as_deref()),
+        None,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,8 +180,9 @@ pub(crate) async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    if !pre_matches(&headers, &f.pre) {
+    if !pre_matches(&state, &headers, &f.pre) {
         return login_page(
+            &state,
             StatusCode::FORBIDDEN,
             &f.municipality,
             &f.login,
@@ -159,6 +208,7 @@ pub(crate) async fn login(
             r
         }
         Ok(LoginResult::Refused) => login_page(
+            &state,
             StatusCode::UNAUTHORIZED,
             &f.municipality,
             &f.login,
@@ -169,6 +219,7 @@ pub(crate) async fn login(
             ),
         ),
         Ok(LoginResult::Throttled) => login_page(
+            &state,
             StatusCode::TOO_MANY_REQUESTS,
             &f.municipality,
             &f.login,
@@ -176,6 +227,7 @@ pub(crate) async fn login(
             Some("試行が多すぎます。1分ほど待ってからやり直してください。".into()),
         ),
         Ok(LoginResult::MustChangePassword) => password_page(
+            &state,
             StatusCode::OK,
             &f.municipality,
             &f.login,
@@ -219,7 +271,7 @@ pub(crate) async fn logout(
         "logout"
     };
     if let (Some(staff), Some(cookie)) = (staff, cookie_value(&headers, SESSION_COOKIE)) {
-        if let Err(e) = staff.check_csrf(&f.csrf) {
+        if let Err(e) = staff.check_csrf(&state, &f.csrf).await {
             return e.into_response();
         }
         let done = async {
@@ -259,8 +311,12 @@ pub(crate) struct CsrfForm {
 
 /// `POST /session/keepalive`: the page's "作業を続ける" and typing in long forms keep the
 /// session from idling out (the extractor records the use).
-pub(crate) async fn keepalive(staff: Staff, Form(f): Form<CsrfForm>) -> Response {
-    match staff.check_csrf(&f.csrf) {
+pub(crate) async fn keepalive(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    match staff.check_csrf(&state, &f.csrf).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
@@ -279,13 +335,14 @@ struct PasswordPage {
 }
 
 fn password_page(
+    state: &AppState,
     status: StatusCode,
     municipality: &str,
     login: &str,
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let (pre, cookie) = pre_token();
+    let (pre, cookie) = pre_token(state);
     let policy = sesshu_domain::access::PasswordPolicy::default();
     let page = PasswordPage {
         chrome: Chrome::public("パスワード変更"),
@@ -302,8 +359,8 @@ fn password_page(
     with_cookie((status, render(&page)).into_response(), cookie)
 }
 
-pub(crate) async fn password_form() -> Response {
-    password_page(StatusCode::OK, "", "", None, None)
+pub(crate) async fn password_form(State(state): State<AppState>) -> Response {
+    password_page(&state, StatusCode::OK, "", "", None, None)
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,9 +386,16 @@ pub(crate) async fn password(
     Form(f): Form<PasswordForm>,
 ) -> Response {
     let again = |status, error: &str| {
-        password_page(status, &f.municipality, &f.login, None, Some(error.into()))
+        password_page(
+            &state,
+            status,
+            &f.municipality,
+            &f.login,
+            None,
+            Some(error.into()),
+        )
     };
-    if !pre_matches(&headers, &f.pre) {
+    if !pre_matches(&state, &headers, &f.pre) {
         return again(
             StatusCode::FORBIDDEN,
             "画面の有効期限が切れました。もう一度入力してください。",

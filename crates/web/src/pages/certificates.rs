@@ -91,7 +91,7 @@ pub(crate) async fn verify(
     staff: Staff,
     Form(f): Form<VerifyForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let id = f.id.trim().to_owned();
     let v = state
         .app
@@ -135,7 +135,7 @@ pub(crate) async fn issue(
     Path(address): Path<String>,
     Form(f): Form<IssueForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let req = IssueRequest {
         address_number: address.clone(),
         travel: f.travel(),
@@ -253,7 +253,7 @@ pub(crate) async fn reissue(
     Path(id): Path<String>,
     Form(f): Form<IssueForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let old = state
         .app
         .certificate(&staff.caller, staff.tenant, &id)
@@ -283,7 +283,7 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
     Form(f): Form<RevokeForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     match state
         .app
         .revoke_certificate(&staff.caller, staff.tenant, &id, &f.reason)

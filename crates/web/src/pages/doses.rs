@@ -259,7 +259,7 @@ pub(crate) async fn create(
     staff
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     let (a, row) = the_person(&state, &staff, &address).await?;
     match state
         .app
@@ -426,7 +426,7 @@ pub(crate) async fn correct(
     staff
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     let reason = field(&form.reason).unwrap_or("").to_owned();
     let confirmed = form.confirm.is_some();
     let input = form.input();
@@ -477,7 +477,7 @@ pub(crate) async fn delete(
     staff
         .require(&state, Permission::DoseWrite, "dose.write")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let reason = field(&f.reason).unwrap_or("").to_owned();
     match state
         .app

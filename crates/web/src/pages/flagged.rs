@@ -143,7 +143,7 @@ pub(crate) async fn review(
     staff
         .require(&state, Permission::DoseWrite, "dose.review")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     match state
         .app
         .review_dose(

@@ -194,7 +194,7 @@ pub(crate) async fn preview(
             _ => {}
         }
     }
-    staff.check_csrf(&csrf)?;
+    staff.check_csrf(&state, &csrf).await?;
     let Some((file_name, spilled)) = file.filter(|(_, f)| !f.is_empty()) else {
         return page(
             &state,
@@ -303,7 +303,7 @@ pub(crate) async fn apply(
     staff
         .require(&state, Permission::ImportRun, "import.run")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let confirmed = f.confirm_identity.is_some();
     // Only the session that uploaded the file may apply it, and only once. A file whose
     // identity changes were not confirmed stays, to be confirmed.

@@ -27,7 +27,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use sesshu_domain::MunicipalityCode;
 use sesshu_domain::access::Permission;
-use sesshu_store::StoreError;
+use sesshu_store::{Outcome, StoreError};
 
 use crate::session::{Caller, SESSION_COOKIE, cookie_value};
 use crate::state::AppState;
@@ -186,6 +186,8 @@ pub(crate) struct Staff {
     pub csrf: String,
     /// Identifies the session in this process's memory (its cookie's hash), never the cookie.
     pub key: String,
+    /// The request's method and path, named in the audit entry of a forged form.
+    pub request: String,
 }
 
 impl Staff {
@@ -211,12 +213,26 @@ impl Staff {
         Err(PageError::Forbidden(p))
     }
 
-    /// Every form that changes something must show the session's token.
-    pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
-        if presented.is_empty() || presented != self.csrf {
-            return Err(PageError::Csrf);
+    /// Every form that changes something must show the session's token. A form without it
+    /// was sent from elsewhere (or a page older than the session): refused, and recorded with
+    /// what it asked for, so that an auditor sees the attempt on the account.
+    pub async fn check_csrf(&self, state: &AppState, presented: &str) -> Result<(), PageError> {
+        if !presented.is_empty() && presented == self.csrf {
+            return Ok(());
         }
-        Ok(())
+        let detail = serde_json::json!({"reason": "forged form", "request": self.request});
+        state
+            .app
+            .record(
+                &self.caller,
+                "page.form",
+                Outcome::Refused,
+                vec![],
+                vec![],
+                detail,
+            )
+            .await?;
+        Err(PageError::Csrf)
     }
 
     /// What the layout shows around every page.
@@ -281,6 +297,7 @@ impl FromRequestParts<AppState> for Staff {
                     login: s.login,
                     csrf: sesshu_store::csrf_token(&cookie),
                     key: sesshu_store::sha256_hex(&cookie),
+                    request: format!("{} {}", parts.method, parts.uri.path()),
                     caller,
                 })
             }

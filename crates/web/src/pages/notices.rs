@@ -321,7 +321,7 @@ pub(crate) async fn preview(
     staff
         .require(&state, Permission::NoticeRun, "notice.extract")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let req = match f.request() {
         Ok(r) => r,
         Err(e) => return plan_page(&state, &staff, f, Some(e), None, None).await,
@@ -349,7 +349,7 @@ pub(crate) async fn plan(
     staff
         .require(&state, Permission::NoticeRun, "notice.plan")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let req = match f.request() {
         Ok(r) => r,
         Err(e) => return plan_page(&state, &staff, f, Some(e), None, None).await,
@@ -532,7 +532,7 @@ pub(crate) async fn approve(
     Path(run_id): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let done = state
         .app
         .approve_notice_run(&staff.caller, staff.tenant, &run_id)
@@ -547,7 +547,7 @@ pub(crate) async fn cancel(
     Path(run_id): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let done = state
         .app
         .cancel_notice_run(&staff.caller, staff.tenant, &run_id)
@@ -577,7 +577,7 @@ pub(crate) async fn print(
     Path(run_id): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let actor = staff.caller.clone();
     let tenant = staff.tenant;
     let run = run_id.clone();
@@ -650,7 +650,7 @@ pub(crate) async fn reissue_ticket(
     staff: Staff,
     Form(f): Form<ReissueForm>,
 ) -> Result<Response, PageError> {
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     match state
         .app
         .reissue_ticket(&staff.caller, staff.tenant, &f.ticket_number)

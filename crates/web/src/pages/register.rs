@@ -103,7 +103,7 @@ pub(crate) async fn search(
     staff
         .require(&state, Permission::PersonRead, "person.search")
         .await?;
-    staff.check_csrf(&form.csrf)?;
+    staff.check_csrf(&state, &form.csrf).await?;
     if let Some(a) = field(&form.address_number) {
         return match sesshu_domain::AddressNumber::parse(a) {
             // What passes as a My Number may be one typed into the wrong box: it must not go
@@ -180,7 +180,7 @@ pub(crate) async fn search_by_my_number(
     staff
         .require(&state, Permission::MyNumberUse, "mynumber.search")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     let found = state
         .app
         .find_by_my_number(&staff.caller, staff.tenant, f.my_number.trim(), f.purpose)
@@ -535,7 +535,7 @@ pub(crate) async fn reveal_my_number(
     staff
         .require(&state, Permission::MyNumberUse, "mynumber.reveal")
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(&state, &f.csrf).await?;
     match state
         .app
         .reveal_my_number(&staff.caller, staff.tenant, &address, f.purpose)
@@ -597,7 +597,7 @@ async fn suspension_action(
     staff
         .require(state, Permission::PersonWrite, function)
         .await?;
-    staff.check_csrf(&f.csrf)?;
+    staff.check_csrf(state, &f.csrf).await?;
     if suspend && f.confirm.as_deref() != Some("1") {
         let errors = SuspensionErrors {
             confirm: Some("送付を止めることを確認し、チェックを入れてください".into()),
