@@ -113,6 +113,35 @@ fn outcome_of(status: ImportStatus) -> Outcome {
 }
 
 impl App {
+    /// An import that stopped (the disk full, the database gone, a file that cannot be read)
+    /// changed nothing, but it was attempted: its entry says so, with why. When even that entry
+    /// cannot be written (the same full disk), the import's own error is what the caller sees.
+    async fn failed_import<T>(
+        &self,
+        actor: &Actor,
+        function: &str,
+        file: &str,
+        dry_run: bool,
+        done: Result<T, sesshu_store::StoreError>,
+    ) -> Result<T, AppError> {
+        let e = match done {
+            Ok(s) => return Ok(s),
+            Err(e) => e,
+        };
+        if matches!(
+            e.fault(),
+            Some(sesshu_store::Fault::DiskFull | sesshu_store::Fault::DiskIo)
+        ) {
+            let _ = self.store.give_back_space().await;
+        }
+        let detail = json!({"file": file, "dry_run": dry_run, "status": "failed",
+                            "error": e.to_string()});
+        let _ = self
+            .record(actor, function, Outcome::Failed, vec![], vec![], detail)
+            .await;
+        Err(e.into())
+    }
+
     /// The resident register's feed: every row validated, good rows applied together (or none,
     /// as the options say), each bad one given to `on_error` with its line, column and reason;
     /// `progress` follows the bytes read.
@@ -133,7 +162,7 @@ impl App {
         self.authorize(actor, tenant, Permission::ImportRun, "import.residents")
             .await?;
         let (file, dry_run) = (options.file_name.clone(), options.dry_run);
-        let s = self
+        let done = self
             .store
             .import_residents(
                 tenant,
@@ -143,6 +172,9 @@ impl App {
                 on_error,
                 progress,
             )
+            .await;
+        let s = self
+            .failed_import(actor, "import.residents", &file, dry_run, done)
             .await?;
         // The persons whose old and new names the result lists are shown to whoever reads it.
         let shown = s
@@ -186,9 +218,12 @@ impl App {
         self.authorize(actor, tenant, Permission::ImportRun, "import.doses")
             .await?;
         let (file, dry_run) = (options.file_name.clone(), options.dry_run);
-        let s = self
+        let done = self
             .store
             .import_doses(tenant, &self.engine, source, options, on_error, progress)
+            .await;
+        let s = self
+            .failed_import(actor, "import.doses", &file, dry_run, done)
             .await?;
         self.record(
             actor,

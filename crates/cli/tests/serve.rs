@@ -236,9 +236,41 @@ async fn a_running_server_follows_key_rotation_and_retirement() {
         let retired = run(&["keys", "retire", "--version", "1"]);
         assert!(retired.status.success(), "{}", text(&retired));
         let after = http_get(port, &path, &token).await;
+
+        // The key file goes missing: the server says so instead of answering from keys it no
+        // longer has, and follows the file back without a restart.
+        let key = d.join("keys/sesshu.key");
+        let aside = d.join("keys/sesshu.key.aside");
+        std::fs::rename(&key, &aside).unwrap();
+        let missing = http_get(port, &path, &token).await;
+        std::fs::rename(&aside, &key).unwrap();
+        let restored = http_get(port, &path, &token).await;
+        // The database drops every connection (a restart, a failover): the next request is
+        // served on a fresh one.
+        if db.name == "postgres" {
+            sesshu_testkit::cut_postgres_connections(&db.url).await;
+        }
+        let reconnected = http_get(port, &path, &token).await;
         child.kill().ok();
         child.wait().ok();
+        assert!(
+            missing.starts_with("HTTP/1.1 500"),
+            "{}: {missing}",
+            db.name
+        );
+        assert!(!missing.contains("\"my_number\""), "{}", db.name);
         let number = |r: &str| r.split("\"my_number\":").nth(1).map(str::to_owned);
+        for (when, response) in [
+            ("key file back", &restored),
+            ("connections cut", &reconnected),
+        ] {
+            assert!(
+                response.starts_with("HTTP/1.1 200"),
+                "{} {when}: {response}",
+                db.name
+            );
+            assert_eq!(number(response), number(&before), "{} {when}", db.name);
+        }
         for (when, response) in [("after rotation", &during), ("after retirement", &after)] {
             assert!(
                 response.starts_with("HTTP/1.1 200"),

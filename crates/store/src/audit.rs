@@ -60,7 +60,7 @@ pub(crate) struct Waiting {
     acted: String,
     shown: String,
     detail: String,
-    done: tokio::sync::oneshot::Sender<Result<i64, String>>,
+    done: tokio::sync::oneshot::Sender<Result<i64, (crate::Fault, String)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +305,7 @@ impl Store {
         // requests share one statement and one commit (BENCHMARKS.md).
         self.audit_queue
             .lock()
-            .map_err(|_| StoreError::AuditAppend("queue poisoned".into()))?
+            .map_err(|_| StoreError::AuditAppend(crate::Fault::Other, "queue poisoned".into()))?
             .push(waiting);
         // One batch per turn: this event was queued before the lock was taken, so it is in this
         // batch or an earlier holder's, and nobody keeps appending for others indefinitely.
@@ -320,8 +320,11 @@ impl Store {
         drop(heads);
         match result.await {
             Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(message)) => Err(StoreError::AuditAppend(message)),
-            Err(_) => Err(StoreError::AuditAppend("not appended".into())),
+            Ok(Err((fault, message))) => Err(StoreError::AuditAppend(fault, message)),
+            Err(_) => Err(StoreError::AuditAppend(
+                crate::Fault::Other,
+                "not appended".into(),
+            )),
         }
     }
 
@@ -333,7 +336,7 @@ impl Store {
         heads: &mut std::collections::HashMap<String, (i64, String)>,
         batch: Vec<Waiting>,
     ) {
-        let mut last_error = String::from("no attempt");
+        let mut last_error = (crate::Fault::Other, String::from("no attempt"));
         for _ in 0..APPEND_ATTEMPTS {
             let mut next: std::collections::HashMap<String, (i64, String)> =
                 std::collections::HashMap::new();
@@ -345,7 +348,8 @@ impl Store {
                     None => match self.audit_head(&w.code).await {
                         Ok(h) => h,
                         Err(e) => {
-                            failed = Some(format!("{e:?}"));
+                            failed =
+                                Some((e.fault().unwrap_or(crate::Fault::Other), format!("{e:?}")));
                             break;
                         }
                     },
@@ -381,7 +385,7 @@ impl Store {
                         heads.remove(&w.code);
                     }
                     let retry = failure.retry;
-                    last_error = failure.message;
+                    last_error = (failure.fault, failure.message);
                     if !retry {
                         break;
                     }
@@ -416,14 +420,20 @@ impl Store {
             .await
         };
         done.map_err(|e| match e {
-            sqlx::Error::Database(e) => AppendFailure {
-                retry: e.is_unique_violation()
-                    || e.message().contains("locked")
-                    || e.message().contains("busy"),
-                message: e.message().to_owned(),
-            },
+            sqlx::Error::Database(db) => {
+                let retry = db.is_unique_violation()
+                    || db.message().contains("locked")
+                    || db.message().contains("busy");
+                let message = db.message().to_owned();
+                AppendFailure {
+                    retry,
+                    fault: crate::Fault::of_sqlx(&sqlx::Error::Database(db)),
+                    message,
+                }
+            }
             e => AppendFailure {
                 retry: false,
+                fault: crate::Fault::of_sqlx(&e),
                 message: format!("{e:?}"),
             },
         })
@@ -960,6 +970,7 @@ fn insert_rows(
 #[derive(Debug)]
 pub(crate) struct AppendFailure {
     retry: bool,
+    fault: crate::Fault,
     message: String,
 }
 
@@ -985,6 +996,7 @@ impl AuditFile {
     fn insert(&self, entries: &[AuditEntry]) -> Result<(), AppendFailure> {
         let mut slot = self.connection.lock().map_err(|_| AppendFailure {
             retry: false,
+            fault: crate::Fault::Other,
             message: "audit writer poisoned".into(),
         })?;
         if slot.is_none() {
@@ -1046,6 +1058,7 @@ fn file_failure(e: rusqlite::Error) -> AppendFailure {
     );
     AppendFailure {
         retry,
+        fault: crate::Fault::of_sqlite(&e),
         message: e.to_string(),
     }
 }

@@ -50,7 +50,7 @@ pub use certificates::CertificateRecord;
 pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
-pub use error::StoreError;
+pub use error::{Fault, StoreError};
 pub use import::{
     IDENTITY_SAMPLE, IdentityChange, ImportMode, ImportOptions, ImportRun, ImportStatus,
     ImportSummary,
@@ -165,6 +165,17 @@ impl Store {
             .into(),
         };
         let audit_shown = audit_database.to_string();
+        if backend == Backend::Sqlite {
+            // One connection first, prepared as the pool will prepare each: a file that is not
+            // a database, or a damaged one, fails here at once with SQLite's own code, where the
+            // pool would retry it until its timeout and report only that it timed out.
+            let mut probe = sqlx::ConnectOptions::connect(&options)
+                .await
+                .map_err(StoreError::Connect)?;
+            let prepared = prepare_connection(&mut probe, backend, &audit_database).await;
+            let _ = sqlx::Connection::close(probe).await;
+            prepared.map_err(StoreError::Connect)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -173,31 +184,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 let audit_database = audit_database.clone();
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // page_size first: it only takes on a new file, before WAL fixes it. 16 KiB
-                        // pages halve the cost of keeping the person indexes during a bulk import
-                        // (BENCHMARKS.md). WAL lets readers run beside the importer; NORMAL is
-                        // durable across application crashes and loses at most the last commit on
-                        // power loss.
-                        conn.execute(
-                            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
-                        )
-                        .await?;
-                        sqlx::query("ATTACH DATABASE $1 AS audit")
-                            .bind(audit_database.to_string())
-                            .execute(&mut *conn)
-                            .await?;
-                        // An entry is a few hundred bytes: small pages keep each commit's write small.
-                        conn.execute(
-                            "PRAGMA audit.page_size = 4096; PRAGMA audit.journal_mode = WAL; \
-                             PRAGMA audit.synchronous = NORMAL; PRAGMA audit.cache_size = -8192;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
+                Box::pin(async move { prepare_connection(conn, backend, &audit_database).await })
             })
             .connect_with(options)
             .await
@@ -336,6 +323,21 @@ impl Store {
             .rows_affected())
     }
 
+    /// After a write failed for want of disk: on SQLite the write-ahead logs keep the space the
+    /// failed transaction took until a checkpoint, so everything after would fail as well until
+    /// a restart. Checkpointing them to nothing gives it back; PostgreSQL manages its own.
+    pub async fn give_back_space(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA main.wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("PRAGMA audit.wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The first column of every row a query returns, as text.
     pub async fn raw_texts_for_tests(
         &self,
@@ -374,4 +376,33 @@ impl Store {
             .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "detail")?))
             .collect()
     }
+}
+
+/// What every connection runs before use. page_size first: it only takes on a new file, before
+/// WAL fixes it. 16 KiB pages halve the cost of keeping the person indexes during a bulk import
+/// (BENCHMARKS.md). WAL lets readers run beside the importer; NORMAL is durable across
+/// application crashes and loses at most the last commit on power loss. The audit log's own
+/// file is attached as `audit`, with small pages: an entry is a few hundred bytes.
+async fn prepare_connection(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    audit_database: &str,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        conn.execute(
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+        )
+        .await?;
+        sqlx::query("ATTACH DATABASE $1 AS audit")
+            .bind(audit_database.to_owned())
+            .execute(&mut *conn)
+            .await?;
+        conn.execute(
+            "PRAGMA audit.page_size = 4096; PRAGMA audit.journal_mode = WAL; \
+             PRAGMA audit.synchronous = NORMAL; PRAGMA audit.cache_size = -8192;",
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -145,3 +145,28 @@ pub fn leaks_my_number(text: &str) -> bool {
     flush(&mut word, &mut masked);
     sesshu_formats::contains_my_number(&masked)
 }
+
+/// Ends every connection to the PostgreSQL database of `url` from the server side, as a
+/// restart or a failover does to clients: what the server holds in its pool is dead after this.
+pub async fn cut_postgres_connections(url: &str) {
+    let admin = std::env::var("SESSHU_TEST_POSTGRES_URL").expect("SESSHU_TEST_POSTGRES_URL");
+    let name = sqlx::postgres::PgConnectOptions::from_str(url)
+        .expect("a PostgreSQL URL")
+        .get_database()
+        .expect("a database name")
+        .to_owned();
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(&admin)
+        .expect("SESSHU_TEST_POSTGRES_URL")
+        .connect()
+        .await
+        .expect("connect to PostgreSQL");
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .fetch_all(&mut conn)
+    .await
+    .expect("terminate the database's connections");
+    assert!(!cut.is_empty(), "nothing was connected to {name}");
+    conn.close().await.ok();
+}

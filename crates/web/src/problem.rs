@@ -108,6 +108,24 @@ impl Problem {
     }
 }
 
+/// The status of a storage failure: the database out of reach (or too busy) is 503, to be
+/// tried again; out of disk 507; anything else, a damaged file included, 500.
+pub(crate) fn store_status(e: &sesshu_store::StoreError) -> StatusCode {
+    use sesshu_store::{Fault, StoreError};
+    match (e, e.fault()) {
+        (StoreError::Busy, _) | (_, Some(Fault::Unreachable)) => StatusCode::SERVICE_UNAVAILABLE,
+        (_, Some(Fault::DiskFull | Fault::DiskIo)) => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Whether a storage failure's own message is for the user: it says what happened and what to
+/// do (busy, out of disk, damaged, unreachable), and carries no database text.
+pub(crate) fn says_why(e: &sesshu_store::StoreError) -> bool {
+    matches!(e, sesshu_store::StoreError::Busy)
+        || e.fault().is_some_and(|f| f != sesshu_store::Fault::Other)
+}
+
 /// How long a client refused as busy should wait before trying again.
 pub(crate) const RETRY_AFTER_SECONDS: &str = "2";
 

@@ -107,6 +107,17 @@ impl ApiError {
                 "busy",
                 "混み合っています。少し待ってからやり直してください",
             ),
+            ApiError::Internal(e) if crate::problem::says_why(&e) => {
+                tracing::warn!(error = ?e, "request refused for now");
+                let code = match e.fault() {
+                    Some(sesshu_store::Fault::DiskFull | sesshu_store::Fault::DiskIo) => {
+                        "disk_full"
+                    }
+                    Some(sesshu_store::Fault::Damaged) => "damaged",
+                    _ => "unavailable",
+                };
+                Problem::new(crate::problem::store_status(&e), code, e.to_string())
+            }
             ApiError::Internal(e) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = ?e, "request failed");

@@ -408,10 +408,14 @@ impl IntoResponse for PageError {
             PageError::Forbidden(_) | PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::Internal(StoreError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(e) => {
-                tracing::error!(error = ?e, "page failed");
-                StatusCode::INTERNAL_SERVER_ERROR
+                let status = crate::problem::store_status(e);
+                if status == StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(error = ?e, "page failed");
+                } else {
+                    tracing::warn!(error = ?e, "page refused for now");
+                }
+                status
             }
             PageError::Failed(e) => {
                 tracing::error!(error = ?e, "page failed");
@@ -423,7 +427,7 @@ impl IntoResponse for PageError {
             chrome: Chrome::public("エラー"),
             status: status.as_u16(),
             message: match &self {
-                PageError::Internal(e @ StoreError::Busy) => e.to_string(),
+                PageError::Internal(e) if crate::problem::says_why(e) => e.to_string(),
                 other => other.to_string(),
             },
         };
