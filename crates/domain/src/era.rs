@@ -12,6 +12,8 @@ pub enum DateError {
     Impossible,
     #[error("元号の期間外の日付です")]
     OutsideEra,
+    #[error("明治より前の日付は扱えません (年を確かめてください)")]
+    BeforeMeiji,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +96,11 @@ impl Era {
         if year == 0 {
             return Err(DateError::Format);
         }
+        // Found by fuzzing: 令和8190年 is a year no four-digit date can write back. No era has
+        // lasted a hundred years; the current one is held to that too.
+        if year > 99 {
+            return Err(DateError::OutsideEra);
+        }
         let gregorian_year = self.first_day().0 + year as i32 - 1;
         let date =
             NaiveDate::from_ymd_opt(gregorian_year, month, day).ok_or(DateError::Impossible)?;
@@ -157,7 +164,13 @@ fn parse_gregorian(s: &str) -> Result<CivilDate, DateError> {
         return Err(DateError::Format);
     }
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
-    NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(DateError::Impossible)
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(DateError::Impossible)?;
+    // Found by fuzzing: "0026/12/7" read as the year 26, which no 和暦 can name. Nobody the
+    // register holds was born, nor dosed, before 明治, so such a year is a typing slip.
+    if Era::of(date).is_none() {
+        return Err(DateError::BeforeMeiji);
+    }
+    Ok(date)
 }
 
 fn parse_letter_era(era: Era, rest: &str) -> Result<CivilDate, DateError> {
@@ -203,6 +216,17 @@ pub fn era_year(date: CivilDate) -> Option<(Era, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_year_before_meiji_is_a_slip_not_a_date() {
+        for typed in ["0026/12/7", "0026-12-07", "18671231", "1000/1/1"] {
+            assert_eq!(parse_date(typed), Err(DateError::BeforeMeiji), "{typed}");
+        }
+        assert_eq!(parse_date("令和8190年06月7日"), Err(DateError::OutsideEra));
+        let first = parse_date("1868/1/1").unwrap();
+        assert_eq!(parse_date(&format_wareki(first)), Ok(first));
+    }
+
     use proptest::prelude::*;
 
     fn d(y: i32, m: u32, day: u32) -> CivilDate {

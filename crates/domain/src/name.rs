@@ -127,7 +127,9 @@ pub fn kana_key(input: &str) -> String {
         } else if ('\u{30A1}'..='\u{30FA}').contains(&c) || c == 'ー' {
             out.push(fold(c));
         } else if c.is_alphanumeric() {
-            out.extend(c.to_uppercase());
+            // Found by fuzzing: some letters upper-case to a letter and a combining mark
+            // (ᾶ → Α + U+0342), which a second folding dropped, so a key did not fold to itself.
+            out.extend(c.to_uppercase().filter(|u| u.is_alphanumeric()));
         }
     }
     out
@@ -395,6 +397,14 @@ mod tests {
         // A mark with nothing to join stays a mark; full-width input is unchanged.
         assert_eq!(full_width_kana("ﾞｱﾟ"), "゛ア゜");
         assert_eq!(full_width_kana("サトウ　ハナコ"), "サトウ　ハナコ");
+    }
+
+    #[test]
+    fn a_kana_key_folds_to_itself_even_from_letters_with_marks() {
+        for text in ["ᾶ", "ᾉ", "ǅ", "ﾔﾏﾀﾞ ᾶZ", "ゃZ"] {
+            let key = kana_key(text);
+            assert_eq!(kana_key(&key), key, "{text:?}");
+        }
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl<R: Read> ResidentReader<R> {
     }
 }
 
-fn parse_row(
+pub(crate) fn parse_row(
     today: Option<CivilDate>,
     line: u64,
     fields: &[Cow<'_, str>],

@@ -56,9 +56,10 @@ impl<R: Read> Read for Tail<R> {
     }
 }
 
-/// Turns CRLF into LF before the CSV parser sees it: the parser counts lines by LF, and with
-/// CRLF its record positions lag one line behind. CR and LF never occur inside a Shift_JIS
-/// double-byte character, so this is safe on raw bytes.
+/// Turns CRLF, and a CR alone, into LF before the CSV parser sees it: the parser counts lines by
+/// LF but also ends a record at a lone CR, so without this a row after a CR (an old Mac file, or
+/// a CR inside the header) would be reported on the wrong line. CR and LF never occur inside a
+/// Shift_JIS double-byte character, so this is safe on raw bytes.
 struct CrlfToLf<R> {
     inner: R,
     held_cr: bool,
@@ -76,7 +77,10 @@ impl<R: Read> Read for CrlfToLf<R> {
             }
             let n = self.inner.read(&mut buf[start..])?;
             if n == 0 {
-                // A CR at the very end of the file stays a CR.
+                // A CR at the very end of the file ends its line.
+                if self.held_cr {
+                    buf[0] = b'\n';
+                }
                 self.held_cr = false;
                 return Ok(start);
             }
@@ -85,8 +89,13 @@ impl<R: Read> Read for CrlfToLf<R> {
             let mut i = 0;
             while i < total {
                 let b = buf[i];
-                if b == b'\r' && i + 1 < total && buf[i + 1] == b'\n' {
+                if b == b'\r' && i + 1 < total {
                     i += 1;
+                    if buf[i] == b'\n' {
+                        continue;
+                    }
+                    buf[out] = b'\n';
+                    out += 1;
                     continue;
                 }
                 buf[out] = b;
@@ -424,10 +433,32 @@ mod crlf_tests {
     }
 
     #[test]
-    fn crlf_becomes_lf_across_chunk_boundaries() {
+    fn crlf_and_a_lone_cr_become_lf_across_chunk_boundaries() {
         assert_eq!(through(&[b"a\r\nb\r\n"]), b"a\nb\n");
         assert_eq!(through(&[b"a\r", b"\nb"]), b"a\nb");
-        assert_eq!(through(&[b"a\r", b"b\r"]), b"a\rb\r");
-        assert_eq!(through(&[b"\r", b"\r", b"\n"]), b"\r\n");
+        assert_eq!(through(&[b"a\r", b"b\r"]), b"a\nb\n");
+        assert_eq!(through(&[b"\r", b"\r", b"\n"]), b"\n\n");
+        assert_eq!(through(&[b"a\rb\r\nc"]), b"a\nb\nc");
+    }
+
+    /// Found by fuzzing: a CR alone inside the header made the parser end a record there
+    /// while lines were counted by LF, so the first data row was reported as line 1.
+    #[test]
+    fn a_row_after_a_lone_cr_is_numbered_by_its_line() {
+        use crate::resident::{COLUMNS, parse_row};
+        let header = COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(",");
+        let text = format!("{header}\r,,\r\n");
+        let mut table = TableReader::new(
+            std::io::Cursor::new(text.into_bytes()),
+            crate::Encoding::Utf8,
+            &Default::default(),
+            &COLUMNS,
+        )
+        .unwrap();
+        let row = table.next_parsed(|line, fields| parse_row(None, line, fields));
+        let Ok(Some(Err(errors))) = row else {
+            panic!("a row error: {row:?}");
+        };
+        assert!(errors.iter().all(|e| e.line == 2), "{errors:?}");
     }
 }
