@@ -165,12 +165,14 @@ fn parse_gregorian(s: &str) -> Result<CivilDate, DateError> {
     }
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
     let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(DateError::Impossible)?;
-    // Found by fuzzing: "0026/12/7" read as the year 26, which no 和暦 can name. Nobody the
-    // register holds was born, nor dosed, before 明治, so such a year is a typing slip.
-    if Era::of(date).is_none() {
-        return Err(DateError::BeforeMeiji);
+    // Found by fuzzing: "0026/12/7" read as the year 26 and "24261230" as 令和408年, which
+    // no 和暦 the register reads can name. Nobody it holds was born, nor dosed, before 明治 or
+    // a century into 令和, so such a year is a typing slip.
+    match era_year(date) {
+        None => Err(DateError::BeforeMeiji),
+        Some((_, year)) if year > 99 => Err(DateError::OutsideEra),
+        Some(_) => Ok(date),
     }
-    Ok(date)
 }
 
 fn parse_letter_era(era: Era, rest: &str) -> Result<CivilDate, DateError> {
@@ -223,6 +225,8 @@ mod tests {
             assert_eq!(parse_date(typed), Err(DateError::BeforeMeiji), "{typed}");
         }
         assert_eq!(parse_date("令和8190年06月7日"), Err(DateError::OutsideEra));
+        assert_eq!(parse_date("24261230"), Err(DateError::OutsideEra));
+        assert!(parse_date("2117-12-31").is_ok() && parse_date("2118-01-01").is_err());
         let first = parse_date("1868/1/1").unwrap();
         assert_eq!(parse_date(&format_wareki(first)), Ok(first));
     }
