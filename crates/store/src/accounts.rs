@@ -168,7 +168,7 @@ impl Store {
         }
         let hash = self.hashing.hash(password).await?;
         let now = now_utc();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO account (municipality_code, login, display_name, password_hash, shared, shared_with, \
              valid_from, valid_until, disabled, failed_logins, locked_until, must_change_password, \
@@ -505,7 +505,7 @@ impl Store {
         }
         let hash = self.hashing.hash(password).await?;
         let now = now_utc();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         sqlx::query(
             "UPDATE account SET password_hash = $1, password_changed_at = $2, must_change_password = $3, \
              failed_logins = 0, locked_until = NULL WHERE municipality_code = $4 AND login = $5",
@@ -669,7 +669,7 @@ impl Store {
         recovery_codes: &[String],
     ) -> Result<(), StoreError> {
         self.require_account(tenant, login).await?;
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         sqlx::query(
             "UPDATE account SET totp_secret = $1, totp_enrolled_at = $2 WHERE municipality_code = $3 AND login = $4",
         )

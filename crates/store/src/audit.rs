@@ -411,7 +411,7 @@ impl Store {
                 .map(|_| ())
         } else {
             async {
-                let mut db = self.pool().begin().await?;
+                let mut db = self.begin_write().await?;
                 for chunk in entries.chunks(ROWS_PER_INSERT) {
                     insert_rows(self.backend(), chunk).execute(&mut *db).await?;
                 }
@@ -655,7 +655,7 @@ impl Store {
         let code = tenant.map_or_else(|| DEPLOYMENT.to_owned(), |t| t.as_string());
         let mut heads = self.audit_heads.lock().await;
         heads.remove(&code);
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let last_old = sqlx::query(
             "SELECT seq, hash FROM audit_log WHERE municipality_code = $1 AND at < $2 ORDER BY seq DESC LIMIT 1",
         )
@@ -878,7 +878,7 @@ impl Store {
             None => (0, GENESIS.to_owned()),
         };
         let mut left = n;
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         while left > 0 {
             let take = usize::try_from(left.min(BATCH as u64)).unwrap_or(BATCH);
             let mut batch = Vec::with_capacity(take);

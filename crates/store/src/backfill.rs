@@ -44,7 +44,7 @@ async fn person_name_key(pool: &AnyPool, backend: Backend) -> Result<(), StoreEr
         .bind(BATCH as i64)
         .fetch_all(pool)
         .await?;
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::begin_write(pool, backend).await?;
         let mut keyed = Vec::with_capacity(rows.len());
         for r in &rows {
             let tenant: String = r.try_get("municipality_code")?;

@@ -51,7 +51,7 @@ impl Store {
         tenant: MunicipalityCode,
         year: i32,
     ) -> Result<String, StoreError> {
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let n = take_numbers(&mut db, tenant, "certificate", 1).await?;
         db.commit().await?;
         Ok(format!("{}-{year}-{n:06}", tenant.as_string()))
@@ -65,7 +65,7 @@ impl Store {
         c: &CertificateRecord,
     ) -> Result<(), StoreError> {
         let code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         if let Some(old) = &c.reissue_of {
             sqlx::query(
                 "UPDATE certificate SET revoked_at = $1, revoked_by = $2, revoked_reason = $3 \

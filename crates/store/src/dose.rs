@@ -310,7 +310,7 @@ impl Store {
         by: &str,
     ) -> Result<i64, StoreError> {
         let tenant_code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let exists = sqlx::query(
             "SELECT 1 AS one FROM person WHERE municipality_code = $1 AND address_number = $2",
         )
@@ -393,7 +393,7 @@ impl Store {
             return Err(StoreError::Invalid("訂正・削除には理由が必要です".into()));
         }
         let tenant_code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let current =
             sqlx::query("SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2")
                 .bind(&tenant_code)

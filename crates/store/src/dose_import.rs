@@ -171,7 +171,7 @@ impl Store {
             return Ok(summary);
         }
 
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         // Who each row is about.
         let wanted: Vec<String> = records
             .iter()
@@ -359,7 +359,7 @@ impl Store {
         if options.dry_run {
             return Ok(());
         }
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         record_run(
             &mut db,
             self.backend(),

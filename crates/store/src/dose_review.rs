@@ -105,7 +105,7 @@ impl Store {
         note: Option<&str>,
         by: &str,
     ) -> Result<DoseRow, StoreError> {
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2 \
              AND routine = 0 AND deleted = 0",

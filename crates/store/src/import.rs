@@ -495,7 +495,7 @@ impl Store {
         };
         let (mut sink, lookup) = match bulk {
             Some(load) => (Sink::File(load), false),
-            None => (Sink::Pool(self.pool().begin().await?), lookup),
+            None => (Sink::Pool(self.begin_write().await?), lookup),
         };
         let (tx, mut rx) = mpsc::channel(4);
         let read_options = options.read.clone();
@@ -607,7 +607,7 @@ impl Store {
             if options.dry_run {
                 return Ok(summary);
             }
-            let mut db = self.pool().begin().await?;
+            let mut db = self.begin_write().await?;
             record_run(
                 &mut db,
                 self.backend(),

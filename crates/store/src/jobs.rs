@@ -94,7 +94,7 @@ impl Store {
         runner: &str,
     ) -> Result<Job, StoreError> {
         let code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let n = take_numbers(&mut db, tenant, "job", 1).await?;
         let job_id = format!("J{n:06}");
         let inserted = sqlx::query(

@@ -77,7 +77,7 @@ impl Store {
             if want == 0 {
                 break;
             }
-            let mut db = self.pool().begin().await?;
+            let mut db = self.begin_write().await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT * FROM {table} WHERE municipality_code = $1 AND my_number_key_version < $2 \
                  ORDER BY address_number LIMIT {want}"

@@ -308,7 +308,7 @@ impl Store {
         new: NewRun<'_>,
     ) -> Result<NoticeRun, StoreError> {
         let code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let run_id = format!(
             "R{:06}",
             take_numbers(&mut db, tenant, "notice_run", 1).await?
@@ -581,7 +581,7 @@ impl Store {
         }
         let code = tenant.as_string();
         let notices = self.notices_of_run(tenant, run_id).await?;
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         if let Some(line) = number_line {
             let first = take_numbers(&mut db, tenant, "ticket", notices.len() as u64).await?;
             let now = now_utc();
@@ -747,7 +747,7 @@ impl Store {
             )));
         }
         let code = tenant.as_string();
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let now = now_utc();
         let changed = sqlx::query(
             "UPDATE ticket SET invalidated_at = $1, invalidated_by = $2 WHERE municipality_code = $3 \

@@ -88,7 +88,7 @@ impl Store {
         if self.person(tenant, address).await?.is_none() {
             return Err(StoreError::NotFound(format!("宛名番号 {address} の人")));
         }
-        let mut db = self.pool().begin().await?;
+        let mut db = self.begin_write().await?;
         let held = sqlx::query(
             "SELECT 1 FROM use_suspension WHERE municipality_code = $1 AND address_number = $2 \
              AND lifted_at IS NULL",
