@@ -34,6 +34,8 @@ struct Entry {
     live: Option<Live>,
     test: bool,
     counted: bool,
+    /// The series that judged the dose, when it counted.
+    judged_in: Option<String>,
     /// Counted under a shorter interval that calls for an extra dose (HPV 9価).
     short: bool,
 }
@@ -119,6 +121,7 @@ impl Engine {
                     live: product.map(|p| p.live),
                     test: product.is_some_and(|p| p.test),
                     counted: false,
+                    judged_in: None,
                     short: false,
                 }
             })
@@ -129,6 +132,7 @@ impl Engine {
         for i in 0..entries.len() {
             let (judgement, counted, short) = self.judge(&subject, &entries, i);
             entries[i].counted = counted;
+            entries[i].judged_in = judgement.series.clone().filter(|_| counted);
             entries[i].short = short;
             judgements[entries[i].input] = Some(judgement);
         }
@@ -206,9 +210,10 @@ impl Engine {
         let series = admitted.unwrap_or_else(|| closest_candidate(subject, &candidates, entry));
         // A seasonal series starts afresh each season.
         let season = series.season.map(|s| season_around(s, entry.date));
+        let routes = self.routes(subject, series, entries);
         let counted_before: Vec<&Entry> = entries[..i]
             .iter()
-            .filter(|e| e.counted && counts(series, e))
+            .filter(|e| self.counts_for(series, &routes, e))
             .filter(|e| season.is_none_or(|(from, _)| e.date >= from))
             .collect();
 
@@ -428,6 +433,34 @@ impl Engine {
         Ok(short)
     }
 
+    /// Whether a counted dose counts for `series`: when that series judged it, when it was given
+    /// in the series' target (`routes`), or when both series are parts of one sequence (日本脳炎
+    /// 1期 doses count for the 特例). A product that serves two series counts only for the one in
+    /// whose target it was given: a child's PCV20 doses do not complete 高齢者の肺炎球菌感染症.
+    fn counts_for(
+        &self,
+        series: &SeriesRule,
+        routes: &[(&Route, (CivilDate, CivilDate))],
+        e: &Entry,
+    ) -> bool {
+        if !e.counted || !counts(series, e) {
+            return false;
+        }
+        match &e.judged_in {
+            Some(k) if *k == series.key => true,
+            Some(k)
+                if self
+                    .book
+                    .sequences
+                    .iter()
+                    .any(|q| q.parts.contains(k) && q.parts.contains(&series.key)) =>
+            {
+                true
+            }
+            _ => routes.iter().any(|(_, w)| w.0 <= e.date && e.date <= w.1),
+        }
+    }
+
     /// Whether an earlier dose of the excluding products rules this one out (R-PNEU-3).
     fn excluded(
         &self,
@@ -585,12 +618,12 @@ impl Engine {
         entries: &[Entry],
         as_of: CivilDate,
     ) -> Forecast {
+        let routes = self.routes(subject, series, entries);
         let counted: Vec<&Entry> = entries
             .iter()
-            .filter(|e| e.counted && counts(series, e) && e.date <= as_of)
+            .filter(|e| self.counts_for(series, &routes, e) && e.date <= as_of)
             .collect();
-        let routes = self.routes(subject, series, entries);
-        let in_target_today = routes.iter().any(|(_, w)| w.0 <= as_of && as_of <= w.1);
+        let mut in_target_today = routes.iter().any(|(_, w)| w.0 <= as_of && as_of <= w.1);
         let mut f = Forecast {
             in_target: in_target_today,
             eligible: false,
@@ -671,10 +704,15 @@ impl Engine {
                 f.reason = "今回の妊娠中に接種済み".into();
                 return f;
             }
-            pregnancy_window = Some((
+            let window = (
                 shift_days(start, i64::from(lo.0)).unwrap_or(start),
                 shift_days(start, i64::from(hi.0)).unwrap_or(start),
-            ));
+            );
+            // The target is the weeks of pregnancy, as an age window is for other series: a
+            // woman before or past them is not in target today.
+            in_target_today = in_target_today && window.0 <= as_of && as_of <= window.1;
+            f.in_target = in_target_today;
+            pregnancy_window = Some(window);
         }
 
         let first_product = counted
@@ -686,7 +724,7 @@ impl Engine {
         else {
             let start = counted.first().map_or(as_of, |e| e.date);
             let group = pick_group(subject, series, start, first_product);
-            f.total_doses = Some(dose_total(group, counted));
+            f.total_doses = Some(expected_total(subject, group, counted, None));
             f.schedule_group = group.label.clone().filter(|_| series.report_group);
             f.reason = format!("接種完了(全{}回)", counted.len());
             return f;
@@ -744,7 +782,7 @@ impl Engine {
                     }
                     None => {
                         f.reason = "定期接種の期限を過ぎ、残りの接種はない".into();
-                        f.total_doses = Some(dose_total(group, counted));
+                        f.total_doses = Some(expected_total(subject, group, counted, None));
                         return f;
                     }
                 }
@@ -833,7 +871,12 @@ impl Engine {
         let ordinal = rule
             .ordinal
             .unwrap_or(progress.index as u32 + first_ordinal(series));
-        f.total_doses = Some(dose_total(group, counted));
+        f.total_doses = Some(expected_total(
+            subject,
+            group,
+            counted,
+            Some((progress.index, not_before.max(as_of))),
+        ));
         let Some((route, window)) = chosen.copied() else {
             let end = windows.iter().map(|(_, w)| w.1).max();
             f.reason = match end {
@@ -1071,18 +1114,40 @@ fn pick_group<'g>(
         .unwrap_or(&series.groups[0])
 }
 
-fn dose_total(group: &Group, counted: &[&Entry]) -> u32 {
+/// How many doses this person's series will have: the doses counted so far, and of those still
+/// to come the ones the skipping rules leave (R-HIB-2, R-PCV-2: an 初回 dose that cannot be given
+/// by its deadline, or follows a dose given too late, drops out). `next` is the dose due next and
+/// the earliest day it can be given, which bounds every later dose from below.
+fn expected_total(
+    subject: &Subject,
+    group: &Group,
+    counted: &[&Entry],
+    next: Option<(usize, CivilDate)>,
+) -> u32 {
+    let given = counted.iter().filter(|e| !e.test).count();
+    let Some((index, earliest)) = next else {
+        return given as u32;
+    };
     let short = counted.iter().any(|e| e.short);
-    group
+    let to_come = group
         .doses
         .iter()
-        .filter(|d| {
+        .enumerate()
+        .skip(index)
+        .filter(|(_, d)| {
             d.product
                 .as_ref()
                 .is_none_or(|p| p.iter().all(|c| !c.contains("test")))
         })
-        .filter(|d| !d.only_if_short || short)
-        .count() as u32
+        .filter(|(_, d)| !d.only_if_short || short)
+        .filter(|(i, d)| {
+            *i == index
+                || !(d.deadline.is_some_and(|a| earliest > subject.at(a))
+                    || d.skip_if_previous_after
+                        .is_some_and(|a| earliest > subject.at(a)))
+        })
+        .count();
+    (given + to_come) as u32
 }
 
 fn first_ordinal(series: &SeriesRule) -> u32 {

@@ -154,6 +154,8 @@ fn r_hib_2_start_age_groups() {
     let hib = &cut["series"]["hib"];
     assert_eq!(hib["next_stage"], json!("追加"), "{hib}");
     assert_eq!(hib["earliest_date"], json!("2025-01-20"));
+    // total_doses counts what this child will have: 初回1回目 and the booster.
+    assert_eq!(hib["total_doses"], json!(2), "{hib}");
 }
 
 /// R-PCV-2: if 初回2回目 is after 生後12月, 初回3回目 is not given; the booster needs 60 days
@@ -173,6 +175,61 @@ fn r_pcv_2_third_primary_dropped_after_twelve_months() {
     assert_eq!(pcv["next_stage"], json!("追加"));
     assert_eq!(pcv["next_dose"], json!(4));
     assert_eq!(pcv["earliest_date"], json!("2025-03-22"));
+    // total_doses agrees with the skipped dose, before the booster and after it.
+    assert_eq!(pcv["total_doses"], json!(3), "{pcv}");
+    let done = child(
+        "2024-01-15",
+        json!([
+            {"vaccine": "pcv15", "dose": 1, "date": "2024-06-01"},
+            {"vaccine": "pcv15", "dose": 2, "date": "2025-01-20"},
+            {"vaccine": "pcv15", "dose": 4, "date": "2025-03-25"}
+        ]),
+        "2025-04-01",
+    );
+    let pcv = &done["series"]["pcv"];
+    assert_eq!(pcv["reason"], json!("接種完了(全3回)"), "{pcv}");
+    assert_eq!(pcv["total_doses"], json!(3), "{pcv}");
+}
+
+/// total_doses never contradicts the explanation: a completed series says as many doses as it
+/// counted, for every series and a spread of histories.
+#[test]
+fn total_doses_agrees_with_a_completed_series() {
+    let histories = [
+        json!([
+            {"vaccine": "hib", "dose": 1, "date": "2024-06-01"},
+            {"vaccine": "hib", "dose": 2, "date": "2025-01-20"},
+            {"vaccine": "hib", "dose": 4, "date": "2025-03-25"},
+            {"vaccine": "pcv20", "dose": 1, "date": "2024-06-01"},
+            {"vaccine": "pcv20", "dose": 2, "date": "2024-07-01"},
+            {"vaccine": "pcv20", "dose": 3, "date": "2024-08-01"},
+            {"vaccine": "pcv20", "dose": 4, "date": "2025-01-20"},
+        ]),
+        json!([
+            {"vaccine": "pcv20", "dose": 1, "date": "2024-12-01"},
+            {"vaccine": "pcv20", "dose": 2, "date": "2025-01-20"},
+            {"vaccine": "pcv20", "dose": 3, "date": "2025-03-25"},
+            {"vaccine": "hepb", "dose": 1, "date": "2024-04-01"},
+            {"vaccine": "hepb", "dose": 2, "date": "2024-05-01"},
+            {"vaccine": "hepb", "dose": 3, "date": "2024-10-01"},
+        ]),
+    ];
+    for history in histories {
+        let out = child("2024-01-15", history, "2026-01-01");
+        for (key, f) in out["series"].as_object().unwrap() {
+            let reason = f["reason"].as_str().unwrap_or_default();
+            if let Some(n) = reason
+                .strip_prefix("接種完了(全")
+                .and_then(|r| r.strip_suffix("回)"))
+            {
+                assert_eq!(
+                    f["total_doses"],
+                    json!(n.parse::<u32>().unwrap()),
+                    "{key}: {f}"
+                );
+            }
+        }
+    }
 }
 
 /// R-PCV-3: PCV13 is not routine from 2024-10-01; a PCV15 starter continues with PCV15; new
@@ -449,7 +506,7 @@ fn r_pneu_elderly_pneumococcal() {
     let p =
         eval(json!({"birth_date": "1960-05-10", "sex": "M", "history": [], "as_of": "2025-06-01"}));
     let f = &p["series"]["pneumo_b"];
-    assert_eq!(f["window"], json!(["2025-05-09", "2026-05-08"]));
+    assert_eq!(f["window"], json!(["2025-05-09", "2026-05-09"]));
     assert_eq!(f["allowed_products"], json!(["ppsv23"]));
     let p =
         eval(json!({"birth_date": "1960-05-10", "sex": "M", "history": [], "as_of": "2026-04-02"}));
@@ -464,6 +521,35 @@ fn r_pneu_elderly_pneumococcal() {
     assert_eq!(had["history"][0]["routine"], json!(true));
     assert_eq!(had["series"]["pneumo_b"]["eligible"], json!(false));
     assert_eq!(had["series"]["pneumo_b"]["in_target"], json!(false));
+}
+
+/// R-PNEU-1 with R-AGE-1/R-AGE-3: "六十五歳の者" runs from the day before the 65th birthday to
+/// the day before the 66th, both days included (the engine once ended it a day early).
+#[test]
+fn r_pneu_1_the_year_of_being_65_includes_its_last_day() {
+    let on = |day: &str| {
+        eval(json!({"birth_date": "1960-05-10", "sex": "F", "history": [], "as_of": day}))["series"]
+            ["pneumo_b"]
+            .clone()
+    };
+    assert_eq!(on("2025-05-08")["in_target"], json!(false));
+    assert_eq!(on("2025-05-09")["eligible"], json!(true));
+    let last = on("2026-05-09");
+    assert_eq!(
+        (last["in_target"].clone(), last["eligible"].clone()),
+        (json!(true), json!(true))
+    );
+    let after = on("2026-05-10");
+    assert_eq!(
+        (after["in_target"].clone(), after["eligible"].clone()),
+        (json!(false), json!(false))
+    );
+    // A dose on the last day is routine.
+    let given = eval(
+        json!({"birth_date": "1960-05-10", "sex": "F", "as_of": "2026-06-01",
+        "history": [{"vaccine": "pcv20", "dose": 1, "date": "2026-05-09"}]}),
+    );
+    assert_eq!(given["history"][0]["routine"], json!(true), "{given}");
 }
 
 /// R-HZ-1/2/3: the fiscal-year cohort, the 経過措置 ages, the recombinant two-dose series.
@@ -493,6 +579,78 @@ fn r_hz_shingles() {
         json!("2025-07-01")
     );
     assert_eq!(second["series"]["hz_b"]["total_doses"], json!(2));
+}
+
+/// in_target means the same in every series: a person whose window has passed is not in target,
+/// the maternal RSV series (whose window is weeks of pregnancy) included.
+#[test]
+fn in_target_is_false_once_the_window_has_passed_in_every_series() {
+    let past = eval(
+        json!({"birth_date": "1995-06-01", "sex": "F", "history": [], "as_of": "2026-05-01",
+        "context": {"gestational_age": "38w0d"}}),
+    );
+    for (key, f) in past["series"].as_object().unwrap() {
+        assert_eq!(f["in_target"], json!(false), "{key}: {f}");
+        assert_eq!(f["eligible"], json!(false), "{key}: {f}");
+    }
+    let during = eval(
+        json!({"birth_date": "1995-06-01", "sex": "F", "history": [], "as_of": "2026-05-01",
+        "context": {"gestational_age": "30w0d"}}),
+    );
+    assert_eq!(during["series"]["rsv_maternal"]["in_target"], json!(true));
+    let before = eval(
+        json!({"birth_date": "1995-06-01", "sex": "F", "history": [], "as_of": "2026-05-01",
+        "context": {"gestational_age": "20w3d"}}),
+    );
+    // Not yet in target, as a child before its first window is not.
+    assert_eq!(before["series"]["rsv_maternal"]["in_target"], json!(false));
+    assert_eq!(before["series"]["pcv"]["in_target"], json!(false));
+}
+
+/// A product serving two series counts for the one in whose target it was given: four PCV20
+/// doses as a child complete 小児の肺炎球菌 and leave 高齢者の肺炎球菌 to be given at 65.
+#[test]
+fn a_childs_pcv20_doses_do_not_count_for_the_elderly_series() {
+    let out = eval(
+        json!({"birth_date": "2024-08-01", "sex": "M", "as_of": "2089-08-01",
+        "history": [
+            {"vaccine": "pcv20", "dose": 1, "date": "2024-10-05"},
+            {"vaccine": "pcv20", "dose": 2, "date": "2024-11-05"},
+            {"vaccine": "pcv20", "dose": 3, "date": "2024-12-05"},
+            {"vaccine": "pcv20", "dose": 4, "date": "2025-08-05"}
+        ]}),
+    );
+    assert_eq!(out["series"]["pcv"]["reason"], json!("接種完了(全4回)"));
+    let elderly = &out["series"]["pneumo_b"];
+    assert_eq!(elderly["eligible"], json!(true), "{elderly}");
+    assert_eq!(elderly["next_dose"], json!(1), "{elderly}");
+    assert_eq!(elderly["total_doses"], json!(1), "{elderly}");
+    // And a dose at 65 is routine for the elderly series, not a fifth childhood dose.
+    let mut history = out["history"].clone();
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["series"] == json!("pcv"))
+    );
+    history = json!([
+        {"vaccine": "pcv20", "dose": 1, "date": "2024-10-05"},
+        {"vaccine": "pcv20", "dose": 2, "date": "2024-11-05"},
+        {"vaccine": "pcv20", "dose": 3, "date": "2024-12-05"},
+        {"vaccine": "pcv20", "dose": 4, "date": "2025-08-05"},
+        {"vaccine": "pcv20", "dose": 1, "date": "2089-08-01"}
+    ]);
+    let after = eval(
+        json!({"birth_date": "2024-08-01", "sex": "M", "as_of": "2089-09-01",
+        "history": history}),
+    );
+    assert_eq!(after["history"][4]["routine"], json!(true), "{after}");
+    assert_eq!(after["history"][4]["series"], json!("pneumo_b"));
+    // R-PNEU-3: having had it, the person is out of target.
+    let elderly = &after["series"]["pneumo_b"];
+    assert_eq!(elderly["in_target"], json!(false), "{elderly}");
+    assert_eq!(elderly["eligible"], json!(false), "{elderly}");
 }
 
 /// R-RSV-1: 妊娠28週0日…36週6日 from 2026-04-01.
