@@ -653,6 +653,72 @@ fn a_childs_pcv20_doses_do_not_count_for_the_elderly_series() {
     assert_eq!(elderly["eligible"], json!(false), "{elderly}");
 }
 
+/// R-HIST-*: an old dose is judged by the rule in force on its date, not today's.
+#[test]
+fn r_hist_old_doses_are_judged_by_the_rules_of_their_date() {
+    let judged = |birth: &str, vaccine: &str, dose: u32, date: &str| {
+        let out = eval(
+            json!({"birth_date": birth, "sex": "M", "as_of": "2026-01-01",
+            "history": [{"vaccine": vaccine, "dose": dose, "date": date}]}),
+        );
+        out["history"][0].clone()
+    };
+    // BCG: 4歳 under the 結核予防法 before 2005-04, 生後6月 from then to 2013-03, 1歳 after.
+    assert_eq!(
+        judged("2001-05-01", "bcg", 1, "2003-06-01")["routine"],
+        json!(true)
+    );
+    assert_eq!(
+        judged("2005-05-01", "bcg", 1, "2006-01-01")["routine"],
+        json!(false)
+    );
+    assert_eq!(
+        judged("2005-05-01", "bcg", 1, "2005-10-30")["routine"],
+        json!(true)
+    );
+    assert_eq!(
+        judged("2013-05-01", "bcg", 1, "2014-01-01")["routine"],
+        json!(true)
+    );
+    // 麻しん: one dose up to 生後90月 before 2006-04; 1期 up to 生後24月 after.
+    assert_eq!(
+        judged("2000-05-01", "measles", 1, "2004-05-01")["routine"],
+        json!(true)
+    );
+    assert_eq!(
+        judged("2006-05-01", "mr", 1, "2010-05-01")["routine"],
+        json!(false)
+    );
+    // The MR 3期 (the fiscal year of reaching 13) and 4期 (18) of FY2008–FY2012.
+    let third = judged("1996-01-10", "mr", 2, "2008-06-01");
+    assert_eq!(third["routine"], json!(true), "{third}");
+    assert_eq!(third["series"], json!("mr2"));
+    let fourth = judged("1991-01-10", "mr", 2, "2008-06-01");
+    assert_eq!(fourth["routine"], json!(true), "{fourth}");
+    // A 13-year-old's second dose after the catch-up ended is voluntary.
+    assert_eq!(
+        judged("2001-01-10", "mr", 2, "2013-06-01")["routine"],
+        json!(false)
+    );
+}
+
+/// Every R-HIST reading is a named setting a city can change: a later BCG limit under the old
+/// law changes the judgement of an old dose.
+#[test]
+fn the_historical_readings_are_settings() {
+    let rules = DEFAULT_RULES.replace(
+        "bcg_until_before_2005 = \"4y\"",
+        "bcg_until_before_2005 = \"2y\"",
+    );
+    assert_ne!(rules, DEFAULT_RULES);
+    let out = eval_with(
+        &rules,
+        json!({"birth_date": "2001-05-01", "sex": "M", "as_of": "2026-01-01",
+            "history": [{"vaccine": "bcg", "dose": 1, "date": "2003-06-01"}]}),
+    );
+    assert_eq!(out["history"][0]["routine"], json!(false));
+}
+
 /// R-RSV-1: 妊娠28週0日…36週6日 from 2026-04-01.
 #[test]
 fn r_rsv_maternal_window_from_gestational_age() {
