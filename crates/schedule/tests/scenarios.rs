@@ -804,3 +804,519 @@ fn every_series_cites_rules_of_the_research_note() {
         }
     }
 }
+
+// ── one test per rule of schedule-rules.md that had none (issue 21, 6) ─────────────────────
+
+fn one(birth: &str, sex: &str, history: Value, as_of: &str, key: &str) -> Value {
+    let out = eval(json!({"birth_date": birth, "sex": sex, "history": history, "as_of": as_of}));
+    let mut f = out["series"][key].clone();
+    f["history"] = out["history"].clone();
+    f
+}
+
+fn target_on(birth: &str, sex: &str, as_of: &str, key: &str) -> Value {
+    one(birth, sex, json!([]), as_of, key)["in_target"].clone()
+}
+
+/// R-HIB-1, R-PCV-1: 生後二月から生後六十月に至るまで, both ends included (R-AGE-2).
+#[test]
+fn r_hib_1_and_r_pcv_1_targets() {
+    // Born 2024-01-15: 生後2月 2024-03-14, 生後60月 2029-01-14.
+    for key in ["hib", "pcv"] {
+        assert_eq!(
+            target_on("2024-01-15", "M", "2024-03-13", key),
+            json!(false),
+            "{key}"
+        );
+        assert_eq!(
+            target_on("2024-01-15", "M", "2024-03-14", key),
+            json!(true),
+            "{key}"
+        );
+        assert_eq!(
+            target_on("2024-01-15", "M", "2029-01-14", key),
+            json!(true),
+            "{key}"
+        );
+        assert_eq!(
+            target_on("2024-01-15", "M", "2029-01-15", key),
+            json!(false),
+            "{key}"
+        );
+    }
+}
+
+/// R-HEPB-1: 一歳に至るまで, for those born on or after 2016-04-01; 2回目 ≥27日 and 3回目 ≥139日
+/// after the 1st.
+#[test]
+fn r_hepb_1_target_and_intervals() {
+    assert_eq!(
+        target_on("2016-03-31", "F", "2016-11-01", "hepb"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2016-04-01", "F", "2016-11-01", "hepb"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2024-01-15", "F", "2025-01-14", "hepb"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2024-01-15", "F", "2025-01-15", "hepb"),
+        json!(false)
+    );
+    let second = one(
+        "2024-01-15",
+        "F",
+        json!([{"vaccine": "hepb", "dose": 1, "date": "2024-03-20"}]),
+        "2024-03-21",
+        "hepb",
+    );
+    assert_eq!(second["earliest_date"], json!("2024-04-17"), "{second}");
+    let third = one(
+        "2024-01-15",
+        "F",
+        json!([
+        {"vaccine": "hepb", "dose": 1, "date": "2024-03-20"},
+        {"vaccine": "hepb", "dose": 2, "date": "2024-04-20"}]),
+        "2024-04-21",
+        "hepb",
+    );
+    assert_eq!(third["earliest_date"], json!("2024-08-07"), "{third}");
+}
+
+/// R-BCG-1: 一歳に至るまで; R-BCG-2: standard 生後5月に達した時から生後8月に達するまで.
+#[test]
+fn r_bcg_1_target_and_r_bcg_2_standard_window() {
+    let on = |date: &str| {
+        one(
+            "2024-01-15",
+            "M",
+            json!([{"vaccine": "bcg", "dose": 1, "date": date}]),
+            "2025-06-01",
+            "bcg",
+        )["history"][0]["routine"]
+            .clone()
+    };
+    assert_eq!(on("2025-01-14"), json!(true));
+    assert_eq!(on("2025-01-15"), json!(false));
+    let due = one("2024-01-15", "M", json!([]), "2024-03-01", "bcg");
+    assert_eq!(
+        due["standard_window"],
+        json!(["2024-06-14", "2024-09-14"]),
+        "{due}"
+    );
+}
+
+/// R-DPT-CHG: the 1期 lower bound was 生後3月 before 2023-04-01 and 生後2月 from then.
+#[test]
+fn r_dpt_chg_lower_bound_by_date() {
+    // 生後2月 reached, 生後3月 not yet: not routine in March 2023, routine in April 2023.
+    let before = one(
+        "2022-12-20",
+        "M",
+        json!([{"vaccine": "dpt_ipv", "dose": 1, "date": "2023-03-01"}]),
+        "2023-03-02",
+        "dpt_ipv",
+    );
+    assert_eq!(before["history"][0]["routine"], json!(false), "{before}");
+    let after = one(
+        "2023-02-20",
+        "M",
+        json!([{"vaccine": "dpt_ipv", "dose": 1, "date": "2023-04-25"}]),
+        "2023-04-26",
+        "dpt_ipv",
+    );
+    assert_eq!(after["history"][0]["routine"], json!(true), "{after}");
+}
+
+/// R-DPT-2: 1期初回 3 doses ≥20日 apart, 1期追加 ≥6月 after the 3rd.
+#[test]
+fn r_dpt_2_primary_and_booster_intervals() {
+    let second = one(
+        "2024-02-01",
+        "F",
+        json!([{"vaccine": "dpt_ipv_hib", "dose": 1, "date": "2024-04-01"}]),
+        "2024-04-02",
+        "dpt_ipv_hib",
+    );
+    assert_eq!(second["earliest_date"], json!("2024-04-22"), "{second}");
+    let booster = one(
+        "2024-02-01",
+        "F",
+        json!([
+        {"vaccine": "dpt_ipv_hib", "dose": 1, "date": "2024-04-01"},
+        {"vaccine": "dpt_ipv_hib", "dose": 2, "date": "2024-05-01"},
+        {"vaccine": "dpt_ipv_hib", "dose": 3, "date": "2024-06-01"}]),
+        "2024-06-02",
+        "dpt_ipv_hib",
+    );
+    assert_eq!(booster["next_dose"], json!(4), "{booster}");
+    assert_eq!(booster["earliest_date"], json!("2024-12-01"), "{booster}");
+}
+
+/// R-DT-1: 十一歳以上十三歳未満.
+#[test]
+fn r_dt_1_target() {
+    // Born 2010-05-10: 11歳以上 from 2021-05-09; 13歳未満 up to 2023-05-09 (R-AGE-3).
+    assert_eq!(
+        target_on("2010-05-10", "M", "2021-05-08", "dt2"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2010-05-10", "M", "2021-05-09", "dt2"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2010-05-10", "M", "2023-05-09", "dt2"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2010-05-10", "M", "2023-05-10", "dt2"),
+        json!(false)
+    );
+}
+
+/// R-JE-1: 1期 生後六月から生後九十月に至るまで, 2期 九歳以上十三歳未満; R-JE-2: 初回 ≥6日 apart,
+/// 追加 ≥6月 after the 2nd.
+#[test]
+fn r_je_1_targets_and_r_je_2_intervals() {
+    // Born 2018-01-15: 生後6月 2018-07-14, 生後90月 2025-07-14, 9歳 2027-01-14, and 13歳未満
+    // up to 2031-01-14, the day before the 13th birthday (R-AGE-3).
+    assert_eq!(
+        target_on("2018-01-15", "M", "2018-07-13", "je1"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2018-07-14", "je1"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2025-07-14", "je1"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2025-07-15", "je1"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2027-01-13", "je2"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2027-01-14", "je2"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2031-01-14", "je2"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2018-01-15", "M", "2031-01-15", "je2"),
+        json!(false)
+    );
+    let second = one(
+        "2018-01-15",
+        "M",
+        json!([{"vaccine": "je", "dose": 1, "date": "2021-03-01"}]),
+        "2021-03-02",
+        "je1",
+    );
+    assert_eq!(second["earliest_date"], json!("2021-03-08"), "{second}");
+    let booster = one(
+        "2018-01-15",
+        "M",
+        json!([
+        {"vaccine": "je", "dose": 1, "date": "2021-03-01"},
+        {"vaccine": "je", "dose": 2, "date": "2021-03-29"}]),
+        "2021-03-30",
+        "je1",
+    );
+    assert_eq!(booster["earliest_date"], json!("2021-09-29"), "{booster}");
+}
+
+/// R-JE-SP2: born 2007-04-02…2009-10-01 without a complete 1期 by 生後90月: the remaining 1期
+/// doses at 9歳以上13歳未満 (expired by 2022-09-30; kept for old doses).
+#[test]
+fn r_je_sp2_remaining_first_period_doses_at_nine() {
+    let history = json!([{"vaccine": "je", "dose": 1, "date": "2011-06-01"},
+        {"vaccine": "je", "dose": 2, "date": "2018-06-01"}]);
+    let out = one("2008-05-01", "F", history, "2018-07-01", "je1");
+    assert_eq!(out["history"][1]["routine"], json!(true), "{out}");
+    let later = json!([{"vaccine": "je", "dose": 1, "date": "2011-06-01"},
+        {"vaccine": "je", "dose": 2, "date": "2018-06-01"}]);
+    let out = one("2009-10-02", "F", later, "2018-07-01", "je1");
+    assert_eq!(
+        out["history"][1]["routine"],
+        json!(false),
+        "born after the cohort: {out}"
+    );
+}
+
+/// R-MR-1: 1期 生後十二月から生後二十四月に至るまで.
+#[test]
+fn r_mr_1_target() {
+    // Born 2023-05-10: 生後12月 2024-05-09, 生後24月 2025-05-09.
+    assert_eq!(
+        target_on("2023-05-10", "F", "2024-05-08", "mr1"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2023-05-10", "F", "2024-05-09", "mr1"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2023-05-10", "F", "2025-05-09", "mr1"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2023-05-10", "F", "2025-05-10", "mr1"),
+        json!(false)
+    );
+}
+
+/// R-VAR-1: 生後十二月から生後三十六月に至るまで; 2 doses ≥3月 apart.
+#[test]
+fn r_var_1_target_and_interval() {
+    assert_eq!(
+        target_on("2023-05-10", "M", "2024-05-09", "varicella"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2023-05-10", "M", "2026-05-09", "varicella"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("2023-05-10", "M", "2026-05-10", "varicella"),
+        json!(false)
+    );
+    let second = one(
+        "2023-05-10",
+        "M",
+        json!([{"vaccine": "varicella", "dose": 1, "date": "2024-06-15"}]),
+        "2024-06-16",
+        "varicella",
+    );
+    assert_eq!(second["earliest_date"], json!("2024-09-15"), "{second}");
+    assert_eq!(second["total_doses"], json!(2));
+}
+
+/// R-ROTA-2: routine from 2020-10-01 for those born on or after 2020-08-01; doses before
+/// 2020-10-01 count as received.
+#[test]
+fn r_rota_2_start() {
+    assert_eq!(
+        target_on("2020-07-31", "M", "2020-10-05", "rota1"),
+        json!(false)
+    );
+    assert_eq!(
+        target_on("2020-08-01", "M", "2020-10-05", "rota1"),
+        json!(true)
+    );
+    let early = one(
+        "2020-08-01",
+        "M",
+        json!([{"vaccine": "rota1", "dose": 1, "date": "2020-09-20"}]),
+        "2020-10-20",
+        "rota1",
+    );
+    assert_eq!(early["history"][0]["routine"], json!(false), "{early}");
+    assert_eq!(
+        early["next_dose"],
+        json!(2),
+        "the early dose counts: {early}"
+    );
+}
+
+/// R-HPV-2: 2価 3回目 ≥5月 after the 1st and ≥2月半 after the 2nd; 4価 3回目 ≥3月 after the 2nd;
+/// 9価 begun before 15歳 is 2 doses ≥5月 apart.
+#[test]
+fn r_hpv_2_intervals_by_product() {
+    let girl = "2011-06-01";
+    // 2価 was routine until 2023-03: a girl 12 in FY2020.
+    let bivalent = one(
+        "2008-06-01",
+        "F",
+        json!([
+        {"vaccine": "hpv2", "dose": 1, "date": "2021-04-10"},
+        {"vaccine": "hpv2", "dose": 2, "date": "2021-05-10"}]),
+        "2021-05-11",
+        "hpv",
+    );
+    // 1st + 5月 = 2021-09-10; 2nd + 2月半 = 2021-07-25: the later binds.
+    assert_eq!(bivalent["earliest_date"], json!("2021-09-10"), "{bivalent}");
+    let quadrivalent = one(
+        girl,
+        "F",
+        json!([
+        {"vaccine": "hpv4", "dose": 1, "date": "2023-04-10"},
+        {"vaccine": "hpv4", "dose": 2, "date": "2023-06-10"}]),
+        "2023-06-11",
+        "hpv",
+    );
+    assert_eq!(
+        quadrivalent["earliest_date"],
+        json!("2023-09-10"),
+        "{quadrivalent}"
+    );
+    let nonavalent = one(
+        girl,
+        "F",
+        json!([{"vaccine": "hpv9", "dose": 1, "date": "2024-04-10"}]),
+        "2024-04-11",
+        "hpv",
+    );
+    assert_eq!(nonavalent["total_doses"], json!(2), "{nonavalent}");
+    assert_eq!(
+        nonavalent["earliest_date"],
+        json!("2024-09-10"),
+        "{nonavalent}"
+    );
+}
+
+/// R-HPV-CU: the catch-up for women born 1997-04-02…2008-04-01 from 2022-04 to 2025-03, and the
+/// FY2025 経過措置 only for those with a dose in that period.
+#[test]
+fn r_hpv_cu_catch_up_and_transition() {
+    let catch_up = one(
+        "2000-06-01",
+        "F",
+        json!([{"vaccine": "hpv4", "dose": 1, "date": "2023-01-10"}]),
+        "2023-01-11",
+        "hpv",
+    );
+    assert_eq!(catch_up["history"][0]["routine"], json!(true), "{catch_up}");
+    let too_old = one(
+        "1997-04-01",
+        "F",
+        json!([{"vaccine": "hpv4", "dose": 1, "date": "2023-01-10"}]),
+        "2023-01-11",
+        "hpv",
+    );
+    assert_eq!(too_old["history"][0]["routine"], json!(false), "{too_old}");
+    let started = one(
+        "2000-06-01",
+        "F",
+        json!([{"vaccine": "hpv9", "dose": 1, "date": "2025-01-10"}]),
+        "2025-06-01",
+        "hpv",
+    );
+    assert_eq!(started["eligible"], json!(true), "{started}");
+    let never = one("2000-06-01", "F", json!([]), "2025-06-01", "hpv");
+    assert_eq!(never["eligible"], json!(false), "{never}");
+    let before_catch_up = one(
+        "2000-06-01",
+        "F",
+        json!([{"vaccine": "hpv4", "dose": 1, "date": "2014-01-10"}]),
+        "2025-06-01",
+        "hpv",
+    );
+    assert_eq!(
+        before_catch_up["eligible"],
+        json!(false),
+        "{before_catch_up}"
+    );
+}
+
+/// R-HZ-2: 経過措置 ages 70…100 in FY2025–FY2029, and everyone 100 or over in FY2025 only.
+#[test]
+fn r_hz_2_transitional_ages() {
+    // Reaches 75 in FY2026 (born 1951-05-01, 75歳 2026-04-30).
+    assert_eq!(
+        target_on("1951-05-01", "F", "2026-06-01", "hz_b"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("1951-05-01", "F", "2025-06-01", "hz_b"),
+        json!(false)
+    );
+    // 105 years old: FY2025 only.
+    assert_eq!(
+        target_on("1920-06-01", "F", "2025-06-01", "hz_b"),
+        json!(true)
+    );
+    assert_eq!(
+        target_on("1920-06-01", "F", "2026-06-01", "hz_b"),
+        json!(false)
+    );
+    // The 経過措置 ends with FY2029: reaching 70 in FY2030 is not enough.
+    assert_eq!(
+        target_on("1960-06-01", "F", "2030-06-01", "hz_b"),
+        json!(false)
+    );
+}
+
+/// R-HZ-3: the live vaccine is one dose; the recombinant is two doses ≥2月 apart, both inside the
+/// person's fiscal year.
+#[test]
+fn r_hz_3_products_and_the_fiscal_year() {
+    let live = one(
+        "1961-01-10",
+        "M",
+        json!([{"vaccine": "hz_live", "dose": 1, "date": "2025-06-01"}]),
+        "2025-07-01",
+        "hz_b",
+    );
+    assert_eq!(live["reason"], json!("接種完了(全1回)"), "{live}");
+    let late = one(
+        "1961-01-10",
+        "M",
+        json!([
+        {"vaccine": "hz_recombinant", "dose": 1, "date": "2026-02-10"},
+        {"vaccine": "hz_recombinant", "dose": 2, "date": "2026-04-15"}]),
+        "2026-05-01",
+        "hz_b",
+    );
+    assert_eq!(late["history"][0]["routine"], json!(true), "{late}");
+    assert_eq!(
+        late["history"][1]["routine"],
+        json!(false),
+        "after the fiscal year: {late}"
+    );
+}
+
+/// R-PNEU-2: PPSV23 is the routine product until 2026-03-31, PCV20 from 2026-04-01.
+#[test]
+fn r_pneu_2_product_by_date() {
+    let on = |product: &str, date: &str| {
+        one(
+            "1960-05-10",
+            "M",
+            json!([{"vaccine": product, "dose": 1, "date": date}]),
+            "2026-06-01",
+            "pneumo_b",
+        )["history"][0]["routine"]
+            .clone()
+    };
+    assert_eq!(on("ppsv23", "2026-03-31"), json!(true));
+    assert_eq!(on("ppsv23", "2026-04-01"), json!(false));
+    assert_eq!(on("pcv20", "2026-03-31"), json!(false));
+    assert_eq!(on("pcv20", "2026-04-01"), json!(true));
+}
+
+/// R-EXCL-1: of the exclusions of 施行規則第2条, those the register can know are applied —
+/// immunity shown by an antibody test (風しん第5期) and a prior routine 高齢者肺炎球菌 dose. The
+/// rest (fever, acute illness, anaphylaxis, pregnancy, keloid) are the physician's judgement at
+/// the 予診 on the day, which the register does not hold.
+#[test]
+fn r_excl_1_exclusions_the_register_can_know() {
+    let immune = one(
+        "1970-06-01",
+        "M",
+        json!([{"vaccine": "rubella_antibody_test", "dose": 0, "date": "2024-06-01", "result": "sufficient"}]),
+        "2024-07-01",
+        "rubella5",
+    );
+    assert_eq!(immune["eligible"], json!(false), "{immune}");
+    assert_eq!(immune["total_doses"], json!(0), "{immune}");
+    let had = one(
+        "1960-05-10",
+        "M",
+        json!([{"vaccine": "ppsv23", "dose": 1, "date": "2025-06-01"}]),
+        "2025-08-01",
+        "pneumo_b",
+    );
+    assert_eq!(had["eligible"], json!(false), "{had}");
+    assert_eq!(had["in_target"], json!(false), "{had}");
+}
