@@ -76,6 +76,39 @@ impl Engine {
         &self.book
     }
 
+    /// The judgement a dose of `product` given on `request.as_of` would get, in one line: the
+    /// clinic's question before the needle (issue 21). The dose takes the ordinal due next in
+    /// the series that judges the product (an eligible one first); the request is not changed.
+    pub fn check_dose(&self, request: &EvalRequest, product: &str) -> Judgement {
+        let (subject, entries, _) = self.judge_all(request);
+        let due: Vec<Forecast> = self
+            .book
+            .series
+            .iter()
+            .filter(|s| judges(s, product))
+            .map(|s| self.forecast(&subject, s, &entries, request.as_of))
+            .collect();
+        let ordinal = due
+            .iter()
+            .filter(|f| f.eligible)
+            .chain(&due)
+            .find_map(|f| f.next_dose)
+            .unwrap_or(1);
+        let mut with = request.clone();
+        with.history.push(crate::contract::HistoryItem {
+            vaccine: product.to_owned(),
+            dose: ordinal,
+            date: request.as_of,
+            result: None,
+        });
+        let (_, _, judgements) = self.judge_all(&with);
+        judgements
+            .into_iter()
+            .last()
+            .flatten()
+            .unwrap_or_else(unjudged)
+    }
+
     /// The forecast of one series (or sequence) alone: what a recall over the whole register
     /// needs, without forecasting every other series of every person.
     pub fn forecast_one(&self, request: &EvalRequest, key: &str) -> Option<Forecast> {
@@ -157,14 +190,7 @@ impl Engine {
             series,
             history: judgements
                 .into_iter()
-                .map(|j| {
-                    j.unwrap_or_else(|| Judgement {
-                        routine: Some(false),
-                        reason: "判定できません".into(),
-                        series: None,
-                        stage: None,
-                    })
-                })
+                .map(|j| j.unwrap_or_else(unjudged))
                 .collect(),
         }
     }
@@ -938,6 +964,16 @@ impl Engine {
             format!("{stage}: {earliest}から接種可能")
         };
         f
+    }
+}
+
+/// What an entry the judging loop never reached says (none does; kept total rather than panic).
+fn unjudged() -> Judgement {
+    Judgement {
+        routine: Some(false),
+        reason: "判定できません".into(),
+        series: None,
+        stage: None,
     }
 }
 

@@ -1320,3 +1320,47 @@ fn r_excl_1_exclusions_the_register_can_know() {
     assert_eq!(had["eligible"], json!(false), "{had}");
     assert_eq!(had["in_target"], json!(false), "{had}");
 }
+
+// ── the clinic's check before the needle (issue 21) ─────────────────────────────────────────
+
+fn check(birth: &str, sex: &str, history: Value, on: &str, product: &str) -> Value {
+    let engine = Engine::new(RuleBook::builtin().unwrap());
+    let request: EvalRequest = serde_json::from_value(
+        json!({"birth_date": birth, "sex": sex, "history": history, "as_of": on}),
+    )
+    .unwrap();
+    serde_json::to_value(engine.check_dose(&request, product)).unwrap()
+}
+
+/// A dose given today: routine with its stage when due, and when not, why in one line — the
+/// interval (R-INT-1), the live-vaccine spacing (R-INT-3), the age, the product.
+#[test]
+fn a_dose_today_is_judged_before_it_is_given() {
+    let first_hib = json!([{"vaccine": "hib", "dose": 1, "date": "2024-04-01"}]);
+    let early = check("2024-01-15", "M", first_hib.clone(), "2024-04-20", "hib");
+    assert_eq!(early["routine"], json!(false), "{early}");
+    assert!(
+        early["reason"].as_str().unwrap().contains("2024-04-29"),
+        "{early}"
+    );
+    let due = check("2024-01-15", "M", first_hib, "2024-04-29", "hib");
+    assert_eq!(due["routine"], json!(true), "{due}");
+    assert_eq!(due["stage"], json!("初回2回目"));
+
+    let varicella = json!([{"vaccine": "varicella", "dose": 1, "date": "2025-03-01"}]);
+    let live = check("2024-01-15", "F", varicella, "2025-03-10", "mr");
+    assert_eq!(live["routine"], json!(false), "{live}");
+    assert!(live["reason"].as_str().unwrap().contains("27日"), "{live}");
+
+    let too_young = check("2024-01-15", "F", json!([]), "2024-02-01", "hib");
+    assert_eq!(too_young["routine"], json!(false), "{too_young}");
+
+    let elderly = check("1961-05-10", "M", json!([]), "2026-06-01", "pcv20");
+    assert_eq!(
+        (elderly["routine"].clone(), elderly["series"].clone()),
+        (json!(true), json!("pneumo_b")),
+        "{elderly}"
+    );
+    let old_product = check("1961-05-10", "M", json!([]), "2026-06-01", "ppsv23");
+    assert_eq!(old_product["routine"], json!(false), "{old_product}");
+}
