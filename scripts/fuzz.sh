@@ -30,6 +30,8 @@ for t in "${targets[@]}"; do
     if ! cargo +nightly fuzz run -O "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         >"$log" 2>&1; then
+        # The panic's message comes before the long backtraces the tail would keep.
+        grep -A2 "panicked at" "$log" >&2 || true
         tail -n 40 "$log" >&2
         echo "fuzz: $t crashed; the input is in fuzz/artifacts/$t/" >&2
         exit 1
