@@ -171,6 +171,24 @@ async fn full_import_then_reimport_changes_nothing() {
     }
 }
 
+async fn full_import(
+    store: &Store,
+    env: &Env,
+    tenant: &str,
+    bytes: &[u8],
+) -> Result<ImportSummary, sesshu_store::StoreError> {
+    store
+        .import_residents(
+            code(tenant),
+            env.crypto(tenant),
+            std::io::Cursor::new(bytes.to_vec()),
+            import_options(ImportMode::Full, false, false),
+            |_| {},
+            |_| {},
+        )
+        .await
+}
+
 /// A server writes beside an import from the command line (two processes, two pools): neither is
 /// refused. A re-import that read first and wrote its run record last was, on SQLite, whenever
 /// the other had committed in between (found by bench/soak.py).
@@ -188,18 +206,7 @@ async fn imports_beside_another_writer_are_not_refused() {
         let reimports = async {
             let mut out = Vec::new();
             for _ in 0..3 {
-                out.push(
-                    env.store
-                        .import_residents(
-                            code(MACHIDA),
-                            env.crypto(MACHIDA),
-                            std::io::Cursor::new(machida.clone()),
-                            import_options(ImportMode::Full, false, false),
-                            |_| {},
-                            |_| {},
-                        )
-                        .await,
-                );
+                out.push(full_import(&env.store, &env, MACHIDA, &machida).await);
             }
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             out
@@ -207,18 +214,7 @@ async fn imports_beside_another_writer_are_not_refused() {
         let writer = async {
             let mut out = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                out.push(
-                    other
-                        .import_residents(
-                            code(SAPPORO),
-                            env.crypto(SAPPORO),
-                            std::io::Cursor::new(sapporo.clone()),
-                            import_options(ImportMode::Full, false, false),
-                            |_| {},
-                            |_| {},
-                        )
-                        .await,
-                );
+                out.push(full_import(&other, &env, SAPPORO, &sapporo).await);
             }
             out
         };
