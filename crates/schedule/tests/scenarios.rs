@@ -814,8 +814,9 @@ fn one(birth: &str, sex: &str, history: Value, as_of: &str, key: &str) -> Value 
     f
 }
 
-fn target_on(birth: &str, sex: &str, as_of: &str, key: &str) -> Value {
-    one(birth, sex, json!([]), as_of, key)["in_target"].clone()
+fn target_is(birth: &str, sex: &str, as_of: &str, key: &str, expected: bool) {
+    let f = one(birth, sex, json!([]), as_of, key);
+    assert_eq!(f["in_target"], json!(expected), "{key} on {as_of}: {f}");
 }
 
 /// R-HIB-1, R-PCV-1: 生後二月から生後六十月に至るまで, both ends included (R-AGE-2).
@@ -823,26 +824,10 @@ fn target_on(birth: &str, sex: &str, as_of: &str, key: &str) -> Value {
 fn r_hib_1_and_r_pcv_1_targets() {
     // Born 2024-01-15: 生後2月 2024-03-14, 生後60月 2029-01-14.
     for key in ["hib", "pcv"] {
-        assert_eq!(
-            target_on("2024-01-15", "M", "2024-03-13", key),
-            json!(false),
-            "{key}"
-        );
-        assert_eq!(
-            target_on("2024-01-15", "M", "2024-03-14", key),
-            json!(true),
-            "{key}"
-        );
-        assert_eq!(
-            target_on("2024-01-15", "M", "2029-01-14", key),
-            json!(true),
-            "{key}"
-        );
-        assert_eq!(
-            target_on("2024-01-15", "M", "2029-01-15", key),
-            json!(false),
-            "{key}"
-        );
+        target_is("2024-01-15", "M", "2024-03-13", key, false);
+        target_is("2024-01-15", "M", "2024-03-14", key, true);
+        target_is("2024-01-15", "M", "2029-01-14", key, true);
+        target_is("2024-01-15", "M", "2029-01-15", key, false);
     }
 }
 
@@ -850,22 +835,10 @@ fn r_hib_1_and_r_pcv_1_targets() {
 /// after the 1st.
 #[test]
 fn r_hepb_1_target_and_intervals() {
-    assert_eq!(
-        target_on("2016-03-31", "F", "2016-11-01", "hepb"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2016-04-01", "F", "2016-11-01", "hepb"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2024-01-15", "F", "2025-01-14", "hepb"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2024-01-15", "F", "2025-01-15", "hepb"),
-        json!(false)
-    );
+    target_is("2016-03-31", "F", "2016-11-01", "hepb", false);
+    target_is("2016-04-01", "F", "2016-11-01", "hepb", true);
+    target_is("2024-01-15", "F", "2025-01-14", "hepb", true);
+    target_is("2024-01-15", "F", "2025-01-15", "hepb", false);
     let second = one(
         "2024-01-15",
         "F",
@@ -960,22 +933,10 @@ fn r_dpt_2_primary_and_booster_intervals() {
 #[test]
 fn r_dt_1_target() {
     // Born 2010-05-10: 11歳以上 from 2021-05-09; 13歳未満 up to 2023-05-09 (R-AGE-3).
-    assert_eq!(
-        target_on("2010-05-10", "M", "2021-05-08", "dt2"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2010-05-10", "M", "2021-05-09", "dt2"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2010-05-10", "M", "2023-05-09", "dt2"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2010-05-10", "M", "2023-05-10", "dt2"),
-        json!(false)
-    );
+    target_is("2010-05-10", "M", "2021-05-08", "dt2", false);
+    target_is("2010-05-10", "M", "2021-05-09", "dt2", true);
+    target_is("2010-05-10", "M", "2023-05-09", "dt2", true);
+    target_is("2010-05-10", "M", "2023-05-10", "dt2", false);
 }
 
 /// R-JE-1: 1期 生後六月から生後九十月に至るまで, 2期 九歳以上十三歳未満; R-JE-2: 初回 ≥6日 apart,
@@ -984,38 +945,14 @@ fn r_dt_1_target() {
 fn r_je_1_targets_and_r_je_2_intervals() {
     // Born 2018-01-15: 生後6月 2018-07-14, 生後90月 2025-07-14, 9歳 2027-01-14, and 13歳未満
     // up to 2031-01-14, the day before the 13th birthday (R-AGE-3).
-    assert_eq!(
-        target_on("2018-01-15", "M", "2018-07-13", "je1"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2018-07-14", "je1"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2025-07-14", "je1"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2025-07-15", "je1"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2027-01-13", "je2"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2027-01-14", "je2"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2031-01-14", "je2"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2018-01-15", "M", "2031-01-15", "je2"),
-        json!(false)
-    );
+    target_is("2018-01-15", "M", "2018-07-13", "je1", false);
+    target_is("2018-01-15", "M", "2018-07-14", "je1", true);
+    target_is("2018-01-15", "M", "2025-07-14", "je1", true);
+    target_is("2018-01-15", "M", "2025-07-15", "je1", false);
+    target_is("2018-01-15", "M", "2027-01-13", "je2", false);
+    target_is("2018-01-15", "M", "2027-01-14", "je2", true);
+    target_is("2018-01-15", "M", "2031-01-14", "je2", true);
+    target_is("2018-01-15", "M", "2031-01-15", "je2", false);
     let second = one(
         "2018-01-15",
         "M",
@@ -1058,39 +995,18 @@ fn r_je_sp2_remaining_first_period_doses_at_nine() {
 #[test]
 fn r_mr_1_target() {
     // Born 2023-05-10: 生後12月 2024-05-09, 生後24月 2025-05-09.
-    assert_eq!(
-        target_on("2023-05-10", "F", "2024-05-08", "mr1"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2023-05-10", "F", "2024-05-09", "mr1"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2023-05-10", "F", "2025-05-09", "mr1"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2023-05-10", "F", "2025-05-10", "mr1"),
-        json!(false)
-    );
+    target_is("2023-05-10", "F", "2024-05-08", "mr1", false);
+    target_is("2023-05-10", "F", "2024-05-09", "mr1", true);
+    target_is("2023-05-10", "F", "2025-05-09", "mr1", true);
+    target_is("2023-05-10", "F", "2025-05-10", "mr1", false);
 }
 
 /// R-VAR-1: 生後十二月から生後三十六月に至るまで; 2 doses ≥3月 apart.
 #[test]
 fn r_var_1_target_and_interval() {
-    assert_eq!(
-        target_on("2023-05-10", "M", "2024-05-09", "varicella"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2023-05-10", "M", "2026-05-09", "varicella"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("2023-05-10", "M", "2026-05-10", "varicella"),
-        json!(false)
-    );
+    target_is("2023-05-10", "M", "2024-05-09", "varicella", true);
+    target_is("2023-05-10", "M", "2026-05-09", "varicella", true);
+    target_is("2023-05-10", "M", "2026-05-10", "varicella", false);
     let second = one(
         "2023-05-10",
         "M",
@@ -1106,14 +1022,8 @@ fn r_var_1_target_and_interval() {
 /// 2020-10-01 count as received.
 #[test]
 fn r_rota_2_start() {
-    assert_eq!(
-        target_on("2020-07-31", "M", "2020-10-05", "rota1"),
-        json!(false)
-    );
-    assert_eq!(
-        target_on("2020-08-01", "M", "2020-10-05", "rota1"),
-        json!(true)
-    );
+    target_is("2020-07-31", "M", "2020-10-05", "rota1", false);
+    target_is("2020-08-01", "M", "2020-10-05", "rota1", true);
     let early = one(
         "2020-08-01",
         "M",
@@ -1223,28 +1133,13 @@ fn r_hpv_cu_catch_up_and_transition() {
 #[test]
 fn r_hz_2_transitional_ages() {
     // Reaches 75 in FY2026 (born 1951-05-01, 75歳 2026-04-30).
-    assert_eq!(
-        target_on("1951-05-01", "F", "2026-06-01", "hz_b"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("1951-05-01", "F", "2025-06-01", "hz_b"),
-        json!(false)
-    );
+    target_is("1951-05-01", "F", "2026-06-01", "hz_b", true);
+    target_is("1951-05-01", "F", "2025-06-01", "hz_b", false);
     // 105 years old: FY2025 only.
-    assert_eq!(
-        target_on("1920-06-01", "F", "2025-06-01", "hz_b"),
-        json!(true)
-    );
-    assert_eq!(
-        target_on("1920-06-01", "F", "2026-06-01", "hz_b"),
-        json!(false)
-    );
+    target_is("1920-06-01", "F", "2025-06-01", "hz_b", true);
+    target_is("1920-06-01", "F", "2026-06-01", "hz_b", false);
     // The 経過措置 ends with FY2029: reaching 70 in FY2030 is not enough.
-    assert_eq!(
-        target_on("1960-06-01", "F", "2030-06-01", "hz_b"),
-        json!(false)
-    );
+    target_is("1960-06-01", "F", "2030-06-01", "hz_b", false);
 }
 
 /// R-HZ-3: the live vaccine is one dose; the recombinant is two doses ≥2月 apart, both inside the
