@@ -61,6 +61,11 @@ pub enum AccountChange {
     EnrolTotp {
         login: String,
     },
+    /// Binds a clinic's account to its medical institution (医療機関コード); empty unbinds it.
+    SetInstitution {
+        login: String,
+        institution_code: String,
+    },
 }
 
 /// What a change did, with what must be handed to the person once.
@@ -106,6 +111,10 @@ pub enum AccountChanged {
         login: String,
         otpauth: String,
         recovery_codes: Vec<String>,
+    },
+    InstitutionSet {
+        login: String,
+        institution_code: Option<String>,
     },
 }
 
@@ -158,6 +167,14 @@ impl AccountChanged {
             AccountChanged::Approved { login, grant } => {
                 format!("{login} への「{}」の付与を承認しました", grant_label(grant))
             }
+            AccountChanged::InstitutionSet {
+                login,
+                institution_code: Some(code),
+            } => format!("{login} を医療機関 {code} の利用者にしました"),
+            AccountChanged::InstitutionSet {
+                login,
+                institution_code: None,
+            } => format!("{login} の医療機関を外しました"),
         }
     }
 }
@@ -173,7 +190,8 @@ impl AccountChange {
             | Self::Enable { login }
             | Self::Unlock { login }
             | Self::ResetPassword { login }
-            | Self::EnrolTotp { login } => login,
+            | Self::EnrolTotp { login }
+            | Self::SetInstitution { login, .. } => login,
         }
     }
 
@@ -206,6 +224,11 @@ impl AccountChange {
             Self::Unlock { login } => json!({"action": "unlock", "login": login}),
             Self::ResetPassword { login } => json!({"action": "reset-password", "login": login}),
             Self::EnrolTotp { login } => json!({"action": "totp", "login": login}),
+            Self::SetInstitution {
+                login,
+                institution_code,
+            } => json!({"action": "institution", "login": login,
+                        "institution": institution_code.trim()}),
         }
     }
 }
@@ -440,6 +463,24 @@ impl App {
                     login,
                     otpauth,
                     recovery_codes,
+                }
+            }
+            AccountChange::SetInstitution {
+                institution_code, ..
+            } => {
+                let code = match institution_code.trim() {
+                    "" => None,
+                    c => Some(
+                        sesshu_domain::dose::parse_institution_code(c)
+                            .map_err(|e| AppError::Field("institution_code", e.to_string()))?,
+                    ),
+                };
+                store
+                    .set_institution(tenant, &login, code.as_deref())
+                    .await?;
+                AccountChanged::InstitutionSet {
+                    login,
+                    institution_code: code,
                 }
             }
         })

@@ -20,6 +20,8 @@ pub struct Actor {
     pub permissions: BTreeSet<Permission>,
     /// Where the request came from (the client's address, or the host for the command line).
     pub source: String,
+    /// The medical institution (医療機関コード) a clinic's account speaks for.
+    pub institution: Option<String>,
 }
 
 impl Actor {
@@ -35,6 +37,7 @@ impl Actor {
             kind: "token",
             permissions: t.permissions,
             source: "local".into(),
+            institution: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl Actor {
             kind: "user",
             permissions: s.permissions,
             source: "local".into(),
+            institution: s.institution,
         }
     }
 
@@ -60,6 +64,7 @@ impl Actor {
             kind: "cli",
             permissions: Permission::ALL.into_iter().collect(),
             source: host_name().unwrap_or_else(|| "local".into()),
+            institution: None,
         }
     }
 

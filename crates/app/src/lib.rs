@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod actor;
 pub mod audit;
 pub mod certificates;
+pub mod clinics;
 mod clock;
 pub mod doses;
 mod error;

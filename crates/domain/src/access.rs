@@ -25,10 +25,13 @@ pub enum Permission {
     KeysAdmin,
     /// Aggregate statistics only: never a person, never a My Number (the prefecture's right).
     StatsRead,
+    /// 医療機関向け接種前確認: a clinic reads what is due for the person before it (issue 21),
+    /// nothing else; held alone, by an account bound to one institution, with a second factor.
+    ClinicCheck,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -43,6 +46,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::KeysAdmin,
         Permission::StatsRead,
+        Permission::ClinicCheck,
     ];
 
     pub fn code(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::KeysAdmin => "keys.admin",
             Permission::StatsRead => "stats.read",
+            Permission::ClinicCheck => "clinic.check",
         }
     }
 
@@ -80,6 +85,7 @@ impl Permission {
             Permission::AuditRead => "操作ログの閲覧",
             Permission::KeysAdmin => "暗号鍵の管理",
             Permission::StatsRead => "集計値の閲覧",
+            Permission::ClinicCheck => "接種前確認 (医療機関)",
         }
     }
 
@@ -93,6 +99,12 @@ impl Permission {
     /// Permissions that make an account an administrator (second factor required).
     pub fn is_admin(self) -> bool {
         matches!(self, Permission::UserAdmin | Permission::KeysAdmin)
+    }
+
+    /// Permissions whose holder must sign in with a second factor: the administrator's, My
+    /// Number use, and a clinic's check, whose account is used outside the city's network.
+    pub fn needs_second_factor(self) -> bool {
+        self.is_admin() || matches!(self, Permission::MyNumberUse | Permission::ClinicCheck)
     }
 }
 
@@ -111,7 +123,7 @@ pub struct Role {
 }
 
 /// The roles every deployment has. A grant names a role or a single permission.
-pub const ROLES: [Role; 7] = [
+pub const ROLES: [Role; 8] = [
     Role {
         name: "clerk",
         label: "予防接種事務担当",
@@ -159,6 +171,11 @@ pub const ROLES: [Role; 7] = [
         label: "集計値の閲覧 (都道府県など)",
         permissions: &[Permission::StatsRead],
     },
+    Role {
+        name: "clinic",
+        label: "医療機関 (接種前確認)",
+        permissions: &[Permission::ClinicCheck],
+    },
 ];
 
 pub fn role(name: &str) -> Option<&'static Role> {
@@ -196,8 +213,13 @@ pub fn expand(grant: &str) -> Result<Vec<Permission>, AccessError> {
 }
 
 /// Separation of duties (on by default): whoever administers accounts or can grant My Number
-/// use must not read the audit log that records it, and the auditor must not administer.
+/// use must not read the audit log that records it, and the auditor must not administer. A
+/// clinic's account, used outside the city by someone who is not its staff, holds its check
+/// and nothing else.
 pub fn separation_conflict(permissions: &BTreeSet<Permission>) -> Option<AccessError> {
+    if permissions.contains(&Permission::ClinicCheck) && permissions.len() > 1 {
+        return Some(AccessError::ClinicAlone);
+    }
     let administers = permissions.contains(&Permission::UserAdmin);
     let audits = permissions.contains(&Permission::AuditRead);
     (administers && audits).then_some(AccessError::SeparationOfDuties)
@@ -337,6 +359,14 @@ pub enum AccessError {
     UnknownRole(String),
     #[error("職務分離のため、利用者の管理と操作ログの閲覧を同じ利用者に与えることはできません")]
     SeparationOfDuties,
+    #[error(
+        "医療機関の利用者には接種前確認 (clinic.check) だけを付与します。ほかの権限とは組み合わせられません"
+    )]
+    ClinicAlone,
+    #[error(
+        "接種前確認はトークンでは行えません: 医療機関の利用者 (二要素認証) でログインして使います"
+    )]
+    ClinicToken,
     #[error("パスワードが規則に合いません: {0}")]
     Password(String),
     #[error("ログイン名は英小文字で始まる3〜32文字 (英小文字・数字・. _ -) です")]
@@ -408,6 +438,12 @@ pub fn token_policy(
     sources: &AllowedSources,
     days: i64,
 ) -> Result<(), AccessError> {
+    let clinic = grants
+        .iter()
+        .any(|g| expand(g).is_ok_and(|ps| ps.contains(&Permission::ClinicCheck)));
+    if clinic {
+        return Err(AccessError::ClinicToken);
+    }
     let sensitive = grants.iter().any(|g| is_sensitive_grant(g));
     if sensitive && (sources.is_anywhere() || days > SENSITIVE_TOKEN_DAYS) {
         return Err(AccessError::SensitiveToken);
@@ -438,6 +474,12 @@ mod tests {
         assert!(token_policy(&mn, &s, SENSITIVE_TOKEN_DAYS).is_ok());
         let viewer = vec!["role:viewer".to_owned()];
         assert!(token_policy(&viewer, &AllowedSources::default(), 3650).is_ok());
+        let clinic = vec!["role:clinic".to_owned()];
+        assert_eq!(
+            token_policy(&clinic, &s, 7),
+            Err(AccessError::ClinicToken),
+            "a clinic signs in with its second factor; a token has none"
+        );
     }
 
     #[test]
@@ -468,6 +510,33 @@ mod tests {
         assert_eq!(
             separation_conflict(&both),
             Some(AccessError::SeparationOfDuties)
+        );
+    }
+
+    #[test]
+    fn a_clinic_holds_its_check_alone_and_signs_in_with_a_second_factor() {
+        let clinic: BTreeSet<_> = expand("role:clinic").unwrap().into_iter().collect();
+        assert_eq!(clinic, BTreeSet::from([Permission::ClinicCheck]));
+        assert!(separation_conflict(&clinic).is_none());
+        for other in [
+            Permission::PersonRead,
+            Permission::DoseWrite,
+            Permission::StatsRead,
+        ] {
+            let mut mixed = clinic.clone();
+            mixed.insert(other);
+            assert_eq!(
+                separation_conflict(&mixed),
+                Some(AccessError::ClinicAlone),
+                "{other}"
+            );
+        }
+        assert!(Permission::ClinicCheck.needs_second_factor());
+        assert!(Permission::MyNumberUse.needs_second_factor());
+        assert!(!Permission::PersonRead.needs_second_factor());
+        assert!(
+            !is_sensitive_grant("role:clinic"),
+            "no four-eyes: it reveals one person at a time"
         );
     }
 

@@ -46,6 +46,8 @@ pub struct Account {
     pub last_login_at: Option<String>,
     pub created_at: String,
     pub created_by: String,
+    /// 医療機関コード of the clinic a `role:clinic` account speaks for.
+    pub institution_code: Option<String>,
     #[serde(skip)]
     password_hash: String,
 }
@@ -130,6 +132,7 @@ fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreError> {
         last_login_at: r.try_get("last_login_at")?,
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
+        institution_code: r.try_get("institution_code")?,
         password_hash: r.try_get("password_hash")?,
     })
 }
@@ -409,6 +412,27 @@ impl Store {
         .rows_affected();
         self.end_sessions_of(tenant, login).await?;
         Ok(done)
+    }
+
+    /// Binds an account to the medical institution it speaks for (`None` unbinds it). Its
+    /// sessions end: a clinic's checks are never audited under an institution it has left.
+    pub async fn set_institution(
+        &self,
+        tenant: MunicipalityCode,
+        login: &str,
+        institution_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.require_account(tenant, login).await?;
+        sqlx::query(
+            "UPDATE account SET institution_code = $1 WHERE municipality_code = $2 AND login = $3",
+        )
+        .bind(institution_code)
+        .bind(tenant.as_string())
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        self.end_sessions_of(tenant, login).await?;
+        Ok(())
     }
 
     /// Disables an account now, or lets it end on `last_day` (a transfer: "disable from
@@ -852,6 +876,13 @@ fn review_row(a: &Account, grants: &[Grant], today: CivilDate) -> ReviewRow {
     }
     if a.shared {
         findings.push("共用アカウント".to_owned());
+    }
+    match &a.institution_code {
+        Some(code) => findings.push(format!("医療機関 {code}")),
+        None if perms.contains(&Permission::ClinicCheck.code()) => {
+            findings.push("医療機関コード未登録 (接種前確認はできません)".to_owned());
+        }
+        None => {}
     }
     let pending: Vec<PendingGrant> = grants
         .iter()

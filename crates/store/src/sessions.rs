@@ -29,6 +29,8 @@ pub struct SessionCaller {
     pub login: String,
     pub permissions: BTreeSet<Permission>,
     pub csrf_sha256: String,
+    /// The medical institution a clinic's account speaks for.
+    pub institution: Option<String>,
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -59,6 +61,7 @@ struct SessionRow {
     disabled: bool,
     valid_from: String,
     valid_until: Option<String>,
+    institution: Option<String>,
     grant: Option<crate::Grant>,
 }
 
@@ -89,6 +92,7 @@ impl SessionRow {
             disabled: r.try_get::<i64>("disabled")? != 0,
             valid_from: r.try_get("valid_from")?,
             valid_until: r.try_get("valid_until")?,
+            institution: r.try_get("institution_code")?,
             grant,
         })
     }
@@ -147,7 +151,7 @@ impl Store {
         let rows = self
             .fetch_all(
                 "SELECT s.login, s.csrf_sha256, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
-                 a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, g.grant_name, \
+                 a.sessions_valid_after, a.disabled, a.valid_from, a.valid_until, a.institution_code, g.grant_name, \
                  g.valid_from AS grant_from, g.valid_until AS grant_until, g.revoked_at AS grant_revoked, g.approved_at AS grant_approved \
                  FROM session s JOIN account a \
                  ON a.municipality_code = s.municipality_code AND a.login = s.login \
@@ -179,6 +183,7 @@ impl Store {
         let last_seen_at = r.last_seen_at.clone();
         let login = r.login.clone();
         let csrf_sha256 = r.csrf_sha256.clone();
+        let institution = r.institution.clone();
         let grants: Vec<crate::Grant> = rows.into_iter().filter_map(|r| r.grant).collect();
         let permissions = crate::accounts::active_permissions(&grants, day)?;
         if permissions.is_empty() {
@@ -203,6 +208,7 @@ impl Store {
             login,
             permissions,
             csrf_sha256,
+            institution,
         }))
     }
 

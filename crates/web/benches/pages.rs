@@ -2,7 +2,9 @@
 //! 1,000,000) with the vaccination histories of every tenth, served on loopback; 50 logged-in
 //! sessions (SESSHU_BENCH_SESSIONS) each alternate a person page (with doses and the forecast)
 //! and a kana search for SESSHU_BENCH_SECONDS (default 30); p50/p99 and requests per second for
-//! each, on SQLite and PostgreSQL in one run.
+//! each, on SQLite and PostgreSQL in one run. Then as many clinic sessions call the clinic check
+//! (`POST …/clinic-checks` by 宛名番号 and birth date, with a product) for as long (issue 21).
+//! SESSHU_BENCH_LOAD=pages or =clinic runs only one of the two.
 //!
 //! `cargo bench -p sesshu-web --bench pages` (PostgreSQL as for the tests: scripts/postgres.sh).
 
@@ -41,6 +43,8 @@ async fn main() {
     let persons = env("SESSHU_BENCH_PERSONS", 1_000_000) as usize;
     let sessions = env("SESSHU_BENCH_SESSIONS", 50) as usize;
     let seconds = env("SESSHU_BENCH_SECONDS", 30);
+    let load = std::env::var("SESSHU_BENCH_LOAD").unwrap_or_default();
+    let (pages_load, clinic_load) = (load != "clinic", load != "pages");
     let engine = Arc::new(sesshu_schedule::Engine::new(
         sesshu_schedule::RuleBook::builtin().unwrap(),
     ));
@@ -50,12 +54,19 @@ async fn main() {
     let feed = sesshu_testkit::feed(&people, TextEncoding::Utf8);
     let mut doses = DoseWriter::new(Vec::new()).unwrap();
     let mut with_doses = Vec::new();
+    let mut clinic_targets = Vec::new();
     for p in people.iter().step_by(10) {
         let history = sesshu_synth::doses::history(p, today, 1);
         if history.is_empty() {
             continue;
         }
         with_doses.push(p.address_number.as_str().to_owned());
+        if p.status == sesshu_domain::ResidentStatus::Resident {
+            clinic_targets.push((
+                p.address_number.as_str().to_owned(),
+                p.birth_date.to_string(),
+            ));
+        }
         for d in history {
             let subject = DoseSubject {
                 address_number: Some(p.address_number.clone()),
@@ -132,35 +143,7 @@ async fn main() {
             started.elapsed().as_secs_f64(),
             summary.inserted
         );
-        let policy = sesshu_domain::access::PasswordPolicy::default();
-        store
-            .create_account(
-                tenant,
-                &NewAccount {
-                    login: "bench".into(),
-                    display_name: "bench".into(),
-                    shared: false,
-                    shared_with: None,
-                    valid_from: sesshu_testkit::day("2020-01-01"),
-                    valid_until: None,
-                },
-                "first1234",
-                &policy,
-                "bench",
-            )
-            .await
-            .unwrap();
-        store
-            .grant(
-                tenant,
-                "bench",
-                "role:clerk",
-                sesshu_testkit::day("2020-01-01"),
-                None,
-                "bench",
-            )
-            .await
-            .unwrap();
+        account(&store, tenant, "bench", "role:clerk").await;
         let state = AppState::new(store.clone(), Arc::new(keyring), engine.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -174,6 +157,25 @@ async fn main() {
         });
         let client: Client<_, http_body_util::Full<bytes::Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
+        if clinic_load {
+            clinic_checks(
+                &store,
+                tenant,
+                addr,
+                &client,
+                &clinic_targets,
+                sessions,
+                seconds,
+                db.name,
+                persons,
+            )
+            .await;
+        }
+        if !pages_load {
+            server.abort();
+            store.close().await;
+            continue;
+        }
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         let targets = Arc::new(with_doses.clone());
@@ -241,6 +243,98 @@ async fn main() {
         }
         store.close().await;
     }
+}
+
+/// Clinic sessions asking, without pause, whether a 5種混合 dose today would be routine for a
+/// person found by 宛名番号 and birth date: the JSON API a clinic's system calls.
+#[allow(clippy::too_many_arguments)]
+async fn clinic_checks(
+    store: &Store,
+    tenant: MunicipalityCode,
+    addr: SocketAddr,
+    client: &Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+    targets: &[(String, String)],
+    sessions: usize,
+    seconds: u64,
+    backend: &str,
+    persons: usize,
+) {
+    account(store, tenant, "clinicbench", "role:clinic").await;
+    store
+        .set_institution(tenant, "clinicbench", Some("1312345678"))
+        .await
+        .unwrap();
+    let targets = Arc::new(targets.to_vec());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for i in 0..sessions {
+        let s = store
+            .start_session(tenant, "clinicbench", None, chrono::Utc::now())
+            .await
+            .unwrap();
+        let (client, targets) = (client.clone(), targets.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ms = Vec::new();
+            let mut n = i * 7919;
+            while Instant::now() < deadline {
+                n += 1;
+                let (a, b) = &targets[n * 31 % targets.len()];
+                let body = serde_json::json!({"address_number": a, "birth_date": b, "product": "dpt_ipv_hib"});
+                let request = hyper::Request::post(format!(
+                    "http://{addr}/api/v1/municipalities/{}/clinic-checks",
+                    tenant.as_string()
+                ))
+                .header("cookie", format!("sesshu_session={}", s.cookie))
+                .header("x-csrf-token", &s.csrf_token)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+                .unwrap();
+                let t = Instant::now();
+                let r = client.request(request).await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.into_body().collect().await.unwrap();
+                ms.push(t.elapsed().as_micros() as u64);
+            }
+            ms
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    println!(
+        "{backend}: clinic check: {} requests, p50 {:.1} ms, p99 {:.1} ms, {:.0} requests/s ({sessions} sessions, {persons} persons)",
+        all.len(),
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        all.len() as f64 / seconds as f64,
+    );
+}
+
+/// An account holding one role, without a forced password change.
+async fn account(store: &Store, tenant: MunicipalityCode, login: &str, role: &str) {
+    let since = sesshu_testkit::day("2020-01-01");
+    let new = NewAccount {
+        login: login.into(),
+        display_name: login.into(),
+        shared: false,
+        shared_with: None,
+        valid_from: since,
+        valid_until: None,
+    };
+    let policy = sesshu_domain::access::PasswordPolicy::default();
+    store
+        .create_account(tenant, &new, "first1234", &policy, "bench")
+        .await
+        .unwrap();
+    store
+        .grant(tenant, login, role, since, None, "bench")
+        .await
+        .unwrap();
 }
 
 #[derive(Clone)]

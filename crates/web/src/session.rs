@@ -35,8 +35,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Permissions that need a second factor before a browser may hold them (P1): such an account
 /// without an enrolled TOTP key is refused a session rather than let in on a password.
 fn needs_second_factor(p: &BTreeSet<Permission>) -> bool {
-    p.iter()
-        .any(|x| x.is_admin() || *x == Permission::MyNumberUse)
+    p.iter().any(|x| x.needs_second_factor())
 }
 
 #[derive(Debug, Deserialize)]

@@ -425,8 +425,10 @@ fn routes(person: &str, dose_id: i64, baby: &sesshu_domain::Person, feed: &[u8])
 
 /// (person.write is the command line's and the pages' (guardians, 利用停止), certificate.issue
 /// the pages' and the command line's, both refused from the attacker's side in pages.rs and at
-/// the application layer.)
-const NOT_IN_API: [Permission; 5] = [
+/// the application layer. clinic.check is reached with a clinic's session only, never a token:
+/// its refusals are tested with sessions in `a_clinic_checks_before_the_dose_and_sees_nothing_else`.)
+const NOT_IN_API: [Permission; 6] = [
+    Permission::ClinicCheck,
     Permission::PersonWrite,
     Permission::CertificateIssue,
     Permission::ExportRun,
@@ -483,7 +485,7 @@ async fn the_api_refuses_every_missing_permission_and_every_bad_token() {
             // (Both sides of the separation of duties cannot sit on one token: keep one.)
             let others: Vec<&str> = Permission::ALL
                 .iter()
-                .filter(|p| **p != needed)
+                .filter(|p| **p != needed && **p != Permission::ClinicCheck)
                 .filter(|p| !(**p == Permission::AuditRead && needed != Permission::UserAdmin))
                 .map(|p| p.code())
                 .collect();
@@ -1551,7 +1553,7 @@ fn every_permission_but_audit() -> Vec<&'static str> {
     Permission::ALL
         .iter()
         .map(|p| p.code())
-        .filter(|c| *c != "audit.read")
+        .filter(|c| *c != "audit.read" && *c != "clinic.check")
         .collect()
 }
 

@@ -2430,3 +2430,211 @@ async fn a_my_number_in_the_wrong_box_is_kept_out_of_urls_pages_and_the_log() {
         }
     }
 }
+
+/// 医療機関向け接種前確認 from the attacker's side and the clinic's: the clinic's account signs in
+/// only with a second factor, lands on its one page, sees a person's name and what is due but no
+/// address or household, and is refused everything else; staff without the permission, forged
+/// forms and other municipalities are refused; a clinic's system gets the same answer as JSON.
+#[tokio::test]
+async fn a_clinic_checks_before_the_dose_and_sees_nothing_else() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        common::account(
+            &s.store,
+            s.machida,
+            "clinic",
+            "role:clinic",
+            Some("kanagawa77"),
+        )
+        .await;
+        s.store
+            .set_institution(s.machida, "clinic", Some("1312345678"))
+            .await
+            .unwrap();
+
+        // A password alone does not let a clinic in.
+        let login = serde_json::json!({"municipality": "132098", "login": "clinic", "password": "kanagawa77"});
+        let response = s
+            .app
+            .clone()
+            .oneshot(
+                Request::post("/api/v1/login")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(login.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}");
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains("second_factor_required"),
+            "{name}"
+        );
+
+        let p = s
+            .people
+            .iter()
+            .find(|p| p.status == sesshu_domain::ResidentStatus::Resident && p.address.is_some())
+            .unwrap();
+        let a = p.address_number.as_str();
+        let (cookie, csrf) = session(&s.store, s.machida, "clinic").await;
+        let (status, location, _) = send(&s.app, "GET", "/", Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        assert_eq!(location.as_deref(), Some("/clinic"), "{name}");
+        let (status, _, html) = send(&s.app, "GET", "/clinic", Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(html.contains("接種券の番号"), "{name}");
+        assert!(!html.contains("href=\"/search\""), "{name}: no staff menu");
+        for uri in [
+            format!("/persons/{a}"),
+            "/search".into(),
+            "/doses/flagged".into(),
+        ] {
+            let (status, _, _) = send(&s.app, "GET", &uri, Some(&cookie), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {uri}");
+        }
+
+        let form = |csrf: &str, birth: &str| {
+            format!(
+                "csrf={csrf}&address_number={a}&birth_date={}&product=dpt_ipv_hib",
+                enc(birth)
+            )
+        };
+        let birth = p.birth_date.to_string();
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/clinic",
+            Some(&cookie),
+            Some(&form(&csrf, &birth)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {html}");
+        let text = visible_text(&html);
+        assert!(text.contains(&p.name.to_string()), "{name}");
+        assert!(
+            text.contains("id=\"verdict\"") || html.contains("id=\"verdict\""),
+            "{name}"
+        );
+        assert!(text.contains("定期接種"), "{name}");
+        for hidden in [p.address.clone(), p.address_detail.clone(), p.phone.clone()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(!text.contains(&hidden), "{name}: the page shows {hidden}");
+        }
+        // A wrong birth date: no person, the same words as an unknown number.
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/clinic",
+            Some(&cookie),
+            Some(&form(&csrf, "1900-01-01")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+        assert!(!html.contains(&p.name.to_string()), "{name}");
+        assert!(html.contains("id=\"clinic-error\""), "{name}");
+        // A date that is no date is shown next to its field.
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/clinic",
+            Some(&cookie),
+            Some(&form(&csrf, "abc")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-birth_date\""), "{name}");
+        // A forged form and a clerk: refused.
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/clinic",
+            Some(&cookie),
+            Some(&form("forged", &birth)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (clerk, clerk_csrf) = session(&s.store, s.machida, "clerk").await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/clinic",
+            Some(&clerk),
+            Some(&form(&clerk_csrf, &birth)),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{name}: a clerk is not a clinic"
+        );
+
+        // The JSON API, with the clinic's session; another municipality is not there.
+        let api = |code: &str| {
+            Request::post(format!("/api/v1/municipalities/{code}/clinic-checks"))
+                .header(header::COOKIE, format!("sesshu_session={cookie}"))
+                .header("x-csrf-token", &csrf)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    serde_json::json!({"address_number": a, "birth_date": birth, "product": "mr"})
+                        .to_string(),
+                ))
+                .unwrap()
+        };
+        let response = s.app.clone().oneshot(api("132098")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["name"], p.name.to_string(), "{name}");
+        assert_eq!(v["institution"], "1312345678", "{name}");
+        assert!(
+            v["product"]["line"]
+                .as_str()
+                .unwrap()
+                .starts_with("定期接種"),
+            "{name}"
+        );
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        for k in [
+            "address",
+            "address_number",
+            "household_number",
+            "my_number",
+            "doses",
+        ] {
+            assert!(
+                !keys.iter().any(|x| x.as_str() == k),
+                "{name}: {k} in {keys:?}"
+            );
+        }
+        let response = s.app.clone().oneshot(api("011002")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
+
+        let checks = s
+            .store
+            .audit_entries(
+                Some(s.machida),
+                &sesshu_store::AuditQuery {
+                    function: Some("clinic.check".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            checks.iter().filter(|e| e.outcome == "ok").count(),
+            2,
+            "{name}: the page's and the API's"
+        );
+        assert!(
+            checks
+                .iter()
+                .any(|e| e.actor == "user:clerk" && e.outcome == "refused")
+        );
+    }
+}

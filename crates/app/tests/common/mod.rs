@@ -21,6 +21,7 @@ pub fn actor(tenant: &str, login: &str, grant: &str) -> Actor {
         kind: "user",
         permissions: expand(grant).unwrap().into_iter().collect(),
         source: "test".into(),
+        institution: None,
     }
 }
 

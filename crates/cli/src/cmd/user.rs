@@ -101,6 +101,14 @@ pub enum UserCommand {
         #[arg(long)]
         qr: Option<PathBuf>,
     },
+    /// Bind a clinic's account (role:clinic) to its medical institution: its checks before a
+    /// dose are audited under it, and it cannot check without one
+    Institution {
+        /// The account's login name
+        login: String,
+        /// 医療機関コード (10 digits); an empty string unbinds the account
+        code: String,
+    },
     /// The roles and permissions there are
     Roles,
 }
@@ -169,6 +177,10 @@ pub async fn run(global: &GlobalArgs, command: UserCommand) -> Result<ExitCode> 
         UserCommand::Enable { login } => AccountChange::Enable { login },
         UserCommand::ResetPassword { login } => AccountChange::ResetPassword { login },
         UserCommand::Unlock { login } => AccountChange::Unlock { login },
+        UserCommand::Institution { login, code } => AccountChange::SetInstitution {
+            login,
+            institution_code: code,
+        },
         UserCommand::Totp { login, qr } => {
             let changed = app
                 .change_account(&me, tenant, &AccountChange::EnrolTotp { login })

@@ -264,6 +264,10 @@ pub fn router(state: AppState) -> Router {
                     post(find_by_my_number),
                 )
                 .route(
+                    "/api/v1/municipalities/{code}/clinic-checks",
+                    post(clinic_check),
+                )
+                .route(
                     "/api/v1/municipalities/{code}/imports",
                     get(imports)
                         .post(imports::upload)
@@ -491,6 +495,48 @@ async fn find_by_my_number(
         .find_by_my_number(&caller, tenant(&code)?, &body.my_number, body.purpose)
         .await?;
     Ok(Json(json!({ "address_numbers": shown })).into_response())
+}
+
+/// A clinic system's question: `ticket` (the 18-digit line or its QR text), or
+/// `address_number` with `birth_date`; `product` optional.
+#[derive(Debug, Deserialize)]
+struct ClinicBody {
+    ticket: Option<String>,
+    address_number: Option<String>,
+    birth_date: Option<String>,
+    product: Option<String>,
+}
+
+/// 接種前確認 for a clinic's system, signed in as the clinic's account (with its second
+/// factor): the same answer as the page, as JSON.
+async fn clinic_check(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<ClinicBody>,
+) -> Result<Response, ApiError> {
+    use sesshu_app::clinics::{ClinicKey, ClinicQuestion};
+    let key = match (body.ticket, body.address_number, body.birth_date) {
+        (Some(t), None, None) => ClinicKey::Ticket(t),
+        (None, Some(address_number), Some(birth_date)) => ClinicKey::Person {
+            address_number,
+            birth_date,
+        },
+        _ => {
+            return Err(ApiError::BadRequest(
+                "ticket か、address_number と birth_date の組のどちらかを指定してください".into(),
+            ));
+        }
+    };
+    let question = ClinicQuestion {
+        key,
+        product: body.product,
+    };
+    let answer = state
+        .app
+        .clinic_check(&caller, tenant(&code)?, &question)
+        .await?;
+    Ok(Json(answer).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -126,6 +126,8 @@ pub(crate) struct UserAction {
     last_day: Option<String>,
     /// `1` once the administrator has seen what a disable or a revoke will do.
     confirm: Option<String>,
+    /// A clinic's 医療機関コード (empty: unbind).
+    institution_code: Option<String>,
 }
 
 /// What a disable or a revoke will do, in words, with the account's name.
@@ -249,6 +251,10 @@ fn change_of(f: &UserAction) -> Result<AccountChange, AppError> {
         "enable" => AccountChange::Enable { login },
         "unlock" => AccountChange::Unlock { login },
         "reset" => AccountChange::ResetPassword { login },
+        "institution" => AccountChange::SetInstitution {
+            institution_code: field(&f.institution_code).unwrap_or("").to_owned(),
+            login,
+        },
         other => return Err(AppError::Invalid(format!("不明な操作です: {other}"))),
     })
 }

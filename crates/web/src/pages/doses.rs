@@ -116,7 +116,7 @@ struct DoseFormPage {
     focus_first: bool,
 }
 
-fn products(state: &AppState) -> Vec<ProductChoice> {
+pub(crate) fn products(state: &AppState) -> Vec<ProductChoice> {
     state
         .app
         .engine

@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod certificates;
+mod clinic;
 mod doses;
 mod flagged;
 mod imports;
@@ -93,6 +94,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/persons/{address}/doses",
             get(doses::new_form).post(doses::create),
         )
+        .route("/clinic", get(clinic::form).post(clinic::check))
         .route("/doses/flagged", get(flagged::list))
         .route("/doses/flagged/{id}", post(flagged::review))
         .route("/doses/{id}", get(doses::show))
@@ -148,6 +150,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn home(staff: Option<Staff>) -> Redirect {
     match staff {
         Some(s) if s.can(Permission::PersonRead) => Redirect::to("/search"),
+        Some(s) if s.can(Permission::ClinicCheck) => Redirect::to("/clinic"),
         Some(s) if s.can(Permission::UserAdmin) => Redirect::to("/admin/users"),
         Some(s) if s.can(Permission::AuditRead) => Redirect::to("/audit"),
         Some(s) if s.can(Permission::ImportRun) => Redirect::to("/imports"),
