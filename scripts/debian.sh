@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Debian packages the tests need: headless Chromium and its driver for the browser tests (never
-# a downloaded browser), IPAex fonts that every PDF embeds, and poppler-utils to read PDFs back
-# as text and images. Sourced by scripts/test; installs what is missing and fails loudly if it
-# cannot.
-DEBIAN_PACKAGES=(chromium chromium-driver fonts-ipaexfont poppler-utils)
+# a downloaded browser), IPAex fonts that every PDF embeds, poppler-utils to read PDFs back as
+# text and images, and aiosmtpd, the SMTP server the reminder tests send mail to. Sourced by
+# scripts/test; installs what is missing and fails loudly if it cannot.
+DEBIAN_PACKAGES=(chromium chromium-driver fonts-ipaexfont poppler-utils python3-aiosmtpd)
 
 ensure_debian_packages() {
   local missing=()

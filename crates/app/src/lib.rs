@@ -17,10 +17,12 @@ mod error;
 pub mod flagged;
 pub mod imports;
 pub mod jobs;
+pub mod mail;
 pub mod notices;
 pub mod persons;
 pub mod printing;
 mod recall;
+pub mod reminders;
 pub mod schedule;
 pub mod settings;
 pub mod spreadsheet;
@@ -42,7 +44,7 @@ pub use actor::Actor;
 pub use clock::today_in_japan;
 pub use error::AppError;
 pub use printing::Printing;
-pub use settings::DocumentsConfig;
+pub use settings::{DocumentsConfig, MailConfig};
 
 /// What every operation works with: the register, the keys, the rules and the documents'
 /// settings. Cheap to clone; one per process.

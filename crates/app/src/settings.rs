@@ -46,3 +46,26 @@ impl DocumentsConfig {
         self.per_file.filter(|n| *n > 0).unwrap_or(DEFAULT_PER_FILE)
     }
 }
+
+/// The `[mail]` section of `sesshu.toml`: the city's mail relay for reminder mails (F3).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The relay's host name. Without it nothing is sent (a dry run still lists who would be).
+    pub smtp_host: Option<String>,
+    /// [default: 587 with `starttls`, 465 with `tls`, 25 with `none`]
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` — only for a relay on this host (localhost).
+    pub security: Option<String>,
+    pub username: Option<String>,
+    /// Or `SESSHU_SMTP_PASSWORD`, which wins.
+    pub password: Option<String>,
+    /// The sender, e.g. `町田市 保健予防課 <yobou@city.example.lg.jp>`.
+    pub from: Option<String>,
+    /// Where guardians reach this server's unsubscribe page, e.g. `https://sesshu.city.example.lg.jp`.
+    pub public_url: Option<String>,
+    /// Tries per mail before it is recorded as failed [default 3].
+    pub attempts: Option<u32>,
+    /// Seconds before the second try, doubling after [default 5].
+    pub retry_seconds: Option<u64>,
+}

@@ -16,7 +16,7 @@ use sesshu_app::{Actor, App, AppError, DocumentsConfig, today_in_japan};
 use sesshu_crypto::Keyring;
 use sesshu_domain::access::Permission;
 use sesshu_domain::{MunicipalityCode, Person, ResidentStatus};
-use sesshu_store::{AuditEntry, AuditQuery, Store};
+use sesshu_store::Store;
 
 const INSTITUTION: &str = "1312345678";
 
@@ -96,18 +96,8 @@ fn by_ticket(line: &str, product: Option<&str>) -> ClinicQuestion {
     }
 }
 
-async fn entries(store: &Store, t: MunicipalityCode) -> Vec<AuditEntry> {
-    store
-        .audit_entries(
-            Some(t),
-            &AuditQuery {
-                function: Some("clinic.check".into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+async fn checks(store: &Store, t: MunicipalityCode) -> Vec<sesshu_store::AuditEntry> {
+    common::entries(store, t, "clinic.check").await
 }
 
 #[tokio::test]
@@ -182,7 +172,7 @@ async fn a_clinic_learns_what_is_due_and_whether_the_dose_in_hand_is_routine() {
         assert!(!json.contains(baby.address_number.as_str()), "{name}");
 
         // Every check is audited: the person shown, under the institution.
-        let e = entries(&w.store, t).await;
+        let e = checks(&w.store, t).await;
         let ok: Vec<_> = e.iter().filter(|e| e.outcome == "ok").collect();
         assert_eq!(ok.len(), 3, "{name}");
         assert!(
@@ -285,7 +275,7 @@ async fn a_clinic_check_finds_nobody_it_should_not() {
             "{name}: {r:?}"
         );
 
-        let e = entries(&w.store, t).await;
+        let e = checks(&w.store, t).await;
         assert!(e.iter().all(|e| e.outcome == "refused"), "{name}: {e:?}");
         for reason in [
             "birth date differs",
@@ -305,7 +295,7 @@ async fn a_clinic_check_finds_nobody_it_should_not() {
             "{name}: a refusal shows nobody"
         );
         // The reach into Machida is in the chain of the municipality it came from.
-        let from_sapporo = entries(&w.store, MunicipalityCode::parse("011002").unwrap()).await;
+        let from_sapporo = checks(&w.store, MunicipalityCode::parse("011002").unwrap()).await;
         assert!(
             from_sapporo
                 .iter()
@@ -421,7 +411,7 @@ async fn a_ticket_is_read_by_its_number_line_and_a_reissued_one_is_void() {
             .await
             .unwrap();
         assert_eq!(a.name, baby.name.to_string(), "{name}");
-        let e = entries(&w.store, t).await;
+        let e = checks(&w.store, t).await;
         assert!(
             e.iter()
                 .any(|e| e.outcome == "refused" && e.detail.contains("ticket invalidated")),

@@ -19,7 +19,7 @@ use sesshu_crypto::{Keyring, KeyringSource};
 use sesshu_domain::access::Permission;
 use sesshu_domain::{MunicipalityCode, Person};
 use sesshu_formats::TextEncoding;
-use sesshu_store::{AuditEntry, AuditQuery, ImportMode, JobStatus, RunStatus, Store};
+use sesshu_store::{ImportMode, JobStatus, RunStatus, Store};
 
 struct World {
     app: App,
@@ -29,7 +29,7 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-use common::actor;
+use common::{actor, entries};
 
 fn clerk(login: &str) -> Actor {
     actor("132098", login, "role:clerk")
@@ -75,20 +75,6 @@ async fn world(url: &str) -> World {
         infants,
         _dir: dir,
     }
-}
-
-async fn entries(store: &Store, t: MunicipalityCode, function: &str) -> Vec<AuditEntry> {
-    store
-        .audit_entries(
-            Some(t),
-            &AuditQuery {
-                function: Some(function.into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
 }
 
 fn hib_now() -> sesshu_store::RecallQuery {

@@ -40,9 +40,11 @@ pub struct FileConfig {
     pub import: ImportConfig,
     #[serde(default)]
     pub documents: DocumentsConfig,
+    #[serde(default)]
+    pub mail: MailConfig,
 }
 
-pub use sesshu_app::DocumentsConfig;
+pub use sesshu_app::{DocumentsConfig, MailConfig};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +106,7 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub documents: DocumentsConfig,
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -178,6 +181,12 @@ impl Config {
                     _ => file.documents.approval,
                 },
                 ..file.documents
+            },
+            mail: MailConfig {
+                smtp_host: std::env::var("SESSHU_SMTP_HOST")
+                    .ok()
+                    .or(file.mail.smtp_host),
+                ..file.mail
             },
         })
     }

@@ -1,6 +1,6 @@
-//! Recall, notices, tickets and certificates through the binary, on both backends: who is
-//! selected and why (one day either side of the window), the guard rails (the dead, the
-//! moved-out, the protected, four-eyes, a death between approval and printing), resumable
+//! Recall, notices, tickets, certificates and reminder mails through the binary, on both
+//! backends: who is selected and why (one day either side of the window), the guard rails (the
+//! dead, the moved-out, the protected, four-eyes, a death between approval and printing), resumable
 //! batches, and the documents read back as text and QR codes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -711,4 +711,81 @@ async fn a_certificate_verifies_by_file_id_and_qr_and_fails_when_altered() {
 /// an ideographic space.
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Reminder mails from the command line, through a real SMTP server: a guardian opted in, the
+/// dry run lists her with her child's due doses, a relay that is down makes the run exit 3 with
+/// the failure recorded, and the next run sends the one mail.
+#[tokio::test]
+async fn reminders_are_listed_sent_and_a_failed_relay_exits_3() {
+    let smtp = sesshu_testkit::smtp::SmtpServer::start();
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        register(d, &db.url);
+        ok(run(&[
+            "reminders",
+            "subscribe",
+            "200010",
+            "hanako@example.jp",
+        ]));
+        let bad = run(&["reminders", "subscribe", "200010", "hanako@"]);
+        assert!(!bad.status.success(), "{}: {}", db.name, text(&bad));
+
+        let dry = ok(run(&["reminders", "send", "--dry-run", "--json"]));
+        let v = json(&dry);
+        let mail = v["mails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["guardian"] == "200010")
+            .unwrap_or_else(|| panic!("{}: {v}", db.name));
+        assert!(
+            mail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["child"] == "200001"),
+            "{}: {mail}",
+            db.name
+        );
+        let none = run(&["reminders", "send"]);
+        assert!(!none.status.success(), "{}: no relay", db.name);
+        assert!(text(&none).contains("smtp_host"), "{}", text(&none));
+
+        let config = |port: u16| {
+            format!(
+                "[mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
+                 from = \"見本市 <yobou@example.jp>\"\npublic_url = \"https://sesshu.example.jp\"\n\
+                 attempts = 2\nretry_seconds = 0\n"
+            )
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(d.join("sesshu.toml"), config(closed)).unwrap();
+        let failed = run(&["reminders", "send"]);
+        assert_eq!(
+            failed.status.code(),
+            Some(3),
+            "{}: {}",
+            db.name,
+            text(&failed)
+        );
+        assert!(text(&failed).contains("失敗 (2回)"), "{}", text(&failed));
+        let before = smtp.messages().len();
+        std::fs::write(d.join("sesshu.toml"), config(smtp.port)).unwrap();
+        let sent = ok(run(&["reminders", "send"]));
+        assert!(text(&sent).contains("送信 1"), "{}", text(&sent));
+        assert_eq!(smtp.messages().len(), before + 1, "{}", db.name);
+        assert!(
+            smtp.messages()
+                .last()
+                .unwrap()
+                .contains("hanako@example.jp")
+        );
+    }
 }

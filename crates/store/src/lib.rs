@@ -24,6 +24,7 @@ mod municipality;
 mod notices;
 mod person;
 mod recall;
+mod reminders;
 mod sessions;
 mod sql;
 mod sqlite_file;
@@ -65,6 +66,7 @@ pub use person::{HistoryEntry, PersonHits, PersonQuery, PersonRow, PersonSort, P
 pub use recall::{
     CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,
 };
+pub use reminders::{MailAttempt, MailStatus, Reminded, Subscription};
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };

@@ -85,6 +85,8 @@ pub async fn backends() -> Vec<TestDb> {
     v
 }
 
+pub mod smtp;
+
 pub fn day(s: &str) -> CivilDate {
     sesshu_domain::parse_date(s).expect("test date")
 }

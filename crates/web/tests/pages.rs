@@ -18,6 +18,8 @@ use tower::ServiceExt;
 
 struct Site {
     app: axum::Router,
+    /// The application layer behind the pages.
+    ops: sesshu_app::App,
     store: Store,
     machida: MunicipalityCode,
     people: Vec<sesshu_domain::Person>,
@@ -39,15 +41,18 @@ async fn site(url: &str) -> Site {
     common::account(&store, machida, "clerk", "role:clerk", None).await;
     common::account(&store, machida, "viewer", "role:viewer", None).await;
     common::account(&store, sapporo, "other", "role:clerk", None).await;
-    let app = router(AppState::new(
+    let state = AppState::new(
         store.clone(),
         Arc::new(keyring),
         Arc::new(sesshu_schedule::Engine::new(
             sesshu_schedule::RuleBook::builtin().unwrap(),
         )),
-    ));
+    );
+    let ops = state.app.clone();
+    let app = router(state);
     Site {
         app,
+        ops,
         store,
         machida,
         people,
@@ -2636,5 +2641,106 @@ async fn a_clinic_checks_before_the_dose_and_sees_nothing_else() {
                 .iter()
                 .any(|e| e.actor == "user:clerk" && e.outcome == "refused")
         );
+    }
+}
+
+/// Reminder mails on the pages: the counter opts a guardian in and out on the person's page
+/// (notice.run, with its form's token), and the mail's link stops them without a login — a GET
+/// only asks (a mail scanner following the link stops nothing), the button does it.
+#[tokio::test]
+async fn reminder_mails_are_opted_in_at_the_counter_and_stopped_by_the_link_without_login() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let p = s
+            .people
+            .iter()
+            .find(|p| p.status == sesshu_domain::ResidentStatus::Resident)
+            .unwrap();
+        let a = p.address_number.as_str();
+        let uri = format!("/persons/{a}/reminders");
+        let form = |csrf: &str| {
+            format!(
+                "csrf={csrf}&action=start&email=yamada%40example.jp&channel={}",
+                enc("窓口")
+            )
+        };
+        let (viewer, viewer_csrf) = session(&s.store, s.machida, "viewer").await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &uri,
+            Some(&viewer),
+            Some(&form(&viewer_csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: a viewer");
+        let (clerk, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (status, _, _) = send(&s.app, "POST", &uri, Some(&clerk), Some(&form("forged"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: a forged form");
+        assert!(
+            s.store
+                .subscriptions_of(s.machida, a)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let (status, location, _) =
+            send(&s.app, "POST", &uri, Some(&clerk), Some(&form(&csrf))).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        assert_eq!(location.unwrap(), format!("/persons/{a}#reminders"));
+        let (_, _, html) = send(&s.app, "GET", &format!("/persons/{a}"), Some(&clerk), None).await;
+        assert!(
+            html.contains("yamada@example.jp") && html.contains("配信中"),
+            "{name}"
+        );
+
+        let sub = s
+            .store
+            .subscriptions_of(s.machida, a)
+            .await
+            .unwrap()
+            .remove(0);
+        let token = s
+            .ops
+            .unsubscribe_token(s.machida, &sub.subscription_id)
+            .unwrap();
+        let link = format!("/unsubscribe/{token}");
+        let (status, _, html) = send(&s.app, "GET", &link, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            html.contains("ya****@example.jp") && html.contains("id=\"stop\""),
+            "{name}"
+        );
+        assert!(
+            s.store.subscriptions_of(s.machida, a).await.unwrap()[0].active(),
+            "{name}: a GET stops nothing"
+        );
+        let (status, _, _) = send(
+            &s.app,
+            "GET",
+            &format!("/unsubscribe/{}x", &token[..token.len() - 1]),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}: a forged link");
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            &link,
+            None,
+            Some("List-Unsubscribe=One-Click"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(html.contains("id=\"stopped\""), "{name}");
+        let now = s
+            .store
+            .subscriptions_of(s.machida, a)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(now.opted_out_channel.as_deref(), Some("リンク"), "{name}");
     }
 }

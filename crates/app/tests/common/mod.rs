@@ -27,7 +27,7 @@ pub fn actor(tenant: &str, login: &str, grant: &str) -> Actor {
 
 /// These persons as a full resident file, imported all or nothing.
 pub async fn import(store: &Store, keyring: &Keyring, tenant: MunicipalityCode, people: &[Person]) {
-    store
+    let summary = store
         .import_residents(
             tenant,
             Arc::new(TenantCrypto::derive(keyring, tenant).unwrap()),
@@ -46,4 +46,30 @@ pub async fn import(store: &Store, keyring: &Keyring, tenant: MunicipalityCode, 
         )
         .await
         .unwrap();
+    // A test that edits its persons must see its edits refused, not a register left empty.
+    assert_eq!(
+        summary.status,
+        sesshu_store::ImportStatus::Applied,
+        "{:?}",
+        summary.message
+    );
+}
+
+/// The entries of one function in a municipality's audit chain.
+pub async fn entries(
+    store: &Store,
+    t: MunicipalityCode,
+    function: &str,
+) -> Vec<sesshu_store::AuditEntry> {
+    store
+        .audit_entries(
+            Some(t),
+            &sesshu_store::AuditQuery {
+                function: Some(function.into()),
+                limit: 1000,
+                ..sesshu_store::AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap()
 }

@@ -7,6 +7,7 @@ pub mod init;
 pub mod keys;
 pub mod notices;
 pub mod person;
+pub mod reminders;
 pub mod schedule;
 pub mod serve;
 pub mod token;

@@ -15,6 +15,7 @@ mod imports;
 mod jobs;
 mod notices;
 mod register;
+mod reminders;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -95,6 +96,11 @@ pub(crate) fn routes() -> Router<AppState> {
             get(doses::new_form).post(doses::create),
         )
         .route("/clinic", get(clinic::form).post(clinic::check))
+        .route(
+            "/unsubscribe/{token}",
+            get(reminders::ask).post(reminders::stop),
+        )
+        .route("/persons/{address}/reminders", post(reminders::change))
         .route("/doses/flagged", get(flagged::list))
         .route("/doses/flagged/{id}", post(flagged::review))
         .route("/doses/{id}", get(doses::show))

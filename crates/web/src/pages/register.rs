@@ -294,6 +294,9 @@ struct PersonPage {
     error: Option<String>,
     notice: Option<String>,
     issued: Vec<IssuedRow>,
+    /// The person's reminder-mail subscriptions, newest first (with notice.run).
+    reminders: Vec<sesshu_store::Subscription>,
+    channels: &'static [&'static str],
     /// Next to the 利用停止 form's date and reason fields.
     suspension_date_error: Option<String>,
     suspension_error: Option<String>,
@@ -466,11 +469,23 @@ async fn person_page_with(
     } else {
         Vec::new()
     };
+    // The person's read above is audited already: the subscriptions are part of that page.
+    let reminders = if staff.can(Permission::NoticeRun) {
+        state
+            .app
+            .store
+            .subscriptions_of(staff.tenant, d.person.address_number.as_str())
+            .await?
+    } else {
+        Vec::new()
+    };
     let (series, series_out): (Vec<SeriesRow>, Vec<SeriesRow>) = series_rows(state, &d)
         .into_iter()
         .partition(|r| r.status != "out");
     let page = PersonPage {
         issued,
+        reminders,
+        channels: &sesshu_app::reminders::CHANNELS,
         chrome: staff
             .chrome(state, &format!("{} さん", d.person.name))
             .await,
