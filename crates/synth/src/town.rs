@@ -140,7 +140,7 @@ impl Town {
                 .ok(),
                 my_number: rng
                     .gen_ratio(97, 100)
-                    .then(|| random_my_number(rng))
+                    .then(|| town_my_number(rng, address_number))
                     .flatten(),
                 household_number: household_number.clone(),
                 relationship: Some(relationship.to_owned()),
@@ -298,7 +298,7 @@ impl Town {
                 p.address_number = id(AddressNumber::parse(&number.to_string()));
                 p.integrated_address_number =
                     IntegratedAddressNumber::parse(&(9_000_000_000_000 + number).to_string()).ok();
-                p.my_number = random_my_number(&mut pick);
+                p.my_number = town_my_number(&mut pick, number);
                 p.relationship = Some("子".into());
                 p.name.given = given.to_owned();
                 p.kana.given = kana.to_owned();
@@ -383,10 +383,23 @@ fn id<T>(r: Result<T, sesshu_domain::ids::IdError>) -> T {
     }
 }
 
-fn random_my_number(rng: &mut ChaCha8Rng) -> Option<MyNumber> {
+/// A My Number no one else in the town has: the first eleven digits are a bijection of the
+/// 宛名番号 (`a·x + b mod 10¹¹`, `a` prime to 10), so they look random but never repeat —
+/// eleven random digits for each of 1,000,000 persons repeat about five times (n²/2·10¹¹), and
+/// the register rightly refuses a file where two persons share one. The eleven digits are still
+/// drawn, so that a seed writes the same town (names, dates) as before.
+fn town_my_number(rng: &mut ChaCha8Rng, address_number: u64) -> Option<MyNumber> {
+    const M: u128 = 100_000_000_000;
+    const A: u128 = 7_919_000_003;
+    for _ in 0..11 {
+        let _: u8 = rng.gen_range(0..10);
+    }
+    let mut x = (u128::from(address_number) * A + 4_205_550_617) % M;
     let mut first = [0u8; 11];
-    for d in &mut first {
-        *d = rng.gen_range(0..10);
+    for d in first.iter_mut().rev() {
+        // x % 10 < 10: the cast cannot truncate.
+        *d = (x % 10) as u8;
+        x /= 10;
     }
     MyNumber::from_first_eleven(first)
 }
@@ -472,6 +485,17 @@ mod tests {
             seed,
             as_of: reference_day(),
         }
+    }
+
+    #[test]
+    fn no_two_persons_of_a_town_share_a_my_number() {
+        let mut seen = std::collections::HashSet::new();
+        for p in Town::new(spec(200_000, 1)) {
+            if let Some(n) = p.my_number {
+                assert!(seen.insert(n.expose().to_vec()), "{}", p.address_number);
+            }
+        }
+        assert!(seen.len() > 190_000);
     }
 
     #[test]

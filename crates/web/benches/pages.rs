@@ -94,7 +94,7 @@ async fn main() {
         let keyring = Keyring::generate();
         let crypto = Arc::new(TenantCrypto::derive(&keyring, tenant).unwrap());
         let started = Instant::now();
-        store
+        let residents = store
             .import_residents(
                 tenant,
                 crypto,
@@ -113,6 +113,12 @@ async fn main() {
             )
             .await
             .unwrap();
+        assert_eq!(
+            residents.status,
+            sesshu_store::ImportStatus::Applied,
+            "{:?}",
+            residents.message
+        );
         let book = engine.rules();
         let summary = store
             .import_doses(
