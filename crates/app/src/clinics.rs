@@ -213,7 +213,9 @@ impl App {
                         )
                         .await);
                 }
-                (t.address_number.clone(), Some(t), None)
+                let a = AddressNumber::parse(&t.address_number)
+                    .map_err(|_| AppError::Internal("接種券の宛名番号が壊れています".into()))?;
+                (a, Some(t), None)
             }
             ClinicKey::Person {
                 address_number,
@@ -223,12 +225,10 @@ impl App {
                     .map_err(|e| AppError::Field("address_number", e.to_string()))?;
                 let b = parse_date(birth_date)
                     .map_err(|e| AppError::Field("birth_date", e.to_string()))?;
-                (a.as_str().to_owned(), None, Some(b))
+                (a, None, Some(b))
             }
         };
-        let parsed = AddressNumber::parse(&address_number)
-            .map_err(|_| AppError::Internal("接種券の宛名番号が壊れています".into()))?;
-        let row = self.store.person(tenant, &parsed).await?;
+        let row = self.store.person(tenant, &address_number).await?;
         let row = match row {
             Some(r) if stated_birth.is_none_or(|b| b == r.person.birth_date) => r,
             other => {
@@ -254,7 +254,7 @@ impl App {
         }
         let doses: Vec<_> = self
             .store
-            .doses_of(tenant, &address_number)
+            .doses_of(tenant, address_number.as_str())
             .await?
             .into_iter()
             .map(|r| r.dose)
@@ -323,7 +323,7 @@ impl App {
             FUNCTION,
             Outcome::Ok,
             vec![],
-            vec![address_number.clone()],
+            vec![address_number.as_str().to_owned()],
             json!({
                 "institution": institution,
                 "via": via,

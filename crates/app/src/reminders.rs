@@ -312,16 +312,12 @@ impl App {
         };
         self.authorize(actor, tenant, Permission::NoticeRun, function)
             .await?;
-        let mailer = match (dry_run, mailer) {
-            (true, m) => m,
-            (false, Some(m)) => Some(m),
-            (false, None) => {
-                return Err(AppError::Invalid(
-                    "メールの中継 ([mail] smtp_host) が設定されていません。--dry-run なら対象だけを確認できます"
-                        .into(),
-                ));
-            }
-        };
+        if !dry_run && mailer.is_none() {
+            return Err(AppError::Invalid(
+                "メールの中継 ([mail] smtp_host) が設定されていません。確認のみ (dry run) なら対象だけを一覧できます"
+                    .into(),
+            ));
+        }
         let now = Utc::now();
         let mut mails = self.plan_reminders(tenant, as_of, now).await?;
         let (mut sent, mut failed) = (0, 0);

@@ -2685,6 +2685,24 @@ async fn reminder_mails_are_opted_in_at_the_counter_and_stopped_by_the_link_with
                 .unwrap()
                 .is_empty()
         );
+        let bad = format!(
+            "csrf={csrf}&action=start&email=yamada&channel={}",
+            enc("窓口")
+        );
+        let (status, _, html) = send(&s.app, "POST", &uri, Some(&clerk), Some(&bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: a bad address");
+        assert!(
+            html.contains("メールアドレスの形式ではありません"),
+            "{name}: said on the person's page"
+        );
+        assert!(html.contains(&p.name.to_string()), "{name}");
+        assert!(
+            s.store
+                .subscriptions_of(s.machida, a)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let (status, location, _) =
             send(&s.app, "POST", &uri, Some(&clerk), Some(&form(&csrf))).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{name}");

@@ -469,12 +469,14 @@ async fn person_page_with(
     } else {
         Vec::new()
     };
-    // The person's read above is audited already: the subscriptions are part of that page.
     let reminders = if staff.can(Permission::NoticeRun) {
         state
             .app
-            .store
-            .subscriptions_of(staff.tenant, d.person.address_number.as_str())
+            .reminder_subscriptions(
+                &staff.caller,
+                staff.tenant,
+                d.person.address_number.as_str(),
+            )
             .await?
     } else {
         Vec::new()

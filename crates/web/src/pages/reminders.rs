@@ -98,7 +98,14 @@ pub(crate) async fn change(
     };
     match done {
         Ok(()) => Ok(Redirect::to(&format!("/persons/{address}#reminders")).into_response()),
-        Err(sesshu_app::AppError::Field(_, m)) => Err(PageError::BadRequest(m)),
+        // A bad address or channel: the person's page again, saying what was wrong.
+        Err(sesshu_app::AppError::Field(_, m)) => {
+            let mut page =
+                super::register::person_with_message(&state, &staff, &address, None, Some(m))
+                    .await?;
+            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
         Err(e) => Err(e.into()),
     }
 }
