@@ -2,7 +2,9 @@
 # Runs every fuzz target for SECONDS each (default 30) on its corpus in fuzz/corpus/<target>,
 # which grows as the fuzzer finds new paths. Needs the nightly toolchain and cargo-fuzz (installed
 # from crates.io when missing). A crash stops the run, leaves the input in fuzz/artifacts/ and
-# fails; `cargo +nightly fuzz run <target> <that file>` replays it.
+# fails; `cargo +nightly fuzz run <target> <that file>` replays it. Grown inputs that came to hold
+# a valid My Number are deleted afterwards (crates/domain/tests/fuzz_corpus.rs), so the corpus can
+# be committed; `cargo +nightly fuzz cmin <target>` shrinks it first.
 #
 #   scripts/fuzz.sh            # 30 s each (what .ci/run does)
 #   scripts/fuzz.sh 3600       # an hour each
@@ -38,3 +40,6 @@ for t in "${targets[@]}"; do
     fi
     grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || true
 done
+# Scrub even the corpus of a run that crashed above? No: a crash exits first, and its grown inputs
+# are not committed until a clean run has passed through here.
+SESSHU_SCRUB_CORPUS=1 cargo test -q -p sesshu-domain --test fuzz_corpus >/dev/null
