@@ -40,6 +40,9 @@ pub enum AppError {
     },
     #[error("ファイルを書けません: {0}")]
     Csv(#[from] csv::Error),
+    /// A file with bad rows, each with its line and reason: nothing of it was applied.
+    #[error("{} 件の誤りがあります。何も登録していません: {}", .0.len(), .0.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(" / "))]
+    Rows(Vec<sesshu_formats::RowError>),
     #[error("内部エラー: {0}")]
     Internal(String),
 }

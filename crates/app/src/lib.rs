@@ -19,6 +19,7 @@ pub mod imports;
 pub mod jobs;
 pub mod mail;
 pub mod notices;
+pub mod payments;
 pub mod persons;
 pub mod printing;
 mod recall;

@@ -55,6 +55,9 @@ enum Command {
     /// 対象者抽出 and 勧奨: extract, plan, approve and issue notices, tickets and screening forms
     #[command(subcommand)]
     Notices(cmd::notices::NoticesCommand),
+    /// Clinic payments (委託料): prices, accounts, a month's run, approval, the bank's file, claims
+    #[command(subcommand)]
+    Payments(cmd::payments::PaymentsCommand),
     /// Reminder mails to guardians who asked: opt in and out, send what is due (or a dry run)
     #[command(subcommand)]
     Reminders(cmd::reminders::RemindersCommand),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             Command::AccessReview(a) => cmd::user::access_review(&cli.global, a).await,
             Command::Token(c) => cmd::token::run(&cli.global, c).await,
             Command::Reminders(c) => cmd::reminders::run(&cli.global, c).await,
+            Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,

@@ -789,3 +789,124 @@ async fn reminders_are_listed_sent_and_a_failed_relay_exits_3() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_payment_run_is_approved_by_another_operator_and_differences_exit_3() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let as_who =
+            |who: &str, args: &[&str]| sesshu_with(d, &db.url, &[("SESSHU_OPERATOR", who)], args);
+        register(d, &db.url);
+        let day = (sesshu_web::today_in_japan() - chrono::Days::new(1)).to_string();
+        ok(as_who(
+            "alice",
+            &[
+                "dose",
+                "add",
+                "200010",
+                "--vaccine",
+                "flu",
+                "--dose",
+                "1",
+                "--date",
+                &day,
+                "--institution",
+                "1310000001",
+                "--billing-month",
+                "202611",
+                "--deferred",
+            ],
+        ));
+        std::fs::write(
+            d.join("prices.csv"),
+            "ワクチン,回数,適用開始日,適用終了日,単価\nflu,予診のみ,2015-04-01,,2000\n",
+        )
+        .unwrap();
+        ok(as_who("alice", &["payments", "prices", "prices.csv"]));
+        let head = "医療機関コード,医療機関名,受取人名カナ,金融機関コード,金融機関名カナ,支店コード,支店名カナ,預金種目,口座番号\n";
+        std::fs::write(
+            d.join("bad.csv"),
+            format!("{head}1310000001,見本医院,見本医院,0001,ミズホ,123,ホンテン,普通,1234567\n"),
+        )
+        .unwrap();
+        let bad = as_who("alice", &["payments", "institutions", "bad.csv"]);
+        assert_eq!(bad.status.code(), Some(2), "{}: {}", db.name, text(&bad));
+        assert!(
+            text(&bad).contains("2行目 [受取人名カナ]"),
+            "{}",
+            text(&bad)
+        );
+        std::fs::write(
+            d.join("inst.csv"),
+            format!(
+                "{head}1310000001,見本医院,ミホンイイン,0001,ミズホ,123,ホンテン,普通,1234567\n"
+            ),
+        )
+        .unwrap();
+        ok(as_who("alice", &["payments", "institutions", "inst.csv"]));
+        ok(as_who(
+            "alice",
+            &[
+                "payments",
+                "requester",
+                "--code",
+                "1234567890",
+                "--name",
+                "ミホンシ",
+                "--bank",
+                "0009",
+                "--bank-name",
+                "ミツイスミトモ",
+                "--branch",
+                "001",
+                "--branch-name",
+                "ホンテン",
+                "--account",
+                "7654321",
+            ],
+        ));
+        let transfer = (sesshu_web::today_in_japan() + chrono::Days::new(10)).to_string();
+        let prepared = ok(as_who(
+            "alice",
+            &[
+                "payments",
+                "prepare",
+                "202611",
+                "--transfer-date",
+                &transfer,
+                "--json",
+            ],
+        ));
+        let run_id = json(&prepared)["run"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let own = as_who("alice", &["payments", "approve", &run_id]);
+        assert!(!own.status.success(), "{}: {}", db.name, text(&own));
+        assert!(text(&own).contains("別の職員"), "{}", text(&own));
+        ok(as_who("bob", &["payments", "approve", &run_id]));
+        ok(as_who(
+            "bob",
+            &["payments", "transfer", &run_id, "--out", "furikomi.txt"],
+        ));
+        let file = std::fs::read(d.join("furikomi.txt")).unwrap();
+        assert_eq!(file.len(), 4 * 122, "{}", db.name);
+        assert!(file.windows(4).any(|w| w == b"2000"), "{}", db.name);
+
+        std::fs::write(
+            d.join("claim.csv"),
+            format!("医療機関コード,宛名番号,ワクチン,回数,接種日,請求額\n1310000001,200010,flu,1,{day},2500\n"),
+        )
+        .unwrap();
+        let differs = as_who("alice", &["payments", "reconcile", "202611", "claim.csv"]);
+        assert_eq!(
+            differs.status.code(),
+            Some(3),
+            "{}: {}",
+            db.name,
+            text(&differs)
+        );
+        assert!(text(&differs).contains("差額 500 円"), "{}", text(&differs));
+    }
+}

@@ -28,10 +28,13 @@ pub enum Permission {
     /// 医療機関向け接種前確認: a clinic reads what is due for the person before it (issue 21),
     /// nothing else; held alone, by an account bound to one institution, with a second factor.
     ClinicCheck,
+    /// 委託料: prices, institutions' accounts, payment runs, their approval by a second holder
+    /// and the bank's transfer file (F10).
+    PaymentRun,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -47,6 +50,7 @@ impl Permission {
         Permission::KeysAdmin,
         Permission::StatsRead,
         Permission::ClinicCheck,
+        Permission::PaymentRun,
     ];
 
     pub fn code(self) -> &'static str {
@@ -66,6 +70,7 @@ impl Permission {
             Permission::KeysAdmin => "keys.admin",
             Permission::StatsRead => "stats.read",
             Permission::ClinicCheck => "clinic.check",
+            Permission::PaymentRun => "payment.run",
         }
     }
 
@@ -86,6 +91,7 @@ impl Permission {
             Permission::KeysAdmin => "暗号鍵の管理",
             Permission::StatsRead => "集計値の閲覧",
             Permission::ClinicCheck => "接種前確認 (医療機関)",
+            Permission::PaymentRun => "委託料の支払",
         }
     }
 
@@ -123,7 +129,7 @@ pub struct Role {
 }
 
 /// The roles every deployment has. A grant names a role or a single permission.
-pub const ROLES: [Role; 8] = [
+pub const ROLES: [Role; 9] = [
     Role {
         name: "clerk",
         label: "予防接種事務担当",
@@ -170,6 +176,11 @@ pub const ROLES: [Role; 8] = [
         name: "statistics",
         label: "集計値の閲覧 (都道府県など)",
         permissions: &[Permission::StatsRead],
+    },
+    Role {
+        name: "payments",
+        label: "委託料支払担当",
+        permissions: &[Permission::PaymentRun, Permission::DoseRead],
     },
     Role {
         name: "clinic",

@@ -3,9 +3,11 @@
 
 pub mod dose;
 pub mod encoding;
+pub mod payment;
 pub mod report;
 pub mod resident;
 pub mod table;
+pub mod zengin;
 
 pub use dose::{DoseReadOptions, DoseReader, DoseRecord, DoseSubject, DoseWriter};
 pub use encoding::{Encoding, TextEncoding};

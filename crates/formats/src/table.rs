@@ -378,6 +378,15 @@ impl RowContext<'_, '_> {
             self.error(c, "必須項目が空です");
             return None;
         }
+        self.required_or_blank(c, parse)
+    }
+
+    /// A value whose blank means something (parsed like any other), `None` for an error.
+    pub fn required_or_blank<T, E: std::fmt::Display>(
+        &mut self,
+        c: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
         match parse(self.value(c)) {
             Ok(v) => Some(v),
             Err(e) => {

@@ -22,6 +22,7 @@ mod jobs;
 mod keys;
 mod municipality;
 mod notices;
+mod payments;
 mod person;
 mod recall;
 mod reminders;
@@ -61,6 +62,10 @@ pub use keys::Rotation;
 pub use municipality::Municipality;
 pub use notices::{
     NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket, same_operator,
+};
+pub use payments::{
+    BankAccount, BillableDose, PaymentInstitution, PaymentItem, PaymentRequester, PaymentRun,
+    PaymentStatus, Price,
 };
 pub use person::{HistoryEntry, PersonHits, PersonQuery, PersonRow, PersonSort, PersonSummary};
 pub use recall::{

@@ -2762,3 +2762,192 @@ async fn reminder_mails_are_opted_in_at_the_counter_and_stopped_by_the_link_with
         assert_eq!(now.opted_out_channel.as_deref(), Some("リンク"), "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_payments_pages_prepare_approve_and_hand_out_the_banks_file() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        for login in ["payer1", "payer2"] {
+            common::account(&s.store, t, login, "role:payments", None).await;
+        }
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        common::account(&s.store, sapporo, "payer9", "role:payments", None).await;
+
+        // A deferral at the screening, billed for November, paid at the 予診のみ price.
+        let ops = sesshu_app::Actor::operator(Some(t));
+        let p = s
+            .people
+            .iter()
+            .find(|p| p.status == sesshu_domain::ResidentStatus::Resident)
+            .unwrap();
+        let mut dose = sesshu_domain::dose::Dose::given("mr", 1, sesshu_web::today_in_japan());
+        dose.judgement = sesshu_domain::dose::DoseJudgement::Deferred;
+        dose.institution_code = Some("1310000001".into());
+        dose.billing_month = Some(sesshu_domain::dose::BillingMonth::parse("202611").unwrap());
+        s.ops
+            .add_dose(
+                &ops,
+                t,
+                p.address_number.as_str(),
+                sesshu_app::doses::DoseChange {
+                    dose,
+                    confirmed: true,
+                },
+            )
+            .await
+            .unwrap();
+        let csv = |s: &str| std::io::Cursor::new(s.as_bytes().to_vec());
+        s.ops
+            .import_prices(
+                &ops,
+                t,
+                csv("ワクチン,回数,適用開始日,適用終了日,単価\nmr,予診のみ,2015-04-01,,3300\n"),
+            )
+            .await
+            .unwrap();
+        s.ops.import_payment_institutions(&ops, t, csv("医療機関コード,医療機関名,受取人名カナ,金融機関コード,金融機関名カナ,支店コード,支店名カナ,預金種目,口座番号\n1310000001,山田小児科,ヤマダショウニカ,0001,ミズホ,123,ホンテン,普通,1234567\n")).await.unwrap();
+        let account = sesshu_formats::zengin::Account::new(
+            "0009",
+            "ミツイスミトモ",
+            "001",
+            "マチダ",
+            "1",
+            "1112223",
+        )
+        .unwrap();
+        s.ops
+            .set_payment_requester(&ops, t, "9876543210", "マチダシ", &account)
+            .await
+            .unwrap();
+
+        // A clerk has no payments menu and is refused every payments page.
+        let (clerk, clerk_csrf) = session(&s.store, t, "clerk").await;
+        let (status, _, _) = send(&s.app, "GET", "/payments", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (payer1, csrf1) = session(&s.store, t, "payer1").await;
+        let (status, location, _) = send(&s.app, "GET", "/", Some(&payer1), None).await;
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/payments"))
+        );
+        let (status, _, html) = send(&s.app, "GET", "/payments", Some(&payer1), None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            html.contains("href=\"/payments\"") && html.contains("ﾔﾏﾀﾞｼﾖｳﾆｶ"),
+            "{name}"
+        );
+
+        // A wrong month is shown beside its field, and nothing is prepared.
+        let transfer = (sesshu_web::today_in_japan() + chrono::Days::new(14)).to_string();
+        let bad = format!("csrf={csrf1}&billing_month=2026-13&transfer_date={transfer}");
+        let (status, _, html) = send(&s.app, "POST", "/payments", Some(&payer1), Some(&bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-billing_month\""), "{name}");
+        assert!(s.store.payment_runs(t).await.unwrap().is_empty(), "{name}");
+
+        let good = format!("csrf={csrf1}&billing_month=202611&transfer_date={transfer}");
+        let (status, _, html) = send(&s.app, "POST", "/payments", Some(&payer1), Some(&good)).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {html}");
+        assert!(html.contains("id=\"total\">3300 円"), "{name}");
+        let run = s.store.payment_runs(t).await.unwrap().remove(0);
+        let page = format!("/payments/{}", run.run_id);
+
+        // Not by its preparer, not by a forged form, not by a clerk, not from Sapporo.
+        let approve = format!("{page}/approve");
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&payer1),
+            Some(&format!("csrf={csrf1}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}");
+        assert!(html.contains("別の職員"), "{name}");
+        let (payer2, csrf2) = session(&s.store, t, "payer2").await;
+        let (status, _, _) =
+            send(&s.app, "POST", &approve, Some(&payer2), Some("csrf=forged")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&clerk),
+            Some(&format!("csrf={clerk_csrf}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (payer9, _) = session(&s.store, sapporo, "payer9").await;
+        let (status, _, _) = send(&s.app, "GET", &page, Some(&payer9), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+        assert_eq!(
+            s.store
+                .payment_run(t, &run.run_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            sesshu_store::PaymentStatus::AwaitingApproval
+        );
+
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            &approve,
+            Some(&payer2),
+            Some(&format!("csrf={csrf2}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            html.contains("承認しました") && html.contains("id=\"transfer\""),
+            "{name}"
+        );
+
+        // The bank's file, as bytes (Shift_JIS half-width kana), named after the run.
+        let response = s
+            .app
+            .clone()
+            .oneshot(
+                Request::post(format!("{page}/transfer"))
+                    .header(header::COOKIE, format!("sesshu_session={payer2}"))
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(format!("csrf={csrf2}")))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let disposition = response.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.contains(&format!("zengin-{}.txt", run.run_id)),
+            "{disposition}"
+        );
+        let file = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let records = sesshu_formats::zengin::read_file(&file).unwrap();
+        assert_eq!(records[1].get("受取人名"), Some("ﾔﾏﾀﾞｼﾖｳﾆｶ"), "{name}");
+        assert_eq!(records[2].get("合計金額"), Some("3300"), "{name}");
+        let (_, _, csv) = send(
+            &s.app,
+            "GET",
+            &format!("{page}/statement.csv"),
+            Some(&payer1),
+            None,
+        )
+        .await;
+        assert!(
+            csv.contains("\"予診のみ\",\"3300\",\"1\",\"3300\""),
+            "{name}: {csv}"
+        );
+        let (_, _, html) = send(&s.app, "GET", &page, Some(&payer1), None).await;
+        assert!(
+            html.contains("振込データ作成済み") && !html.contains("id=\"cancel\""),
+            "{name}"
+        );
+    }
+}

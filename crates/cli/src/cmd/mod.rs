@@ -6,6 +6,7 @@ pub mod import;
 pub mod init;
 pub mod keys;
 pub mod notices;
+pub mod payments;
 pub mod person;
 pub mod reminders;
 pub mod schedule;

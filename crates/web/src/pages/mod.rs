@@ -14,6 +14,7 @@ mod flagged;
 mod imports;
 mod jobs;
 mod notices;
+mod payments;
 mod register;
 mod reminders;
 
@@ -101,6 +102,12 @@ pub(crate) fn routes() -> Router<AppState> {
             get(reminders::ask).post(reminders::stop),
         )
         .route("/persons/{address}/reminders", post(reminders::change))
+        .route("/payments", get(payments::list).post(payments::prepare))
+        .route("/payments/{id}", get(payments::show))
+        .route("/payments/{id}/approve", post(payments::approve))
+        .route("/payments/{id}/cancel", post(payments::cancel))
+        .route("/payments/{id}/transfer", post(payments::transfer))
+        .route("/payments/{id}/statement.csv", get(payments::statement_csv))
         .route("/doses/flagged", get(flagged::list))
         .route("/doses/flagged/{id}", post(flagged::review))
         .route("/doses/{id}", get(doses::show))
@@ -160,6 +167,7 @@ async fn home(staff: Option<Staff>) -> Redirect {
         Some(s) if s.can(Permission::UserAdmin) => Redirect::to("/admin/users"),
         Some(s) if s.can(Permission::AuditRead) => Redirect::to("/audit"),
         Some(s) if s.can(Permission::ImportRun) => Redirect::to("/imports"),
+        Some(s) if s.can(Permission::PaymentRun) => Redirect::to("/payments"),
         Some(_) => Redirect::to("/password"),
         None => Redirect::to(LOGIN_PATH),
     }
