@@ -14,6 +14,7 @@ pub mod clinics;
 mod clock;
 pub mod doses;
 mod error;
+pub mod extraction;
 pub mod flagged;
 pub mod imports;
 pub mod jobs;

@@ -1178,21 +1178,11 @@ impl VendorCsv {
             // spreadsheet.
             let f = sesshu_formats::report::defuse(f.as_ref());
             let f = f.as_ref();
-            let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(f);
-            if !bad {
-                record.push(encoded.into_owned());
-                continue;
+            let (encoded, lacked) = crate::spreadsheet::shift_jis(f);
+            if lacked {
+                self.unmappable += 1;
             }
-            self.unmappable += 1;
-            let fixed: String = f
-                .chars()
-                .map(|c| {
-                    let mut b = [0u8; 4];
-                    let (_, _, bad) = encoding_rs::SHIFT_JIS.encode(c.encode_utf8(&mut b));
-                    if bad { '〓' } else { c }
-                })
-                .collect();
-            record.push(encoding_rs::SHIFT_JIS.encode(&fixed).0.into_owned());
+            record.push(encoded);
         }
         self.writer.write_record(&record)?;
         Ok(())

@@ -18,6 +18,24 @@ pub fn cell(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// `text` in Shift_JIS, each character it lacks written as 〓 (the customary mark); `true` when
+/// there was one.
+pub fn shift_jis(text: &str) -> (Vec<u8>, bool) {
+    let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(text);
+    if !bad {
+        return (encoded.into_owned(), false);
+    }
+    let fixed: String = text
+        .chars()
+        .map(|c| {
+            let mut b = [0u8; 4];
+            let (_, _, bad) = encoding_rs::SHIFT_JIS.encode(c.encode_utf8(&mut b));
+            if bad { '〓' } else { c }
+        })
+        .collect();
+    (encoding_rs::SHIFT_JIS.encode(&fixed).0.into_owned(), true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,8 @@ enum Command {
     /// 対象者抽出 and 勧奨: extract, plan, approve and issue notices, tickets and screening forms
     #[command(subcommand)]
     Notices(cmd::notices::NoticesCommand),
+    /// Ad-hoc extraction (EUC): doses by conditions into a CSV, never with the My Number
+    Extract(cmd::extract::ExtractArgs),
     /// Clinic payments (委託料): prices, accounts, a month's run, approval, the bank's file, claims
     #[command(subcommand)]
     Payments(cmd::payments::PaymentsCommand),
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::Token(c) => cmd::token::run(&cli.global, c).await,
             Command::Reminders(c) => cmd::reminders::run(&cli.global, c).await,
             Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
+            Command::Extract(a) => cmd::extract::run(&cli.global, a).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,

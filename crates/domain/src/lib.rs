@@ -6,6 +6,7 @@
 pub mod access;
 pub mod age;
 pub mod digits;
+pub mod district;
 pub mod dose;
 pub mod era;
 pub mod ids;

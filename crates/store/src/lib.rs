@@ -15,6 +15,7 @@ mod dose;
 mod dose_import;
 mod dose_review;
 mod error;
+mod extraction;
 mod fetch;
 mod hashing;
 mod import;
@@ -53,6 +54,7 @@ pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
 pub use error::{Fault, StoreError};
+pub use extraction::{DoseFilter, ExtractedDose, RoutineFilter};
 pub use import::{
     IDENTITY_SAMPLE, IdentityChange, ImportMode, ImportOptions, ImportRun, ImportStatus,
     ImportSummary,

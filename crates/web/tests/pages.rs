@@ -2951,3 +2951,123 @@ async fn the_payments_pages_prepare_approve_and_hand_out_the_banks_file() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_extraction_page_builds_conditions_and_hands_over_a_csv_without_my_numbers() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        common::account(&s.store, t, "exporter", "role:exporter", None).await;
+        let ops = sesshu_app::Actor::operator(Some(t));
+        for p in s
+            .people
+            .iter()
+            .filter(|p| p.status == sesshu_domain::ResidentStatus::Resident)
+            .take(3)
+        {
+            let mut dose = sesshu_domain::dose::Dose::given("bcg", 1, sesshu_web::today_in_japan());
+            dose.lot = Some("+SUM(1)".into());
+            s.ops
+                .add_dose(
+                    &ops,
+                    t,
+                    p.address_number.as_str(),
+                    sesshu_app::doses::DoseChange {
+                        dose,
+                        confirmed: true,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+
+        let (clerk, clerk_csrf) = session(&s.store, t, "clerk").await;
+        let (status, _, _) = send(&s.app, "GET", "/extract", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (exporter, csrf) = session(&s.store, t, "exporter").await;
+        let (status, location, _) = send(&s.app, "GET", "/", Some(&exporter), None).await;
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/extract"))
+        );
+        let (status, _, html) = send(&s.app, "GET", "/extract", Some(&exporter), None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(html.contains("value=\"address_number\" checked"), "{name}");
+        assert!(
+            !html.contains("my_number") && !html.contains("value=\"個人番号\""),
+            "{name}"
+        );
+
+        // A wrong condition is shown beside its field, with what was typed kept.
+        let bad = format!("csrf={csrf}&product=bcg&age_from=5&age_to=2&column=name");
+        let (status, _, html) = send(&s.app, "POST", "/extract", Some(&exporter), Some(&bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-age_to\""), "{name}");
+        assert!(html.contains("value=\"bcg\" checked"), "{name}");
+
+        // Refused without the permission and for a forged form.
+        let body = |csrf: &str| {
+            format!(
+                "csrf={csrf}&product=bcg&column=address_number&column=name&column=lot&column=address"
+            )
+        };
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/extract",
+            Some(&clerk),
+            Some(&body(&clerk_csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/extract",
+            Some(&exporter),
+            Some(&body("forged")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+
+        let (status, _, csv) = send(
+            &s.app,
+            "POST",
+            "/extract",
+            Some(&exporter),
+            Some(&body(&csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let rows: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+        assert_eq!(
+            rows[0], "\"宛名番号\",\"氏名\",\"住所\",\"ロット番号\"",
+            "{name}"
+        );
+        assert_eq!(rows.len(), 4, "{name}: {csv}");
+        assert!(
+            rows[1..].iter().all(|r| r.ends_with("\"'+SUM(1)\"")),
+            "{name}: {csv}"
+        );
+        assert!(!sesshu_testkit::leaks_my_number(&csv), "{name}");
+        let audited = s
+            .store
+            .audit_entries(
+                Some(t),
+                &sesshu_store::AuditQuery {
+                    function: Some("export.run".into()),
+                    limit: 100,
+                    ..sesshu_store::AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            audited.iter().any(|e| e.outcome == "ok"
+                && e.actor == "user:exporter"
+                && e.detail.contains("\"rows\":3")),
+            "{name}"
+        );
+    }
+}

@@ -2,6 +2,7 @@ pub mod audit;
 pub mod certificate;
 pub mod demo;
 pub mod dose;
+pub mod extract;
 pub mod import;
 pub mod init;
 pub mod keys;

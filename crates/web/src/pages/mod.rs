@@ -10,6 +10,7 @@ mod auth;
 mod certificates;
 mod clinic;
 mod doses;
+mod extract;
 mod flagged;
 mod imports;
 mod jobs;
@@ -102,6 +103,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(reminders::ask).post(reminders::stop),
         )
         .route("/persons/{address}/reminders", post(reminders::change))
+        .route("/extract", get(extract::form).post(extract::run))
         .route("/payments", get(payments::list).post(payments::prepare))
         .route("/payments/{id}", get(payments::show))
         .route("/payments/{id}/approve", post(payments::approve))
@@ -168,6 +170,7 @@ async fn home(staff: Option<Staff>) -> Redirect {
         Some(s) if s.can(Permission::AuditRead) => Redirect::to("/audit"),
         Some(s) if s.can(Permission::ImportRun) => Redirect::to("/imports"),
         Some(s) if s.can(Permission::PaymentRun) => Redirect::to("/payments"),
+        Some(s) if s.can(Permission::ExportRun) => Redirect::to("/extract"),
         Some(_) => Redirect::to("/password"),
         None => Redirect::to(LOGIN_PATH),
     }
