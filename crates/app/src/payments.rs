@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
+use chrono::{Datelike, Weekday};
 use serde::Serialize;
 use serde_json::json;
 use sesshu_domain::access::Permission;
@@ -450,6 +451,16 @@ impl App {
             return Err(AppError::Field(
                 "transfer_date",
                 format!("振込指定日 {transfer_date} は過去の日付です"),
+            ));
+        }
+        // Banks transfer on business days; a weekend date would be refused at the bank (public
+        // holidays are the clerk's to check: they change by law).
+        if matches!(transfer_date.weekday(), Weekday::Sat | Weekday::Sun) {
+            return Err(AppError::Field(
+                "transfer_date",
+                format!(
+                    "振込指定日 {transfer_date} は土曜日か日曜日です: 銀行の営業日を指定してください"
+                ),
             ));
         }
         if self.store.payment_requester(tenant).await?.is_none() {

@@ -8,6 +8,8 @@
 mod common;
 
 use std::io::Cursor;
+
+use chrono::Datelike;
 use std::sync::Arc;
 
 use sesshu_app::doses::DoseChange;
@@ -178,8 +180,13 @@ async fn set_up_payments(w: &World) {
         .unwrap();
 }
 
+/// A weekday three weeks ahead (banks transfer on business days).
 fn transfer_day() -> CivilDate {
-    today_in_japan() + chrono::Days::new(20)
+    let mut d = today_in_japan() + chrono::Days::new(20);
+    while d.weekday().number_from_monday() > 5 {
+        d = d + chrono::Days::new(1);
+    }
+    d
 }
 
 #[tokio::test]
@@ -243,6 +250,17 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
             "{reasons:?}"
         );
         assert!(reasons.iter().any(|r| r.contains("要確認")), "{reasons:?}");
+
+        // A weekend transfer date is refused beside its field.
+        let mut saturday = transfer_day();
+        while saturday.weekday() != chrono::Weekday::Sat {
+            saturday = saturday + chrono::Days::new(1);
+        }
+        let weekend = w.app.prepare_payment_run(&p1, t, &month, saturday).await;
+        assert!(
+            matches!(&weekend, Err(AppError::Field("transfer_date", m)) if m.contains("土曜日")),
+            "{name}: {weekend:?}"
+        );
 
         // Nothing is left to pay for the month while the run stands.
         let again = w

@@ -866,7 +866,12 @@ async fn a_payment_run_is_approved_by_another_operator_and_differences_exit_3() 
                 "7654321",
             ],
         ));
-        let transfer = (sesshu_web::today_in_japan() + chrono::Days::new(10)).to_string();
+        // A weekday: banks transfer on business days.
+        let mut transfer = sesshu_web::today_in_japan() + chrono::Days::new(10);
+        while chrono::Datelike::weekday(&transfer).number_from_monday() > 5 {
+            transfer = transfer + chrono::Days::new(1);
+        }
+        let transfer = transfer.to_string();
         let prepared = ok(as_who(
             "alice",
             &[

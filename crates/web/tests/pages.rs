@@ -2840,7 +2840,12 @@ async fn the_payments_pages_prepare_approve_and_hand_out_the_banks_file() {
         );
 
         // A wrong month is shown beside its field, and nothing is prepared.
-        let transfer = (sesshu_web::today_in_japan() + chrono::Days::new(14)).to_string();
+        // A weekday: banks transfer on business days.
+        let mut transfer = sesshu_web::today_in_japan() + chrono::Days::new(14);
+        while chrono::Datelike::weekday(&transfer).number_from_monday() > 5 {
+            transfer = transfer + chrono::Days::new(1);
+        }
+        let transfer = transfer.to_string();
         let bad = format!("csrf={csrf1}&billing_month=2026-13&transfer_date={transfer}");
         let (status, _, html) = send(&s.app, "POST", "/payments", Some(&payer1), Some(&bad)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
