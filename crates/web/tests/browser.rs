@@ -859,3 +859,123 @@ async fn await_text_for(c: &Client, css: &str, needle: &str, seconds: u64) -> St
     }
     panic!("{css} never said {needle:?}: {last}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_prepares_a_payment_and_extracts_doses_in_the_browser() {
+    for db in sesshu_testkit::backends().await {
+        let site = site(&db.url).await;
+        let name = db.name;
+        let t = site.tenant;
+        common::account(
+            &site.store,
+            t,
+            "shiharai",
+            "role:payments",
+            Some("kanagawa77"),
+        )
+        .await;
+        common::account(
+            &site.store,
+            t,
+            "chushutsu",
+            "role:exporter",
+            Some("kanagawa77"),
+        )
+        .await;
+        // A deferral billed for November, its 予診のみ price, the clinic's and the city's accounts.
+        let ops = sesshu_app::App::with_keyring(
+            site.store.clone(),
+            Keyring::generate(),
+            Arc::new(sesshu_schedule::Engine::new(
+                sesshu_schedule::RuleBook::builtin().unwrap(),
+            )),
+        );
+        let me = sesshu_app::Actor::operator(Some(t));
+        let mut dose = sesshu_domain::dose::Dose::given("bcg", 1, sesshu_web::today_in_japan());
+        dose.judgement = sesshu_domain::dose::DoseJudgement::Deferred;
+        dose.institution_code = Some("1310000001".into());
+        dose.billing_month = Some(sesshu_domain::dose::BillingMonth::parse("202611").unwrap());
+        let change = sesshu_app::doses::DoseChange {
+            dose,
+            confirmed: true,
+        };
+        ops.add_dose(&me, t, site.child.address_number.as_str(), change)
+            .await
+            .unwrap();
+        let csv = |s: &str| std::io::Cursor::new(s.as_bytes().to_vec());
+        ops.import_prices(
+            &me,
+            t,
+            csv("ワクチン,回数,適用開始日,適用終了日,単価\nbcg,予診のみ,2015-04-01,,2750\n"),
+        )
+        .await
+        .unwrap();
+        ops.import_payment_institutions(&me, t, csv("医療機関コード,医療機関名,受取人名カナ,金融機関コード,金融機関名カナ,支店コード,支店名カナ,預金種目,口座番号\n1310000001,山田小児科,ヤマダショウニカ,0001,ミズホ,123,ホンテン,普通,1234567\n"))
+            .await
+            .unwrap();
+        let account = sesshu_formats::zengin::Account::new(
+            "0009",
+            "ミツイスミトモ",
+            "001",
+            "マチダ",
+            "1",
+            "1112223",
+        )
+        .unwrap();
+        ops.set_payment_requester(&me, t, "9876543210", "マチダシ", &account)
+            .await
+            .unwrap();
+
+        let downloads = tempfile::tempdir().unwrap();
+        let (c, _driver) = browser_with_downloads(Some(downloads.path())).await;
+        login(&c, &site, "shiharai", "kanagawa77", "").await;
+        await_element(&c, "#prepare").await;
+        assert_eq!(
+            path(&c).await,
+            "/payments",
+            "{name}: the payments clerk lands on 委託料"
+        );
+        site.shot(&c, name, "40-payments").await;
+        let mut transfer = sesshu_web::today_in_japan() + chrono::Days::new(14);
+        while chrono::Datelike::weekday(&transfer).number_from_monday() > 5 {
+            transfer = transfer + chrono::Days::new(1);
+        }
+        fill(&c, "billing_month", "202611").await;
+        // A date input takes the typed date in the browser's locale; set its value as ISO.
+        c.execute(
+            "document.getElementById('transfer_date').value = arguments[0];",
+            vec![serde_json::json!(transfer.to_string())],
+        )
+        .await
+        .unwrap();
+        click(&c, Locator::Id("prepare-run")).await;
+        let total = await_text(&c, "#total", "2,750").await;
+        assert!(total.contains("2,750 円"), "{name}: {total}");
+        assert!(
+            text_of(&c, "#statements").await.contains("予診のみ"),
+            "{name}"
+        );
+        assert!(text_of(&c, "#status").await.contains("承認待ち"), "{name}");
+        site.shot(&c, name, "41-payment-run").await;
+
+        // The exporter ticks a product and the columns, and gets the CSV.
+        c.delete_all_cookies().await.unwrap();
+        login(&c, &site, "chushutsu", "kanagawa77", "").await;
+        await_element(&c, "#extract").await;
+        assert_eq!(path(&c).await, "/extract", "{name}");
+        click(&c, Locator::Css("input[name='product'][value='bcg']")).await;
+        click(&c, Locator::Id("deferred-check")).await;
+        click(&c, Locator::Css("input[name='column'][value='lot']")).await;
+        site.shot(&c, name, "42-extract").await;
+        click(&c, Locator::Id("run-extract")).await;
+        let (_, bytes) = downloaded(downloads.path(), "extract.csv").await;
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with('\u{feff}'), "{name}");
+        assert!(
+            text.contains(site.child.address_number.as_str()),
+            "{name}: {text}"
+        );
+        assert!(text.contains("ロット番号"), "{name}: {text}");
+        assert!(!sesshu_testkit::leaks_my_number(&text), "{name}");
+    }
+}

@@ -2855,7 +2855,7 @@ async fn the_payments_pages_prepare_approve_and_hand_out_the_banks_file() {
         let good = format!("csrf={csrf1}&billing_month=202611&transfer_date={transfer}");
         let (status, _, html) = send(&s.app, "POST", "/payments", Some(&payer1), Some(&good)).await;
         assert_eq!(status, StatusCode::OK, "{name}: {html}");
-        assert!(html.contains("id=\"total\">3300 円"), "{name}");
+        assert!(html.contains("id=\"total\">3,300 円"), "{name}");
         let run = s.store.payment_runs(t).await.unwrap().remove(0);
         let page = format!("/payments/{}", run.run_id);
 

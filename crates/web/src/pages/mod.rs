@@ -525,4 +525,18 @@ pub(crate) mod filters {
     ) -> askama::Result<String> {
         Ok(sesshu_domain::japan_minutes(&stamp.to_string()))
     }
+
+    /// `{{ amount|yen }}`: 1234567 → 1,234,567.
+    #[askama::filter_fn]
+    pub fn yen(amount: &i64, _env: &dyn askama::Values) -> askama::Result<String> {
+        let digits = amount.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(d);
+        }
+        Ok(if *amount < 0 { format!("-{out}") } else { out })
+    }
 }

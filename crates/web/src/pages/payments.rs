@@ -15,6 +15,7 @@ use sesshu_domain::dose::BillingMonth;
 use sesshu_domain::parse_date;
 use sesshu_store::{PaymentInstitution, PaymentRun, PaymentStatus, Price};
 
+use super::doses::{ProductChoice, products};
 use super::notices::download;
 use super::{Chrome, PageError, Staff, filters, render};
 use crate::state::AppState;
@@ -53,6 +54,7 @@ impl PaymentsView {
 #[template(path = "payment_run.html")]
 struct RunView {
     chrome: Chrome,
+    products: Vec<ProductChoice>,
     run: PaymentRun,
     statements: Vec<Statement>,
     prepared: Option<PaymentPreparation>,
@@ -61,6 +63,16 @@ struct RunView {
     can_write: bool,
     notice: Option<String>,
     error: Option<String>,
+}
+
+impl RunView {
+    /// The product's name as the rules give it (the code when they do not).
+    fn product_name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.products
+            .iter()
+            .find(|p| p.code == code)
+            .map_or(code, |p| p.name.as_str())
+    }
 }
 
 async fn list_page(
@@ -158,6 +170,7 @@ async fn run_page(
         .await?;
     let view = RunView {
         chrome: staff.chrome(state, &format!("支払処理 {run_id}")).await,
+        products: products(state),
         can_approve: run.status == PaymentStatus::AwaitingApproval,
         can_cancel: matches!(
             run.status,
