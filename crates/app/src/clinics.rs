@@ -26,7 +26,51 @@ const VOID_TICKET: &str =
     "この接種券は再発行により無効です。新しい接種券か、宛名番号と生年月日で確認してください";
 const NOT_RESIDENT: &str =
     "この方は現在この市の住民として登録されていません。市の予防接種担当へお問い合わせください";
+const PAUSED: &str = "該当する方が見つからない確認が続いたため、この利用者の確認を一時停止しています。時間をおくか、市の予防接種担当へお問い合わせください";
 const NOT_FOUND: &str = "該当する方が見つかりません。番号と生年月日をお確かめのうえ、市の予防接種担当へお問い合わせください";
+
+/// Checks that found nobody, per account, over the last [`Misses::WINDOW`]: a clinic's account
+/// that keeps missing is guessing (birth dates for a 宛名番号, numbers for a birth date), and is
+/// paused until its misses age out. Kept in the process, like the login throttle.
+#[derive(Debug, Default)]
+pub struct Misses {
+    recent: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl Misses {
+    /// Misses an account may have in [`Misses::WINDOW`] before it is paused.
+    pub const LIMIT: usize = 10;
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    fn key(actor: &Actor) -> String {
+        format!(
+            "{}|{}",
+            actor.tenant.map(|t| t.as_string()).unwrap_or_default(),
+            actor.actor
+        )
+    }
+
+    fn paused(&self, actor: &Actor) -> bool {
+        let Ok(mut map) = self.recent.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let recent = map.entry(Self::key(actor)).or_default();
+        recent.retain(|t| now.duration_since(*t) < Self::WINDOW);
+        recent.len() >= Self::LIMIT
+    }
+
+    fn record(&self, actor: &Actor) {
+        if let Ok(mut map) = self.recent.lock() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.entry(Self::key(actor))
+                .or_default()
+                .push(std::time::Instant::now());
+        }
+    }
+}
 
 /// Whom the clinic asks about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +209,15 @@ impl App {
                 )
                 .await);
         };
+        if self.clinic_misses.paused(actor) {
+            return Err(self
+                .refuse_check(
+                    actor,
+                    json!({"institution": institution, "via": via, "reason": "paused after misses"}),
+                    AppError::Invalid(PAUSED.into()),
+                )
+                .await);
+        }
         let today = today_in_japan();
         let product = match question.product.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -179,7 +232,10 @@ impl App {
             }
             detail
         };
-        let not_found = || AppError::NotFound(NOT_FOUND.into());
+        let not_found = || {
+            self.clinic_misses.record(actor);
+            AppError::NotFound(NOT_FOUND.into())
+        };
         // Who: the ticket's person, or the person whose 宛名番号 and birth date both match.
         let (address_number, ticket, stated_birth) = match &question.key {
             ClinicKey::Ticket(text) => {

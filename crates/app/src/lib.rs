@@ -63,6 +63,8 @@ pub struct App {
     pub runner: Arc<str>,
     /// Fonts and templates, loaded once per municipality.
     printing: Arc<Mutex<HashMap<MunicipalityCode, Printing>>>,
+    /// Recent clinic checks that found nobody, per account (`clinics.rs`).
+    clinic_misses: Arc<clinics::Misses>,
 }
 
 impl std::fmt::Debug for App {
@@ -84,6 +86,7 @@ impl App {
             output_dir: PathBuf::from("sesshu-data/documents"),
             runner: actor::host_name().unwrap_or_else(|| "local".into()).into(),
             printing: Arc::default(),
+            clinic_misses: Arc::default(),
         }
     }
 

@@ -419,3 +419,48 @@ async fn a_ticket_is_read_by_its_number_line_and_a_reissued_one_is_void() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_clinic_account_guessing_birth_dates_is_paused() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let baby = &w.infants[2];
+        let guesser = Actor {
+            actor: "user:guesser".into(),
+            ..clinic("132098", Some(INSTITUTION))
+        };
+        // Ten wrong birth dates for one 宛名番号, each refused alike.
+        for d in 1..=sesshu_app::clinics::Misses::LIMIT as u64 {
+            let wrong = (baby.birth_date + chrono::Days::new(d)).to_string();
+            let r = w
+                .app
+                .clinic_check(&guesser, t, &by_person(baby, &wrong, None))
+                .await;
+            assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        }
+        // The right one is now refused too, and says why; another clinic's account is not held.
+        let right = baby.birth_date.to_string();
+        let r = w
+            .app
+            .clinic_check(&guesser, t, &by_person(baby, &right, None))
+            .await;
+        assert!(
+            matches!(&r, Err(AppError::Invalid(m)) if m.contains("一時停止")),
+            "{name}: {r:?}"
+        );
+        let other = clinic("132098", Some(INSTITUTION));
+        let r = w
+            .app
+            .clinic_check(&other, t, &by_person(baby, &right, None))
+            .await;
+        assert!(r.is_ok(), "{name}: {r:?}");
+        let paused = checks(&w.store, t).await;
+        assert!(
+            paused
+                .iter()
+                .any(|e| e.actor == "user:guesser" && e.detail.contains("paused after misses")),
+            "{name}"
+        );
+    }
+}
