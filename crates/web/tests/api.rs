@@ -426,9 +426,12 @@ fn routes(person: &str, dose_id: i64, baby: &sesshu_domain::Person, feed: &[u8])
 /// (person.write is the command line's and the pages' (guardians, 利用停止), certificate.issue
 /// the pages' and the command line's, both refused from the attacker's side in pages.rs and at
 /// the application layer. clinic.check is reached with a clinic's session only, never a token:
-/// its refusals are tested with sessions in `a_clinic_checks_before_the_dose_and_sees_nothing_else`.)
-const NOT_IN_API: [Permission; 6] = [
+/// its refusals are tested with sessions in `a_clinic_checks_before_the_dose_and_sees_nothing_else`.
+/// payment.run and export.run are the pages' and the command line's: refused from the attacker's
+/// side at the application layer (tests/payments.rs, tests/extraction.rs) and on the pages.)
+const NOT_IN_API: [Permission; 7] = [
     Permission::ClinicCheck,
+    Permission::PaymentRun,
     Permission::PersonWrite,
     Permission::CertificateIssue,
     Permission::ExportRun,
