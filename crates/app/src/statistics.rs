@@ -1,11 +1,17 @@
 //! Counts of residents and doses by product (stats.read), small cells suppressed: a
-//! municipality's own, or a prefecture's municipalities for its token. Never a person.
+//! municipality's own, or a prefecture's municipalities for its token. The annual table of
+//! routine doses by vaccine and 期/回 (地域保健・健康増進事業報告): exact for the office, hidden
+//! and rounded for a prefecture. Never a person.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::json;
 use sesshu_domain::access::Permission;
-use sesshu_domain::{CivilDate, MunicipalityCode};
+use sesshu_domain::{CivilDate, FiscalYear, MunicipalityCode};
 use sesshu_store::{MunicipalityStats, Outcome};
 
+use crate::spreadsheet::push_row;
 use crate::{Actor, App, AppError};
 
 impl App {
@@ -58,4 +64,180 @@ impl App {
         .await?;
         Ok(stats)
     }
+}
+
+/// A count as the caller may see it: exact for the municipality's own staff; for a
+/// prefecture, `None` below [`sesshu_store::SMALL_CELL`] and rounded otherwise.
+pub type Shown = Option<i64>;
+
+/// One line of the annual table: a product's 期/回, by sex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnnualLine {
+    pub product: String,
+    pub product_name: String,
+    /// 期/回 as the engine judged the dose (1期初回1回目, 2期, 追加 …).
+    pub stage: String,
+    pub male: Shown,
+    pub female: Shown,
+    pub total: Shown,
+}
+
+/// 地域保健・健康増進事業報告 style: 定期の予防接種 given in a fiscal year, by vaccine and 期/回.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnnualReport {
+    pub fiscal_year: i32,
+    pub from: CivilDate,
+    pub to: CivilDate,
+    /// Whether small counts are hidden and the rest rounded (a prefecture's view).
+    pub suppressed: bool,
+    pub lines: Vec<AnnualLine>,
+}
+
+impl App {
+    /// The municipality's own annual table (schedule.read): exact counts, never a person.
+    pub async fn annual_report(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        fiscal_year: i32,
+    ) -> Result<AnnualReport, AppError> {
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::ScheduleRead,
+            "stats.annual",
+            json!({"fiscal_year": fiscal_year}),
+        )
+        .await?;
+        let report = self
+            .annual_of(&tenant.as_string(), fiscal_year, false)
+            .await?;
+        self.record(
+            actor,
+            "stats.annual",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({"fiscal_year": fiscal_year}),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// A prefecture's annual table over its municipalities, for its own token only (stats.read):
+    /// small counts hidden, the rest rounded, so that no difference of two cells is exact.
+    pub async fn prefecture_annual_report(
+        &self,
+        actor: &Actor,
+        prefecture: &str,
+        fiscal_year: i32,
+    ) -> Result<AnnualReport, AppError> {
+        if actor.prefecture.as_deref() != Some(prefecture) {
+            return Err(AppError::NotFound(format!("都道府県 {prefecture}")));
+        }
+        if !actor.can(Permission::StatsRead) {
+            return Err(AppError::Forbidden(Permission::StatsRead));
+        }
+        let report = self.annual_of(prefecture, fiscal_year, true).await?;
+        self.record(
+            actor,
+            "stats.annual",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({"prefecture": prefecture, "fiscal_year": fiscal_year}),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    async fn annual_of(
+        &self,
+        prefix: &str,
+        fiscal_year: i32,
+        suppressed: bool,
+    ) -> Result<AnnualReport, AppError> {
+        let fy = FiscalYear(fiscal_year);
+        let (Some(from), Some(to)) = (fy.first_day(), fy.last_day()) else {
+            return Err(AppError::Field(
+                "fiscal_year",
+                format!("年度 {fiscal_year} は扱えません"),
+            ));
+        };
+        let counts = self.store.routine_stage_counts(prefix, from, to).await?;
+        // (product order in the rules, stage) → (male, female, all)
+        let rules = self.engine.rules();
+        let order = |code: &str| {
+            rules
+                .products
+                .iter()
+                .position(|p| p.code == code)
+                .unwrap_or(usize::MAX)
+        };
+        let mut sums: BTreeMap<(usize, String, String), (i64, i64, i64)> = BTreeMap::new();
+        for c in counts {
+            let e = sums
+                .entry((order(&c.product), c.product.clone(), c.stage.clone()))
+                .or_default();
+            match c.sex {
+                1 => e.0 += c.count,
+                2 => e.1 += c.count,
+                _ => {}
+            }
+            e.2 += c.count;
+        }
+        let show = |n: i64| {
+            if suppressed {
+                sesshu_store::published_cell(n)
+            } else {
+                Some(n)
+            }
+        };
+        let lines = sums
+            .into_iter()
+            .map(|((_, product, stage), (m, f, all))| AnnualLine {
+                product_name: rules
+                    .product(&product)
+                    .map_or_else(|| product.clone(), |p| p.name.clone()),
+                product,
+                stage,
+                male: show(m),
+                female: show(f),
+                total: show(all),
+            })
+            .collect();
+        Ok(AnnualReport {
+            fiscal_year,
+            from,
+            to,
+            suppressed,
+            lines,
+        })
+    }
+}
+
+/// The annual table as CSV (header, one row per line). A hidden count is `x`, as official
+/// statistics (e-Stat) mark 秘匿; `-` there means none, which a hidden count is not.
+pub fn annual_csv(report: &AnnualReport) -> String {
+    let mut out = String::new();
+    push_row(
+        &mut out,
+        &["年度", "ワクチン", "コード", "期・回", "男", "女", "計"],
+    );
+    let n = |v: Shown| v.map_or_else(|| "x".to_owned(), |v| v.to_string());
+    for l in &report.lines {
+        push_row(
+            &mut out,
+            &[
+                &report.fiscal_year.to_string(),
+                &l.product_name,
+                &l.product,
+                &l.stage,
+                &n(l.male),
+                &n(l.female),
+                &n(l.total),
+            ],
+        );
+    }
+    out
 }

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use sesshu_app::doses::DoseChange;
 use sesshu_app::extraction::{Column, CsvEncoding, ExtractionRequest};
 use sesshu_app::{App, AppError, today_in_japan};
@@ -28,14 +26,8 @@ struct World {
 /// Four children: two in 原町田一丁目 (one of them protected), one in 原町田二丁目, one in
 /// 金森; the first named like a formula and with a character Shift_JIS lacks.
 async fn world(url: &str) -> World {
-    let store = Store::connect(url).await.unwrap();
+    let (store, tenant) = common::machida_and_sapporo(url).await;
     let keyring = Keyring::generate();
-    let tenant = MunicipalityCode::parse("132098").unwrap();
-    store.create_municipality(tenant, "町田市").await.unwrap();
-    store
-        .create_municipality(MunicipalityCode::parse("011002").unwrap(), "札幌市")
-        .await
-        .unwrap();
     let mut people = sesshu_testkit::town(40, 21);
     let today = today_in_japan();
     let addresses = [
@@ -53,13 +45,7 @@ async fn world(url: &str) -> World {
     }
     people[0].name = PersonName::parse("=HYPERLINK(\"x\") 𠮷子").unwrap();
     common::import(&store, &keyring, tenant, &people).await;
-    let app = App::with_keyring(
-        store.clone(),
-        keyring,
-        Arc::new(sesshu_schedule::Engine::new(
-            sesshu_schedule::RuleBook::builtin().unwrap(),
-        )),
-    );
+    let app = common::app(&store, keyring);
     let w = World {
         app,
         store,

@@ -10,7 +10,6 @@ mod common;
 use std::io::Cursor;
 
 use chrono::Datelike;
-use std::sync::Arc;
 
 use sesshu_app::doses::DoseChange;
 use sesshu_app::{Actor, App, AppError, today_in_japan};
@@ -51,14 +50,8 @@ fn payer(login: &str) -> Actor {
 }
 
 async fn world(url: &str) -> World {
-    let store = Store::connect(url).await.unwrap();
+    let (store, tenant) = common::machida_and_sapporo(url).await;
     let keyring = Keyring::generate();
-    let tenant = MunicipalityCode::parse("132098").unwrap();
-    store.create_municipality(tenant, "町田市").await.unwrap();
-    store
-        .create_municipality(MunicipalityCode::parse("011002").unwrap(), "札幌市")
-        .await
-        .unwrap();
     let mut people = sesshu_testkit::town(40, 21);
     let today = today_in_japan();
     for p in people.iter_mut().take(3) {
@@ -69,13 +62,7 @@ async fn world(url: &str) -> World {
     }
     let babies = people[..3].to_vec();
     common::import(&store, &keyring, tenant, &people).await;
-    let app = App::with_keyring(
-        store.clone(),
-        keyring,
-        Arc::new(sesshu_schedule::Engine::new(
-            sesshu_schedule::RuleBook::builtin().unwrap(),
-        )),
-    );
+    let app = common::app(&store, keyring);
     World {
         app,
         store,

@@ -55,6 +55,9 @@ enum Command {
     /// 対象者抽出 and 勧奨: extract, plan, approve and issue notices, tickets and screening forms
     #[command(subcommand)]
     Notices(cmd::notices::NoticesCommand),
+    /// Aggregate tables (the annual report of routine doses), never a person
+    #[command(subcommand)]
+    Statistics(cmd::statistics::StatisticsCommand),
     /// Ad-hoc extraction (EUC): doses by conditions into a CSV, never with the My Number
     Extract(cmd::extract::ExtractArgs),
     /// Clinic payments (委託料): prices, accounts, a month's run, approval, the bank's file, claims
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Reminders(c) => cmd::reminders::run(&cli.global, c).await,
             Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
             Command::Extract(a) => cmd::extract::run(&cli.global, a).await,
+            Command::Statistics(c) => cmd::statistics::run(&cli.global, c).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,
             Command::Dose(c) => cmd::dose::run(&cli.global, c).await,
             Command::Schedule(c) => cmd::schedule::run(&cli.global, c).await,

@@ -116,6 +116,54 @@ impl Store {
     }
 }
 
+/// One cell of the annual table before any disclosure rule: routine doses given, by
+/// municipality, product, 期/回 as the engine judged it, and sex (1 男, 2 女).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageCount {
+    pub municipality_code: String,
+    pub product: String,
+    pub stage: String,
+    pub sex: i64,
+    pub count: i64,
+}
+
+impl Store {
+    /// Routine doses given from `from` to `to` (inclusive) in the municipalities whose code
+    /// starts with `prefix`, counted by product, stage and sex: the 地域保健・健康増進事業報告's
+    /// 定期の予防接種 table. Exact counts; the caller applies the disclosure rule it owes.
+    pub async fn routine_stage_counts(
+        &self,
+        prefix: &str,
+        from: CivilDate,
+        to: CivilDate,
+    ) -> Result<Vec<StageCount>, StoreError> {
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(StoreError::Invalid("集計の範囲が不正です".into()));
+        }
+        let upper = crate::sql::prefix_upper_bound(prefix).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT d.municipality_code, d.product, COALESCE(d.stage, '') AS stage, p.sex,              COUNT(*) AS n FROM dose d JOIN person p                ON p.municipality_code = d.municipality_code AND p.address_number = d.address_number              WHERE d.municipality_code >= $1 AND d.municipality_code < $2 AND d.deleted = 0              AND d.routine = 1 AND d.judgement = 'given' AND d.given_elsewhere = 0              AND d.given_on >= $3 AND d.given_on <= $4              GROUP BY d.municipality_code, d.product, COALESCE(d.stage, ''), p.sex",
+        )
+        .bind(prefix)
+        .bind(upper)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StageCount {
+                    municipality_code: r.try_get("municipality_code")?,
+                    product: r.try_get("product")?,
+                    stage: r.try_get("stage")?,
+                    sex: r.try_get("sex")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1464,6 +1464,42 @@ async fn a_prefecture_sees_only_aggregates_of_its_own_municipalities() {
                 .0,
             StatusCode::NOT_FOUND
         );
+
+        // The annual table: hidden and rounded for the prefecture, exact for the office, and
+        // nowhere for anyone else.
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/prefectures/13/statistics/annual",
+            Some(&tokyo),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["suppressed"], true, "{}", db.name);
+        assert!(!leaks_my_number(&body));
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/municipalities/132098/statistics/annual",
+            Some(&clerk),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["suppressed"],
+            false
+        );
+        for (uri, who) in [
+            ("/api/v1/prefectures/13/statistics/annual", &hokkaido),
+            ("/api/v1/prefectures/13/statistics/annual", &clerk),
+            ("/api/v1/municipalities/132098/statistics/annual", &tokyo),
+        ] {
+            assert_eq!(
+                get_as(&app, uri, Some(who)).await.0,
+                StatusCode::NOT_FOUND,
+                "{}: {uri}",
+                db.name
+            );
+        }
     }
 }
 

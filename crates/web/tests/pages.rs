@@ -3076,3 +3076,71 @@ async fn the_extraction_page_builds_conditions_and_hands_over_a_csv_without_my_n
         );
     }
 }
+
+#[tokio::test]
+async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        common::account(&s.store, t, "kansa", "role:auditor", None).await;
+        let ops = sesshu_app::Actor::operator(Some(t));
+        let today = sesshu_web::today_in_japan();
+        let mut given = 0;
+        for p in s
+            .people
+            .iter()
+            .filter(|p| p.status == sesshu_domain::ResidentStatus::Resident)
+        {
+            // BCG in the first year: routine.
+            let on = p.birth_date + chrono::Days::new(150);
+            if on > today || given == 3 {
+                continue;
+            }
+            let change = sesshu_app::doses::DoseChange {
+                dose: sesshu_domain::dose::Dose::given("bcg", 1, on),
+                confirmed: true,
+            };
+            let written = s
+                .ops
+                .add_dose(&ops, t, p.address_number.as_str(), change)
+                .await
+                .unwrap();
+            if matches!(written, sesshu_app::doses::Written::Recorded { ref judged, .. } if judged.routine == Some(true))
+            {
+                given += 1;
+                let fy = sesshu_domain::FiscalYear::of(on).0;
+                let (clerk, _) = session(&s.store, t, "clerk").await;
+                let (status, _, html) = send(
+                    &s.app,
+                    "GET",
+                    &format!("/statistics?fiscal_year={fy}"),
+                    Some(&clerk),
+                    None,
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{name}");
+                assert!(
+                    html.contains("id=\"annual\"") && html.contains("BCG"),
+                    "{name}"
+                );
+                let (status, _, csv) = send(
+                    &s.app,
+                    "GET",
+                    &format!("/statistics/annual.csv?fiscal_year={fy}"),
+                    Some(&clerk),
+                    None,
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{name}");
+                assert!(csv.contains("\"BCG\",\"bcg\""), "{name}: {csv}");
+            }
+        }
+        assert!(given > 0, "{name}: no routine BCG in the town");
+        let (auditor, _) = session(&s.store, t, "kansa").await;
+        for uri in ["/statistics", "/statistics/annual.csv"] {
+            let (status, _, _) = send(&s.app, "GET", uri, Some(&auditor), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {uri}");
+        }
+    }
+}

@@ -73,3 +73,26 @@ pub async fn entries(
         .await
         .unwrap()
 }
+
+/// A register with 町田市 (returned) and 札幌市, the other municipality every tenant test asks.
+pub async fn machida_and_sapporo(url: &str) -> (Store, MunicipalityCode) {
+    let store = Store::connect(url).await.unwrap();
+    let tenant = MunicipalityCode::parse("132098").unwrap();
+    store.create_municipality(tenant, "町田市").await.unwrap();
+    store
+        .create_municipality(MunicipalityCode::parse("011002").unwrap(), "札幌市")
+        .await
+        .unwrap();
+    (store, tenant)
+}
+
+/// The application over `store` with the built-in rules.
+pub fn app(store: &Store, keyring: Keyring) -> sesshu_app::App {
+    sesshu_app::App::with_keyring(
+        store.clone(),
+        keyring,
+        Arc::new(sesshu_schedule::Engine::new(
+            sesshu_schedule::RuleBook::builtin().unwrap(),
+        )),
+    )
+}

@@ -12,5 +12,6 @@ pub mod person;
 pub mod reminders;
 pub mod schedule;
 pub mod serve;
+pub mod statistics;
 pub mod token;
 pub mod user;

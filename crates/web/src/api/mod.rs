@@ -317,6 +317,14 @@ pub fn router(state: AppState) -> Router {
                     get(prefecture_statistics),
                 )
                 .route(
+                    "/api/v1/municipalities/{code}/statistics/annual",
+                    get(municipality_annual),
+                )
+                .route(
+                    "/api/v1/prefectures/{pref}/statistics/annual",
+                    get(prefecture_annual),
+                )
+                .route(
                     "/api/v1/session",
                     get(crate::session::whoami).delete(crate::session::logout),
                 )
@@ -588,6 +596,45 @@ async fn prefecture_statistics(
         .prefecture_statistics(&caller, &pref, from, to)
         .await?;
     Ok(Json(stats).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Year {
+    fiscal_year: Option<i32>,
+}
+
+fn fiscal_year(y: &Year) -> i32 {
+    y.fiscal_year
+        .unwrap_or(sesshu_domain::FiscalYear::of(today_in_japan()).0)
+}
+
+/// The municipality's annual table of routine doses by vaccine, 期/回 and sex (schedule.read).
+async fn municipality_annual(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    ApiQuery(y): ApiQuery<Year>,
+) -> Result<Response, ApiError> {
+    let report = state
+        .app
+        .annual_report(&caller, tenant(&code)?, fiscal_year(&y))
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+/// A prefecture's annual table over its municipalities: small counts `null`, the rest rounded
+/// (stats.read on the prefecture's own token).
+async fn prefecture_annual(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(pref): Path<String>,
+    ApiQuery(y): ApiQuery<Year>,
+) -> Result<Response, ApiError> {
+    let report = state
+        .app
+        .prefecture_annual_report(&caller, &pref, fiscal_year(&y))
+        .await?;
+    Ok(Json(report).into_response())
 }
 
 /// The periodic access review (user.admin).

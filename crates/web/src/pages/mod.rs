@@ -18,6 +18,7 @@ mod notices;
 mod payments;
 mod register;
 mod reminders;
+mod statistics;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -104,6 +105,11 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/persons/{address}/reminders", post(reminders::change))
         .route("/extract", get(extract::form).post(extract::run))
+        .route("/statistics", get(statistics::annual))
+        .route(
+            "/statistics/annual.csv",
+            get(statistics::annual_csv_download),
+        )
         .route("/payments", get(payments::list).post(payments::prepare))
         .route("/payments/{id}", get(payments::show))
         .route("/payments/{id}/approve", post(payments::approve))

@@ -1,0 +1,184 @@
+//! The annual table of routine doses by vaccine and 期/回 (issue 18, F9), on both backends:
+//! hand counts by sex for the office; hidden and rounded counts for a prefecture; flagged,
+//! deferred and elsewhere-given doses not counted; refusals for whoever may not read it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use sesshu_app::doses::DoseChange;
+use sesshu_app::statistics::annual_csv;
+use sesshu_app::{Actor, App, AppError, today_in_japan};
+use sesshu_crypto::Keyring;
+use sesshu_domain::access::expand;
+use sesshu_domain::dose::{Dose, DoseJudgement};
+use sesshu_domain::{FiscalYear, MunicipalityCode, Person, ResidentStatus, Sex};
+
+struct World {
+    app: App,
+    tenant: MunicipalityCode,
+    babies: Vec<Person>,
+}
+
+/// Seven babies of 100 days: each had 5種混合 1回目 at 65 days; two had B型肝炎 1回目; the first
+/// also a second 5種混合 a day later (要確認), a deferral and a dose given before moving in.
+async fn world(url: &str) -> World {
+    let (store, tenant) = common::machida_and_sapporo(url).await;
+    let keyring = Keyring::generate();
+    let mut people = sesshu_testkit::town(40, 21);
+    let today = today_in_japan();
+    for p in people.iter_mut().take(7) {
+        p.birth_date = today - chrono::Days::new(100);
+        p.status = ResidentStatus::Resident;
+    }
+    let babies = people[..7].to_vec();
+    common::import(&store, &keyring, tenant, &people).await;
+    let app = common::app(&store, keyring);
+    let w = World {
+        app,
+        tenant,
+        babies,
+    };
+    let clerk = common::actor("132098", "clerk", "role:clerk");
+    let give = |i: usize, product: &str, ordinal: u32, day: u64| {
+        let p = &w.babies[i];
+        (
+            p.address_number.to_string(),
+            Dose::given(product, ordinal, p.birth_date + chrono::Days::new(day)),
+        )
+    };
+    let mut doses: Vec<(String, Dose)> = (0..7).map(|i| give(i, "dpt_ipv_hib", 1, 65)).collect();
+    doses.push(give(0, "hepb", 1, 65));
+    doses.push(give(1, "hepb", 1, 65));
+    doses.push(give(0, "dpt_ipv_hib", 2, 66));
+    let (a, mut deferred) = give(2, "hepb", 1, 66);
+    deferred.judgement = DoseJudgement::Deferred;
+    doses.push((a, deferred));
+    let (a, mut elsewhere) = give(3, "hepb", 1, 60);
+    elsewhere.given_elsewhere = true;
+    doses.push((a, elsewhere));
+    for (a, dose) in doses {
+        w.app
+            .add_dose(
+                &clerk,
+                tenant,
+                &a,
+                DoseChange {
+                    dose,
+                    confirmed: true,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    w
+}
+
+fn prefecture(code: &str) -> Actor {
+    Actor {
+        tenant: None,
+        prefecture: Some(code.into()),
+        actor: format!("token:pref{code}"),
+        kind: "token",
+        permissions: expand("role:statistics").unwrap().into_iter().collect(),
+        source: "test".into(),
+        institution: None,
+    }
+}
+
+#[tokio::test]
+async fn the_annual_table_counts_routine_doses_by_stage_and_sex() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let fy = FiscalYear::of(w.babies[0].birth_date + chrono::Days::new(65)).0;
+        let clerk = common::actor("132098", "clerk", "role:clerk");
+        let r = w.app.annual_report(&clerk, t, fy).await.unwrap();
+        let males = |n: usize| w.babies[..n].iter().filter(|p| p.sex == Sex::Male).count() as i64;
+        type Line<'a> = (&'a str, &'a str, Option<i64>, Option<i64>, Option<i64>);
+        let lines: Vec<Line> = r
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.product.as_str(),
+                    l.stage.as_str(),
+                    l.male,
+                    l.female,
+                    l.total,
+                )
+            })
+            .collect();
+        // The rules list B型肝炎 before 5種混合.
+        assert_eq!(
+            lines,
+            vec![
+                ("hepb", "1回目", Some(males(2)), Some(2 - males(2)), Some(2)),
+                (
+                    "dpt_ipv_hib",
+                    "1期初回1回目",
+                    Some(males(7)),
+                    Some(7 - males(7)),
+                    Some(7)
+                ),
+            ],
+            "{name}"
+        );
+        assert!(!r.suppressed);
+        assert_eq!(r.lines[1].product_name, "5種混合(DPT-IPV-Hib)");
+        let csv = annual_csv(&r);
+        assert!(
+            csv.contains(&format!(
+                "\"{fy}\",\"5種混合(DPT-IPV-Hib)\",\"dpt_ipv_hib\",\"1期初回1回目\""
+            )),
+            "{csv}"
+        );
+        // Another year has nothing.
+        assert!(
+            w.app
+                .annual_report(&clerk, t, fy - 1)
+                .await
+                .unwrap()
+                .lines
+                .is_empty()
+        );
+
+        // A prefecture sees 7 as 5 and 2 as hidden.
+        let tokyo = prefecture("13");
+        let p = w
+            .app
+            .prefecture_annual_report(&tokyo, "13", fy)
+            .await
+            .unwrap();
+        assert!(p.suppressed, "{name}");
+        assert_eq!(
+            (p.lines[0].total, p.lines[1].total),
+            (None, Some(5)),
+            "{name}"
+        );
+        assert!(annual_csv(&p).contains("\"x\""), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_annual_table_is_refused_to_whoever_may_not_read_it() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let auditor = common::actor("132098", "auditor", "role:auditor");
+        let r = w.app.annual_report(&auditor, t, 2026).await;
+        assert!(matches!(r, Err(AppError::Forbidden(_))), "{name}: {r:?}");
+        let sapporo = common::actor("011002", "clerk", "role:clerk");
+        let r = w.app.annual_report(&sapporo, t, 2026).await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        // Hokkaido's token finds nothing in Tokyo; a municipality's staff is no prefecture.
+        let r = w
+            .app
+            .prefecture_annual_report(&prefecture("01"), "13", 2026)
+            .await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        let clerk = common::actor("132098", "clerk", "role:clerk");
+        let r = w.app.prefecture_annual_report(&clerk, "13", 2026).await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+    }
+}

@@ -1,0 +1,70 @@
+//! `sesshu statistics`: the office's aggregate tables, never a person.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sesshu_app::Actor;
+use sesshu_app::spreadsheet::{BOM, shift_jis};
+use sesshu_app::statistics::annual_csv;
+
+use crate::config::{Config, GlobalArgs, RulesArg};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StatisticsCommand {
+    /// Routine doses of a fiscal year by vaccine, 期/回 and sex (地域保健・健康増進事業報告)
+    Annual {
+        /// 年度 (2026 is April 2026 to March 2027) [default: the current one]
+        #[arg(long)]
+        fiscal_year: Option<i32>,
+        /// Also write it as CSV to this file
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// The CSV's encoding: utf8 (with BOM, for Excel) or sjis
+        #[arg(long, default_value = "utf8")]
+        encoding: String,
+    },
+}
+
+pub async fn run(global: &GlobalArgs, command: StatisticsCommand) -> Result<ExitCode> {
+    let config = Config::resolve(global)?;
+    let store = config.store().await?;
+    let tenant = config.tenant(&store).await?;
+    let app = config.app(store.clone(), &RulesArg::default())?;
+    let me = Actor::operator(Some(tenant));
+    let StatisticsCommand::Annual {
+        fiscal_year,
+        csv,
+        encoding,
+    } = command;
+    let year = fiscal_year.unwrap_or(sesshu_domain::FiscalYear::of(sesshu_app::today_in_japan()).0);
+    let done = app.annual_report(&me, tenant, year).await;
+    store.close().await;
+    let report = done?;
+    println!(
+        "{}年度 ({} 〜 {}) 定期の予防接種",
+        report.fiscal_year, report.from, report.to
+    );
+    for l in &report.lines {
+        let n = |v: Option<i64>| v.map_or_else(|| "x".to_owned(), |v| v.to_string());
+        println!(
+            "  {} {}: 男 {} 女 {} 計 {}",
+            l.product_name,
+            l.stage,
+            n(l.male),
+            n(l.female),
+            n(l.total)
+        );
+    }
+    if let Some(path) = csv {
+        let text = annual_csv(&report);
+        let bytes = match encoding.as_str() {
+            "utf8" => format!("{BOM}{text}").into_bytes(),
+            "sjis" => shift_jis(&text).0,
+            other => anyhow::bail!("--encoding は utf8 か sjis です (「{other}」)"),
+        };
+        std::fs::write(&path, bytes)?;
+        println!("{} に書きました", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
