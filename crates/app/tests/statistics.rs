@@ -6,6 +6,7 @@
 
 mod common;
 
+use chrono::Datelike;
 use sesshu_app::doses::DoseChange;
 use sesshu_app::statistics::annual_csv;
 use sesshu_app::{Actor, App, AppError, today_in_japan};
@@ -17,6 +18,7 @@ use sesshu_domain::{FiscalYear, MunicipalityCode, Person, ResidentStatus, Sex};
 struct World {
     app: App,
     tenant: MunicipalityCode,
+    people: Vec<Person>,
     babies: Vec<Person>,
 }
 
@@ -37,6 +39,7 @@ async fn world(url: &str) -> World {
     let w = World {
         app,
         tenant,
+        people,
         babies,
     };
     let clerk = common::actor("132098", "clerk", "role:clerk");
@@ -180,5 +183,81 @@ async fn the_annual_table_is_refused_to_whoever_may_not_read_it() {
         let clerk = common::actor("132098", "clerk", "role:clerk");
         let r = w.app.prefecture_annual_report(&clerk, "13", 2026).await;
         assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn coverage_by_birth_cohort_counts_persons_with_the_dose() {
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let clerk = common::actor("132098", "clerk", "role:clerk");
+        let born = w.babies[0].birth_date;
+        let month = born.format("%Y-%m").to_string();
+        let cohort = w
+            .people
+            .iter()
+            .filter(|p| {
+                p.status == ResidentStatus::Resident
+                    && p.birth_date.format("%Y-%m").to_string() == month
+            })
+            .count() as i64;
+        let first = born.with_day(1).unwrap();
+        let last = (first + chrono::Months::new(1)) - chrono::Days::new(1);
+        // B型肝炎 1回目: two given here and one before moving in; the deferral is not a dose.
+        let c = w
+            .app
+            .coverage_by_cohort(&clerk, t, "hepb", 1, first, last)
+            .await
+            .unwrap();
+        assert_eq!(c.cohorts.len(), 1, "{name}");
+        let k = &c.cohorts[0];
+        assert_eq!(
+            (k.cohort.as_str(), k.persons, k.vaccinated),
+            (month.as_str(), cohort, 3),
+            "{name}"
+        );
+        let expect = (3.0 * 1000.0 / cohort as f64).round() / 10.0;
+        assert_eq!(k.percent, Some(expect), "{name}");
+        // Hib 1回目 counts the 5種混合 doses.
+        let hib = w
+            .app
+            .coverage_by_cohort(&clerk, t, "hib", 1, first, last)
+            .await
+            .unwrap();
+        assert_eq!(hib.cohorts[0].vaccinated, 7, "{name}");
+        let svg = sesshu_app::statistics::coverage_svg(&hib);
+        assert!(
+            svg.starts_with("<svg") && svg.contains(&format!("{month} 生まれ: 7 / {cohort} 人")),
+            "{name}: {svg}"
+        );
+        assert!(
+            sesshu_app::statistics::coverage_csv(&hib)
+                .contains(&format!("\"{month}\",\"{cohort}\",\"7\""))
+        );
+
+        let r = w
+            .app
+            .coverage_by_cohort(&clerk, t, "nope", 0, last, first)
+            .await;
+        let Err(AppError::Fields(f)) = r else {
+            panic!("{name}: {r:?}")
+        };
+        assert_eq!(
+            f.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            vec!["series", "dose", "born_to"]
+        );
+        let auditor = common::actor("132098", "auditor", "role:auditor");
+        let r = w
+            .app
+            .coverage_by_cohort(&auditor, t, "hib", 1, first, last)
+            .await;
+        assert!(matches!(r, Err(AppError::Forbidden(_))), "{name}");
+        let sapporo = common::actor("011002", "clerk", "role:clerk");
+        let r = w
+            .app
+            .coverage_by_cohort(&sapporo, t, "hib", 1, first, last)
+            .await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}");
     }
 }

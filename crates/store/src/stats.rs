@@ -164,6 +164,59 @@ impl Store {
     }
 }
 
+/// One birth cohort (a month of births): its residents, and how many of them have the dose.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CohortCount {
+    /// `YYYY-MM`.
+    pub cohort: String,
+    pub persons: i64,
+    pub vaccinated: i64,
+}
+
+impl Store {
+    /// For residents born from `born_from` to `born_to`, by month of birth: how many there are,
+    /// and how many have a dose given (here or before moving in) of one of `products` with the
+    /// form ordinal `ordinal`. The numerator and denominator of coverage (接種率).
+    pub async fn cohort_coverage(
+        &self,
+        tenant: sesshu_domain::MunicipalityCode,
+        products: &[String],
+        ordinal: u32,
+        born_from: CivilDate,
+        born_to: CivilDate,
+    ) -> Result<Vec<CohortCount>, StoreError> {
+        if products.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Placeholders in the order they appear in the text (SQLite's `?` binds by position).
+        let mut p = crate::sql::Params::new(self.backend());
+        let list = p.list(products.len());
+        let (code, from, to) = (p.next(), p.next(), p.next());
+        // The ordinal is an integer written in place: a text bind would not compare with it.
+        let sql = format!(
+            "SELECT substr(p.birth_date, 1, 7) AS cohort, COUNT(*) AS persons,              SUM(CASE WHEN EXISTS (SELECT 1 FROM dose d WHERE d.municipality_code = p.municipality_code                AND d.address_number = p.address_number AND d.deleted = 0 AND d.judgement = 'given'                AND d.ordinal = {ordinal} AND d.product IN ({list})) THEN 1 ELSE 0 END) AS vaccinated              FROM person p WHERE p.municipality_code = {code} AND p.resident_status = 1              AND p.birth_date >= {from} AND p.birth_date <= {to}              GROUP BY substr(p.birth_date, 1, 7) ORDER BY cohort"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for product in products {
+            q = q.bind(product.as_str());
+        }
+        let q = q
+            .bind(tenant.as_string())
+            .bind(born_from.to_string())
+            .bind(born_to.to_string());
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CohortCount {
+                    cohort: r.try_get("cohort")?,
+                    persons: r.try_get("persons")?,
+                    vaccinated: r.try_get("vaccinated")?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

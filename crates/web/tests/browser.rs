@@ -977,5 +977,16 @@ async fn the_office_prepares_a_payment_and_extracts_doses_in_the_browser() {
         );
         assert!(text.contains("ロット番号"), "{name}: {text}");
         assert!(!sesshu_testkit::leaks_my_number(&text), "{name}");
+
+        // The exporter reads the 集計 page: the annual table and the coverage chart.
+        c.goto(&format!("{}/statistics", site.base)).await.unwrap();
+        await_element(&c, "#coverage-chart svg").await;
+        c.execute(
+            "document.getElementById('coverage-chart').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+        site.shot(&c, name, "43-statistics").await;
     }
 }

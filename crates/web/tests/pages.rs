@@ -3137,6 +3137,35 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
             }
         }
         assert!(given > 0, "{name}: no routine BCG in the town");
+        // Coverage by birth cohort, drawn on the server; a wrong month is shown beside its field.
+        let (clerk, _) = session(&s.store, t, "clerk").await;
+        let (status, _, html) = send(
+            &s.app,
+            "GET",
+            "/statistics?series=bcg&dose=1&born_from=1900-01&born_to=2099-12",
+            Some(&clerk),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            html.contains("<figure id=\"coverage-chart\"><svg"),
+            "{name}"
+        );
+        assert!(
+            !html.contains("&lt;svg"),
+            "{name}: the chart is markup, not text"
+        );
+        let (status, _, html) = send(
+            &s.app,
+            "GET",
+            "/statistics?series=bcg&dose=1&born_from=2025-13&born_to=2026-03",
+            Some(&clerk),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-born_from\""), "{name}");
         let (auditor, _) = session(&s.store, t, "kansa").await;
         for uri in ["/statistics", "/statistics/annual.csv"] {
             let (status, _, _) = send(&s.app, "GET", uri, Some(&auditor), None).await;

@@ -216,7 +216,7 @@ impl PlanPage {
     }
 }
 
-fn series_choices(state: &AppState) -> Vec<(String, String)> {
+pub(crate) fn series_choices(state: &AppState) -> Vec<(String, String)> {
     state
         .app
         .engine

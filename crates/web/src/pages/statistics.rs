@@ -3,14 +3,17 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::Datelike;
 use serde::Deserialize;
+use sesshu_app::AppError;
 use sesshu_app::spreadsheet::{BOM, shift_jis};
-use sesshu_app::statistics::{AnnualReport, annual_csv};
-use sesshu_domain::FiscalYear;
+use sesshu_app::statistics::{AnnualReport, Coverage, annual_csv, coverage_svg};
+use sesshu_domain::{CivilDate, FiscalYear};
 
-use super::notices::download;
-use super::{Chrome, PageError, Staff, render};
+use super::notices::{download, series_choices};
+use super::{Chrome, FieldErrors, PageError, Staff, render};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -18,6 +21,80 @@ pub(crate) struct YearQuery {
     fiscal_year: Option<i32>,
     #[serde(default)]
     encoding: String,
+    /// Coverage: the series, its dose, and the months of birth (`YYYY-MM`).
+    #[serde(default)]
+    series: String,
+    #[serde(default)]
+    dose: String,
+    #[serde(default)]
+    born_from: String,
+    #[serde(default)]
+    born_to: String,
+}
+
+/// Each wrong field with its message.
+type FieldMessages = Vec<(&'static str, String)>;
+
+/// The coverage asked for: a series' dose over months of birth, by default Hib's first dose for
+/// the 24 months of births before this one.
+struct CoverageAsk {
+    series: String,
+    dose: String,
+    born_from: String,
+    born_to: String,
+}
+
+impl CoverageAsk {
+    fn of(q: &YearQuery) -> Self {
+        let today = crate::today_in_japan();
+        let this_month = today.with_day(1).unwrap_or(today);
+        let or = |v: &str, d: String| {
+            if v.trim().is_empty() {
+                d
+            } else {
+                v.trim().to_owned()
+            }
+        };
+        Self {
+            series: or(&q.series, "hib".into()),
+            dose: or(&q.dose, "1".into()),
+            born_from: or(
+                &q.born_from,
+                (this_month - chrono::Months::new(24))
+                    .format("%Y-%m")
+                    .to_string(),
+            ),
+            born_to: or(
+                &q.born_to,
+                (this_month - chrono::Months::new(1))
+                    .format("%Y-%m")
+                    .to_string(),
+            ),
+        }
+    }
+
+    /// The first day of the first month and the last day of the last, or the fields' errors.
+    fn range(&self) -> Result<(u32, CivilDate, CivilDate), FieldMessages> {
+        let month = |k: &'static str, v: &str| {
+            CivilDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d")
+                .map_err(|_| (k, format!("生まれ月は 2025-04 の形で入力してください: {v}")))
+        };
+        let dose = self
+            .dose
+            .parse::<u32>()
+            .map_err(|_| ("dose", "回は数字で入力してください".to_owned()));
+        match (
+            dose,
+            month("born_from", &self.born_from),
+            month("born_to", &self.born_to),
+        ) {
+            (Ok(d), Ok(f), Ok(t)) => {
+                let last = (t + chrono::Months::new(1)) - chrono::Days::new(1);
+                Ok((d, f, last))
+            }
+            (d, f, t) => Err([d.err(), f.err(), t.err()].into_iter().flatten().collect()),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -26,6 +103,11 @@ struct StatisticsView {
     chrome: Chrome,
     report: AnnualReport,
     years: Vec<i32>,
+    ask: CoverageAsk,
+    series: Vec<(String, String)>,
+    coverage: Option<Coverage>,
+    chart: String,
+    errors: FieldErrors,
 }
 
 impl StatisticsView {
@@ -52,12 +134,35 @@ pub(crate) async fn annual(
 ) -> Result<Response, PageError> {
     let report = report(&state, &staff, &q).await?;
     let now = FiscalYear::of(crate::today_in_japan()).0;
+    let ask = CoverageAsk::of(&q);
+    let (coverage, errors) = match ask.range() {
+        Ok((dose, from, to)) => match state
+            .app
+            .coverage_by_cohort(&staff.caller, staff.tenant, &ask.series, dose, from, to)
+            .await
+        {
+            Ok(c) => (Some(c), Vec::new()),
+            Err(AppError::Fields(f)) => (None, f),
+            Err(e) => return Err(e.into()),
+        },
+        Err(f) => (None, f),
+    };
     let view = StatisticsView {
         chrome: staff.chrome(&state, "集計").await,
         years: (now - 9..=now).rev().collect(),
         report,
+        series: series_choices(&state),
+        chart: coverage.as_ref().map(coverage_svg).unwrap_or_default(),
+        coverage,
+        ask,
+        errors: FieldErrors::new(errors.into_iter().collect()),
     };
-    Ok(render(&view).into_response())
+    let status = if view.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((status, render(&view)).into_response())
 }
 
 pub(crate) async fn annual_csv_download(
