@@ -66,6 +66,14 @@ impl App {
     }
 }
 
+/// The first and last day of a fiscal year, or the field's error.
+fn fiscal_year_days(fiscal_year: i32) -> Result<(CivilDate, CivilDate), AppError> {
+    let fy = FiscalYear(fiscal_year);
+    fy.first_day()
+        .zip(fy.last_day())
+        .ok_or_else(|| AppError::Field("fiscal_year", format!("年度 {fiscal_year} は扱えません")))
+}
+
 /// A count as the caller may see it: exact for the municipality's own staff; for a
 /// prefecture, `None` below [`sesshu_store::SMALL_CELL`] and rounded otherwise.
 pub type Shown = Option<i64>;
@@ -157,13 +165,7 @@ impl App {
         fiscal_year: i32,
         suppressed: bool,
     ) -> Result<AnnualReport, AppError> {
-        let fy = FiscalYear(fiscal_year);
-        let (Some(from), Some(to)) = (fy.first_day(), fy.last_day()) else {
-            return Err(AppError::Field(
-                "fiscal_year",
-                format!("年度 {fiscal_year} は扱えません"),
-            ));
-        };
+        let (from, to) = fiscal_year_days(fiscal_year)?;
         let counts = self.store.routine_stage_counts(prefix, from, to).await?;
         // (product order in the rules, stage) → (male, female, all)
         let rules = self.engine.rules();
@@ -416,4 +418,154 @@ pub fn coverage_csv(c: &Coverage) -> String {
         );
     }
     out
+}
+
+/// Age bands of the breakdown by age: (from, to) in whole years at the dose, inclusive.
+pub const AGE_BANDS: [(u32, u32); 19] = [
+    (0, 0),
+    (1, 1),
+    (2, 2),
+    (3, 3),
+    (4, 4),
+    (5, 6),
+    (7, 9),
+    (10, 12),
+    (13, 15),
+    (16, 19),
+    (20, 59),
+    (60, 64),
+    (65, 69),
+    (70, 74),
+    (75, 79),
+    (80, 84),
+    (85, 89),
+    (90, 99),
+    (100, u32::MAX),
+];
+
+/// Doses of a series in a fiscal year, counted by one dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Breakdown {
+    pub series: String,
+    pub series_name: String,
+    pub dose: Option<u32>,
+    pub fiscal_year: i32,
+    pub by: sesshu_store::Dimension,
+    /// (label, count), in the dimension's order.
+    pub rows: Vec<(String, i64)>,
+    pub total: i64,
+}
+
+fn age_band(age: u32) -> String {
+    AGE_BANDS
+        .iter()
+        .find(|(from, to)| (*from..=*to).contains(&age))
+        .map_or_else(String::new, |(from, to)| match (from, to) {
+            (f, t) if f == t => format!("{f}歳"),
+            (f, &u32::MAX) => format!("{f}歳以上"),
+            (f, t) => format!("{f}〜{t}歳"),
+        })
+}
+
+impl App {
+    /// The doses of a series (dose `dose`, or every dose) given in a fiscal year, counted by
+    /// month, sex, age band or 町丁目 (schedule.read). Never a person; a protected person's
+    /// address is not read (their doses count under 不明・非表示).
+    pub async fn dose_breakdown(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        series: &str,
+        dose: Option<u32>,
+        fiscal_year: i32,
+        by: sesshu_store::Dimension,
+    ) -> Result<Breakdown, AppError> {
+        use sesshu_store::Dimension;
+        let asked = json!({"series": series, "dose": dose, "fiscal_year": fiscal_year, "by": by});
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::ScheduleRead,
+            "stats.breakdown",
+            asked.clone(),
+        )
+        .await?;
+        let rules = self.engine.rules();
+        let rule = rules.series(series).ok_or_else(|| {
+            AppError::Field(
+                "series",
+                format!("予防接種「{series}」は登録されていません"),
+            )
+        })?;
+        let (from, to) = fiscal_year_days(fiscal_year)?;
+        // One dose of the series, or every dose of it: series sharing a product across periods
+        // (MR 1期/2期, JE) are told apart by the form ordinal.
+        let ordinals = match dose {
+            Some(d) => {
+                let o = rule.ordinals.map_or(d, |[first, _]| first + d - 1);
+                Some([o, o])
+            }
+            None => rule.ordinals,
+        };
+        let raw = self
+            .store
+            .dose_breakdown(tenant, &rule.counts, ordinals, from, to, by)
+            .await?;
+        let unknown = "(不明・非表示)".to_owned();
+        let rows: Vec<(String, i64)> =
+            match by {
+                Dimension::Month => raw,
+                Dimension::Sex => raw
+                    .into_iter()
+                    .map(|(k, n)| {
+                        let label = match k.as_str() {
+                            "1" => "男".to_owned(),
+                            "2" => "女".to_owned(),
+                            _ => unknown.clone(),
+                        };
+                        (label, n)
+                    })
+                    .collect(),
+                Dimension::Age => {
+                    let mut bands: BTreeMap<usize, i64> = BTreeMap::new();
+                    let mut odd = 0;
+                    for (k, n) in raw {
+                        match k.trim().parse::<u32>().ok().and_then(|a| {
+                            AGE_BANDS.iter().position(|(f, t)| (*f..=*t).contains(&a))
+                        }) {
+                            Some(i) => *bands.entry(i).or_default() += n,
+                            None => odd += n,
+                        }
+                    }
+                    let mut rows: Vec<(String, i64)> = bands
+                        .into_iter()
+                        .map(|(i, n)| (age_band(AGE_BANDS[i].0), n))
+                        .collect();
+                    if odd > 0 {
+                        rows.push((unknown.clone(), odd));
+                    }
+                    rows
+                }
+                Dimension::Address => {
+                    let mut districts: BTreeMap<String, i64> = BTreeMap::new();
+                    for (address, n) in raw {
+                        let d = sesshu_domain::district::of_address(&address)
+                            .unwrap_or_else(|| unknown.clone());
+                        *districts.entry(d).or_default() += n;
+                    }
+                    districts.into_iter().collect()
+                }
+            };
+        self.record(actor, "stats.breakdown", Outcome::Ok, vec![], vec![], asked)
+            .await?;
+        Ok(Breakdown {
+            series: rule.key.clone(),
+            series_name: rule.name.clone(),
+            dose,
+            fiscal_year,
+            by,
+            total: rows.iter().map(|(_, n)| n).sum(),
+            rows,
+        })
+    }
 }

@@ -261,3 +261,80 @@ async fn coverage_by_birth_cohort_counts_persons_with_the_dose() {
         assert!(matches!(r, Err(AppError::NotFound(_))), "{name}");
     }
 }
+
+#[tokio::test]
+async fn doses_are_broken_down_by_month_sex_age_and_district() {
+    use sesshu_store::Dimension;
+    for db in sesshu_testkit::backends().await {
+        let w = world(&db.url).await;
+        let (t, name) = (w.tenant, db.name);
+        let clerk = common::actor("132098", "clerk", "role:clerk");
+        let on = w.babies[0].birth_date + chrono::Days::new(65);
+        let fy = FiscalYear::of(on).0;
+        let go = |by| {
+            let (app, clerk) = (&w.app, &clerk);
+            async move {
+                app.dose_breakdown(clerk, t, "hib", Some(1), fy, by)
+                    .await
+                    .unwrap()
+            }
+        };
+        let month = go(Dimension::Month).await;
+        assert_eq!(
+            month.rows,
+            vec![(on.format("%Y-%m").to_string(), 7)],
+            "{name}"
+        );
+        let males = w.babies.iter().filter(|p| p.sex == Sex::Male).count() as i64;
+        let sex = go(Dimension::Sex).await;
+        let expected: Vec<(String, i64)> = [("男", males), ("女", 7 - males)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        assert_eq!(sex.rows, expected, "{name}");
+        assert_eq!(
+            go(Dimension::Age).await.rows,
+            vec![("0歳".to_owned(), 7)],
+            "{name}"
+        );
+        let mut districts: std::collections::BTreeMap<String, i64> = Default::default();
+        for p in &w.babies {
+            let d = if p.protected {
+                None
+            } else {
+                p.address
+                    .as_deref()
+                    .and_then(sesshu_domain::district::of_address)
+            };
+            *districts
+                .entry(d.unwrap_or_else(|| "(不明・非表示)".into()))
+                .or_default() += 1;
+        }
+        let by_district = go(Dimension::Address).await;
+        assert_eq!(
+            by_district.rows,
+            districts.into_iter().collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert_eq!(by_district.total, 7);
+        // Every dose of the series: the 要確認 second dose too.
+        let all = w
+            .app
+            .dose_breakdown(&clerk, t, "hib", None, fy, Dimension::Month)
+            .await
+            .unwrap();
+        assert_eq!(all.total, 8, "{name}");
+        let auditor = common::actor("132098", "auditor", "role:auditor");
+        let r = w
+            .app
+            .dose_breakdown(&auditor, t, "hib", None, fy, Dimension::Sex)
+            .await;
+        assert!(matches!(r, Err(AppError::Forbidden(_))), "{name}");
+        let r = w
+            .app
+            .dose_breakdown(&clerk, t, "nope", None, fy, Dimension::Sex)
+            .await;
+        assert!(matches!(r, Err(AppError::Field("series", _))), "{name}");
+    }
+}

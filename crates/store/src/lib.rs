@@ -77,7 +77,9 @@ pub use reminders::{MailAttempt, MailStatus, Reminded, Subscription};
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };
-pub use stats::{CohortCount, MunicipalityStats, SMALL_CELL, StageCount, cell as published_cell};
+pub use stats::{
+    CohortCount, Dimension, MunicipalityStats, SMALL_CELL, StageCount, cell as published_cell,
+};
 pub use suspension::{Lifted, UseSuspension};
 pub use tokens::{ApiToken, TokenCaller, TokenScope, parse_prefecture};
 

@@ -3087,6 +3087,7 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
         let ops = sesshu_app::Actor::operator(Some(t));
         let today = sesshu_web::today_in_japan();
         let mut given = 0;
+        let mut last_fy = 0;
         for p in s
             .people
             .iter()
@@ -3110,6 +3111,7 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
             {
                 given += 1;
                 let fy = sesshu_domain::FiscalYear::of(on).0;
+                last_fy = fy;
                 let (clerk, _) = session(&s.store, t, "clerk").await;
                 let (status, _, html) = send(
                     &s.app,
@@ -3166,6 +3168,20 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert!(html.contains("id=\"err-born_from\""), "{name}");
+        // The breakdown of the year's BCG doses by 町丁目.
+        let (status, _, html) = send(
+            &s.app,
+            "GET",
+            &format!("/statistics?series=bcg&fiscal_year={last_fy}&by=district"),
+            Some(&clerk),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            html.contains("id=\"breakdown\"") && html.contains("丁目"),
+            "{name}"
+        );
         let (auditor, _) = session(&s.store, t, "kansa").await;
         for uri in ["/statistics", "/statistics/annual.csv"] {
             let (status, _, _) = send(&s.app, "GET", uri, Some(&auditor), None).await;

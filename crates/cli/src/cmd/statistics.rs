@@ -7,6 +7,7 @@ use anyhow::Result;
 use sesshu_app::Actor;
 use sesshu_app::spreadsheet::{BOM, shift_jis};
 use sesshu_app::statistics::annual_csv;
+use sesshu_store::Dimension;
 
 use crate::config::{Config, GlobalArgs, RulesArg};
 
@@ -24,6 +25,21 @@ pub enum StatisticsCommand {
         #[arg(long, default_value = "utf8")]
         encoding: String,
     },
+    /// A series' doses of a fiscal year counted by month, sex, age band or 町丁目
+    Breakdown {
+        /// The series key (hib, mr1, hepb …; `sesshu schedule rules` lists them)
+        #[arg(long)]
+        series: String,
+        /// Only this dose of the series [default: every dose]
+        #[arg(long)]
+        dose: Option<u32>,
+        /// 年度 [default: the current one]
+        #[arg(long)]
+        fiscal_year: Option<i32>,
+        /// month, sex, age or district
+        #[arg(long, default_value = "month")]
+        by: String,
+    },
 }
 
 pub async fn run(global: &GlobalArgs, command: StatisticsCommand) -> Result<ExitCode> {
@@ -32,12 +48,48 @@ pub async fn run(global: &GlobalArgs, command: StatisticsCommand) -> Result<Exit
     let tenant = config.tenant(&store).await?;
     let app = config.app(store.clone(), &RulesArg::default())?;
     let me = Actor::operator(Some(tenant));
-    let StatisticsCommand::Annual {
-        fiscal_year,
-        csv,
-        encoding,
-    } = command;
-    let year = fiscal_year.unwrap_or(sesshu_domain::FiscalYear::of(sesshu_app::today_in_japan()).0);
+    let this_year = sesshu_domain::FiscalYear::of(sesshu_app::today_in_japan()).0;
+    let (fiscal_year, csv, encoding) = match command {
+        StatisticsCommand::Annual {
+            fiscal_year,
+            csv,
+            encoding,
+        } => (fiscal_year, csv, encoding),
+        StatisticsCommand::Breakdown {
+            series,
+            dose,
+            fiscal_year,
+            by,
+        } => {
+            let by = match by.as_str() {
+                "month" => Dimension::Month,
+                "sex" => Dimension::Sex,
+                "age" => Dimension::Age,
+                "district" => Dimension::Address,
+                other => {
+                    anyhow::bail!("--by は month, sex, age, district のいずれかです (「{other}」)")
+                }
+            };
+            let year = fiscal_year.unwrap_or(this_year);
+            let done = app
+                .dose_breakdown(&me, tenant, &series, dose, year, by)
+                .await;
+            store.close().await;
+            let b = done?;
+            println!(
+                "{}年度 {}{}: 計 {} 件",
+                b.fiscal_year,
+                b.series_name,
+                b.dose.map_or_else(String::new, |d| format!(" 第{d}回")),
+                b.total
+            );
+            for (label, n) in &b.rows {
+                println!("  {label}: {n}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let year = fiscal_year.unwrap_or(this_year);
     let done = app.annual_report(&me, tenant, year).await;
     store.close().await;
     let report = done?;

@@ -9,8 +9,9 @@ use chrono::Datelike;
 use serde::Deserialize;
 use sesshu_app::AppError;
 use sesshu_app::spreadsheet::{BOM, shift_jis};
-use sesshu_app::statistics::{AnnualReport, Coverage, annual_csv, coverage_svg};
+use sesshu_app::statistics::{AnnualReport, Breakdown, Coverage, annual_csv, coverage_svg};
 use sesshu_domain::{CivilDate, FiscalYear};
+use sesshu_store::Dimension;
 
 use super::notices::{download, series_choices};
 use super::{Chrome, FieldErrors, PageError, Staff, render};
@@ -30,6 +31,11 @@ pub(crate) struct YearQuery {
     born_from: String,
     #[serde(default)]
     born_to: String,
+    /// Breakdown: month, sex, age or address (町丁目).
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    breakdown_dose: String,
 }
 
 /// Each wrong field with its message.
@@ -108,6 +114,9 @@ struct StatisticsView {
     coverage: Option<Coverage>,
     chart: String,
     errors: FieldErrors,
+    by: &'static str,
+    breakdown_dose: String,
+    breakdown: Option<Breakdown>,
 }
 
 impl StatisticsView {
@@ -147,8 +156,34 @@ pub(crate) async fn annual(
         },
         Err(f) => (None, f),
     };
+    let (by_key, by) = match q.by.as_str() {
+        "sex" => ("sex", Dimension::Sex),
+        "age" => ("age", Dimension::Age),
+        "district" => ("district", Dimension::Address),
+        _ => ("month", Dimension::Month),
+    };
+    let breakdown_dose = q.breakdown_dose.trim().parse::<u32>().ok();
+    let breakdown = match state
+        .app
+        .dose_breakdown(
+            &staff.caller,
+            staff.tenant,
+            &ask.series,
+            breakdown_dose,
+            report.fiscal_year,
+            by,
+        )
+        .await
+    {
+        Ok(b) => Some(b),
+        Err(AppError::Field(..)) => None,
+        Err(e) => return Err(e.into()),
+    };
     let view = StatisticsView {
         chrome: staff.chrome(&state, "集計").await,
+        by: by_key,
+        breakdown_dose: breakdown_dose.map(|d| d.to_string()).unwrap_or_default(),
+        breakdown,
         years: (now - 9..=now).rev().collect(),
         report,
         series: series_choices(&state),
