@@ -569,3 +569,84 @@ impl App {
         })
     }
 }
+
+/// The annual table and the coverage as an Excel workbook: a sheet each, the coverage with its
+/// column chart. Cells are written as strings and numbers, never formulas, so nothing in them
+/// can run.
+pub fn workbook(report: &AnnualReport, coverage: &Coverage) -> Result<Vec<u8>, AppError> {
+    use rust_xlsxwriter::{Chart, ChartType, Format, Workbook};
+    let x = |e: rust_xlsxwriter::XlsxError| AppError::Internal(format!("Excel: {e}"));
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let annual = wb.add_worksheet();
+    annual.set_name("定期接種").map_err(x)?;
+    annual
+        .write_string(
+            0,
+            0,
+            format!("{}年度 定期の予防接種 被接種者数", report.fiscal_year),
+        )
+        .map_err(x)?;
+    for (col, h) in ["ワクチン", "期・回", "男", "女", "計"].iter().enumerate() {
+        annual
+            .write_string_with_format(2, col as u16, *h, &bold)
+            .map_err(x)?;
+    }
+    for (i, l) in report.lines.iter().enumerate() {
+        let row = 3 + i as u32;
+        annual.write_string(row, 0, &l.product_name).map_err(x)?;
+        annual.write_string(row, 1, &l.stage).map_err(x)?;
+        for (col, v) in [(2u16, l.male), (3, l.female), (4, l.total)] {
+            match v {
+                Some(n) => annual.write_number(row, col, n as f64).map_err(x)?,
+                None => annual.write_string(row, col, "x").map_err(x)?,
+            };
+        }
+    }
+    annual.set_column_width(0, 40).map_err(x)?;
+    annual.set_column_width(1, 16).map_err(x)?;
+
+    let sheet = "接種率";
+    let cov = wb.add_worksheet();
+    cov.set_name(sheet).map_err(x)?;
+    cov.write_string(
+        0,
+        0,
+        format!(
+            "{} 第{}回 生まれ月ごとの接種率",
+            coverage.series_name, coverage.dose
+        ),
+    )
+    .map_err(x)?;
+    for (col, h) in ["生まれ月", "人数", "接種済み", "接種率(%)"]
+        .iter()
+        .enumerate()
+    {
+        cov.write_string_with_format(2, col as u16, *h, &bold)
+            .map_err(x)?;
+    }
+    for (i, k) in coverage.cohorts.iter().enumerate() {
+        let row = 3 + i as u32;
+        cov.write_string(row, 0, &k.cohort).map_err(x)?;
+        cov.write_number(row, 1, k.persons as f64).map_err(x)?;
+        cov.write_number(row, 2, k.vaccinated as f64).map_err(x)?;
+        if let Some(p) = k.percent {
+            cov.write_number(row, 3, p).map_err(x)?;
+        }
+    }
+    if !coverage.cohorts.is_empty() {
+        let last = 2 + coverage.cohorts.len() as u32;
+        let mut chart = Chart::new(ChartType::Column);
+        chart
+            .add_series()
+            .set_categories((sheet, 3, 0, last, 0))
+            .set_values((sheet, 3, 3, last, 3))
+            .set_name("接種率(%)");
+        chart
+            .title()
+            .set_name(&format!("{} 第{}回", coverage.series_name, coverage.dose));
+        chart.y_axis().set_min(0).set_max(100);
+        cov.insert_chart(2, 5, &chart).map_err(x)?;
+    }
+    wb.save_to_buffer().map_err(x)
+}

@@ -236,6 +236,29 @@ async fn coverage_by_birth_cohort_counts_persons_with_the_dose() {
                 .contains(&format!("\"{month}\",\"{cohort}\",\"7\""))
         );
 
+        // The workbook: the annual table and the coverage with its chart, no person in it.
+        let annual = w
+            .app
+            .annual_report(&clerk, t, FiscalYear::of(born).0)
+            .await
+            .unwrap();
+        let xlsx = sesshu_app::statistics::workbook(&annual, &hib).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+        let mut text = |name: &str| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut s).unwrap();
+            s
+        };
+        let strings = text("xl/sharedStrings.xml");
+        assert!(
+            strings.contains("接種率(%)") && strings.contains(&month),
+            "{name}"
+        );
+        assert!(text("xl/charts/chart1.xml").contains("接種率"), "{name}");
+        for p in &w.people {
+            assert!(!strings.contains(p.address_number.as_str()), "{name}");
+        }
+
         let r = w
             .app
             .coverage_by_cohort(&clerk, t, "nope", 0, last, first)

@@ -3158,6 +3158,22 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
             !html.contains("&lt;svg"),
             "{name}: the chart is markup, not text"
         );
+        let response = s
+            .app
+            .clone()
+            .oneshot(
+                Request::get(
+                    "/statistics/workbook.xlsx?series=bcg&dose=1&born_from=1900-01&born_to=2099-12",
+                )
+                .header(header::COOKIE, format!("sesshu_session={clerk}"))
+                .body(Body::empty())
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let xlsx = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+        assert!(xlsx.starts_with(b"PK"), "{name}: an xlsx is a zip");
         let (status, _, html) = send(
             &s.app,
             "GET",
@@ -3183,7 +3199,11 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
             "{name}"
         );
         let (auditor, _) = session(&s.store, t, "kansa").await;
-        for uri in ["/statistics", "/statistics/annual.csv"] {
+        for uri in [
+            "/statistics",
+            "/statistics/annual.csv",
+            "/statistics/workbook.xlsx",
+        ] {
             let (status, _, _) = send(&s.app, "GET", uri, Some(&auditor), None).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {uri}");
         }

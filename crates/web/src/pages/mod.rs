@@ -110,6 +110,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/statistics/annual.csv",
             get(statistics::annual_csv_download),
         )
+        .route(
+            "/statistics/workbook.xlsx",
+            get(statistics::workbook_download),
+        )
         .route("/payments", get(payments::list).post(payments::prepare))
         .route("/payments/{id}", get(payments::show))
         .route("/payments/{id}/approve", post(payments::approve))

@@ -9,7 +9,9 @@ use chrono::Datelike;
 use serde::Deserialize;
 use sesshu_app::AppError;
 use sesshu_app::spreadsheet::{BOM, shift_jis};
-use sesshu_app::statistics::{AnnualReport, Breakdown, Coverage, annual_csv, coverage_svg};
+use sesshu_app::statistics::{
+    AnnualReport, Breakdown, Coverage, annual_csv, coverage_svg, workbook,
+};
 use sesshu_domain::{CivilDate, FiscalYear};
 use sesshu_store::Dimension;
 
@@ -217,4 +219,27 @@ pub(crate) async fn annual_csv_download(
             &name,
         )
     })
+}
+
+/// The annual table and the coverage asked for as an Excel workbook with its chart.
+pub(crate) async fn workbook_download(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, PageError> {
+    let report = report(&state, &staff, &q).await?;
+    let ask = CoverageAsk::of(&q);
+    let Ok((dose, from, to)) = ask.range() else {
+        return Err(AppError::Invalid("接種率の条件に誤りがあります".into()).into());
+    };
+    let coverage = state
+        .app
+        .coverage_by_cohort(&staff.caller, staff.tenant, &ask.series, dose, from, to)
+        .await?;
+    let bytes = workbook(&report, &coverage)?;
+    Ok(download(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("statistics-{}.xlsx", report.fiscal_year),
+    ))
 }
