@@ -168,6 +168,27 @@ fn run(r: &sqlx::any::AnyRow) -> Result<PaymentRun, StoreError> {
     })
 }
 
+/// A dose and its payment (`d` the dose, `p` the payment item), as [`billable`] reads them.
+const BILLABLE_COLUMNS: &str = "d.dose_id, d.address_number, d.product, d.ordinal, d.given_on, \
+    d.judgement, d.institution_code, d.routine, d.given_elsewhere, p.run_id, p.unit_yen";
+
+fn billable(r: &sqlx::any::AnyRow) -> Result<BillableDose, StoreError> {
+    Ok(BillableDose {
+        dose_id: r.try_get("dose_id")?,
+        address_number: r.try_get("address_number")?,
+        product: r.try_get("product")?,
+        ordinal: u32::try_from(r.try_get::<i64, _>("ordinal")?)
+            .map_err(|_| StoreError::Corrupt("dose.ordinal".into()))?,
+        given_on: r.try_get("given_on")?,
+        judgement: r.try_get("judgement")?,
+        institution_code: r.try_get("institution_code")?,
+        routine: r.try_get::<Option<i64>, _>("routine")?.map(|v| v != 0),
+        given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
+        paid_in: r.try_get("run_id")?,
+        paid_yen: r.try_get("unit_yen")?,
+    })
+}
+
 const RUN_COLUMNS: &str = "run_id, billing_month, transfer_date, status, doses, total_yen, \
     created_at, created_by, approved_at, approved_by, written_at, written_by, file_sha256";
 
@@ -371,36 +392,17 @@ impl Store {
         tenant: MunicipalityCode,
         billing_month: &str,
     ) -> Result<Vec<BillableDose>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.dose_id, d.address_number, d.product, d.ordinal, d.given_on, d.judgement, \
-             d.institution_code, d.routine, d.given_elsewhere, p.run_id, p.unit_yen \
-             FROM dose d LEFT JOIN payment_item p \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BILLABLE_COLUMNS} FROM dose d LEFT JOIN payment_item p \
                ON p.municipality_code = d.municipality_code AND p.dose_id = d.dose_id \
              WHERE d.municipality_code = $1 AND d.billing_month = $2 AND d.deleted = 0 \
-             ORDER BY d.institution_code, d.given_on, d.dose_id",
-        )
+             ORDER BY d.institution_code, d.given_on, d.dose_id"
+        )))
         .bind(tenant.as_string())
         .bind(billing_month)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(BillableDose {
-                    dose_id: r.try_get("dose_id")?,
-                    address_number: r.try_get("address_number")?,
-                    product: r.try_get("product")?,
-                    ordinal: u32::try_from(r.try_get::<i64, _>("ordinal")?)
-                        .map_err(|_| StoreError::Corrupt("dose.ordinal".into()))?,
-                    given_on: r.try_get("given_on")?,
-                    judgement: r.try_get("judgement")?,
-                    institution_code: r.try_get("institution_code")?,
-                    routine: r.try_get::<Option<i64>, _>("routine")?.map(|v| v != 0),
-                    given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
-                    paid_in: r.try_get("run_id")?,
-                    paid_yen: r.try_get("unit_yen")?,
-                })
-            })
-            .collect()
+        rows.iter().map(billable).collect()
     }
 
     /// Records a run awaiting approval with its items, in one transaction. A dose some other run
@@ -501,44 +503,26 @@ impl Store {
         tenant: MunicipalityCode,
         run_id: &str,
     ) -> Result<Vec<(PaymentItem, BillableDose)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.dose_id, p.institution_code AS paid_to, p.unit_yen, p.run_id, d.address_number, \
-             d.product, d.ordinal, d.given_on, d.judgement, d.institution_code, d.routine, \
-             d.given_elsewhere \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BILLABLE_COLUMNS}, p.institution_code AS paid_to \
              FROM payment_item p JOIN dose d \
                ON d.municipality_code = p.municipality_code AND d.dose_id = p.dose_id \
              WHERE p.municipality_code = $1 AND p.run_id = $2 \
-             ORDER BY p.institution_code, d.given_on, p.dose_id",
-        )
+             ORDER BY p.institution_code, d.given_on, p.dose_id"
+        )))
         .bind(tenant.as_string())
         .bind(run_id)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
-                let unit_yen: i64 = r.try_get("unit_yen")?;
-                let dose_id: i64 = r.try_get("dose_id")?;
-                Ok((
-                    PaymentItem {
-                        dose_id,
-                        institution_code: r.try_get("paid_to")?,
-                        unit_yen,
-                    },
-                    BillableDose {
-                        dose_id,
-                        address_number: r.try_get("address_number")?,
-                        product: r.try_get("product")?,
-                        ordinal: u32::try_from(r.try_get::<i64, _>("ordinal")?)
-                            .map_err(|_| StoreError::Corrupt("dose.ordinal".into()))?,
-                        given_on: r.try_get("given_on")?,
-                        judgement: r.try_get("judgement")?,
-                        institution_code: r.try_get("institution_code")?,
-                        routine: r.try_get::<Option<i64>, _>("routine")?.map(|v| v != 0),
-                        given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
-                        paid_in: r.try_get("run_id")?,
-                        paid_yen: Some(unit_yen),
-                    },
-                ))
+                let dose = billable(r)?;
+                let item = PaymentItem {
+                    dose_id: dose.dose_id,
+                    institution_code: r.try_get("paid_to")?,
+                    unit_yen: r.try_get("unit_yen")?,
+                };
+                Ok((item, dose))
             })
             .collect()
     }
