@@ -520,12 +520,16 @@ impl App {
                 &actor.actor,
             )
             .await?;
+        // The unpaid list names persons (宛名番号 with their doses): they are shown.
+        let mut shown: Vec<String> = unpaid.iter().map(|u| u.address_number.clone()).collect();
+        shown.sort_unstable();
+        shown.dedup();
         self.record(
             actor,
             "payment.prepare",
             Outcome::Ok,
             vec![],
-            vec![],
+            shown,
             json!({"run": run.run_id, "billing_month": run.billing_month, "doses": run.doses,
                    "total_yen": run.total_yen, "unpaid": unpaid.len(), "already_paid": already_paid}),
         )

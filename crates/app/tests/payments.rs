@@ -249,6 +249,16 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
             "{name}: {weekend:?}"
         );
 
+        // The unpaid list names persons: the audit entry says they were shown.
+        let prepared = common::entries(&w.store, t, "payment.prepare").await;
+        let entry = prepared.iter().find(|e| e.outcome == "ok").unwrap();
+        assert!(
+            entry
+                .persons_shown
+                .contains(w.babies[2].address_number.as_str()),
+            "{name}"
+        );
+
         // Nothing is left to pay for the month while the run stands.
         let again = w
             .app
