@@ -14,7 +14,8 @@ use sesshu_domain::age::age_on;
 use sesshu_domain::{CivilDate, MunicipalityCode, district};
 use sesshu_store::{DoseFilter, ExtractedDose, Outcome, RoutineFilter};
 
-use crate::spreadsheet::{BOM, push_row};
+pub use crate::spreadsheet::CsvEncoding;
+use crate::spreadsheet::push_row;
 use crate::{Actor, App, AppError};
 
 /// A column an extraction may hold. There is deliberately no My Number among them.
@@ -119,17 +120,6 @@ impl Column {
                 )
             })
     }
-}
-
-/// The text encoding of the file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CsvEncoding {
-    /// UTF-8 with a BOM, as Excel opens it.
-    #[default]
-    Utf8Bom,
-    /// Shift_JIS; a character it lacks becomes 〓.
-    ShiftJis,
 }
 
 /// What to extract.
@@ -300,10 +290,7 @@ impl App {
                 persons.push(d.address_number.clone());
             }
         }
-        let (csv, unmappable) = match req.encoding {
-            CsvEncoding::Utf8Bom => (format!("{BOM}{text}").into_bytes(), 0),
-            CsvEncoding::ShiftJis => shift_jis(&text),
-        };
+        let (csv, unmappable) = req.encoding.encode(&text);
         let columns: Vec<&str> = req.columns.iter().map(|c| c.key()).collect();
         self.record(
             actor,
@@ -322,16 +309,4 @@ impl App {
             unmappable,
         })
     }
-}
-
-/// Shift_JIS line by line, counting the lines that held a character it lacks.
-fn shift_jis(text: &str) -> (Vec<u8>, usize) {
-    let mut out = Vec::with_capacity(text.len());
-    let mut unmappable = 0;
-    for line in text.split_inclusive("\r\n") {
-        let (bytes, lacked) = crate::spreadsheet::shift_jis(line);
-        unmappable += usize::from(lacked);
-        out.extend_from_slice(&bytes);
-    }
-    (out, unmappable)
 }

@@ -18,6 +18,52 @@ pub fn cell(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// The text encoding of a CSV the staff download.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvEncoding {
+    /// UTF-8 with a BOM, as Excel opens it.
+    #[default]
+    Utf8Bom,
+    /// Shift_JIS; a character it lacks becomes 〓.
+    ShiftJis,
+}
+
+impl CsvEncoding {
+    /// `utf8` or `sjis`, as the command line and the pages name them.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "utf8" => Some(Self::Utf8Bom),
+            "sjis" => Some(Self::ShiftJis),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Utf8Bom => "text/csv; charset=utf-8",
+            Self::ShiftJis => "text/csv; charset=shift_jis",
+        }
+    }
+
+    /// The CSV's bytes, and how many of its lines held a character the encoding lacks.
+    pub fn encode(self, text: &str) -> (Vec<u8>, usize) {
+        match self {
+            Self::Utf8Bom => (format!("{BOM}{text}").into_bytes(), 0),
+            Self::ShiftJis => {
+                let mut out = Vec::with_capacity(text.len());
+                let mut lacking = 0;
+                for line in text.split_inclusive("\r\n") {
+                    let (bytes, lacked) = shift_jis(line);
+                    lacking += usize::from(lacked);
+                    out.extend_from_slice(&bytes);
+                }
+                (out, lacking)
+            }
+        }
+    }
+}
+
 /// `text` in Shift_JIS, each character it lacks written as 〓 (the customary mark); `true` when
 /// there was one.
 pub fn shift_jis(text: &str) -> (Vec<u8>, bool) {

@@ -102,11 +102,9 @@ pub async fn run(global: &GlobalArgs, a: ExtractArgs) -> Result<ExitCode> {
             .filter(|c| !c.trim().is_empty())
             .map(Column::parse)
             .collect::<Result<_, _>>()?,
-        encoding: match a.encoding.as_str() {
-            "utf8" => CsvEncoding::Utf8Bom,
-            "sjis" => CsvEncoding::ShiftJis,
-            other => anyhow::bail!("--encoding は utf8 か sjis です (「{other}」)"),
-        },
+        encoding: CsvEncoding::parse(&a.encoding).ok_or_else(|| {
+            anyhow::anyhow!("--encoding は utf8 か sjis です (「{}」)", a.encoding)
+        })?,
     };
     let done = app
         .extract(&Actor::operator(Some(tenant)), tenant, &req)

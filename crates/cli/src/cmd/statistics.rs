@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use sesshu_app::Actor;
-use sesshu_app::spreadsheet::{BOM, shift_jis};
+use sesshu_app::spreadsheet::CsvEncoding;
 use sesshu_app::statistics::annual_csv;
 use sesshu_store::Dimension;
 
@@ -109,12 +109,10 @@ pub async fn run(global: &GlobalArgs, command: StatisticsCommand) -> Result<Exit
         );
     }
     if let Some(path) = csv {
-        let text = annual_csv(&report);
-        let bytes = match encoding.as_str() {
-            "utf8" => format!("{BOM}{text}").into_bytes(),
-            "sjis" => shift_jis(&text).0,
-            other => anyhow::bail!("--encoding は utf8 か sjis です (「{other}」)"),
+        let Some(encoding) = CsvEncoding::parse(&encoding) else {
+            anyhow::bail!("--encoding は utf8 か sjis です (「{encoding}」)");
         };
+        let bytes = encoding.encode(&annual_csv(&report)).0;
         std::fs::write(&path, bytes)?;
         println!("{} に書きました", path.display());
     }

@@ -133,11 +133,7 @@ impl Typed {
             include_elsewhere: self.checked("elsewhere"),
             include_former_residents: self.checked("former"),
             columns,
-            encoding: if self.value("encoding") == "sjis" {
-                CsvEncoding::ShiftJis
-            } else {
-                CsvEncoding::Utf8Bom
-            },
+            encoding: CsvEncoding::parse(self.value("encoding")).unwrap_or_default(),
         })
     }
 }
@@ -200,10 +196,7 @@ pub(crate) async fn run(
     };
     match state.app.extract(&staff.caller, staff.tenant, &req).await {
         Ok(x) => {
-            let content_type = match req.encoding {
-                CsvEncoding::Utf8Bom => "text/csv; charset=utf-8",
-                CsvEncoding::ShiftJis => "text/csv; charset=shift_jis",
-            };
+            let content_type = req.encoding.content_type();
             Ok(download(x.csv, content_type, "extract.csv"))
         }
         Err(AppError::Fields(errors)) => form_page(&state, &staff, f, errors).await,

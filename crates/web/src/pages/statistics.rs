@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
 use serde::Deserialize;
 use sesshu_app::AppError;
-use sesshu_app::spreadsheet::{BOM, shift_jis};
+use sesshu_app::spreadsheet::CsvEncoding;
 use sesshu_app::statistics::{
     AnnualReport, Breakdown, Coverage, annual_csv, coverage_svg, workbook,
 };
@@ -210,15 +210,12 @@ pub(crate) async fn annual_csv_download(
     let report = report(&state, &staff, &q).await?;
     let text = annual_csv(&report);
     let name = format!("annual-{}.csv", report.fiscal_year);
-    Ok(if q.encoding == "sjis" {
-        download(shift_jis(&text).0, "text/csv; charset=shift_jis", &name)
-    } else {
-        download(
-            format!("{BOM}{text}").into_bytes(),
-            "text/csv; charset=utf-8",
-            &name,
-        )
-    })
+    let encoding = CsvEncoding::parse(&q.encoding).unwrap_or_default();
+    Ok(download(
+        encoding.encode(&text).0,
+        encoding.content_type(),
+        &name,
+    ))
 }
 
 /// The annual table and the coverage asked for as an Excel workbook with its chart.
