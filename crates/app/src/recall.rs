@@ -292,7 +292,7 @@ fn series_name(engine: &Engine, key: &str) -> Option<String> {
 /// person with no history born every [`PROBE_STEP_DAYS`], widened by [`BIRTH_MARGIN_DAYS`]; `None` when no
 /// birth date qualifies. Reading only these persons is what makes a recall over a large town
 /// fast, and asking the engine (not a table of ages) is what keeps it right.
-fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate)> {
+pub(crate) fn birth_range(engine: &Engine, q: &RecallQuery) -> Option<(CivilDate, CivilDate)> {
     let oldest = q.to.checked_sub_months(Months::new(12 * MAX_AGE_YEARS))?;
     let mut found: Option<(CivilDate, CivilDate)> = None;
     // A cohort notice of the dose a person with no history would get next (Hib's first, MR's

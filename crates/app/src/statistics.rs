@@ -46,12 +46,7 @@ impl App {
         from: CivilDate,
         to: CivilDate,
     ) -> Result<Vec<MunicipalityStats>, AppError> {
-        if actor.prefecture.as_deref() != Some(prefecture) {
-            return Err(AppError::NotFound(format!("都道府県 {prefecture}")));
-        }
-        if !actor.can(Permission::StatsRead) {
-            return Err(AppError::Forbidden(Permission::StatsRead));
-        }
+        prefecture_gate(actor, prefecture)?;
         let stats = self.store.statistics(prefecture, from, to).await?;
         self.record(
             actor,
@@ -64,6 +59,17 @@ impl App {
         .await?;
         Ok(stats)
     }
+}
+
+/// A prefecture's figures are for its own token, holding stats.read: anyone else finds nothing.
+fn prefecture_gate(actor: &Actor, prefecture: &str) -> Result<(), AppError> {
+    if actor.prefecture.as_deref() != Some(prefecture) {
+        return Err(AppError::NotFound(format!("都道府県 {prefecture}")));
+    }
+    if !actor.can(Permission::StatsRead) {
+        return Err(AppError::Forbidden(Permission::StatsRead));
+    }
+    Ok(())
 }
 
 /// The first and last day of a fiscal year, or the field's error.
@@ -140,12 +146,7 @@ impl App {
         prefecture: &str,
         fiscal_year: i32,
     ) -> Result<AnnualReport, AppError> {
-        if actor.prefecture.as_deref() != Some(prefecture) {
-            return Err(AppError::NotFound(format!("都道府県 {prefecture}")));
-        }
-        if !actor.can(Permission::StatsRead) {
-            return Err(AppError::Forbidden(Permission::StatsRead));
-        }
+        prefecture_gate(actor, prefecture)?;
         let report = self.annual_of(prefecture, fiscal_year, true).await?;
         self.record(
             actor,
@@ -333,6 +334,338 @@ impl App {
                 .collect(),
         })
     }
+}
+
+/// One dose's share of a fiscal year's target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetDose {
+    pub dose: u32,
+    /// The dose's stage as the rules name it (1回目, 2期, 追加 …).
+    pub stage: String,
+    /// Persons of the target with at least this many doses the rules count.
+    pub vaccinated: Shown,
+    /// 接種率 in percent, one decimal, of the counts as shown.
+    pub percent: Option<f64>,
+}
+
+/// 接種率 of a fiscal year's target population, the target as the rules define it: the
+/// residents for whom the series' routine window (for a person with no doses) opens in that
+/// year — 小学校就学前1年 for MR 2期, the year of turning 1 for MR 1期, girls of 小6 for HPV.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCoverage {
+    pub series: String,
+    pub series_name: String,
+    pub fiscal_year: i32,
+    /// The doses are counted as of this day (today, or a seasonal series' fiscal year end).
+    pub as_of: CivilDate,
+    /// Whether small counts are hidden and the rest rounded (a prefecture's view).
+    pub suppressed: bool,
+    pub target: Shown,
+    pub doses: Vec<TargetDose>,
+    /// Persons of the target whose series is complete by the rules.
+    pub complete: Shown,
+    pub complete_percent: Option<f64>,
+}
+
+/// Exact counts behind a [`TargetCoverage`].
+#[derive(Debug, Default)]
+struct TargetCounts {
+    target: i64,
+    /// `had[k]`: persons with at least k + 1 counted doses.
+    had: Vec<i64>,
+    complete: i64,
+}
+
+impl TargetCounts {
+    fn add(&mut self, other: TargetCounts) {
+        self.target += other.target;
+        self.complete += other.complete;
+        if self.had.len() < other.had.len() {
+            self.had.resize(other.had.len(), 0);
+        }
+        for (a, b) in self.had.iter_mut().zip(other.had) {
+            *a += b;
+        }
+    }
+}
+
+fn percent(part: Shown, whole: Shown) -> Option<f64> {
+    match (part, whole) {
+        (Some(p), Some(w)) if w > 0 => Some((p as f64 * 1000.0 / w as f64).round() / 10.0),
+        _ => None,
+    }
+}
+
+impl App {
+    /// 接種率 of a series over the target population of a fiscal year (schedule.read): exact,
+    /// never a person.
+    pub async fn target_coverage(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+        series: &str,
+        fiscal_year: i32,
+    ) -> Result<TargetCoverage, AppError> {
+        let asked = json!({"series": series, "fiscal_year": fiscal_year});
+        self.authorize_for(
+            actor,
+            tenant,
+            Permission::ScheduleRead,
+            "stats.target_coverage",
+            asked.clone(),
+        )
+        .await?;
+        let (rule, first, last) = self.target_rule(series, fiscal_year)?;
+        let as_of = coverage_day(rule, last);
+        let counts = self.target_counts(tenant, rule, first, last, as_of).await?;
+        self.record(
+            actor,
+            "stats.target_coverage",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            asked,
+        )
+        .await?;
+        Ok(shown_target(rule, fiscal_year, as_of, counts, false))
+    }
+
+    /// The same over a prefecture's municipalities, for its own token only (stats.read): small
+    /// counts hidden, the rest rounded, the shares computed from what is shown.
+    pub async fn prefecture_target_coverage(
+        &self,
+        actor: &Actor,
+        prefecture: &str,
+        series: &str,
+        fiscal_year: i32,
+    ) -> Result<TargetCoverage, AppError> {
+        prefecture_gate(actor, prefecture)?;
+        let (rule, first, last) = self.target_rule(series, fiscal_year)?;
+        let as_of = coverage_day(rule, last);
+        let mut counts = TargetCounts::default();
+        for m in self.store.municipalities().await? {
+            if !m.code.as_string().starts_with(prefecture) {
+                continue;
+            }
+            counts.add(self.target_counts(m.code, rule, first, last, as_of).await?);
+        }
+        self.record(
+            actor,
+            "stats.target_coverage",
+            Outcome::Ok,
+            vec![],
+            vec![],
+            json!({"prefecture": prefecture, "series": series, "fiscal_year": fiscal_year}),
+        )
+        .await?;
+        Ok(shown_target(rule, fiscal_year, as_of, counts, true))
+    }
+
+    fn target_rule(
+        &self,
+        series: &str,
+        fiscal_year: i32,
+    ) -> Result<(&sesshu_schedule::rules::SeriesRule, CivilDate, CivilDate), AppError> {
+        let rule = self.engine.rules().series(series).ok_or_else(|| {
+            AppError::Field(
+                "series",
+                format!("予防接種「{series}」は登録されていません"),
+            )
+        })?;
+        let (first, last) = fiscal_year_days(fiscal_year)?;
+        Ok((rule, first, last))
+    }
+
+    /// Every resident born where the series' window may open in the year is put to the engine
+    /// twice: with no doses (is the window opening in the year? — the target), and with their
+    /// doses up to `as_of` (how many count, is the series complete?).
+    async fn target_counts(
+        &self,
+        tenant: MunicipalityCode,
+        rule: &sesshu_schedule::rules::SeriesRule,
+        first: CivilDate,
+        last: CivilDate,
+        as_of: CivilDate,
+    ) -> Result<TargetCounts, AppError> {
+        let engine = &self.engine;
+        let query = sesshu_store::RecallQuery {
+            series: rule.key.clone(),
+            dose: None,
+            from: first,
+            to: last,
+            basis: sesshu_store::RecallBasis::Opens,
+            recall_of: None,
+            as_of: first,
+        };
+        let Some(born) = crate::recall::birth_range(engine, &query) else {
+            return Ok(TargetCounts::default());
+        };
+        let key = rule.key.as_str();
+        let first_ordinal = rule.ordinals.map_or(1, |[first, _]| first);
+        let judged = self
+            .store
+            .judge_persons_born(tenant, Some(born), |person, doses| {
+                if person.status != sesshu_domain::ResidentStatus::Resident {
+                    return None;
+                }
+                let none = sesshu_schedule::EvalRequest::for_person(
+                    person.birth_date,
+                    person.sex,
+                    &[],
+                    first.max(person.birth_date),
+                );
+                let [open, _] = engine.forecast_one(&none, key)?.window?;
+                if open < first || open > last {
+                    return None;
+                }
+                if rule.season.is_some() {
+                    // One dose a season, which the next season's forecast no longer shows:
+                    // a dose of the series' products given in the year is this season's.
+                    let had = doses.iter().any(|d| {
+                        d.judgement == sesshu_domain::DoseJudgement::Given
+                            && (first..=as_of).contains(&d.given_on)
+                            && rule.counts.contains(&d.product)
+                    });
+                    return Some((u32::from(had), had));
+                }
+                let given = doses.iter().filter(|d| d.given_on <= as_of);
+                let request = sesshu_schedule::EvalRequest::for_person(
+                    person.birth_date,
+                    person.sex,
+                    given,
+                    as_of.max(person.birth_date),
+                );
+                let f = engine.forecast_one(&request, key)?;
+                // The next dose is numbered as on the form (MR 2期 is 2); the total is a count.
+                Some(match f.next_dose {
+                    Some(next) => (next.saturating_sub(first_ordinal), false),
+                    None => (
+                        f.total_doses.unwrap_or(0),
+                        f.in_target || f.total_doses.is_some(),
+                    ),
+                })
+            })
+            .await?;
+        let most = rule.groups.iter().map(|g| g.doses.len()).max().unwrap_or(1);
+        let mut counts = TargetCounts {
+            had: vec![0; most],
+            ..TargetCounts::default()
+        };
+        for (doses, complete) in judged.into_iter().flatten() {
+            counts.target += 1;
+            counts.complete += i64::from(complete);
+            for had in counts.had.iter_mut().take(doses as usize) {
+                *had += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The day doses are counted on: today; for a seasonal series (one dose a season), the year's
+/// last day if that is earlier, so that a later season's dose does not count for this one.
+fn coverage_day(rule: &sesshu_schedule::rules::SeriesRule, last: CivilDate) -> CivilDate {
+    let today = crate::today_in_japan();
+    if rule.season.is_some() {
+        today.min(last)
+    } else {
+        today
+    }
+}
+
+fn shown_target(
+    rule: &sesshu_schedule::rules::SeriesRule,
+    fiscal_year: i32,
+    as_of: CivilDate,
+    counts: TargetCounts,
+    suppressed: bool,
+) -> TargetCoverage {
+    let show = |n: i64| {
+        if suppressed {
+            sesshu_store::published_cell(n)
+        } else {
+            Some(n)
+        }
+    };
+    let target = show(counts.target);
+    // Stage names from the group with the most doses (a series' groups share their numbering).
+    let stages: Vec<String> = rule
+        .groups
+        .iter()
+        .max_by_key(|g| g.doses.len())
+        .map(|g| g.doses.iter().map(|d| d.stage.clone()).collect())
+        .unwrap_or_default();
+    let complete = show(counts.complete);
+    TargetCoverage {
+        series: rule.key.clone(),
+        series_name: rule.name.clone(),
+        fiscal_year,
+        as_of,
+        suppressed,
+        doses: counts
+            .had
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let vaccinated = show(*n);
+                TargetDose {
+                    dose: i as u32 + 1,
+                    stage: stages
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}回目", i + 1)),
+                    percent: percent(vaccinated, target),
+                    vaccinated,
+                }
+            })
+            .collect(),
+        complete_percent: percent(complete, target),
+        complete,
+        target,
+    }
+}
+
+/// The target coverage as CSV; a hidden count is `x`.
+pub fn target_csv(c: &TargetCoverage) -> String {
+    let n = |v: Shown| v.map_or_else(|| "x".to_owned(), |v| v.to_string());
+    let pct = |p: Option<f64>| p.map_or_else(String::new, |p| format!("{p:.1}"));
+    let mut out = String::new();
+    push_row(
+        &mut out,
+        &[
+            "年度",
+            "予防接種",
+            "回",
+            "対象者数",
+            "接種者数",
+            "接種率(%)",
+            "時点",
+        ],
+    );
+    let rows = c
+        .doses
+        .iter()
+        .map(|d| (d.stage.clone(), d.vaccinated, d.percent))
+        .chain(std::iter::once((
+            "完了".to_owned(),
+            c.complete,
+            c.complete_percent,
+        )));
+    for (stage, v, p) in rows {
+        push_row(
+            &mut out,
+            &[
+                &c.fiscal_year.to_string(),
+                &c.series_name,
+                &stage,
+                &n(c.target),
+                &n(v),
+                &pct(p),
+                &c.as_of.to_string(),
+            ],
+        );
+    }
+    out
 }
 
 /// The coverage as a bar chart: one bar per cohort, 0–100 %, drawn here as SVG so that the page
@@ -570,10 +903,14 @@ impl App {
     }
 }
 
-/// The annual table and the coverage as an Excel workbook: a sheet each, the coverage with its
-/// column chart. Cells are written as strings and numbers, never formulas, so nothing in them
-/// can run.
-pub fn workbook(report: &AnnualReport, coverage: &Coverage) -> Result<Vec<u8>, AppError> {
+/// The annual table, the coverage by cohort and the year's target coverage as an Excel
+/// workbook: a sheet each, the cohorts with their column chart. Cells are written as strings
+/// and numbers, never formulas, so nothing in them can run.
+pub fn workbook(
+    report: &AnnualReport,
+    coverage: &Coverage,
+    target: &TargetCoverage,
+) -> Result<Vec<u8>, AppError> {
     use rust_xlsxwriter::{Chart, ChartType, Format, Workbook};
     let x = |e: rust_xlsxwriter::XlsxError| AppError::Internal(format!("Excel: {e}"));
     let mut wb = Workbook::new();
@@ -648,5 +985,49 @@ pub fn workbook(report: &AnnualReport, coverage: &Coverage) -> Result<Vec<u8>, A
         chart.y_axis().set_min(0).set_max(100);
         cov.insert_chart(2, 5, &chart).map_err(x)?;
     }
+
+    let sheet = wb.add_worksheet();
+    sheet.set_name("対象者接種率").map_err(x)?;
+    sheet
+        .write_string(
+            0,
+            0,
+            format!(
+                "{} {}年度の対象者に対する接種率 ({} 時点)",
+                target.series_name, target.fiscal_year, target.as_of
+            ),
+        )
+        .map_err(x)?;
+    for (col, h) in ["回", "対象者数", "接種者数", "接種率(%)"]
+        .iter()
+        .enumerate()
+    {
+        sheet
+            .write_string_with_format(2, col as u16, *h, &bold)
+            .map_err(x)?;
+    }
+    let rows = target
+        .doses
+        .iter()
+        .map(|d| (d.stage.as_str(), d.vaccinated, d.percent))
+        .chain(std::iter::once((
+            "完了",
+            target.complete,
+            target.complete_percent,
+        )));
+    for (i, (stage, vaccinated, percent)) in rows.enumerate() {
+        let row = 3 + i as u32;
+        sheet.write_string(row, 0, stage).map_err(x)?;
+        for (col, v) in [(1u16, target.target), (2, vaccinated)] {
+            match v {
+                Some(n) => sheet.write_number(row, col, n as f64).map_err(x)?,
+                None => sheet.write_string(row, col, "x").map_err(x)?,
+            };
+        }
+        if let Some(p) = percent {
+            sheet.write_number(row, 3, p).map_err(x)?;
+        }
+    }
+    sheet.set_column_width(0, 16).map_err(x)?;
     wb.save_to_buffer().map_err(x)
 }

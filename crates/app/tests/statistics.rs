@@ -242,7 +242,12 @@ async fn coverage_by_birth_cohort_counts_persons_with_the_dose() {
             .annual_report(&clerk, t, FiscalYear::of(born).0)
             .await
             .unwrap();
-        let xlsx = sesshu_app::statistics::workbook(&annual, &hib).unwrap();
+        let target = w
+            .app
+            .target_coverage(&clerk, t, "hib", FiscalYear::of(born).0)
+            .await
+            .unwrap();
+        let xlsx = sesshu_app::statistics::workbook(&annual, &hib, &target).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
         let mut text = |name: &str| {
             let mut s = String::new();
@@ -251,7 +256,9 @@ async fn coverage_by_birth_cohort_counts_persons_with_the_dose() {
         };
         let strings = text("xl/sharedStrings.xml");
         assert!(
-            strings.contains("接種率(%)") && strings.contains(&month),
+            strings.contains("接種率(%)")
+                && strings.contains(&month)
+                && strings.contains("対象者数"),
             "{name}"
         );
         assert!(text("xl/charts/chart1.xml").contains("接種率"), "{name}");
@@ -359,5 +366,154 @@ async fn doses_are_broken_down_by_month_sex_age_and_district() {
             .dose_breakdown(&clerk, t, "nope", None, fy, Dimension::Sex)
             .await;
         assert!(matches!(r, Err(AppError::Field("series", _))), "{name}");
+    }
+}
+
+/// Twelve persons set by hand for FY2026 (2026-04-01 to 2027-03-31). MR 2期's target is the
+/// year before school: born 2020-04-02 to 2021-04-01. HPV's is girls turning 12 in the year:
+/// born 2014-04-02 to 2015-04-01.
+async fn target_world(url: &str) -> (App, MunicipalityCode) {
+    let (store, tenant) = common::machida_and_sapporo(url).await;
+    let keyring = Keyring::generate();
+    let mut people = sesshu_testkit::town(12, 31);
+    let set = [
+        ("2020-04-02", Sex::Female, ResidentStatus::Resident), // MR2 target
+        ("2021-04-01", Sex::Male, ResidentStatus::Resident),   // target, both MR doses
+        ("2020-11-11", Sex::Female, ResidentStatus::Resident), // target, both MR doses
+        ("2020-04-01", Sex::Male, ResidentStatus::Resident),   // 2期 was last year
+        ("2021-04-02", Sex::Female, ResidentStatus::Resident), // 2期 is next year
+        ("2020-10-10", Sex::Male, ResidentStatus::MovedOut),   // moved out: not counted
+        ("2020-12-12", Sex::Female, ResidentStatus::Resident), // target, 1期 only
+        ("2014-06-01", Sex::Female, ResidentStatus::Resident), // HPV target
+        ("2014-06-02", Sex::Female, ResidentStatus::Resident), // HPV target, first dose
+        ("2014-06-03", Sex::Male, ResidentStatus::Resident),   // a boy: not HPV's target
+        ("2015-04-02", Sex::Female, ResidentStatus::Resident), // HPV is next year
+        ("1950-01-01", Sex::Male, ResidentStatus::Resident),   // influenza, this season
+    ];
+    for (p, (born, sex, status)) in people.iter_mut().zip(set) {
+        p.birth_date = sesshu_domain::parse_date(born).unwrap();
+        p.sex = sex;
+        p.status = status;
+    }
+    common::import(&store, &keyring, tenant, &people).await;
+    let app = common::app(&store, keyring);
+    let clerk = common::actor("132098", "clerk", "role:clerk");
+    let doses = [
+        (1, "mr", 1, "2022-05-01"),
+        (1, "mr", 2, "2026-05-10"),
+        (2, "mr", 1, "2021-12-01"),
+        (2, "mr", 2, "2026-06-01"),
+        (6, "mr", 1, "2021-12-20"),
+        (8, "hpv9", 1, "2026-09-01"),
+        (11, "flu", 1, "2026-11-01"),
+    ];
+    for (i, product, ordinal, on) in doses {
+        let dose = Dose::given(product, ordinal, sesshu_domain::parse_date(on).unwrap());
+        app.add_dose(
+            &clerk,
+            tenant,
+            people[i].address_number.as_str(),
+            DoseChange {
+                dose,
+                confirmed: true,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    (app, tenant)
+}
+
+#[tokio::test]
+async fn coverage_of_the_year_counts_the_target_the_rules_define() {
+    for db in sesshu_testkit::backends().await {
+        let (app, t) = target_world(&db.url).await;
+        let name = db.name;
+        let clerk = common::actor("132098", "clerk", "role:clerk");
+        let mr2 = app.target_coverage(&clerk, t, "mr2", 2026).await.unwrap();
+        assert_eq!(mr2.target, Some(4), "{name}: {mr2:?}");
+        let doses: Vec<_> = mr2
+            .doses
+            .iter()
+            .map(|d| (d.stage.as_str(), d.vaccinated, d.percent))
+            .collect();
+        assert_eq!(doses, vec![("2期", Some(2), Some(50.0))], "{name}");
+        assert_eq!(
+            (mr2.complete, mr2.complete_percent),
+            (Some(2), Some(50.0)),
+            "{name}"
+        );
+        let hpv = app.target_coverage(&clerk, t, "hpv", 2026).await.unwrap();
+        assert_eq!(hpv.target, Some(2), "{name}: {hpv:?}");
+        let doses: Vec<_> = hpv
+            .doses
+            .iter()
+            .map(|d| (d.dose, d.vaccinated, d.percent))
+            .collect();
+        assert_eq!(
+            doses,
+            vec![
+                (1, Some(1), Some(50.0)),
+                (2, Some(0), Some(0.0)),
+                (3, Some(0), Some(0.0))
+            ],
+            "{name}"
+        );
+        assert_eq!(hpv.complete, Some(0), "{name}");
+        // The year after: the 2021-04-02 child is MR2's only target, with no dose yet.
+        let next = app.target_coverage(&clerk, t, "mr2", 2027).await.unwrap();
+        assert_eq!(
+            (next.target, next.doses[0].vaccinated),
+            (Some(1), Some(0)),
+            "{name}"
+        );
+        // A season's dose counts for its own year only.
+        let flu = |fy| {
+            let (app, clerk) = (&app, &clerk);
+            async move {
+                let c = app.target_coverage(clerk, t, "flu_b", fy).await.unwrap();
+                (c.target, c.doses[0].vaccinated)
+            }
+        };
+        assert_eq!(flu(2026).await, (Some(1), Some(1)), "{name}");
+        assert_eq!(flu(2025).await, (Some(1), Some(0)), "{name}");
+        let csv = sesshu_app::statistics::target_csv(&mr2);
+        assert!(
+            csv.contains("\"2026\",\"麻しん・風しん 2期\",\"2期\",\"4\",\"2\",\"50.0\""),
+            "{name}: {csv}"
+        );
+
+        // Tokyo's token sees the four as hidden, and no share computed from them.
+        let p = app
+            .prefecture_target_coverage(&prefecture("13"), "13", "mr2", 2026)
+            .await
+            .unwrap();
+        assert!(p.suppressed, "{name}");
+        assert_eq!(
+            (p.target, p.doses[0].vaccinated, p.doses[0].percent),
+            (None, None, None),
+            "{name}"
+        );
+
+        // Refusals: no permission, another municipality, another prefecture, a made-up series.
+        let auditor = common::actor("132098", "auditor", "role:auditor");
+        let r = app.target_coverage(&auditor, t, "mr2", 2026).await;
+        assert!(matches!(r, Err(AppError::Forbidden(_))), "{name}: {r:?}");
+        let sapporo = common::actor("011002", "clerk", "role:clerk");
+        let r = app.target_coverage(&sapporo, t, "mr2", 2026).await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        let r = app
+            .prefecture_target_coverage(&prefecture("01"), "13", "mr2", 2026)
+            .await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        let r = app
+            .prefecture_target_coverage(&clerk, "13", "mr2", 2026)
+            .await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}: {r:?}");
+        let r = app.target_coverage(&clerk, t, "nope", 2026).await;
+        assert!(
+            matches!(r, Err(AppError::Field("series", _))),
+            "{name}: {r:?}"
+        );
     }
 }

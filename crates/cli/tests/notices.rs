@@ -915,3 +915,86 @@ async fn a_payment_run_is_approved_by_another_operator_and_differences_exit_3() 
         assert!(text(&differs).contains("差額 500 円"), "{}", text(&differs));
     }
 }
+
+#[tokio::test]
+async fn statistics_coverage_counts_the_years_target_and_writes_shift_jis() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        register(d, &db.url);
+        ok(sesshu(
+            d,
+            &db.url,
+            &[
+                "dose",
+                "add",
+                "200008",
+                "--vaccine",
+                "hib",
+                "--dose",
+                "1",
+                "--date",
+                "2026-01-15",
+            ],
+        ));
+        // Hib's window opens at 2 months: for all six living residents in January 2026
+        // (FY2025); the dead and the moved-out are not counted.
+        let out = ok(sesshu(
+            d,
+            &db.url,
+            &[
+                "statistics",
+                "coverage",
+                "--series",
+                "hib",
+                "--fiscal-year",
+                "2025",
+                "--csv",
+                "c.csv",
+                "--encoding",
+                "sjis",
+            ],
+        ));
+        let t = text(&out);
+        assert!(
+            t.contains("2025年度") && t.contains("対象者 6 人"),
+            "{}: {t}",
+            db.name
+        );
+        assert!(t.contains(": 1 (16.7%)"), "{}: {t}", db.name);
+        let csv = std::fs::read(d.join("c.csv")).unwrap();
+        assert!(!csv.starts_with(b"\xEF\xBB\xBF"), "Shift_JIS has no BOM");
+        assert!(
+            {
+                let needle = b"\"6\",\"1\",\"16.7\"";
+                csv.windows(needle.len()).any(|w| w == needle)
+            },
+            "{}",
+            db.name
+        );
+        // By month of birth: the living residents born in each month.
+        let out = ok(sesshu(
+            d,
+            &db.url,
+            &[
+                "statistics",
+                "cohorts",
+                "--series",
+                "hib",
+                "--born-from",
+                "2025-11-01",
+                "--born-to",
+                "2025-12-31",
+            ],
+        ));
+        let t = text(&out);
+        assert!(
+            t.contains("2025-11: 1 / 4 人 (25.0%)") && t.contains("2025-12: 0 / 2 人 (0.0%)"),
+            "{}: {t}",
+            db.name
+        );
+        let bad = sesshu(d, &db.url, &["statistics", "coverage", "--series", "nope"]);
+        assert!(!bad.status.success());
+        assert!(text(&bad).contains("nope"), "{}", text(&bad));
+    }
+}

@@ -1488,10 +1488,55 @@ async fn a_prefecture_sees_only_aggregates_of_its_own_municipalities() {
             serde_json::from_str::<Value>(&body).unwrap()["suppressed"],
             false
         );
+        // The year's target coverage: the same rule.
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/prefectures/13/statistics/coverage?series=hib&fiscal_year=2026",
+            Some(&tokyo),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["suppressed"].clone(), v["series"].clone()),
+            (Value::Bool(true), Value::from("hib")),
+            "{}",
+            db.name
+        );
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/municipalities/132098/statistics/coverage?series=hib&fiscal_year=2026",
+            Some(&clerk),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.name);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["suppressed"],
+            false
+        );
+        let (status, _, body) = get_as(
+            &app,
+            "/api/v1/municipalities/132098/statistics/coverage?series=nope",
+            Some(&clerk),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", db.name);
         for (uri, who) in [
             ("/api/v1/prefectures/13/statistics/annual", &hokkaido),
             ("/api/v1/prefectures/13/statistics/annual", &clerk),
             ("/api/v1/municipalities/132098/statistics/annual", &tokyo),
+            (
+                "/api/v1/prefectures/13/statistics/coverage?series=hib",
+                &hokkaido,
+            ),
+            (
+                "/api/v1/prefectures/13/statistics/coverage?series=hib",
+                &clerk,
+            ),
+            (
+                "/api/v1/municipalities/132098/statistics/coverage?series=hib",
+                &tokyo,
+            ),
         ] {
             assert_eq!(
                 get_as(&app, uri, Some(who)).await.0,

@@ -3198,10 +3198,29 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
             html.contains("id=\"breakdown\"") && html.contains("丁目"),
             "{name}"
         );
+        // The year's coverage of the target the rules define, and as CSV.
+        assert!(
+            html.contains("id=\"target\"") && html.contains("対象者に対する接種率"),
+            "{name}"
+        );
+        let (status, _, csv) = send(
+            &s.app,
+            "GET",
+            &format!("/statistics/coverage.csv?series=bcg&fiscal_year={last_fy}"),
+            Some(&clerk),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            csv.contains("\"対象者数\"") && csv.contains("BCG(結核)"),
+            "{name}: {csv}"
+        );
         let (auditor, _) = session(&s.store, t, "kansa").await;
         for uri in [
             "/statistics",
             "/statistics/annual.csv",
+            "/statistics/coverage.csv",
             "/statistics/workbook.xlsx",
         ] {
             let (status, _, _) = send(&s.app, "GET", uri, Some(&auditor), None).await;

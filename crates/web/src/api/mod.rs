@@ -325,6 +325,14 @@ pub fn router(state: AppState) -> Router {
                     get(prefecture_annual),
                 )
                 .route(
+                    "/api/v1/municipalities/{code}/statistics/coverage",
+                    get(municipality_coverage),
+                )
+                .route(
+                    "/api/v1/prefectures/{pref}/statistics/coverage",
+                    get(prefecture_coverage),
+                )
+                .route(
                     "/api/v1/session",
                     get(crate::session::whoami).delete(crate::session::logout),
                 )
@@ -635,6 +643,47 @@ async fn prefecture_annual(
         .prefecture_annual_report(&caller, &pref, fiscal_year(&y))
         .await?;
     Ok(Json(report).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SeriesYear {
+    series: String,
+    fiscal_year: Option<i32>,
+}
+
+/// 接種率 of a series over the fiscal year's target as the rules define it (schedule.read).
+async fn municipality_coverage(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<SeriesYear>,
+) -> Result<Response, ApiError> {
+    let year = fiscal_year(&Year {
+        fiscal_year: q.fiscal_year,
+    });
+    let c = state
+        .app
+        .target_coverage(&caller, tenant(&code)?, &q.series, year)
+        .await?;
+    Ok(Json(c).into_response())
+}
+
+/// The same over a prefecture's municipalities: small counts `null`, the rest rounded, the
+/// shares computed from what is shown (stats.read on the prefecture's own token).
+async fn prefecture_coverage(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(pref): Path<String>,
+    ApiQuery(q): ApiQuery<SeriesYear>,
+) -> Result<Response, ApiError> {
+    let year = fiscal_year(&Year {
+        fiscal_year: q.fiscal_year,
+    });
+    let c = state
+        .app
+        .prefecture_target_coverage(&caller, &pref, &q.series, year)
+        .await?;
+    Ok(Json(c).into_response())
 }
 
 /// The periodic access review (user.admin).

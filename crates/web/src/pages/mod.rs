@@ -111,6 +111,10 @@ pub(crate) fn routes() -> Router<AppState> {
             get(statistics::annual_csv_download),
         )
         .route(
+            "/statistics/coverage.csv",
+            get(statistics::target_csv_download),
+        )
+        .route(
             "/statistics/workbook.xlsx",
             get(statistics::workbook_download),
         )

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use sesshu_app::AppError;
 use sesshu_app::spreadsheet::CsvEncoding;
 use sesshu_app::statistics::{
-    AnnualReport, Breakdown, Coverage, annual_csv, coverage_svg, workbook,
+    AnnualReport, Breakdown, Coverage, TargetCoverage, annual_csv, coverage_svg, target_csv,
+    workbook,
 };
 use sesshu_domain::{CivilDate, FiscalYear};
 use sesshu_store::Dimension;
@@ -119,6 +120,7 @@ struct StatisticsView {
     by: &'static str,
     breakdown_dose: String,
     breakdown: Option<Breakdown>,
+    target: Option<TargetCoverage>,
 }
 
 impl StatisticsView {
@@ -181,8 +183,10 @@ pub(crate) async fn annual(
         Err(AppError::Field(..)) => None,
         Err(e) => return Err(e.into()),
     };
+    let target = target(&state, &staff, &ask.series, report.fiscal_year).await?;
     let view = StatisticsView {
         chrome: staff.chrome(&state, "集計").await,
+        target,
         by: by_key,
         breakdown_dose: breakdown_dose.map(|d| d.to_string()).unwrap_or_default(),
         breakdown,
@@ -200,6 +204,46 @@ pub(crate) async fn annual(
         StatusCode::BAD_REQUEST
     };
     Ok((status, render(&view)).into_response())
+}
+
+/// The year's target coverage of the series asked for; `None` for a series the rules lack.
+async fn target(
+    state: &AppState,
+    staff: &Staff,
+    series: &str,
+    fiscal_year: i32,
+) -> Result<Option<TargetCoverage>, PageError> {
+    match state
+        .app
+        .target_coverage(&staff.caller, staff.tenant, series, fiscal_year)
+        .await
+    {
+        Ok(c) => Ok(Some(c)),
+        Err(AppError::Field(..)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The year's target coverage as CSV.
+pub(crate) async fn target_csv_download(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, PageError> {
+    let year = q
+        .fiscal_year
+        .unwrap_or(FiscalYear::of(crate::today_in_japan()).0);
+    let ask = CoverageAsk::of(&q);
+    let c = state
+        .app
+        .target_coverage(&staff.caller, staff.tenant, &ask.series, year)
+        .await?;
+    let encoding = CsvEncoding::parse(&q.encoding).unwrap_or_default();
+    Ok(download(
+        encoding.encode(&target_csv(&c)).0,
+        encoding.content_type(),
+        &format!("coverage-{}-{}.csv", c.series, c.fiscal_year),
+    ))
 }
 
 pub(crate) async fn annual_csv_download(
@@ -233,7 +277,11 @@ pub(crate) async fn workbook_download(
         .app
         .coverage_by_cohort(&staff.caller, staff.tenant, &ask.series, dose, from, to)
         .await?;
-    let bytes = workbook(&report, &coverage)?;
+    let target = state
+        .app
+        .target_coverage(&staff.caller, staff.tenant, &ask.series, report.fiscal_year)
+        .await?;
+    let bytes = workbook(&report, &coverage, &target)?;
     Ok(download(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
