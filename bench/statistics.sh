@@ -56,7 +56,7 @@ row() { # label, the database alone's command, then sesshu's command
     t0=$(now); eval "$alone" >/dev/null; t1=$(now)
     "$@" >out.txt; t2=$(now)
     t3=$(python3 -c "print(f'{($t2-$t1)/max($t1-$t0, 1e-3):.2f}')")
-    printf "| %s | %s s | **%s s** | %s× | %s |\n" "$label" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$t3" "$(head -c 60 out.txt | tr '\n' ' ')"
+    printf "| %s | %s s | **%s s** | %s× | %s |\n" "$label" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$t3" "$(python3 -c "import sys; print(' '.join(open('out.txt', encoding='utf-8').read().split())[:48])")"
 }
 
 run() { # url, the database client prefix
@@ -82,7 +82,8 @@ run() { # url, the database client prefix
         copy_sql="INSERT INTO dose ($cols) SELECT $sel FROM dose WHERE dose_id < 100000000"
         q "$copy_sql"
     done
-    q "ANALYZE"
+    q "ANALYZE dose"
+    q "ANALYZE person"
     echo "  persons: $(q "SELECT COUNT(*) FROM person"), doses: $(q "SELECT COUNT(*) FROM dose"), of them in FY$FY: $(q "SELECT COUNT(*) FROM dose WHERE given_on >= '$FY-04-01' AND given_on <= '$((FY + 1))-03-31'")"
     echo
     echo "| table | the database alone | sesshu | ratio | sesshu's first line |"
