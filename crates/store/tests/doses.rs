@@ -500,6 +500,10 @@ async fn sqlite_lookups_seek_their_indexes() {
             "SELECT * FROM dose WHERE municipality_code = '1' AND address_number = '2' AND deleted = 0 ORDER BY given_on, dose_id",
             "dose_person",
         ),
+        (
+            "SELECT d.product, COUNT(*) FROM dose d WHERE d.municipality_code = '1' AND d.deleted = 0 AND d.routine = 1 AND d.given_on >= '2025-04-01' AND d.given_on <= '2026-03-31' GROUP BY d.product",
+            "dose_given",
+        ),
     ] {
         let plan = store.sqlite_plan_for_tests(sql).await.unwrap().join(" / ");
         assert!(plan.contains(index), "{sql}: {plan}");
