@@ -74,6 +74,10 @@ enum Command {
     Demo(cmd::demo::DemoCommand),
     /// Serve the API (and, with --demo, a fresh synthetic town)
     Serve(cmd::serve::ServeArgs),
+    /// Copy the whole register (and its audit log) with a manifest; never the key file
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup: files checked, audit chains verified, counts compared, then put in place
+    Restore(cmd::backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +112,8 @@ fn main() -> ExitCode {
             Command::Notices(c) => cmd::notices::run(&cli.global, c).await,
             Command::Certificate(c) => cmd::certificate::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,
+            Command::Backup(a) => cmd::backup::backup(&cli.global, a).await,
+            Command::Restore(a) => cmd::backup::restore_cmd(&cli.global, a).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
         }
     });

@@ -31,6 +31,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("バックアップ: {0}")]
+    Backup(String),
     #[error(
         "監査ログのファイル {0} に操作ログがありません: データベースと同じ時点のバックアップから一緒に復元してください"
     )]

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod audit_anchor;
 mod backfill;
+pub mod backup;
 mod bulk_load;
 mod certificates;
 mod columns;

@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod backup;
 pub mod certificate;
 pub mod demo;
 pub mod dose;
