@@ -73,6 +73,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("audit.export", "操作ログの出力"),
     ("audit.verify", "操作ログの改ざん検証"),
     ("backup.run", "バックアップ"),
+    ("assessment.facts", "評価の裏付けの集計"),
     ("backup.restore", "バックアップからの復元"),
     ("audit.checkpoint", "操作ログの検証点の記録"),
     ("audit.retention", "操作ログの保存期間処理"),

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod assessment;
 pub mod audit;
 pub mod certificates;
 pub mod clinics;

@@ -74,6 +74,8 @@ enum Command {
     Demo(cmd::demo::DemoCommand),
     /// Serve the API (and, with --demo, a fresh synthetic town)
     Serve(cmd::serve::ServeArgs),
+    /// The privacy assessment's figures from live data; exit 3 when one left its declared band
+    Assessment(cmd::assessment::AssessmentArgs),
     /// Copy the whole register (and its audit log) with a manifest; never the key file
     Backup(cmd::backup::BackupArgs),
     /// Restore a backup: files checked, audit chains verified, counts compared, then put in place
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
             Command::Notices(c) => cmd::notices::run(&cli.global, c).await,
             Command::Certificate(c) => cmd::certificate::run(&cli.global, c).await,
             Command::Demo(c) => cmd::demo::run(c).await,
+            Command::Assessment(a) => cmd::assessment::run(&cli.global, a).await,
             Command::Backup(a) => cmd::backup::backup(&cli.global, a).await,
             Command::Restore(a) => cmd::backup::restore_cmd(&cli.global, a).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,

@@ -328,3 +328,53 @@ async fn a_log_cut_short_is_found_against_the_heads_kept_outside() {
         assert!(text(&damaged).contains("132098.head"), "{}", text(&damaged));
     }
 }
+
+#[tokio::test]
+async fn the_assessment_figures_exit_3_when_a_band_is_left() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        common::init_machida(d, &db.url);
+        assert!(
+            run(&[
+                "demo",
+                "generate",
+                "--persons",
+                "300",
+                "--seed",
+                "6",
+                "--as-of",
+                "2026-04-01",
+                "--encoding",
+                "utf8",
+                "--out",
+                "town.csv"
+            ])
+            .status
+            .success()
+        );
+        assert!(
+            run(&["import", "residents", "town.csv", "--mode", "full"])
+                .status
+                .success()
+        );
+        let left = run(&["assessment", "--declared-persons", "1,000人以上1万人未満"]);
+        assert_eq!(left.status.code(), Some(3), "{}: {}", db.name, text(&left));
+        let t = text(&left);
+        assert!(
+            t.contains("対象人数: 300 (1,000人未満)") && t.contains("警告"),
+            "{t}"
+        );
+        let same = run(&["assessment", "--declared-persons", "1,000人未満"]);
+        assert_eq!(same.status.code(), Some(0), "{}: {}", db.name, text(&same));
+        let wrong = run(&["assessment", "--declared-users", "大勢"]);
+        assert!(
+            !matches!(wrong.status.code(), Some(0 | 3)),
+            "{}",
+            text(&wrong)
+        );
+        assert!(text(&wrong).contains("選択肢"), "{}", text(&wrong));
+        assert!(!leaks_my_number(&text(&left)));
+    }
+}

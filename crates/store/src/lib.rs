@@ -5,6 +5,7 @@
 //! name a row without its tenant. The My Number only ever reaches this crate sealed.
 
 mod accounts;
+mod assessment;
 mod audit;
 mod audit_anchor;
 mod backfill;
@@ -45,6 +46,7 @@ pub use accounts::{
     Account, DORMANT_DAYS, Grant, LOCK_AFTER, LOCK_MINUTES, LoginOutcome, NewAccount, PendingGrant,
     ReviewRow,
 };
+pub use assessment::AssessmentCounts;
 pub use audit::{
     AuditBreak, AuditEntry, AuditEvent, AuditQuery, AuditVerification, CHECKPOINT, DEPLOYMENT,
     Outcome,

@@ -1,3 +1,4 @@
+pub mod assessment;
 pub mod audit;
 pub mod backup;
 pub mod certificate;
