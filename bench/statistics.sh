@@ -84,6 +84,7 @@ run() { # url, the database client prefix
         sel=${sel/dose_id,/dose_id + $((k * 100000000)),}
         copy_sql="INSERT INTO dose ($cols) SELECT $sel FROM dose WHERE dose_id < 100000000"
         q "$copy_sql"
+        if [ "$client" = sqlite ]; then q "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null; fi
     done
     q "ANALYZE dose"
     q "ANALYZE person"
@@ -103,6 +104,7 @@ run() { # url, the database client prefix
 echo "SQLite:"
 q() { sqlite3 "$W/sesshu.db" "$1"; }
 run "sqlite://$W/sesshu.db" sqlite
+rm -f "$W"/sesshu.db* "$W"/sesshu.audit.db*   # room for PostgreSQL's copy
 echo
 
 if [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
