@@ -37,6 +37,7 @@ for i in range(0, len(body), 1_000_000):
         f.write(head)
         f.writelines(body[i:i + 1_000_000])
 PY
+rm doses.csv
 
 # The same questions, asked of the database alone (the stores' own queries without the code
 # around them: the rows are counted, not judged).
