@@ -84,6 +84,15 @@ fn fiscal_year_days(fiscal_year: i32) -> Result<(CivilDate, CivilDate), AppError
 /// prefecture, `None` below [`sesshu_store::SMALL_CELL`] and rounded otherwise.
 pub type Shown = Option<i64>;
 
+/// `n` as shown: exact, or under the disclosure rule a prefecture's view owes.
+fn shown(n: i64, suppressed: bool) -> Shown {
+    if suppressed {
+        sesshu_store::published_cell(n)
+    } else {
+        Some(n)
+    }
+}
+
 /// One line of the annual table: a product's 期/回, by sex.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnnualLine {
@@ -189,13 +198,7 @@ impl App {
             }
             e.2 += c.count;
         }
-        let show = |n: i64| {
-            if suppressed {
-                sesshu_store::published_cell(n)
-            } else {
-                Some(n)
-            }
-        };
+        let show = |n: i64| shown(n, suppressed);
         let lines = sums
             .into_iter()
             .map(|((_, product, stage), (m, f, all))| AnnualLine {
@@ -461,17 +464,22 @@ impl App {
         Ok(shown_target(rule, fiscal_year, as_of, counts, true))
     }
 
+    /// A series of the rules, or the field's error.
+    fn series_rule(&self, series: &str) -> Result<&sesshu_schedule::rules::SeriesRule, AppError> {
+        self.engine.rules().series(series).ok_or_else(|| {
+            AppError::Field(
+                "series",
+                format!("予防接種「{series}」は登録されていません"),
+            )
+        })
+    }
+
     fn target_rule(
         &self,
         series: &str,
         fiscal_year: i32,
     ) -> Result<(&sesshu_schedule::rules::SeriesRule, CivilDate, CivilDate), AppError> {
-        let rule = self.engine.rules().series(series).ok_or_else(|| {
-            AppError::Field(
-                "series",
-                format!("予防接種「{series}」は登録されていません"),
-            )
-        })?;
+        let rule = self.series_rule(series)?;
         let (first, last) = fiscal_year_days(fiscal_year)?;
         Ok((rule, first, last))
     }
@@ -580,13 +588,7 @@ fn shown_target(
     counts: TargetCounts,
     suppressed: bool,
 ) -> TargetCoverage {
-    let show = |n: i64| {
-        if suppressed {
-            sesshu_store::published_cell(n)
-        } else {
-            Some(n)
-        }
-    };
+    let show = |n: i64| shown(n, suppressed);
     let target = show(counts.target);
     // Stage names from the group with the most doses (a series' groups share their numbering).
     let stages: Vec<String> = rule
@@ -823,13 +825,7 @@ impl App {
             asked.clone(),
         )
         .await?;
-        let rules = self.engine.rules();
-        let rule = rules.series(series).ok_or_else(|| {
-            AppError::Field(
-                "series",
-                format!("予防接種「{series}」は登録されていません"),
-            )
-        })?;
+        let rule = self.series_rule(series)?;
         let (from, to) = fiscal_year_days(fiscal_year)?;
         // One dose of the series, or every dose of it: series sharing a product across periods
         // (MR 1期/2期, JE) are told apart by the form ordinal.
