@@ -166,7 +166,7 @@ pub enum Written {
     NeedsConfirmation(Option<String>),
 }
 
-fn address(s: &str) -> Result<AddressNumber, AppError> {
+pub(crate) fn address(s: &str) -> Result<AddressNumber, AppError> {
     AddressNumber::parse(s.trim()).map_err(|e| AppError::Field("address_number", e.to_string()))
 }
 

@@ -15,6 +15,7 @@ pub mod clinics;
 mod clock;
 pub mod doses;
 mod error;
+pub mod exemption;
 pub mod extraction;
 pub mod flagged;
 pub mod imports;

@@ -129,12 +129,20 @@ fn price_for<'p>(prices: &'p [Price], dose: &BillableDose) -> Option<&'p Price> 
     }
 }
 
-/// Why the city does not pay this dose, or its price.
+/// What the city pays for a dose: the price less the self-payment the clinic collected, or the
+/// whole price for a person exempt from it (実費徴収の免除) on the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Priced {
+    unit_yen: i64,
+    exempt: bool,
+}
+
+/// Why the city does not pay this dose, or what it pays.
 fn payable(
     dose: &BillableDose,
     prices: &[Price],
     institutions: &HashMap<String, PaymentInstitution>,
-) -> Result<i64, String> {
+) -> Result<Priced, String> {
     let Some(code) = &dose.institution_code else {
         return Err("医療機関コードがありません".into());
     };
@@ -148,17 +156,34 @@ fn payable(
         return Err(format!("医療機関 {code} の口座が登録されていません"));
     }
     price_for(prices, dose)
-        .map(|p| p.unit_yen)
+        .map(|p| match p.self_pay_yen.filter(|own| *own > 0) {
+            Some(_) if dose.exempt => Priced {
+                unit_yen: p.unit_yen,
+                exempt: true,
+            },
+            Some(own) => Priced {
+                unit_yen: p.unit_yen - own,
+                exempt: false,
+            },
+            None => Priced {
+                unit_yen: p.unit_yen,
+                exempt: false,
+            },
+        })
         .ok_or_else(|| format!("{} の単価がありません ({})", dose.product, dose.given_on))
 }
 
-fn dose_label(product: &str, judgement: &str, ordinal: u32) -> (String, String) {
+fn dose_label(product: &str, judgement: &str, ordinal: u32, exempt: bool) -> (String, String) {
     let kind = if judgement == "deferred" {
         PriceDose::ScreeningOnly.label()
     } else {
         format!("第{ordinal}回")
     };
-    (product.to_owned(), kind)
+    if exempt {
+        (product.to_owned(), format!("{kind} (自己負担免除)"))
+    } else {
+        (product.to_owned(), kind)
+    }
 }
 
 fn statements(
@@ -167,7 +192,7 @@ fn statements(
 ) -> Vec<Statement> {
     let mut by: BTreeMap<&str, BTreeMap<(String, String, i64), i64>> = BTreeMap::new();
     for (item, dose) in items {
-        let (product, kind) = dose_label(&dose.product, &dose.judgement, dose.ordinal);
+        let (product, kind) = dose_label(&dose.product, &dose.judgement, dose.ordinal, item.exempt);
         *by.entry(item.institution_code.as_str())
             .or_default()
             .entry((product, kind, item.unit_yen))
@@ -263,6 +288,7 @@ impl App {
                 valid_from: r.valid_from.to_string(),
                 valid_to: r.valid_to.map(|d| d.to_string()),
                 unit_yen: r.unit_yen,
+                self_pay_yen: r.self_pay_yen,
                 recorded_at: String::new(),
                 recorded_by: String::new(),
             })
@@ -484,11 +510,12 @@ impl App {
                 continue;
             }
             match payable(&dose, &prices, &institutions) {
-                Ok(unit_yen) => {
+                Ok(priced) => {
                     let item = PaymentItem {
                         dose_id: dose.dose_id,
                         institution_code: dose.institution_code.clone().unwrap_or_default(),
-                        unit_yen,
+                        unit_yen: priced.unit_yen,
+                        exempt: priced.exempt,
                     };
                     items.push(item.clone());
                     paid_doses.push((item, dose));
@@ -769,13 +796,24 @@ impl App {
             let price = dose
                 .paid_yen
                 .ok_or(())
-                .or_else(|()| payable(&dose, &prices, &institutions));
+                .or_else(|()| payable(&dose, &prices, &institutions).map(|p| p.unit_yen));
             match price {
                 Err(reason) => r.not_payable.push(line_of(c, None, reason)),
+                // Whether the person was exempt explains most differences on B類 lines: the
+                // clinic billed the whole price for a person who owed the self-payment, or
+                // collected it from one who did not.
                 Ok(yen) if yen != c.billed_yen => r.price_differences.push(line_of(
                     c,
                     Some(yen),
-                    format!("差額 {} 円", c.billed_yen - yen),
+                    format!(
+                        "差額 {} 円{}",
+                        c.billed_yen - yen,
+                        if dose.exempt {
+                            " (実費徴収の免除決定あり)"
+                        } else {
+                            ""
+                        }
+                    ),
                 )),
                 Ok(yen) => r.matched.push(line_of(
                     c,
@@ -794,7 +832,7 @@ impl App {
             ))
         });
         for d in left {
-            let price = payable(&d, &prices, &institutions);
+            let price = payable(&d, &prices, &institutions).map(|p| p.unit_yen);
             r.recorded_not_billed.push(ReconLine {
                 line: None,
                 institution_code: d.institution_code.clone().unwrap_or_default(),

@@ -15,8 +15,8 @@ use sesshu_app::doses::DoseChange;
 use sesshu_app::{Actor, App, AppError, today_in_japan};
 use sesshu_crypto::Keyring;
 use sesshu_domain::dose::{BillingMonth, Dose, DoseJudgement};
-use sesshu_domain::{CivilDate, MunicipalityCode, Person, ResidentStatus};
-use sesshu_formats::zengin::{Account, read_file};
+use sesshu_domain::{MunicipalityCode, Person, ResidentStatus};
+use sesshu_formats::zengin::read_file;
 use sesshu_store::{PaymentStatus, Store};
 
 const A: &str = "1310000001";
@@ -145,35 +145,10 @@ async fn november(w: &World) {
 }
 
 async fn set_up_payments(w: &World) {
-    let me = payer("payer1");
     assert_eq!(
-        w.app
-            .import_prices(&me, w.tenant, csv(PRICES))
-            .await
-            .unwrap(),
-        5
+        common::payments_set_up(&w.app, w.tenant, PRICES, INSTITUTIONS).await,
+        (5, 2)
     );
-    assert_eq!(
-        w.app
-            .import_payment_institutions(&me, w.tenant, csv(INSTITUTIONS))
-            .await
-            .unwrap(),
-        2
-    );
-    let account = Account::new("0009", "ミツイスミトモ", "001", "マチダ", "1", "1112223").unwrap();
-    w.app
-        .set_payment_requester(&me, w.tenant, "9876543210", "マチダシ", &account)
-        .await
-        .unwrap();
-}
-
-/// A weekday three weeks ahead (banks transfer on business days).
-fn transfer_day() -> CivilDate {
-    let mut d = today_in_japan() + chrono::Days::new(20);
-    while d.weekday().number_from_monday() > 5 {
-        d = d + chrono::Days::new(1);
-    }
-    d
 }
 
 #[tokio::test]
@@ -188,7 +163,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
 
         let prep = w
             .app
-            .prepare_payment_run(&p1, t, &month, transfer_day())
+            .prepare_payment_run(&p1, t, &month, common::transfer_day())
             .await
             .unwrap();
         let run = &prep.run;
@@ -239,7 +214,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
         assert!(reasons.iter().any(|r| r.contains("要確認")), "{reasons:?}");
 
         // A weekend transfer date is refused beside its field.
-        let mut saturday = transfer_day();
+        let mut saturday = common::transfer_day();
         while saturday.weekday() != chrono::Weekday::Sat {
             saturday = saturday + chrono::Days::new(1);
         }
@@ -262,7 +237,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
         // Nothing is left to pay for the month while the run stands.
         let again = w
             .app
-            .prepare_payment_run(&p1, t, &month, transfer_day())
+            .prepare_payment_run(&p1, t, &month, common::transfer_day())
             .await;
         assert!(
             matches!(&again, Err(AppError::Invalid(m)) if m.contains("支払済み 4 件")),
@@ -296,7 +271,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
         let header = &records[0];
         assert_eq!(header.get("振込依頼人コード"), Some("9876543210"));
         assert_eq!(header.get("振込依頼人名"), Some("ﾏﾁﾀﾞｼ"));
-        let mmdd = transfer_day().format("%m%d").to_string();
+        let mmdd = common::transfer_day().format("%m%d").to_string();
         assert_eq!(header.get("振込指定日"), Some(mmdd.trim_start_matches('0')));
         let data: Vec<(&str, &str, &str, &str)> = records[1..3]
             .iter()
@@ -349,7 +324,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
         .await;
         let late = w
             .app
-            .prepare_payment_run(&p2, t, &month, transfer_day())
+            .prepare_payment_run(&p2, t, &month, common::transfer_day())
             .await
             .unwrap();
         assert_eq!(
@@ -362,7 +337,7 @@ async fn a_months_doses_are_paid_once_after_a_second_persons_approval() {
             .unwrap();
         let redo = w
             .app
-            .prepare_payment_run(&p2, t, &month, transfer_day())
+            .prepare_payment_run(&p2, t, &month, common::transfer_day())
             .await
             .unwrap();
         assert_eq!(redo.run.total_yen, 5_500, "{name}");
@@ -496,7 +471,7 @@ async fn only_a_holder_of_the_payment_permission_in_its_own_municipality_gets_an
         let month = BillingMonth::parse("202611").unwrap();
         let run = w
             .app
-            .prepare_payment_run(&payer("payer1"), t, &month, transfer_day())
+            .prepare_payment_run(&payer("payer1"), t, &month, common::transfer_day())
             .await
             .unwrap()
             .run;
@@ -520,7 +495,7 @@ async fn only_a_holder_of_the_payment_permission_in_its_own_municipality_gets_an
             ));
             assert!(expect(
                 &w.app
-                    .prepare_payment_run(who, t, &month, transfer_day())
+                    .prepare_payment_run(who, t, &month, common::transfer_day())
                     .await
                     .map(|_| ())
             ));

@@ -63,6 +63,9 @@ enum Command {
     /// Clinic payments (委託料): prices, accounts, a month's run, approval, the bank's file, claims
     #[command(subcommand)]
     Payments(cmd::payments::PaymentsCommand),
+    /// 実費徴収の免除: decisions per person and fiscal year for B類 self-payments
+    #[command(subcommand)]
+    Exemption(cmd::exemption::ExemptionCommand),
     /// Reminder mails to guardians who asked: opt in and out, send what is due (or a dry run)
     #[command(subcommand)]
     Reminders(cmd::reminders::RemindersCommand),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             Command::Token(c) => cmd::token::run(&cli.global, c).await,
             Command::Reminders(c) => cmd::reminders::run(&cli.global, c).await,
             Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
+            Command::Exemption(c) => cmd::exemption::run(&cli.global, c).await,
             Command::Extract(a) => cmd::extract::run(&cli.global, a).await,
             Command::Statistics(c) => cmd::statistics::run(&cli.global, c).await,
             Command::Keys(c) => cmd::keys::run(&cli.global, c).await,

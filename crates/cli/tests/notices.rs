@@ -998,3 +998,54 @@ async fn statistics_coverage_counts_the_years_target_and_writes_shift_jis() {
         assert!(text(&bad).contains("nope"), "{}", text(&bad));
     }
 }
+
+#[tokio::test]
+async fn an_exemption_is_recorded_listed_and_revoked_from_the_command_line() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        register(d, &db.url);
+        let today = sesshu_web::today_in_japan().to_string();
+        let record = |evidence: &str, ground: &str| {
+            run(&[
+                "exemption",
+                "record",
+                "--person",
+                "200010",
+                "--ground",
+                ground,
+                "--evidence",
+                evidence,
+                "--applied-on",
+                &today,
+            ])
+        };
+        // No document, or a ground the rules do not name: said, and nothing recorded.
+        let bad = record("", "welfare");
+        assert!(!bad.status.success(), "{}", db.name);
+        assert!(text(&bad).contains("確認した書類"), "{}", text(&bad));
+        let bad = record("証明書", "rich");
+        assert!(text(&bad).contains("welfare, tax_exempt"), "{}", text(&bad));
+        let listed = ok(run(&["exemption", "list"]));
+        assert!(text(&listed).contains("0 件"), "{}", text(&listed));
+
+        let made = ok(record("保護受給証明書", "welfare"));
+        assert!(
+            text(&made).contains("免除 生活保護受給者"),
+            "{}",
+            text(&made)
+        );
+        let again = record("保護受給証明書", "welfare");
+        assert!(text(&again).contains("既にあります"), "{}", text(&again));
+        ok(run(&["exemption", "revoke", "1", "--reason", "誤登録"]));
+        ok(run(&["exemption", "list", "--csv", "year.csv"]));
+        let file = std::fs::read_to_string(d.join("year.csv")).unwrap();
+        assert!(
+            file.contains("200010") && file.contains("取消 (誤登録)"),
+            "{file}"
+        );
+        let mine = ok(run(&["exemption", "list", "--person", "200010"]));
+        assert!(text(&mine).contains("[取消: 誤登録]"), "{}", text(&mine));
+    }
+}

@@ -31,10 +31,13 @@ pub enum Permission {
     /// 委託料: prices, institutions' accounts, payment runs, their approval by a second holder
     /// and the bank's transfer file (F10).
     PaymentRun,
+    /// 実費徴収の免除: decide, per person and fiscal year, whether a B類 dose is free to them
+    /// (F7). The decision rests on tax and welfare facts, so it is nobody else's to read.
+    CostExemption,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -51,6 +54,7 @@ impl Permission {
         Permission::StatsRead,
         Permission::ClinicCheck,
         Permission::PaymentRun,
+        Permission::CostExemption,
     ];
 
     pub fn code(self) -> &'static str {
@@ -71,6 +75,7 @@ impl Permission {
             Permission::StatsRead => "stats.read",
             Permission::ClinicCheck => "clinic.check",
             Permission::PaymentRun => "payment.run",
+            Permission::CostExemption => "exemption.decide",
         }
     }
 
@@ -92,6 +97,7 @@ impl Permission {
             Permission::StatsRead => "集計値の閲覧",
             Permission::ClinicCheck => "接種前確認 (医療機関)",
             Permission::PaymentRun => "委託料の支払",
+            Permission::CostExemption => "実費徴収の免除決定",
         }
     }
 
@@ -129,7 +135,7 @@ pub struct Role {
 }
 
 /// The roles every deployment has. A grant names a role or a single permission.
-pub const ROLES: [Role; 9] = [
+pub const ROLES: [Role; 10] = [
     Role {
         name: "clerk",
         label: "予防接種事務担当",
@@ -181,6 +187,11 @@ pub const ROLES: [Role; 9] = [
         name: "payments",
         label: "委託料支払担当",
         permissions: &[Permission::PaymentRun, Permission::DoseRead],
+    },
+    Role {
+        name: "cost_collection",
+        label: "実費徴収の免除担当",
+        permissions: &[Permission::PersonRead, Permission::CostExemption],
     },
     Role {
         name: "clinic",

@@ -23,12 +23,15 @@ pub enum PaymentFileError {
     Rows(Vec<RowError>),
 }
 
-pub const PRICE_COLUMNS: [Column; 5] = [
+pub const PRICE_COLUMNS: [Column; 6] = [
     ("ワクチン", true),
     ("回数", false),
     ("適用開始日", true),
     ("適用終了日", false),
     ("単価", true),
+    // B類: what the person pays the clinic, deducted from the city's payment unless the person
+    // is exempt (実費徴収の免除). Blank or absent: no self-payment.
+    ("自己負担額", false),
 ];
 
 /// Which doses a price is for.
@@ -80,6 +83,7 @@ pub struct PriceRow {
     pub valid_from: CivilDate,
     pub valid_to: Option<CivilDate>,
     pub unit_yen: i64,
+    pub self_pay_yen: Option<i64>,
 }
 
 pub const INSTITUTION_COLUMNS: [Column; 9] = [
@@ -180,6 +184,12 @@ pub fn read_prices(
         let valid_from = ctx.required(2, parse_date);
         let valid_to = ctx.optional(3, parse_date);
         let unit_yen = ctx.required(4, parse_yen);
+        let self_pay_yen = ctx.optional(5, parse_yen);
+        if let (Some(unit), Some(Some(own))) = (unit_yen, self_pay_yen)
+            && own >= unit
+        {
+            ctx.error(5, "自己負担額が単価以上です");
+        }
         if let (Some(from), Some(Some(to))) = (valid_from, valid_to)
             && to < from
         {
@@ -195,6 +205,7 @@ pub fn read_prices(
             valid_from: valid_from?,
             valid_to: valid_to?,
             unit_yen: unit_yen?,
+            self_pay_yen: self_pay_yen?,
         })
     })
 }
@@ -313,6 +324,31 @@ mod tests {
                 (3, Some("適用終了日".into())),
                 (3, Some("単価".into()))
             ]
+        );
+    }
+
+    #[test]
+    fn a_self_payment_is_read_and_one_not_below_the_price_refused() {
+        let head = "ワクチン,回数,適用開始日,適用終了日,単価,自己負担額\n";
+        let ok = read_prices(
+            bytes(&format!(
+                "{head}flu,,2026-10-01,,5000,1500\nmr,,2026-04-01,,10450,\n"
+            )),
+            &[],
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            ok.iter().map(|p| p.self_pay_yen).collect::<Vec<_>>(),
+            [Some(1500), None]
+        );
+        let Err(PaymentFileError::Rows(errors)) =
+            read_prices(bytes(&format!("{head}flu,,2026-10-01,,5000,5000\n")), &[])
+        else {
+            unreachable!("a self-payment of the whole price was read")
+        };
+        assert_eq!(
+            (errors[0].line, errors[0].column.as_deref()),
+            (2, Some("自己負担額"))
         );
     }
 

@@ -17,6 +17,7 @@ mod dose;
 mod dose_import;
 mod dose_review;
 mod error;
+mod exemption;
 mod extraction;
 mod fetch;
 mod hashing;
@@ -57,6 +58,7 @@ pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
 pub use error::{Fault, StoreError};
+pub use exemption::{CostExemption, NewExemption};
 pub use extraction::{DoseFilter, ExtractedDose, RoutineFilter};
 pub use import::{
     IDENTITY_SAMPLE, IdentityChange, ImportMode, ImportOptions, ImportRun, ImportStatus,

@@ -18,6 +18,8 @@ pub struct Price {
     pub valid_from: String,
     pub valid_to: Option<String>,
     pub unit_yen: i64,
+    /// 自己負担額: what the person pays the clinic (B類), unless exempt.
+    pub self_pay_yen: Option<i64>,
     pub recorded_at: String,
     pub recorded_by: String,
 }
@@ -129,6 +131,8 @@ pub struct BillableDose {
     pub given_elsewhere: bool,
     pub paid_in: Option<String>,
     pub paid_yen: Option<i64>,
+    /// The person holds a 実費徴収 exemption in force on the day of the dose.
+    pub exempt: bool,
 }
 
 /// A dose a run pays, at a unit price, to an institution.
@@ -137,6 +141,8 @@ pub struct PaymentItem {
     pub dose_id: i64,
     pub institution_code: String,
     pub unit_yen: i64,
+    /// Paid the whole price: the person was exempt from the self-payment.
+    pub exempt: bool,
 }
 
 fn account(r: &sqlx::any::AnyRow) -> Result<BankAccount, StoreError> {
@@ -170,7 +176,10 @@ fn run(r: &sqlx::any::AnyRow) -> Result<PaymentRun, StoreError> {
 
 /// A dose and its payment (`d` the dose, `p` the payment item), as [`billable`] reads them.
 const BILLABLE_COLUMNS: &str = "d.dose_id, d.address_number, d.product, d.ordinal, d.given_on, \
-    d.judgement, d.institution_code, d.routine, d.given_elsewhere, p.run_id, p.unit_yen";
+    d.judgement, d.institution_code, d.routine, d.given_elsewhere, p.run_id, p.unit_yen, \
+    CASE WHEN EXISTS (SELECT 1 FROM cost_exemption e WHERE e.municipality_code = d.municipality_code \
+      AND e.address_number = d.address_number AND e.decision = 'exempt' AND e.revoked_at IS NULL \
+      AND e.valid_from <= d.given_on AND e.valid_to >= d.given_on) THEN 1 ELSE 0 END AS exempt_now";
 
 fn billable(r: &sqlx::any::AnyRow) -> Result<BillableDose, StoreError> {
     Ok(BillableDose {
@@ -186,6 +195,7 @@ fn billable(r: &sqlx::any::AnyRow) -> Result<BillableDose, StoreError> {
         given_elsewhere: r.try_get::<i64, _>("given_elsewhere")? != 0,
         paid_in: r.try_get("run_id")?,
         paid_yen: r.try_get("unit_yen")?,
+        exempt: r.try_get::<i64, _>("exempt_now")? != 0,
     })
 }
 
@@ -195,7 +205,8 @@ const RUN_COLUMNS: &str = "run_id, billing_month, transfer_date, status, doses, 
 impl Store {
     pub async fn prices(&self, tenant: MunicipalityCode) -> Result<Vec<Price>, StoreError> {
         let rows = sqlx::query(
-            "SELECT product, dose, valid_from, valid_to, unit_yen, recorded_at, recorded_by \
+            "SELECT product, dose, valid_from, valid_to, unit_yen, self_pay_yen, recorded_at, \
+             recorded_by \
              FROM payment_price WHERE municipality_code = $1 ORDER BY product, dose, valid_from",
         )
         .bind(tenant.as_string())
@@ -209,6 +220,7 @@ impl Store {
                     valid_from: r.try_get("valid_from")?,
                     valid_to: r.try_get("valid_to")?,
                     unit_yen: r.try_get("unit_yen")?,
+                    self_pay_yen: r.try_get("self_pay_yen")?,
                     recorded_at: r.try_get("recorded_at")?,
                     recorded_by: r.try_get("recorded_by")?,
                 })
@@ -240,7 +252,8 @@ impl Store {
             .await?;
             sqlx::query(
                 "INSERT INTO payment_price (municipality_code, product, dose, valid_from, valid_to, \
-                 unit_yen, recorded_at, recorded_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                 unit_yen, self_pay_yen, recorded_at, recorded_by) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
             )
             .bind(&code)
             .bind(&p.product)
@@ -248,6 +261,7 @@ impl Store {
             .bind(&p.valid_from)
             .bind(&p.valid_to)
             .bind(p.unit_yen)
+            .bind(p.self_pay_yen)
             .bind(&now)
             .bind(by)
             .execute(&mut *db)
@@ -438,8 +452,8 @@ impl Store {
             let mut p = Params::new(self.backend());
             let sql = format!(
                 "INSERT INTO payment_item (municipality_code, dose_id, run_id, institution_code, \
-                 unit_yen) VALUES {}",
-                p.groups(chunk.len(), 5)
+                 unit_yen, exempt) VALUES {}",
+                p.groups(chunk.len(), 6)
             );
             // Placeholders only: the values are bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -449,7 +463,8 @@ impl Store {
                     .bind(i.dose_id)
                     .bind(&run_id)
                     .bind(&i.institution_code)
-                    .bind(i.unit_yen);
+                    .bind(i.unit_yen)
+                    .bind(i64::from(i.exempt));
             }
             match q.execute(&mut *db).await {
                 Ok(_) => {}
@@ -504,7 +519,7 @@ impl Store {
         run_id: &str,
     ) -> Result<Vec<(PaymentItem, BillableDose)>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {BILLABLE_COLUMNS}, p.institution_code AS paid_to \
+            "SELECT {BILLABLE_COLUMNS}, p.institution_code AS paid_to, p.exempt AS paid_exempt \
              FROM payment_item p JOIN dose d \
                ON d.municipality_code = p.municipality_code AND d.dose_id = p.dose_id \
              WHERE p.municipality_code = $1 AND p.run_id = $2 \
@@ -521,6 +536,7 @@ impl Store {
                     dose_id: dose.dose_id,
                     institution_code: r.try_get("paid_to")?,
                     unit_yen: r.try_get("unit_yen")?,
+                    exempt: r.try_get::<i64, _>("paid_exempt")? != 0,
                 };
                 Ok((item, dose))
             })

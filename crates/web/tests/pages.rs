@@ -3228,3 +3228,156 @@ async fn the_annual_table_is_shown_and_downloaded_by_the_office_only() {
         }
     }
 }
+
+/// 実費徴収の免除 on the pages (issue 19 part 2): the officer records a decision from the form
+/// (a missing document shown beside its field, nothing recorded), sees the year's register and
+/// the person's decisions, revokes one with its reason and downloads the register; a clerk is
+/// refused every page and Sapporo's officer finds nothing of Machida's.
+#[tokio::test]
+async fn the_exemption_pages_record_list_and_revoke_decisions() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        common::account(&s.store, t, "officer", "role:cost_collection", None).await;
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        common::account(&s.store, sapporo, "officer9", "role:cost_collection", None).await;
+        let person = s.people[0].address_number.as_str().to_owned();
+        let fy = sesshu_domain::age::FiscalYear::of(sesshu_web::today_in_japan()).0;
+        let applied = sesshu_web::today_in_japan().to_string();
+
+        let (clerk, clerk_csrf) = session(&s.store, t, "clerk").await;
+        let (status, _, _) = send(&s.app, "GET", "/exemptions", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (officer, csrf) = session(&s.store, t, "officer").await;
+        let (_, _, html) = send(&s.app, "GET", "/search", Some(&officer), None).await;
+        assert!(html.contains("href=\"/exemptions\""), "{name}: in the menu");
+        let (_, _, html) = send(&s.app, "GET", "/search", Some(&clerk), None).await;
+        assert!(
+            !html.contains("href=\"/exemptions\""),
+            "{name}: not a clerk's"
+        );
+
+        let form = |evidence: &str, csrf: &str| {
+            format!(
+                "csrf={csrf}&address_number={person}&fiscal_year={fy}&decision=exempt&ground=welfare&evidence={}&applied_on={applied}&decided_on=&valid_from=&valid_to=&notes=",
+                enc(evidence)
+            )
+        };
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/exemptions",
+            Some(&officer),
+            Some(&form("", &csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-evidence\""), "{name}: {html}");
+        assert!(
+            html.contains(&format!("value=\"{person}\"")),
+            "{name}: what was typed is kept"
+        );
+        assert!(
+            s.store.exemptions_of_year(t, fy).await.unwrap().is_empty(),
+            "{name}"
+        );
+        // A clerk's form is refused too.
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/exemptions",
+            Some(&clerk),
+            Some(&form("保護受給証明書", &clerk_csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            "/exemptions",
+            Some(&officer),
+            Some(&form("保護受給証明書", &csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let location = location.unwrap();
+        let (status, _, html) = send(&s.app, "GET", &location, Some(&officer), None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(html.contains("id=\"notice\""), "{name}");
+        assert!(
+            html.contains("保護受給証明書") && html.contains("生活保護受給者"),
+            "{name}"
+        );
+        let id = s.store.exemptions_of_year(t, fy).await.unwrap()[0].exemption_id;
+        let (_, _, html) = send(
+            &s.app,
+            "GET",
+            &format!("/exemptions?person={person}"),
+            Some(&officer),
+            None,
+        )
+        .await;
+        assert!(html.contains(&format!("id=\"exemption-{id}\"")), "{name}");
+        let (_, _, page) = send(
+            &s.app,
+            "GET",
+            &format!("/persons/{person}"),
+            Some(&officer),
+            None,
+        )
+        .await;
+        assert!(page.contains("id=\"exemptions-link\""), "{name}");
+
+        // Sapporo's officer revoking Machida's decision finds nothing; nothing changes.
+        let (officer9, csrf9) = session(&s.store, sapporo, "officer9").await;
+        let revoke = format!("/exemptions/{id}/revoke");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &revoke,
+            Some(&officer9),
+            Some(&format!("csrf={csrf9}&reason=x")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+        assert!(
+            s.store.exemption(t, id).await.unwrap().unwrap().in_force(),
+            "{name}"
+        );
+        // Without a reason: said, and kept in force.
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            &revoke,
+            Some(&officer),
+            Some(&format!("csrf={csrf}&reason=")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("取消の理由を入力してください"), "{name}");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &revoke,
+            Some(&officer),
+            Some(&format!("csrf={csrf}&reason={}", enc("受給廃止"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let (status, _, file) = send(
+            &s.app,
+            "GET",
+            &format!("/exemptions.csv?fiscal_year={fy}"),
+            Some(&officer),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            file.starts_with('\u{feff}') && file.contains("取消 (受給廃止)"),
+            "{name}: {file}"
+        );
+    }
+}

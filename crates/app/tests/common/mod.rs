@@ -96,3 +96,45 @@ pub fn app(store: &Store, keyring: Keyring) -> sesshu_app::App {
         )),
     )
 }
+
+/// Prices and institutions from these CSVs, and the city's own account, as a payer records them.
+pub async fn payments_set_up(
+    app: &sesshu_app::App,
+    tenant: MunicipalityCode,
+    prices: &str,
+    institutions: &str,
+) -> (usize, usize) {
+    let payer = actor(&tenant.as_string(), "payer1", "role:payments");
+    let csv = |s: &str| std::io::Cursor::new(s.as_bytes().to_vec());
+    let p = app
+        .import_prices(&payer, tenant, csv(prices))
+        .await
+        .unwrap();
+    let i = app
+        .import_payment_institutions(&payer, tenant, csv(institutions))
+        .await
+        .unwrap();
+    let account = sesshu_formats::zengin::Account::new(
+        "0009",
+        "ミツイスミトモ",
+        "001",
+        "マチダ",
+        "1",
+        "1112223",
+    )
+    .unwrap();
+    app.set_payment_requester(&payer, tenant, "9876543210", "マチダシ", &account)
+        .await
+        .unwrap();
+    (p, i)
+}
+
+/// A weekday three weeks ahead (banks transfer on business days).
+pub fn transfer_day() -> sesshu_domain::CivilDate {
+    use chrono::Datelike;
+    let mut d = sesshu_app::today_in_japan() + chrono::Days::new(20);
+    while d.weekday().number_from_monday() > 5 {
+        d = d + chrono::Days::new(1);
+    }
+    d
+}

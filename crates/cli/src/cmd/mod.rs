@@ -4,6 +4,7 @@ pub mod backup;
 pub mod certificate;
 pub mod demo;
 pub mod dose;
+pub mod exemption;
 pub mod extract;
 pub mod import;
 pub mod init;

@@ -10,6 +10,7 @@ mod auth;
 mod certificates;
 mod clinic;
 mod doses;
+mod exemptions;
 mod extract;
 mod flagged;
 mod imports;
@@ -118,6 +119,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/statistics/workbook.xlsx",
             get(statistics::workbook_download),
         )
+        .route(
+            "/exemptions",
+            get(exemptions::list).post(exemptions::record),
+        )
+        .route("/exemptions.csv", get(exemptions::csv))
+        .route("/exemptions/{id}/revoke", post(exemptions::revoke))
         .route("/payments", get(payments::list).post(payments::prepare))
         .route("/payments/{id}", get(payments::show))
         .route("/payments/{id}/approve", post(payments::approve))
