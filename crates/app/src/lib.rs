@@ -27,6 +27,7 @@ pub mod persons;
 pub mod printing;
 mod recall;
 pub mod reminders;
+pub mod requests;
 pub mod schedule;
 pub mod settings;
 pub mod spreadsheet;

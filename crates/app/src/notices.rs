@@ -1124,8 +1124,11 @@ fn records(
                 records: &r,
             })?
         }
-        DocumentKind::Certificate => {
-            return Err(AppError::Internal("証明書は通知では作りません".into()));
+        DocumentKind::Certificate | DocumentKind::Disclosure => {
+            return Err(AppError::Internal(format!(
+                "{}は通知では作りません",
+                kind.label()
+            )));
         }
     })
 }

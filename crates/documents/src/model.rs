@@ -125,6 +125,25 @@ pub struct CertificateRecord {
     pub reissue: bool,
 }
 
+/// A table of a disclosure: its heading, column names, rows, and what to say when it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureSection {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub empty: String,
+}
+
+/// 保有個人情報の開示: everything held about one person, as sections the application builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureRecord {
+    pub request_id: String,
+    pub issued_on: String,
+    pub preface: String,
+    pub facts: Vec<(String, String)>,
+    pub sections: Vec<DisclosureSection>,
+}
+
 /// A file's worth of documents of one kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct Batch<'a, T> {

@@ -17,10 +17,18 @@ pub enum DocumentKind {
     Form,
     /// 予防接種済証 / 予防接種証明書 (the travel version is the same file, with passport data).
     Certificate,
+    /// 保有個人情報の開示: everything held about a person, for a disclosure request.
+    Disclosure,
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 4] = [Self::Notice, Self::Ticket, Self::Form, Self::Certificate];
+    pub const ALL: [DocumentKind; 5] = [
+        Self::Notice,
+        Self::Ticket,
+        Self::Form,
+        Self::Certificate,
+        Self::Disclosure,
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -28,6 +36,7 @@ impl DocumentKind {
             Self::Ticket => "ticket.typ",
             Self::Form => "form.typ",
             Self::Certificate => "certificate.typ",
+            Self::Disclosure => "disclosure.typ",
         }
     }
 
@@ -37,6 +46,7 @@ impl DocumentKind {
             Self::Ticket => "ticket",
             Self::Form => "form",
             Self::Certificate => "certificate",
+            Self::Disclosure => "disclosure",
         }
     }
 
@@ -51,6 +61,7 @@ impl DocumentKind {
             Self::Ticket => "接種券",
             Self::Form => "予診票",
             Self::Certificate => "予防接種済証",
+            Self::Disclosure => "保有個人情報の開示",
         }
     }
 }
@@ -64,6 +75,10 @@ const SHIPPED: &[(&str, &str)] = &[
     (
         "certificate.typ",
         include_str!("../templates/certificate.typ"),
+    ),
+    (
+        "disclosure.typ",
+        include_str!("../templates/disclosure.typ"),
     ),
 ];
 

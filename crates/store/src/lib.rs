@@ -30,6 +30,7 @@ mod payments;
 mod person;
 mod recall;
 mod reminders;
+mod requests;
 mod sessions;
 mod sql;
 mod sqlite_file;
@@ -79,6 +80,7 @@ pub use recall::{
     CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,
 };
 pub use reminders::{MailAttempt, MailStatus, Reminded, Subscription};
+pub use requests::{Closing, NewRequest, SubjectRequest};
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };

@@ -3381,3 +3381,105 @@ async fn the_exemption_pages_record_list_and_revoke_decisions() {
         );
     }
 }
+
+/// 開示等の請求 on the pages (issue 19 part 3): received from the form (a missing identity
+/// document beside its field), listed with its deadline, the disclosure report handed out as a
+/// PDF, answered; a clerk without person.write is refused and Sapporo finds nothing.
+#[tokio::test]
+async fn the_requests_pages_receive_disclose_and_answer() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        common::account(&s.store, t, "privacy", "person.write", None).await;
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        common::account(&s.store, sapporo, "privacy9", "person.write", None).await;
+        let person = s.people[0].address_number.as_str().to_owned();
+        let (clerk, _) = session(&s.store, t, "clerk").await;
+        let (status, _, _) = send(&s.app, "GET", "/requests", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (me, csrf) = session(&s.store, t, "privacy").await;
+        let form = |identity: &str| {
+            format!(
+                "csrf={csrf}&address_number={person}&kind=disclosure&received_on=&requester=self&identity_checked={}&details={}",
+                enc(identity),
+                enc("接種記録の全部")
+            )
+        };
+        let (status, _, html) = send(&s.app, "POST", "/requests", Some(&me), Some(&form(""))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("id=\"err-identity_checked\""), "{name}");
+        assert!(s.store.subject_requests(t, true).await.unwrap().is_empty());
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            "/requests",
+            Some(&me),
+            Some(&form("マイナンバーカード")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let (_, _, html) = send(&s.app, "GET", &location.unwrap(), Some(&me), None).await;
+        assert!(
+            html.contains("id=\"notice\"") && html.contains("id=\"request-1\""),
+            "{name}"
+        );
+        assert!(html.contains("id=\"disclose-1\""), "{name}");
+
+        let r = Request::builder()
+            .method("POST")
+            .uri("/requests/1/disclosure")
+            .header(header::COOKIE, format!("sesshu_session={me}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}")))
+            .unwrap();
+        let response = s.app.clone().oneshot(r).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/pdf",
+            "{name}"
+        );
+        let pdf = to_bytes(response.into_body(), 1 << 24).await.unwrap();
+        assert!(pdf.starts_with(b"%PDF"), "{name}");
+        let (privacy9, csrf9) = session(&s.store, sapporo, "privacy9").await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/requests/1/disclosure",
+            Some(&privacy9),
+            Some(&format!("csrf={csrf9}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+
+        let answer = format!(
+            "csrf={csrf}&outcome=full&answer={}&answered_on=",
+            enc("写しを交付")
+        );
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/requests/1/answer",
+            Some(&me),
+            Some(&answer),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let (_, _, html) = send(&s.app, "GET", "/requests?all=1", Some(&me), None).await;
+        assert!(
+            html.contains("全部開示") && html.contains("写しを交付"),
+            "{name}"
+        );
+        let (status, _, html) = send(
+            &s.app,
+            "POST",
+            "/requests/1/answer",
+            Some(&me),
+            Some(&answer),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(html.contains("既に完了"), "{name}");
+    }
+}

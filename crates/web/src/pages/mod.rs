@@ -19,6 +19,7 @@ mod notices;
 mod payments;
 mod register;
 mod reminders;
+mod requests;
 mod statistics;
 
 use std::collections::{BTreeSet, HashMap};
@@ -123,6 +124,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/exemptions",
             get(exemptions::list).post(exemptions::record),
         )
+        .route("/requests", get(requests::list).post(requests::receive))
+        .route("/requests/{id}/answer", post(requests::answer))
+        .route("/requests/{id}/extend", post(requests::extend))
+        .route("/requests/{id}/disclosure", post(requests::disclosure))
         .route("/exemptions.csv", get(exemptions::csv))
         .route("/exemptions/{id}/revoke", post(exemptions::revoke))
         .route("/payments", get(payments::list).post(payments::prepare))
