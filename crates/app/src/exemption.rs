@@ -251,7 +251,6 @@ impl App {
             .await
     }
 
-    /// The entry of a decision or its revocation, done or refused, naming the person.
     async fn exemption_recorded(
         &self,
         actor: &Actor,
@@ -259,24 +258,13 @@ impl App {
         person: &str,
         result: Result<CostExemption, sesshu_store::StoreError>,
     ) -> Result<ExemptionRow, AppError> {
-        let (outcome, detail) = match &result {
-            Ok(e) => (
-                Outcome::Ok,
+        let e = self
+            .recorded_for_person(actor, function, person, result, |e| {
                 json!({"exemption": e.exemption_id, "fiscal_year": e.fiscal_year,
-                       "exempt": e.exempt, "ground": e.ground}),
-            ),
-            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-        };
-        self.record(
-            actor,
-            function,
-            outcome,
-            vec![person.to_owned()],
-            vec![],
-            detail,
-        )
-        .await?;
-        Ok(result?.into())
+                       "exempt": e.exempt, "ground": e.ground})
+            })
+            .await?;
+        Ok(e.into())
     }
 
     /// Every decision of a person, newest year first (exemption.decide; audited).

@@ -229,4 +229,33 @@ impl App {
             .await?;
         Ok(())
     }
+
+    /// The entry of a change to one person's records, done or refused: the person is named as
+    /// acted on either way, so a search of the log by person finds the refusal too.
+    pub(crate) async fn recorded_for_person<T>(
+        &self,
+        actor: &Actor,
+        function: &str,
+        person: &str,
+        result: Result<T, sesshu_store::StoreError>,
+        detail: impl FnOnce(&T) -> serde_json::Value,
+    ) -> Result<T, AppError> {
+        let (outcome, detail) = match &result {
+            Ok(done) => (Outcome::Ok, detail(done)),
+            Err(e) => (
+                Outcome::Refused,
+                serde_json::json!({"refused": e.to_string()}),
+            ),
+        };
+        self.record(
+            actor,
+            function,
+            outcome,
+            vec![person.to_owned()],
+            vec![],
+            detail,
+        )
+        .await?;
+        Ok(result?)
+    }
 }

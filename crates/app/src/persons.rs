@@ -387,8 +387,6 @@ impl App {
         self.suspension_recorded(actor, function, &a, result).await
     }
 
-    /// The entry of a 利用停止 or its lifting, done or refused; the person is named as acted on
-    /// either way, so a search of the log by person finds it.
     async fn suspension_recorded(
         &self,
         actor: &Actor,
@@ -396,23 +394,14 @@ impl App {
         a: &AddressNumber,
         result: Result<UseSuspension, sesshu_store::StoreError>,
     ) -> Result<UseSuspension, AppError> {
-        let (outcome, detail) = match &result {
-            Ok(s) => (
-                Outcome::Ok,
-                json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
-            ),
-            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-        };
-        self.record(
+        self.recorded_for_person(
             actor,
             function,
-            outcome,
-            vec![a.as_str().to_owned()],
-            vec![],
-            detail,
+            a.as_str(),
+            result,
+            |s| json!({"suspension_id": s.suspension_id, "requested_on": s.requested_on}),
         )
-        .await?;
-        Ok(result?)
+        .await
     }
 }
 

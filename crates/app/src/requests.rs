@@ -183,7 +183,6 @@ impl App {
             .await
     }
 
-    /// The entry of a step on a request, done or refused, naming the person.
     async fn request_recorded(
         &self,
         actor: &Actor,
@@ -191,24 +190,13 @@ impl App {
         person: &str,
         result: Result<SubjectRequest, sesshu_store::StoreError>,
     ) -> Result<RequestRow, AppError> {
-        let (outcome, detail) = match &result {
-            Ok(r) => (
-                Outcome::Ok,
+        let r = self
+            .recorded_for_person(actor, function, person, result, |r| {
                 json!({"request": r.request_id, "kind": r.kind, "status": r.status,
-                       "outcome": r.outcome, "deadline": r.deadline()}),
-            ),
-            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-        };
-        self.record(
-            actor,
-            function,
-            outcome,
-            vec![person.to_owned()],
-            vec![],
-            detail,
-        )
-        .await?;
-        Ok(RequestRow::new(result?, today_in_japan()))
+                       "outcome": r.outcome, "deadline": r.deadline()})
+            })
+            .await?;
+        Ok(RequestRow::new(r, today_in_japan()))
     }
 
     async fn existing_request(
