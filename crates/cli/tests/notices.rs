@@ -1049,3 +1049,63 @@ async fn an_exemption_is_recorded_listed_and_revoked_from_the_command_line() {
         assert!(text(&mine).contains("[取消: 誤登録]"), "{}", text(&mine));
     }
 }
+
+#[tokio::test]
+async fn a_disclosure_request_is_received_printed_and_answered_from_the_command_line() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        register(d, &db.url);
+        let bad = run(&[
+            "request",
+            "receive",
+            "--person",
+            "200010",
+            "--kind",
+            "disclosure",
+            "--identity",
+            "",
+            "--details",
+            "全部",
+        ]);
+        assert!(!bad.status.success(), "{}", db.name);
+        assert!(text(&bad).contains("本人確認"), "{}", text(&bad));
+        let made = ok(run(&[
+            "request",
+            "receive",
+            "--person",
+            "200010",
+            "--kind",
+            "disclosure",
+            "--identity",
+            "運転免許証",
+            "--details",
+            "接種記録の全部",
+        ]));
+        assert!(text(&made).contains("回答期限"), "{}", text(&made));
+        ok(run(&["request", "disclose", "1", "--out", "d.pdf"]));
+        let pdf = pdf_text(&d.join("d.pdf"));
+        assert!(pdf.contains("保有個人情報の開示"), "{pdf}");
+        assert!(!leaks_my_number(&pdf), "{}", db.name);
+        let listed = ok(run(&["request", "list"]));
+        assert!(text(&listed).contains("1 件"), "{}", text(&listed));
+        ok(run(&[
+            "request",
+            "answer",
+            "1",
+            "--outcome",
+            "full",
+            "--answer",
+            "写しを交付",
+        ]));
+        let all = ok(run(&["request", "list", "--all"]));
+        assert!(
+            text(&all).contains("[全部開示: 写しを交付]"),
+            "{}",
+            text(&all)
+        );
+        let open = ok(run(&["request", "list"]));
+        assert!(text(&open).contains("0 件"), "{}", text(&open));
+    }
+}

@@ -13,6 +13,7 @@ pub mod notices;
 pub mod payments;
 pub mod person;
 pub mod reminders;
+pub mod request;
 pub mod schedule;
 pub mod serve;
 pub mod statistics;
