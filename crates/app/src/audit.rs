@@ -23,6 +23,7 @@ pub enum AuditUse {
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("person.search", "宛名の検索"),
     ("person.read", "宛名の閲覧"),
+    ("person.duplicates", "重複の可能性がある宛名の一覧"),
     ("person.suspend", "利用停止の登録"),
     ("person.lift_suspension", "利用停止の解除"),
     ("exemption.record", "実費徴収の免除決定の登録"),

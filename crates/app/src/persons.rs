@@ -414,3 +414,59 @@ pub fn as_typed(a: &AddressNumber) -> &str {
         a.as_str()
     }
 }
+
+/// Records that may be one person: the same folded kana, birth date and sex.
+#[derive(Debug, Serialize)]
+pub struct DuplicateGroup {
+    pub persons: Vec<PersonSummaryView>,
+    /// A 住登外 record beside a resident one: the likeliest case (made before the person's
+    /// resident record arrived), listed first.
+    pub non_resident_beside_resident: bool,
+}
+
+impl App {
+    /// Likely duplicates (F1), for a clerk to check and link: every group of records sharing
+    /// the folded kana name, birth date and sex. Needs person.read; every person listed is in
+    /// the entry.
+    pub async fn duplicate_candidates(
+        &self,
+        actor: &Actor,
+        tenant: MunicipalityCode,
+    ) -> Result<Vec<DuplicateGroup>, AppError> {
+        self.authorize(actor, tenant, Permission::PersonRead, "person.duplicates")
+            .await?;
+        let today = today_in_japan();
+        let mut groups: Vec<DuplicateGroup> = self
+            .store
+            .duplicate_candidates(tenant)
+            .await?
+            .into_iter()
+            .map(|g| {
+                let non_resident = |p: &sesshu_store::PersonSummary| {
+                    p.status == sesshu_domain::ResidentStatus::NonResident
+                };
+                DuplicateGroup {
+                    non_resident_beside_resident: g.iter().any(non_resident)
+                        && !g.iter().all(non_resident),
+                    persons: g.iter().map(|p| PersonSummaryView::new(p, today)).collect(),
+                }
+            })
+            .collect();
+        // Stable: within each kind, the store's kana order stays.
+        groups.sort_by_key(|g| !g.non_resident_beside_resident);
+        let shown: Vec<String> = groups
+            .iter()
+            .flat_map(|g| g.persons.iter().map(|p| p.address_number.clone()))
+            .collect();
+        self.record(
+            actor,
+            "person.duplicates",
+            Outcome::Ok,
+            vec![],
+            shown,
+            json!({"groups": groups.len()}),
+        )
+        .await?;
+        Ok(groups)
+    }
+}

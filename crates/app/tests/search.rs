@@ -314,3 +314,76 @@ async fn results_sort_by_kana_birth_date_or_address_with_protected_persons_last_
         );
     }
 }
+
+/// Likely duplicates (issue 19 part 4): a 住登外 record made for a resident is found beside the
+/// resident one, first; a namesake born another day is not; refusals for whoever may not.
+#[tokio::test]
+async fn a_non_resident_record_of_a_resident_is_listed_as_a_likely_duplicate() {
+    for db in sesshu_testkit::backends().await {
+        let (store, t) = common::machida_and_sapporo(&db.url).await;
+        let name = db.name;
+        let keyring = Keyring::generate();
+        let mut people = sesshu_testkit::town(40, 17);
+        let resident = people
+            .iter()
+            .find(|p| p.status == sesshu_domain::ResidentStatus::Resident)
+            .unwrap()
+            .clone();
+        let mut twin = resident.clone();
+        twin.address_number = sesshu_domain::AddressNumber::parse("990001").unwrap();
+        twin.integrated_address_number = None;
+        twin.my_number = None;
+        twin.household_number = None;
+        twin.status = sesshu_domain::ResidentStatus::NonResident;
+        let mut namesake = resident.clone();
+        namesake.address_number = sesshu_domain::AddressNumber::parse("990002").unwrap();
+        namesake.integrated_address_number = None;
+        namesake.my_number = None;
+        namesake.household_number = None;
+        namesake.birth_date = namesake.birth_date - chrono::Days::new(1);
+        people.push(twin.clone());
+        people.push(namesake.clone());
+        common::import(&store, &keyring, t, &people).await;
+        let app = common::app(&store, keyring);
+
+        let groups = app.duplicate_candidates(&clerk("132098"), t).await.unwrap();
+        let first = &groups[0];
+        assert!(first.non_resident_beside_resident, "{name}");
+        let numbers: Vec<&str> = first
+            .persons
+            .iter()
+            .map(|p| p.address_number.as_str())
+            .collect();
+        assert_eq!(
+            numbers,
+            [resident.address_number.as_str(), "990001"],
+            "{name}"
+        );
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.persons.iter().all(|p| p.address_number != "990002")),
+            "{name}: born another day"
+        );
+        let e = common::entries(&store, t, "person.duplicates").await;
+        assert!(
+            e.iter().any(|e| e.persons_shown.contains("990001")),
+            "{name}"
+        );
+
+        let payer = common::actor("132098", "payer", "role:payments");
+        let r = app.duplicate_candidates(&payer, t).await;
+        assert!(matches!(r, Err(AppError::Forbidden(_))), "{name}");
+        let sapporo = clerk("011002");
+        let r = app.duplicate_candidates(&sapporo, t).await;
+        assert!(matches!(r, Err(AppError::NotFound(_))), "{name}");
+        let own = app
+            .duplicate_candidates(&sapporo, MunicipalityCode::parse("011002").unwrap())
+            .await
+            .unwrap();
+        assert!(
+            own.is_empty(),
+            "{name}: Machida's records are not Sapporo's"
+        );
+    }
+}

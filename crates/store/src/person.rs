@@ -181,6 +181,47 @@ fn summary_from_row(r: &impl Columns) -> Result<PersonSummary, StoreError> {
     })
 }
 
+impl Store {
+    /// Persons who share the folded kana name, the birth date and the sex with someone else in
+    /// the municipality — likely one person registered twice (a 住登外 record made before the
+    /// resident one arrived, or a typing slip) — in groups, ordered by kana and birth date.
+    pub async fn duplicate_candidates(
+        &self,
+        tenant: MunicipalityCode,
+    ) -> Result<Vec<Vec<PersonSummary>>, StoreError> {
+        let columns = SUMMARY_COLUMNS
+            .split(',')
+            .map(|c| format!("p.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = self
+            .fetch_all(
+                &format!(
+                    "SELECT {columns}, p.kana_key FROM person p JOIN (SELECT kana_key, birth_date, sex \
+                     FROM person WHERE municipality_code = $1 GROUP BY kana_key, birth_date, sex \
+                     HAVING COUNT(*) > 1) g ON g.kana_key = p.kana_key \
+                     AND g.birth_date = p.birth_date AND g.sex = p.sex \
+                     WHERE p.municipality_code = $1 \
+                     ORDER BY p.kana_key, p.birth_date, p.sex, p.address_number"
+                ),
+                &[Value::text(tenant.as_string())],
+                |r| Ok((r.try_get::<String>("kana_key")?, summary_from_row(r)?)),
+            )
+            .await?;
+        let mut groups: Vec<Vec<PersonSummary>> = Vec::new();
+        let mut last: Option<(String, sesshu_domain::CivilDate, Sex)> = None;
+        for (key, p) in rows {
+            let this = (key, p.birth_date, p.sex);
+            match (&last, groups.last_mut()) {
+                (Some(l), Some(g)) if *l == this => g.push(p),
+                _ => groups.push(vec![p]),
+            }
+            last = Some(this);
+        }
+        Ok(groups)
+    }
+}
+
 /// Decodes the content columns shared by `person` and `person_history`.
 pub(crate) fn person_from_row(r: &impl Columns) -> Result<(Person, Option<Sealed>), StoreError> {
     let address_number: String = r.try_get("address_number")?;

@@ -3483,3 +3483,25 @@ async fn the_requests_pages_receive_disclose_and_answer() {
         assert!(html.contains("既に完了"), "{name}");
     }
 }
+
+/// The likely-duplicates page: reached from the search page by whoever reads persons, refused
+/// to an account without person.read.
+#[tokio::test]
+async fn the_duplicates_page_lists_groups_for_those_who_read_persons() {
+    for db in sesshu_testkit::backends().await {
+        let s = site(&db.url).await;
+        let name = db.name;
+        let t = s.machida;
+        let (clerk, _) = session(&s.store, t, "clerk").await;
+        let (_, _, search) = send(&s.app, "GET", "/search", Some(&clerk), None).await;
+        assert!(search.contains("id=\"duplicates-link\""), "{name}");
+        let (status, _, html) =
+            send(&s.app, "GET", "/persons/duplicates", Some(&clerk), None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(html.contains("id=\"group-count\""), "{name}");
+        common::account(&s.store, t, "payer", "role:payments", None).await;
+        let (payer, _) = session(&s.store, t, "payer").await;
+        let (status, _, _) = send(&s.app, "GET", "/persons/duplicates", Some(&payer), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+    }
+}

@@ -86,6 +86,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/session/keepalive", post(auth::keepalive))
         .route("/search", get(register::search_form).post(register::search))
         .route("/search/my-number", post(register::search_by_my_number))
+        .route("/persons/duplicates", get(register::duplicates))
         .route("/persons/{address}", get(register::person))
         .route(
             "/persons/{address}/my-number",

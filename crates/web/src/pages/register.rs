@@ -673,3 +673,26 @@ async fn suspension_action(
     };
     person_page(state, staff, address, None, None, Some(notice)).await
 }
+
+#[derive(Template)]
+#[template(path = "duplicates.html")]
+struct DuplicatesPage {
+    chrome: Chrome,
+    groups: Vec<sesshu_app::persons::DuplicateGroup>,
+}
+
+/// Records that may be one person (the same kana, birth date and sex), for a clerk to check.
+pub(crate) async fn duplicates(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, PageError> {
+    let groups = state
+        .app
+        .duplicate_candidates(&staff.caller, staff.tenant)
+        .await?;
+    let page = DuplicatesPage {
+        chrome: staff.chrome(&state, "重複の可能性がある宛名").await,
+        groups,
+    };
+    Ok(render(&page))
+}
