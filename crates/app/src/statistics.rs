@@ -510,50 +510,66 @@ impl App {
         };
         let key = rule.key.as_str();
         let first_ordinal = rule.ordinals.map_or(1, |[first, _]| first);
-        let judged = self
-            .store
-            .judge_persons_born(tenant, Some(born), |person, doses| {
-                if person.status != sesshu_domain::ResidentStatus::Resident {
-                    return None;
-                }
-                let none = sesshu_schedule::EvalRequest::for_person(
-                    person.birth_date,
-                    person.sex,
-                    &[],
-                    first.max(person.birth_date),
-                );
-                let [open, _] = engine.forecast_one(&none, key)?.window?;
-                if open < first || open > last {
-                    return None;
-                }
-                if rule.season.is_some() {
-                    // One dose a season, which the next season's forecast no longer shows:
-                    // a dose of the series' products given in the year is this season's.
-                    let had = doses.iter().any(|d| {
-                        d.judgement == sesshu_domain::DoseJudgement::Given
-                            && (first..=as_of).contains(&d.given_on)
-                            && rule.counts.contains(&d.product)
-                    });
-                    return Some((u32::from(had), had));
-                }
-                let given = doses.iter().filter(|d| d.given_on <= as_of);
-                let request = sesshu_schedule::EvalRequest::for_person(
-                    person.birth_date,
-                    person.sex,
-                    given,
-                    as_of.max(person.birth_date),
-                );
-                let f = engine.forecast_one(&request, key)?;
-                // The next dose is numbered as on the form (MR 2期 is 2); the total is a count.
-                Some(match f.next_dose {
-                    Some(next) => (next.saturating_sub(first_ordinal), false),
-                    None => (
-                        f.total_doses.unwrap_or(0),
-                        f.in_target || f.total_doses.is_some(),
-                    ),
-                })
+        let judge = |person: sesshu_store::PersonFacts, doses: Vec<sesshu_domain::Dose>| {
+            if person.status != sesshu_domain::ResidentStatus::Resident {
+                return None;
+            }
+            let none = sesshu_schedule::EvalRequest::for_person(
+                person.birth_date,
+                person.sex,
+                &[],
+                first.max(person.birth_date),
+            );
+            let [open, _] = engine.forecast_one(&none, key)?.window?;
+            if open < first || open > last {
+                return None;
+            }
+            if rule.season.is_some() {
+                // One dose a season, which the next season's forecast no longer shows:
+                // a dose of the series' products given in the year is this season's.
+                let had = doses.iter().any(|d| {
+                    d.judgement == sesshu_domain::DoseJudgement::Given
+                        && (first..=as_of).contains(&d.given_on)
+                        && rule.counts.contains(&d.product)
+                });
+                return Some((u32::from(had), had));
+            }
+            let given = doses.iter().filter(|d| d.given_on <= as_of);
+            let request = sesshu_schedule::EvalRequest::for_person(
+                person.birth_date,
+                person.sex,
+                given,
+                as_of.max(person.birth_date),
+            );
+            let f = engine.forecast_one(&request, key)?;
+            // The next dose is numbered as on the form (MR 2期 is 2); the total is a count.
+            Some(match f.next_dose {
+                Some(next) => (next.saturating_sub(first_ordinal), false),
+                None => (
+                    f.total_doses.unwrap_or(0),
+                    f.in_target || f.total_doses.is_some(),
+                ),
             })
-            .await?;
+        };
+        // A season's figures need only the season's doses of the series: reading just those
+        // keeps the yearly influenza table to one dose a person instead of a lifetime's.
+        let judged = match rule.season {
+            Some(_) => {
+                let scope = sesshu_store::DoseScope {
+                    products: rule.counts.clone(),
+                    from: first,
+                    to: as_of.max(first),
+                };
+                self.store
+                    .judge_persons_born_within(tenant, born, &scope, judge)
+                    .await?
+            }
+            None => {
+                self.store
+                    .judge_persons_born(tenant, Some(born), judge)
+                    .await?
+            }
+        };
         let most = rule.groups.iter().map(|g| g.doses.len()).max().unwrap_or(1);
         let mut counts = TargetCounts {
             had: vec![0; most],

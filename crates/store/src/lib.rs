@@ -55,7 +55,7 @@ pub use audit::{
 };
 pub use audit_anchor::{AnchorError, AnchoredHead, AuditAnchor};
 pub use certificates::CertificateRecord;
-pub use dose::{DoseRow, DoseVersion, Judged, PersonFacts};
+pub use dose::{DoseRow, DoseScope, DoseVersion, Judged, PersonFacts};
 pub use dose_import::{DoseImportOptions, DoseImportSummary};
 pub use dose_review::{DoseReview, FlaggedDose, ReviewState};
 pub use error::{Fault, StoreError};
