@@ -2,6 +2,7 @@
 # Statistics benchmarks (issue 18), recorded in BENCHMARKS.md.
 #   bench/statistics.sh [PERSONS] [COPIES]      (defaults: 1000000 3)
 #   BACKENDS="sqlite postgres" (the default) names the halves to run.
+#   DOSES=15000000 tops the table up to that many rows with one more, partial, copy.
 # A synthetic town of PERSONS with realistic histories is imported through sesshu (residents,
 # then doses in pieces of 1,000,000 rows, each dose judged by the engine). The dose table is
 # then grown to about 15 doses a person by COPIES copies of every dose row, each shifted 4, 8,
@@ -75,7 +76,15 @@ run() { # url, the database client prefix
     t1=$(now)
     echo "  imported through sesshu in $(secs "$t0" "$t1") s"
     local cols="municipality_code, dose_id, version, address_number, product, ordinal, given_on, judgement, institution_code, institution_name, doctor, lot, manufacturer, amount_ml, screened_on, billing_month, subsidy_yen, ticket_number, notes, given_elsewhere, antibody_result, age_at_dose, routine, evaluation, stage, deleted, import_id, source_line, recorded_at, recorded_by, change_reason"
-    for k in $(seq 1 "$COPIES"); do
+    local k limit=""
+    for k in $(seq 1 $((COPIES + 1))); do
+        if [ "$k" -gt "$COPIES" ]; then
+            # The partial copy that brings the table to DOSES rows, when asked for.
+            local have
+            have=$(q "SELECT COUNT(*) FROM dose")
+            [ -n "${DOSES:-}" ] && [ "$have" -lt "$DOSES" ] || break
+            limit="ORDER BY dose_id LIMIT $((DOSES - have))"
+        fi
         local shifted
         if [ "$client" = sqlite ]; then
             shifted="date(given_on, '-$((4 * k)) years')"
@@ -84,7 +93,7 @@ run() { # url, the database client prefix
         fi
         local sel=${cols/given_on,/$shifted,}
         sel=${sel/dose_id,/dose_id + $((k * 100000000)),}
-        copy_sql="INSERT INTO dose ($cols) SELECT $sel FROM dose WHERE dose_id < 100000000"
+        copy_sql="INSERT INTO dose ($cols) SELECT $sel FROM dose WHERE dose_id < 100000000 $limit"
         q "$copy_sql"
         if [ "$client" = sqlite ]; then q "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null; fi
     done

@@ -48,6 +48,84 @@ pub struct DoseVersion {
     pub superseded_by: String,
 }
 
+/// Persons judged at a time when they stream through the pool: enough to keep every core busy,
+/// few enough that a pass over the whole register stays small in memory.
+const JUDGE_BATCH: usize = 4096;
+
+/// The pool path's judging: persons gathered as they stream in, each batch judged on every core
+/// (the SQLite file's readers judge in parallel already; this gives PostgreSQL the same).
+struct BatchJudge<'j, V> {
+    judge: &'j (dyn Fn(PersonFacts, Vec<Dose>) -> V + Sync),
+    batch: Vec<(PersonFacts, Vec<Dose>)>,
+    out: Vec<V>,
+    failed: bool,
+}
+
+impl<'j, V: Send> BatchJudge<'j, V> {
+    fn new(judge: &'j (dyn Fn(PersonFacts, Vec<Dose>) -> V + Sync)) -> Self {
+        Self {
+            judge,
+            batch: Vec::with_capacity(JUDGE_BATCH),
+            out: Vec::new(),
+            failed: false,
+        }
+    }
+
+    fn push(&mut self, p: PersonFacts, d: Vec<Dose>) {
+        self.batch.push((p, d));
+        if self.batch.len() >= JUDGE_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let work = std::mem::take(&mut self.batch);
+        let threads = crate::sqlite_file::threads();
+        let judge = self.judge;
+        if threads <= 1 || work.len() < 2 * threads {
+            self.out.extend(work.into_iter().map(|(p, d)| judge(p, d)));
+            return;
+        }
+        let size = work.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<(PersonFacts, Vec<Dose>)>> = Vec::with_capacity(threads);
+        let mut rest = work.into_iter();
+        loop {
+            let chunk: Vec<_> = rest.by_ref().take(size).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .into_iter()
+                            .map(|(p, d)| judge(p, d))
+                            .collect::<Vec<V>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                match h.join() {
+                    Ok(mut v) => self.out.append(&mut v),
+                    Err(_) => self.failed = true,
+                }
+            }
+        });
+    }
+
+    fn finish(mut self) -> Result<Vec<V>, StoreError> {
+        self.flush();
+        if self.failed {
+            return Err(StoreError::Interrupted("判定の並列処理".into()));
+        }
+        Ok(self.out)
+    }
+}
+
 /// Which of a person's doses a question needs: these products, given between these days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoseScope {
@@ -611,10 +689,10 @@ impl Store {
             let pieces = crate::sqlite_file::born_pieces(born);
             return blocking(|| crate::sqlite_file::judge_pieces(path, tenant, &pieces, &judge));
         }
-        let mut out = Vec::new();
-        self.for_each_person_with_doses_born(tenant, born, |p, d| out.push(judge(p, d)))
+        let mut judged = BatchJudge::new(&judge);
+        self.for_each_person_with_doses_born(tenant, born, |p, d| judged.push(p, d))
             .await?;
-        Ok(out)
+        judged.finish()
     }
 
     /// As [`Self::judge_persons_born`], each person's doses limited to `scope` (its products,
@@ -635,12 +713,10 @@ impl Store {
             let pieces = crate::sqlite_file::born_pieces(born);
             return blocking(|| crate::sqlite_file::judge_pieces(path, tenant, &pieces, &scoped));
         }
-        let mut out = Vec::new();
-        self.persons_with_doses(tenant, Some(born), Some(scope), |p, d| {
-            out.push(scoped(p, d));
-        })
-        .await?;
-        Ok(out)
+        let mut judged = BatchJudge::new(&scoped);
+        self.persons_with_doses(tenant, Some(born), Some(scope), |p, d| judged.push(p, d))
+            .await?;
+        judged.finish()
     }
 
     /// The earliest and latest birth date in the register (from the birth-date index).

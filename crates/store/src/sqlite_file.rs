@@ -72,7 +72,7 @@ pub(crate) fn born_pieces(born: (CivilDate, CivilDate)) -> Vec<Piece<'static>> {
         .collect()
 }
 
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS)
