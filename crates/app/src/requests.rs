@@ -494,7 +494,7 @@ impl App {
                 .collect(),
             "変更の履歴はありません。",
         ));
-        let doses = store.doses_of(tenant, a.as_str()).await?;
+        let doses = store.doses_of_including_deleted(tenant, a.as_str()).await?;
         let name = |code: &str| {
             self.engine
                 .rules()

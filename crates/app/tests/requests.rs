@@ -104,6 +104,20 @@ async fn a_disclosure_is_registered_answered_in_time_and_its_report_holds_only_t
             .await
             .unwrap();
 
+        // A dose recorded twice and deleted: the report shows it deleted, with the reason.
+        let twice = store
+            .record_dose(
+                t,
+                child.address_number.as_str(),
+                Dose::given("hepb", 1, day),
+                None,
+                Default::default(),
+                "t",
+            )
+            .await
+            .unwrap();
+        store.delete_dose(t, twice, "t", "二重登録").await.unwrap();
+
         // Bad input: no identity document, a future receipt; nothing recorded.
         let bad = RequestForm {
             identity_checked: " ".into(),
@@ -174,6 +188,10 @@ async fn a_disclosure_is_registered_answered_in_time_and_its_report_holds_only_t
             "{name}: the correction, its reason and the corrected value: {text}"
         );
         assert!(flat.contains("記載しません"), "{name}: {text}");
+        assert!(
+            flat.contains("削除") && flat.contains("二重登録"),
+            "{name}: a deleted dose, and why: {text}"
+        );
         for other in &household {
             let other_name: String = other.name.to_string().split_whitespace().collect();
             assert!(

@@ -353,6 +353,21 @@ impl Store {
         .await
     }
 
+    /// Every dose recorded for a person, the deleted ones too (a disclosure shows them).
+    pub async fn doses_of_including_deleted(
+        &self,
+        tenant: MunicipalityCode,
+        address_number: &str,
+    ) -> Result<Vec<DoseRow>, StoreError> {
+        self.fetch_all(
+            "SELECT * FROM dose WHERE municipality_code = $1 AND address_number = $2 \
+             ORDER BY given_on, dose_id",
+            &[Value::text(tenant.as_string()), Value::text(address_number)],
+            |r| dose_from_row(r),
+        )
+        .await
+    }
+
     /// One dose as it stands now (also when deleted).
     pub async fn dose(
         &self,
