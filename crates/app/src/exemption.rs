@@ -24,6 +24,11 @@ pub const GROUNDS: [(&str, &str); 4] = [
     ("other", "その他 (市長が特に認める者)"),
 ];
 
+/// The fiscal year today is in: what the register and the form show unless another is asked for.
+pub fn this_fiscal_year() -> i32 {
+    FiscalYear::of(today_in_japan()).0
+}
+
 pub fn ground_label(code: &str) -> &str {
     GROUNDS
         .iter()
@@ -111,7 +116,11 @@ fn checked(form: &ExemptionForm, today: CivilDate) -> Result<NewExemption, AppEr
     };
     let ground = form.ground.trim();
     if !GROUNDS.iter().any(|(c, _)| *c == ground) {
-        wrong.push(("ground", "免除の事由を選んでください".into()));
+        let codes: Vec<&str> = GROUNDS.iter().map(|(c, _)| *c).collect();
+        wrong.push((
+            "ground",
+            format!("免除の事由を選んでください ({})", codes.join(", ")),
+        ));
     }
     if form.evidence.trim().is_empty() {
         wrong.push((

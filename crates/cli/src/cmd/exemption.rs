@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sesshu_app::exemption::{ExemptionForm, ExemptionRow, GROUNDS, exemptions_csv};
+use sesshu_app::exemption::{ExemptionForm, ExemptionRow, exemptions_csv, this_fiscal_year};
 use sesshu_app::{Actor, AppError};
-use sesshu_domain::age::FiscalYear;
 
 use crate::config::{Config, GlobalArgs, RulesArg};
 
@@ -88,10 +87,6 @@ fn print(r: &ExemptionRow) {
     );
 }
 
-fn this_year() -> i32 {
-    FiscalYear::of(sesshu_app::today_in_japan()).0
-}
-
 pub async fn run(global: &GlobalArgs, command: ExemptionCommand) -> Result<ExitCode> {
     let config = Config::resolve(global)?;
     let store = config.store().await?;
@@ -112,15 +107,8 @@ pub async fn run(global: &GlobalArgs, command: ExemptionCommand) -> Result<ExitC
                 valid_to,
                 notes,
             } => {
-                if !GROUNDS.iter().any(|(c, _)| *c == ground) {
-                    let known: Vec<&str> = GROUNDS.iter().map(|(c, _)| *c).collect();
-                    return Err(AppError::Invalid(format!(
-                        "事由 (--ground) は {} のいずれかです",
-                        known.join(", ")
-                    )));
-                }
                 let form = ExemptionForm {
-                    fiscal_year: fiscal_year.unwrap_or_else(this_year).to_string(),
+                    fiscal_year: fiscal_year.unwrap_or_else(this_fiscal_year).to_string(),
                     decision: if not_exempt { "not_exempt" } else { "exempt" }.into(),
                     ground,
                     evidence,
@@ -152,7 +140,7 @@ pub async fn run(global: &GlobalArgs, command: ExemptionCommand) -> Result<ExitC
                 let rows = match person {
                     Some(p) => app.exemptions_of_person(&me, tenant, &p).await?,
                     None => {
-                        let year = fiscal_year.unwrap_or_else(this_year);
+                        let year = fiscal_year.unwrap_or_else(this_fiscal_year);
                         app.exemptions_of_year(&me, tenant, year).await?
                     }
                 };

@@ -11,9 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sesshu_app::AppError;
-use sesshu_app::exemption::{ExemptionForm, ExemptionRow, GROUNDS, exemptions_csv};
+use sesshu_app::exemption::{
+    ExemptionForm, ExemptionRow, GROUNDS, exemptions_csv, this_fiscal_year,
+};
 use sesshu_domain::access::Permission;
-use sesshu_domain::age::FiscalYear;
 
 use super::notices::download;
 use super::{Chrome, PageError, Staff, filters, render};
@@ -82,10 +83,6 @@ impl ExemptionsView {
     }
 }
 
-fn this_year() -> i32 {
-    FiscalYear::of(sesshu_app::today_in_japan()).0
-}
-
 async fn page(
     state: &AppState,
     staff: &Staff,
@@ -94,7 +91,7 @@ async fn page(
     errors: BTreeMap<&'static str, String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let fiscal_year = which.fiscal_year.unwrap_or_else(this_year);
+    let fiscal_year = which.fiscal_year.unwrap_or_else(this_fiscal_year);
     let person = which
         .person
         .map(|p| p.trim().to_owned())
@@ -277,7 +274,7 @@ pub(crate) async fn csv(
     staff: Staff,
     Query(which): Query<Which>,
 ) -> Result<Response, PageError> {
-    let fiscal_year = which.fiscal_year.unwrap_or_else(this_year);
+    let fiscal_year = which.fiscal_year.unwrap_or_else(this_fiscal_year);
     let rows = state
         .app
         .exemptions_of_year(&staff.caller, staff.tenant, fiscal_year)
