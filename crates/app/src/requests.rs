@@ -564,6 +564,13 @@ impl App {
             corrections,
             "訂正・削除はありません。",
         ));
+        // The series as the person knows it (麻しん・風しん), not the register's key.
+        let series = |key: &str| {
+            self.engine
+                .rules()
+                .series(key)
+                .map_or_else(|| key.to_owned(), |s| s.name.clone())
+        };
         let notices = store.notices_of_person(tenant, a.as_str()).await?;
         let tickets = store.tickets_of_person(tenant, a.as_str()).await?;
         let certificates = store.certificates_of_person(tenant, a.as_str()).await?;
@@ -572,7 +579,7 @@ impl App {
             issued.push(vec![
                 "勧奨通知".into(),
                 n.notice_number.clone(),
-                format!("{} {}", n.series_key, n.stage),
+                format!("{} {}", series(&n.series_key), n.stage),
                 n.issued_at
                     .as_deref()
                     .map(sesshu_domain::japan_minutes)
@@ -583,7 +590,7 @@ impl App {
             issued.push(vec![
                 "接種券".into(),
                 t.ticket_number.clone(),
-                format!("{} {}回目", t.series_key, t.dose),
+                format!("{} {}回目", series(&t.series_key), t.dose),
                 sesshu_domain::japan_minutes(&t.issued_at),
             ]);
         }
