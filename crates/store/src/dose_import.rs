@@ -345,6 +345,12 @@ impl Store {
         )
         .await?;
         db.commit().await?;
+        // The next import looks up each person's doses in batches; against statistics taken
+        // while the table was a fraction of its size, PostgreSQL plans those lookups as scans of
+        // the whole table (the 15 M-dose benchmark stalled there on its second million).
+        if summary.inserted > crate::STATISTICS_STALE_AFTER {
+            self.refresh_statistics(crate::GrownTable::Dose).await?;
+        }
         Ok(summary)
     }
 

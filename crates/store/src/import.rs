@@ -673,8 +673,8 @@ impl Store {
         db.commit().await?;
         // Without fresh statistics PostgreSQL plans the next import's batch lookups as a scan of
         // the whole municipality (measured: 100 ms instead of 7 ms per batch at 300,000 persons).
-        if summary.inserted + summary.updated > 10_000 {
-            self.refresh_statistics().await?;
+        if summary.inserted + summary.updated > crate::STATISTICS_STALE_AFTER {
+            self.refresh_statistics(crate::GrownTable::Person).await?;
         }
         Ok(summary)
     }

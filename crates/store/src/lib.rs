@@ -276,12 +276,14 @@ impl Store {
     /// needs it: without statistics it plans batch lookups as a scan of the whole municipality.
     /// SQLite's planner picks the right index for these equality and prefix lookups without
     /// `sqlite_stat1`, and `PRAGMA optimize` would cost a third of a 100,000-row import.
-    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+    pub(crate) async fn refresh_statistics(&self, table: GrownTable) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             // VACUUM also sets the hint bits a fresh bulk load leaves unset.
-            sqlx::query("VACUUM (ANALYZE) person")
-                .execute(&self.pool)
-                .await?;
+            let sql = match table {
+                GrownTable::Person => "VACUUM (ANALYZE) person",
+                GrownTable::Dose => "VACUUM (ANALYZE) dose",
+            };
+            sqlx::query(sql).execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -296,6 +298,16 @@ impl Store {
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         begin_write(&self.pool, self.backend).await
     }
+}
+
+/// Rows an import must add before the planner's statistics are refreshed after it.
+pub(crate) const STATISTICS_STALE_AFTER: u64 = 10_000;
+
+/// A table a bulk import grows by more than the planner's statistics can follow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrownTable {
+    Person,
+    Dose,
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
