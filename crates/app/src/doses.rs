@@ -170,7 +170,11 @@ pub(crate) fn address(s: &str) -> Result<AddressNumber, AppError> {
     AddressNumber::parse(s.trim()).map_err(|e| AppError::Field("address_number", e.to_string()))
 }
 
-fn reason_given(reason: &str, field: &'static str, what: &str) -> Result<String, AppError> {
+pub(crate) fn reason_given(
+    reason: &str,
+    field: &'static str,
+    what: &str,
+) -> Result<String, AppError> {
     let r = reason.trim();
     if r.is_empty() {
         return Err(AppError::Field(

@@ -20,6 +20,7 @@ pub mod extraction;
 pub mod flagged;
 pub mod imports;
 pub mod jobs;
+pub mod links;
 pub mod mail;
 pub mod notices;
 pub mod payments;

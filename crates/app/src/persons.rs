@@ -436,11 +436,19 @@ impl App {
         self.authorize(actor, tenant, Permission::PersonRead, "person.duplicates")
             .await?;
         let today = today_in_japan();
+        let linked = self.store.linked_secondaries(tenant).await?;
         let mut groups: Vec<DuplicateGroup> = self
             .store
             .duplicate_candidates(tenant)
             .await?
             .into_iter()
+            // A group whose records are all linked into one is settled.
+            .filter(|g| {
+                g.iter()
+                    .filter(|p| !linked.contains(p.address_number.as_str()))
+                    .count()
+                    > 1
+            })
             .map(|g| {
                 let non_resident = |p: &sesshu_store::PersonSummary| {
                     p.status == sesshu_domain::ResidentStatus::NonResident

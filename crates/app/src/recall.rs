@@ -19,6 +19,37 @@ use sesshu_store::{
     Store, StoreError, exclusion,
 };
 
+/// Why a resident gets no notice whatever their doses say: the key of the extraction's
+/// exclusions, and what the second check reports.
+struct HeldBack {
+    exclusion: &'static str,
+    problem: &'static str,
+}
+
+/// Residents recall leaves out: a 利用停止 in force, or a record linked into another (the
+/// primary record gets the notice, with the doses of both).
+async fn held_back(
+    store: &Store,
+    tenant: MunicipalityCode,
+) -> Result<BTreeMap<String, HeldBack>, StoreError> {
+    let mut held = BTreeMap::new();
+    for a in store.linked_secondaries(tenant).await? {
+        let why = HeldBack {
+            exclusion: exclusion::LINKED,
+            problem: "他の記録に統合されています",
+        };
+        held.insert(a, why);
+    }
+    for a in store.suspended_addresses(tenant).await? {
+        let why = HeldBack {
+            exclusion: exclusion::SUSPENDED,
+            problem: "利用停止の請求を受けています",
+        };
+        held.insert(a, why);
+    }
+    Ok(held)
+}
+
 /// Birth dates probed each side of those the rules name: later doses' windows may extend past
 /// the first dose's (a booster given after the age limit of the primary series).
 const BIRTH_MARGIN_DAYS: u64 = 400;
@@ -65,7 +96,7 @@ impl Recall<'_> {
         let Some((lo, hi)) = born else {
             return Ok(extraction);
         };
-        let suspended = self.store.suspended_addresses(tenant).await?;
+        let held = held_back(self.store, tenant).await?;
         let judged = self
             .store
             .judge_persons_born(tenant, Some((lo, hi)), |person, doses| {
@@ -73,8 +104,10 @@ impl Recall<'_> {
                     ResidentStatus::MovedOut => Err(exclusion::MOVED_OUT),
                     ResidentStatus::Deceased => Err(exclusion::DECEASED),
                     ResidentStatus::NonResident => Err(exclusion::NON_RESIDENT),
-                    ResidentStatus::Resident if suspended.contains(&person.address_number) => {
-                        Err(exclusion::SUSPENDED)
+                    ResidentStatus::Resident
+                        if let Some(why) = held.get(&person.address_number) =>
+                    {
+                        Err(why.exclusion)
                     }
                     ResidentStatus::Resident => {
                         let request = EvalRequest::for_person(
@@ -142,7 +175,7 @@ impl Recall<'_> {
             }
         }
         // Read at check time, not planning time: a request made after approval still stops it.
-        let suspended = self.store.suspended_addresses(tenant).await?;
+        let held = held_back(self.store, tenant).await?;
         let addresses: Vec<&str> = listed.keys().copied().collect();
         let found = self
             .store
@@ -150,7 +183,7 @@ impl Recall<'_> {
                 let problems = listed
                     .get(p.address_number.as_str())
                     .map_or_else(Vec::new, |m| {
-                        problems(engine, query, m, &p, &doses, &suspended, release_protected)
+                        problems(engine, query, m, &p, &doses, &held, release_protected)
                     });
                 (p.address_number, problems)
             })
@@ -184,7 +217,7 @@ fn problems(
     m: &Listed<'_>,
     p: &PersonFacts,
     doses: &[sesshu_domain::Dose],
-    suspended: &BTreeSet<String>,
+    held: &BTreeMap<String, HeldBack>,
     release_protected: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -194,8 +227,8 @@ fn problems(
         ResidentStatus::Deceased => out.push("死亡しています".into()),
         ResidentStatus::NonResident => out.push("住登外者です".into()),
     }
-    if suspended.contains(m.address_number) {
-        out.push("利用停止の請求を受けています".into());
+    if let Some(why) = held.get(m.address_number) {
+        out.push(why.problem.into());
     }
     if p.protected && !release_protected && !m.protected {
         out.push("支援措置の対象なのに住所を伏せる印がありません".into());

@@ -637,6 +637,21 @@ impl App {
                     .unwrap_or_else(|| "有効".into()),
             ]);
         }
+        for l in store.links_of_person(tenant, a).await? {
+            let what = if l.primary_address == a.as_str() {
+                format!("宛名番号 {} をこの記録に統合", l.secondary_address)
+            } else {
+                format!("この記録を宛名番号 {} に統合", l.primary_address)
+            };
+            own.push(vec![
+                "記録の統合".into(),
+                l.linked_at.get(..10).unwrap_or(&l.linked_at).to_owned(),
+                format!("{what} ({})", l.reason),
+                l.unlink_reason
+                    .map(|r| format!("解除 ({r})"))
+                    .unwrap_or_else(|| "有効".into()),
+            ]);
+        }
         for r in store.subject_requests_of_person(tenant, a.as_str()).await? {
             own.push(vec![
                 kind_of(&r.kind).map_or(r.kind.clone(), |k| k.1.to_owned()),

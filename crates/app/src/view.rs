@@ -119,6 +119,8 @@ pub struct PersonDetail {
     pub schedule_as_of: String,
     /// 利用停止 in force: the person gets no notices while it lasts.
     pub use_suspension: Option<sesshu_store::UseSuspension>,
+    /// 記録の統合 either side of which this record is, undone ones too, newest first.
+    pub links: Vec<sesshu_store::PersonLink>,
 }
 
 /// One recorded dose as staff see it.
@@ -250,6 +252,7 @@ impl PersonDetail {
             schedule,
             schedule_as_of: today.to_string(),
             use_suspension: None,
+            links: Vec::new(),
             municipality: row.municipality.to_string(),
             version: row.version,
             updated_at: row.updated_at.clone(),
@@ -377,13 +380,21 @@ where
         }
         None => Vec::new(),
     };
-    let shown = std::iter::once(address_number.as_str().to_owned())
+    let links = store.links_of_person(tenant, address_number).await?;
+    let mut shown: Vec<String> = std::iter::once(address_number.as_str().to_owned())
         .chain(
             guardians
                 .iter()
                 .map(|g| g.address_number.as_str().to_owned()),
         )
+        .chain(
+            links
+                .iter()
+                .map(|l| l.other_than(address_number.as_str()).to_owned()),
+        )
         .collect();
+    shown.sort_unstable();
+    shown.dedup();
     let rest = async {
         let history = store.person_history(tenant, address_number).await?;
         let doses = store.doses_of(tenant, address_number.as_str()).await?;
@@ -393,6 +404,7 @@ where
         let mut detail =
             PersonDetail::new(&row, masked, &guardians, &history, &doses, engine, today);
         detail.use_suspension = suspension;
+        detail.links = links;
         Ok::<_, sesshu_store::StoreError>(detail)
     };
     let (recorded, detail) = tokio::join!(record(shown), rest);

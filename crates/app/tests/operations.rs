@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sesshu_app::certificates::{IssueRequest, TravelForm, VerifyTarget};
 use sesshu_app::jobs::Progress;
-use sesshu_app::notices::{PlanRequest, Planned, RecallForm};
+use sesshu_app::notices::{PlanRequest, Planned};
 use sesshu_app::{Actor, App, AppError, DocumentsConfig, today_in_japan};
 use sesshu_crypto::{Keyring, KeyringSource};
 use sesshu_domain::access::Permission;
@@ -77,27 +77,12 @@ async fn world(url: &str) -> World {
     }
 }
 
-fn hib_now() -> sesshu_store::RecallQuery {
-    let today = today_in_japan();
-    RecallForm {
-        series: "hib".into(),
-        dose: Some(1),
-        from: today.to_string(),
-        to: (today + chrono::Days::new(30)).to_string(),
-        basis: "open".into(),
-        recall_of: None,
-        as_of: None,
-    }
-    .query()
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_recall_is_planned_approved_by_another_printed_and_handed_out() {
     for db in sesshu_testkit::backends().await {
         let w = world(&db.url).await;
         let (t, name) = (w.tenant, db.name);
-        let q = hib_now();
+        let q = common::hib_first_dose();
 
         // From the attacker's side: a viewer, and a clerk of another municipality.
         let viewer = actor("132098", "mita", "role:viewer");
@@ -482,7 +467,7 @@ async fn a_print_job_shows_its_progress_and_a_restart_marks_it_failed() {
                 &tanaka,
                 t,
                 &PlanRequest {
-                    query: hib_now(),
+                    query: common::hib_first_dose(),
                     documents: vec!["notice".into()],
                     release_protected: false,
                     per_file: Some(1),
@@ -1016,7 +1001,7 @@ async fn a_use_suspension_is_recorded_refused_twice_and_lifted_with_its_reasons(
         // The recall leaves the person out while it is in force.
         let x = w
             .app
-            .extract_recall(&clerk, t, &hib_now(), 50)
+            .extract_recall(&clerk, t, &common::hib_first_dose(), 50)
             .await
             .unwrap();
         assert!(x.sample.iter().all(|l| l.address_number != a), "{name}");

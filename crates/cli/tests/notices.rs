@@ -561,6 +561,50 @@ async fn a_recall_selects_by_the_rules_prints_checks_and_resumes() {
             ])));
             assert!(log.lines().count() > 1, "{f} not audited: {log}");
         }
+
+        // A record linked into another gets no notice while the link is in force.
+        let link = [
+            "person",
+            "link",
+            "200001",
+            "200007",
+            "--reason",
+            "二重に登録した記録",
+        ];
+        let linked = text(&ok(run(&link)));
+        assert!(
+            linked.contains("宛名番号 200007 を 200001 に統合しました"),
+            "{linked}"
+        );
+        let twice = run(&link);
+        assert!(!twice.status.success(), "linked twice");
+        assert!(
+            text(&twice).contains("既に統合されています"),
+            "{}",
+            text(&twice)
+        );
+        let r = json(&run(
+            &[&["notices", "extract", "--json"][..], &query].concat()
+        ));
+        assert_eq!(r["excluded"]["他の記録に統合"], 1, "{r}");
+        let listed = text(&ok(run(&["person", "links"])));
+        assert!(
+            listed.contains("200001 ← 200007") && listed.contains("統合中"),
+            "{listed}"
+        );
+        let id = listed.split('\t').next().unwrap().to_owned();
+        assert!(
+            !run(&["person", "unlink", &id, "--reason", " "])
+                .status
+                .success()
+        );
+        ok(run(&["person", "unlink", &id, "--reason", "別人と判明"]));
+        let listed = text(&ok(run(&["person", "links"])));
+        assert!(listed.contains("解除"), "{listed}");
+        let r = json(&run(
+            &[&["notices", "extract", "--json"][..], &query].concat()
+        ));
+        assert!(r["excluded"]["他の記録に統合"].is_null(), "{r}");
     }
 }
 

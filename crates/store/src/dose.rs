@@ -9,7 +9,7 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::columns::Columns;
 use crate::sql::{Params, Value};
-use crate::{Store, StoreError, now_utc};
+use crate::{Backend, Store, StoreError, now_utc};
 
 /// Every column of `dose` (and, before its own two, of `dose_history`), in binding order.
 pub(crate) const DOSE_COLUMNS: &str = "municipality_code, dose_id, version, address_number, product, ordinal, given_on, \
@@ -501,53 +501,22 @@ impl Store {
         }
         let tenant_code = tenant.as_string();
         let mut db = self.begin_write().await?;
-        let current =
-            sqlx::query("SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2")
-                .bind(&tenant_code)
-                .bind(dose_id)
-                .fetch_optional(&mut *db)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("接種記録 {dose_id}")))?;
-        let old = dose_from_row(&current)?;
+        let old = current_dose(&mut db, &tenant_code, dose_id).await?;
         if old.deleted {
             return Err(StoreError::Invalid(
                 "削除済みの接種記録は変更できません".into(),
             ));
         }
-        let now = now_utc();
-        let history = format!(
-            "INSERT INTO dose_history ({DOSE_COLUMNS}, superseded_at, superseded_by) VALUES {}",
-            Params::new(self.backend()).groups(1, DOSE_COLUMN_COUNT + 2)
-        );
-        bind_dose(sqlx::query(AssertSqlSafe(history)), &tenant_code, &old)
-            .bind(now.clone())
-            .bind(by.to_owned())
-            .execute(&mut *db)
-            .await?;
-        let mut new = old.clone();
-        change(&mut new);
-        new.version = old.version + 1;
-        new.recorded_at = now;
-        new.recorded_by = by.to_owned();
-        new.change_reason = Some(reason.trim().to_owned());
-        let mut p = Params::new(self.backend());
-        let sets: Vec<String> = DOSE_COLUMNS
-            .split(',')
-            .map(str::trim)
-            .map(|c| format!("{c} = {}", p.next()))
-            .collect();
-        let sql = format!(
-            "UPDATE dose SET {} WHERE municipality_code = {} AND dose_id = {}",
-            sets.join(", "),
-            p.next(),
-            p.next()
-        );
-        bind_dose(sqlx::query(AssertSqlSafe(sql)), &tenant_code, &new)
-            .bind(tenant_code.clone())
-            .bind(dose_id)
-            .execute(&mut *db)
-            .await
-            .map_err(|e| duplicate_as_conflict(e.into()))?;
+        let new = write_new_version(
+            &mut db,
+            self.backend(),
+            &tenant_code,
+            old,
+            by,
+            reason,
+            change,
+        )
+        .await?;
         db.commit().await?;
         Ok(new)
     }
@@ -902,6 +871,69 @@ pub(crate) fn unfold_doses(folded: Option<&str>) -> Result<Vec<Dose>, StoreError
     };
     doses.sort_by_key(|(dose, id)| (dose.given_on, *id));
     Ok(doses.into_iter().map(|(dose, _)| dose).collect())
+}
+
+/// The dose as it stands, read inside a transaction that will write its next version.
+pub(crate) async fn current_dose(
+    db: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_code: &str,
+    dose_id: i64,
+) -> Result<DoseRow, StoreError> {
+    let current = sqlx::query("SELECT * FROM dose WHERE municipality_code = $1 AND dose_id = $2")
+        .bind(tenant_code)
+        .bind(dose_id)
+        .fetch_optional(&mut **db)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("接種記録 {dose_id}")))?;
+    dose_from_row(&current)
+}
+
+/// Keeps `old` in dose_history and writes its successor (`change` applied, who, when, why).
+pub(crate) async fn write_new_version(
+    db: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    tenant_code: &str,
+    old: DoseRow,
+    by: &str,
+    reason: &str,
+    change: impl FnOnce(&mut DoseRow),
+) -> Result<DoseRow, StoreError> {
+    let now = now_utc();
+    let history = format!(
+        "INSERT INTO dose_history ({DOSE_COLUMNS}, superseded_at, superseded_by) VALUES {}",
+        Params::new(backend).groups(1, DOSE_COLUMN_COUNT + 2)
+    );
+    bind_dose(sqlx::query(AssertSqlSafe(history)), tenant_code, &old)
+        .bind(now.clone())
+        .bind(by.to_owned())
+        .execute(&mut **db)
+        .await?;
+    let dose_id = old.dose_id;
+    let mut new = old.clone();
+    change(&mut new);
+    new.version = old.version + 1;
+    new.recorded_at = now;
+    new.recorded_by = by.to_owned();
+    new.change_reason = Some(reason.trim().to_owned());
+    let mut p = Params::new(backend);
+    let sets: Vec<String> = DOSE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .map(|c| format!("{c} = {}", p.next()))
+        .collect();
+    let sql = format!(
+        "UPDATE dose SET {} WHERE municipality_code = {} AND dose_id = {}",
+        sets.join(", "),
+        p.next(),
+        p.next()
+    );
+    bind_dose(sqlx::query(AssertSqlSafe(sql)), tenant_code, &new)
+        .bind(tenant_code.to_owned())
+        .bind(dose_id)
+        .execute(&mut **db)
+        .await
+        .map_err(|e| duplicate_as_conflict(e.into()))?;
+    Ok(new)
 }
 
 fn unfold_dose(text: &str) -> Result<(Dose, i64), StoreError> {

@@ -24,6 +24,7 @@ mod hashing;
 mod import;
 mod jobs;
 mod keys;
+mod links;
 mod municipality;
 mod notices;
 mod payments;
@@ -67,6 +68,7 @@ pub use import::{
 };
 pub use jobs::{INTERRUPTED, Job, JobStatus};
 pub use keys::Rotation;
+pub use links::PersonLink;
 pub use municipality::Municipality;
 pub use notices::{
     NewRun, Notice, NoticeRun, NumberLine, RunPart, RunStatus, Ticket, same_operator,

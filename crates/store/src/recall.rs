@@ -100,6 +100,7 @@ pub mod exclusion {
     pub const NOT_NOTIFIED: &str = "前回の通知なし";
     pub const OUTSIDE_AGES: &str = "対象年齢の範囲外";
     pub const SUSPENDED: &str = "利用停止";
+    pub const LINKED: &str = "他の記録に統合";
 }
 
 /// Members of one birth month, against the window the rules give that cohort.

@@ -59,6 +59,21 @@ async fn site(url: &str) -> Site {
     }
 }
 
+/// Grants an existing account one more permission.
+async fn grant(store: &Store, t: MunicipalityCode, login: &str, permission: &str) {
+    store
+        .grant(
+            t,
+            login,
+            permission,
+            sesshu_testkit::day("2020-01-01"),
+            None,
+            "admin",
+        )
+        .await
+        .unwrap();
+}
+
 /// A session cookie and its CSRF token for an account.
 async fn session(store: &Store, t: MunicipalityCode, login: &str) -> (String, String) {
     let s = store
@@ -981,17 +996,7 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
         );
 
         common::account(&s.store, s.machida, "kakari", "role:clerk", None).await;
-        s.store
-            .grant(
-                s.machida,
-                "kakari",
-                "person.write",
-                sesshu_testkit::day("2020-01-01"),
-                None,
-                "admin",
-            )
-            .await
-            .unwrap();
+        grant(&s.store, s.machida, "kakari", "person.write").await;
         let (cookie, csrf) = session(&s.store, s.machida, "kakari").await;
         // A bad date and an empty reason are shown next to their fields; nothing is recorded.
         let bad = format!(
@@ -1019,17 +1024,7 @@ async fn a_use_suspension_is_recorded_and_lifted_from_the_person_page_by_person_
         );
         // Another municipality's person cannot be suspended from here.
         let sapporo = MunicipalityCode::parse("011002").unwrap();
-        s.store
-            .grant(
-                sapporo,
-                "other",
-                "person.write",
-                sesshu_testkit::day("2020-01-01"),
-                None,
-                "admin",
-            )
-            .await
-            .unwrap();
+        grant(&s.store, sapporo, "other", "person.write").await;
         let (other, other_csrf) = session(&s.store, sapporo, "other").await;
         send(
             &s.app,
@@ -3503,5 +3498,171 @@ async fn the_duplicates_page_lists_groups_for_those_who_read_persons() {
         let (payer, _) = session(&s.store, t, "payer").await;
         let (status, _, _) = send(&s.app, "GET", "/persons/duplicates", Some(&payer), None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+    }
+}
+
+/// 記録の統合 from the person page (issue 19 part 4): a clerk with person.write links another
+/// record into this one and undoes it; bad input is shown next to its field; a clerk without the
+/// permission and another municipality are refused.
+#[tokio::test]
+async fn a_record_is_linked_and_unlinked_from_the_person_page_by_person_write_only() {
+    for db in sesshu_testkit::backends().await {
+        let name = db.name;
+        let s = site(&db.url).await;
+        let primary = s.people[1].address_number.as_str().to_owned();
+        let secondary = s.people[3].address_number.as_str().to_owned();
+        let given = sesshu_testkit::day("2024-06-03");
+        s.store
+            .record_dose(
+                s.machida,
+                &secondary,
+                sesshu_domain::Dose::given("hib", 1, given),
+                None,
+                Default::default(),
+                "t",
+            )
+            .await
+            .unwrap();
+        let url = format!("/persons/{primary}/links");
+        let form = |csrf: &str, secondary: &str, reason: &str| {
+            format!(
+                "csrf={csrf}&secondary={}&reason={}",
+                enc(secondary),
+                enc(reason)
+            )
+        };
+
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (_, _, body) = send(
+            &s.app,
+            "GET",
+            &format!("/persons/{primary}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert!(!body.contains("id=\"link-form\""), "{name}");
+        let body_ok = form(&csrf, &secondary, "同一人物");
+        let (status, _, _) = send(&s.app, "POST", &url, Some(&cookie), Some(&body_ok)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        grant(&s.store, sapporo, "other", "person.write").await;
+        let (other, other_csrf) = session(&s.store, sapporo, "other").await;
+        // Sapporo's clerk acts on Sapporo's register only (where these numbers name nobody, or
+        // someone else): Machida's records stay apart.
+        send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&other),
+            Some(&form(&other_csrf, &secondary, "同一人物")),
+        )
+        .await;
+        assert!(
+            s.store.person_links(s.machida).await.unwrap().is_empty(),
+            "{name}: Sapporo linked Machida's records"
+        );
+
+        common::account(&s.store, s.machida, "kakari", "role:clerk", None).await;
+        grant(&s.store, s.machida, "kakari", "person.write").await;
+        let (cookie, csrf) = session(&s.store, s.machida, "kakari").await;
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&cookie),
+            Some(&form(&csrf, "99x", "同一人物")),
+        )
+        .await;
+        assert!(
+            body.contains("id=\"link-secondary-error\""),
+            "{name}: {body}"
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&cookie),
+            Some(&form(&csrf, &secondary, " ")),
+        )
+        .await;
+        assert!(body.contains("id=\"link-reason-error\""), "{name}");
+        assert!(s.store.person_links(s.machida).await.unwrap().is_empty());
+
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&cookie),
+            Some(&form(&csrf, &secondary, "住登外の記録と同一人物")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            body.contains(&format!("宛名番号 {secondary} をこの記録に統合しました")),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            s.store.doses_of(s.machida, &primary).await.unwrap().len(),
+            1
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "GET",
+            &format!("/persons/{secondary}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert!(body.contains("id=\"linked-into\""), "{name}");
+        // The same pair again is refused next to the field.
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &url,
+            Some(&cookie),
+            Some(&form(&csrf, &secondary, "二度目")),
+        )
+        .await;
+        assert!(
+            body.contains("id=\"link-secondary-error\"") && body.contains("既に統合されています"),
+            "{name}"
+        );
+
+        let link = s.store.person_links(s.machida).await.unwrap().remove(0);
+        let undo = format!("/persons/{primary}/links/{}/undo", link.link_id);
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &undo,
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&reason=")),
+        )
+        .await;
+        assert!(
+            body.contains(&format!("id=\"unlink-error-{}\"", link.link_id)),
+            "{name}"
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "POST",
+            &undo,
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&reason={}", enc("別人と判明"))),
+        )
+        .await;
+        assert!(body.contains("を解除しました"), "{name}: {body}");
+        assert!(
+            s.store
+                .doses_of(s.machida, &primary)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.store.doses_of(s.machida, &secondary).await.unwrap().len(),
+            1
+        );
     }
 }

@@ -138,3 +138,19 @@ pub fn transfer_day() -> sesshu_domain::CivilDate {
     }
     d
 }
+
+/// Hib's first dose over the next 30 days, open to everyone who can be vaccinated in it.
+pub fn hib_first_dose() -> sesshu_store::RecallQuery {
+    let today = sesshu_app::today_in_japan();
+    sesshu_app::notices::RecallForm {
+        series: "hib".into(),
+        dose: Some(1),
+        from: today.to_string(),
+        to: (today + chrono::Days::new(30)).to_string(),
+        basis: "open".into(),
+        recall_of: None,
+        as_of: None,
+    }
+    .query()
+    .unwrap()
+}

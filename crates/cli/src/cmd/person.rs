@@ -66,6 +66,26 @@ pub enum PersonCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Link two records of one person (記録の統合): the secondary's doses move to the primary
+    Link {
+        /// The record kept (usually the resident one)
+        primary: String,
+        /// The record linked into it (a 住登外 record, one entered twice)
+        secondary: String,
+        /// How the two were found to be one person (kept with the link and in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Undo a link: the doses it moved go back to the secondary record
+    Unlink {
+        /// The link's number (統合番号), as `person links` prints it
+        link_id: i64,
+        /// Why (kept with the link and in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every link of the municipality, undone ones too, newest first
+    Links,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -201,6 +221,62 @@ pub async fn run(global: &GlobalArgs, command: PersonCommand) -> Result<ExitCode
                 "宛名番号 {} の利用停止 (番号 {}) を解除しました。",
                 s.address_number, s.suspension_id
             );
+        }
+        PersonCommand::Link {
+            primary,
+            secondary,
+            reason,
+        } => {
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
+            let l = app
+                .link_persons(
+                    &Actor::operator(Some(tenant)),
+                    tenant,
+                    &primary,
+                    &secondary,
+                    &reason,
+                )
+                .await?;
+            println!(
+                "宛名番号 {} を {} に統合しました (統合番号 {}): 接種記録 {} 件を移し、同じ記録 {} 件は重複として削除しました。",
+                l.secondary_address, l.primary_address, l.link_id, l.doses_moved, l.doses_duplicate
+            );
+        }
+        PersonCommand::Unlink { link_id, reason } => {
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
+            let l = app
+                .unlink_persons(&Actor::operator(Some(tenant)), tenant, link_id, &reason)
+                .await?;
+            println!(
+                "統合番号 {} を解除しました: 移した接種記録は宛名番号 {} に戻りました。",
+                l.link_id, l.secondary_address
+            );
+        }
+        PersonCommand::Links => {
+            let app = config.app(store.clone(), &crate::config::RulesArg::default())?;
+            let links = app
+                .person_links(&Actor::operator(Some(tenant)), tenant)
+                .await?;
+            for l in &links {
+                let state = match (&l.unlinked_at, &l.unlink_reason) {
+                    (Some(at), reason) => {
+                        format!("解除 {at} ({})", reason.as_deref().unwrap_or_default())
+                    }
+                    (None, _) => "統合中".to_owned(),
+                };
+                println!(
+                    "{}\t{} ← {}\t{}\t移動 {} 件 / 重複 {} 件\t{} {}\t{state}",
+                    l.link_id,
+                    l.primary_address,
+                    l.secondary_address,
+                    l.reason,
+                    l.doses_moved,
+                    l.doses_duplicate,
+                    l.linked_by,
+                    l.linked_at
+                );
+            }
+            println!("統合 {} 件", links.len());
         }
     }
     store.close().await;

@@ -93,6 +93,11 @@ pub(crate) fn routes() -> Router<AppState> {
             post(register::reveal_my_number),
         )
         .route("/persons/{address}/suspension", post(register::suspend))
+        .route("/persons/{address}/links", post(register::link))
+        .route(
+            "/persons/{address}/links/{link}/undo",
+            post(register::unlink),
+        )
         .route(
             "/persons/{address}/suspension/lift",
             post(register::lift_suspension),

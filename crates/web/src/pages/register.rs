@@ -301,6 +301,10 @@ struct PersonPage {
     suspension_date_error: Option<String>,
     suspension_error: Option<String>,
     suspension_confirm_error: Option<String>,
+    /// Next to the 記録の統合 form's fields, and the undo form's reason.
+    link_secondary_error: Option<String>,
+    link_reason_error: Option<String>,
+    unlink_error: Option<String>,
 }
 
 /// A notice, ticket or certificate issued to the person.
@@ -435,17 +439,22 @@ async fn person_page(
         revealed,
         error,
         notice,
-        SuspensionErrors::default(),
+        FormErrors::default(),
     )
     .await
 }
 
-/// Errors of the 利用停止 form, shown next to their fields.
+/// Errors of the person page's forms, each shown next to its field.
 #[derive(Debug, Default)]
-struct SuspensionErrors {
+struct FormErrors {
+    /// 利用停止: the request's date, its reason, the confirmation.
     date: Option<String>,
     reason: Option<String>,
     confirm: Option<String>,
+    /// 記録の統合: the record to link, the reason; undoing a link: its reason.
+    link_secondary: Option<String>,
+    link_reason: Option<String>,
+    unlink_reason: Option<String>,
 }
 
 async fn person_page_with(
@@ -455,7 +464,7 @@ async fn person_page_with(
     revealed: Option<String>,
     error: Option<String>,
     notice: Option<String>,
-    suspension: SuspensionErrors,
+    errors: FormErrors,
 ) -> Result<Response, PageError> {
     staff
         .require(state, Permission::PersonRead, "person.read")
@@ -504,9 +513,12 @@ async fn person_page_with(
         revealed,
         error,
         notice,
-        suspension_date_error: suspension.date,
-        suspension_error: suspension.reason,
-        suspension_confirm_error: suspension.confirm,
+        suspension_date_error: errors.date,
+        suspension_error: errors.reason,
+        suspension_confirm_error: errors.confirm,
+        link_secondary_error: errors.link_secondary,
+        link_reason_error: errors.link_reason,
+        unlink_error: errors.unlink_reason,
     };
     Ok(render(&page))
 }
@@ -616,9 +628,9 @@ async fn suspension_action(
         .await?;
     staff.check_csrf(state, &f.csrf).await?;
     if suspend && f.confirm.as_deref() != Some("1") {
-        let errors = SuspensionErrors {
+        let errors = FormErrors {
             confirm: Some("送付を止めることを確認し、チェックを入れてください".into()),
-            ..SuspensionErrors::default()
+            ..FormErrors::default()
         };
         return person_page_with(state, staff, address, None, None, None, errors).await;
     }
@@ -640,7 +652,7 @@ async fn suspension_action(
             .lift_suspension(&staff.caller, staff.tenant, address, reason)
             .await
     };
-    let mut errors = SuspensionErrors::default();
+    let mut errors = FormErrors::default();
     let mut place = |field: &str, m: String| match field {
         "requested_on" => errors.date = Some(m),
         _ => errors.reason = Some(m),
@@ -672,6 +684,90 @@ async fn suspension_action(
         "利用停止を解除しました。".to_owned()
     };
     person_page(state, staff, address, None, None, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    /// The record linked into this one (blank when undoing).
+    #[serde(default)]
+    secondary: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Links another record (a 住登外 record, one entered twice) into this person's.
+pub(crate) async fn link(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(address): Path<String>,
+    Form(f): Form<LinkForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::PersonWrite, "person.link")
+        .await?;
+    staff.check_csrf(&state, &f.csrf).await?;
+    let result = state
+        .app
+        .link_persons(
+            &staff.caller,
+            staff.tenant,
+            &address,
+            &f.secondary,
+            &f.reason,
+        )
+        .await;
+    let mut errors = FormErrors::default();
+    match result {
+        Ok(l) => {
+            let notice = format!(
+                "宛名番号 {} をこの記録に統合しました (統合番号 {}): 接種記録 {} 件を移し、同じ記録 {} 件は重複として削除しました。",
+                l.secondary_address, l.link_id, l.doses_moved, l.doses_duplicate
+            );
+            return person_page(&state, &staff, &address, None, None, Some(notice)).await;
+        }
+        Err(AppError::Field("reason", m)) => errors.link_reason = Some(m),
+        Err(AppError::Field(_, m) | AppError::Invalid(m) | AppError::NotFound(m)) => {
+            errors.link_secondary = Some(m)
+        }
+        Err(e) => return Err(e.into()),
+    }
+    person_page_with(&state, &staff, &address, None, None, None, errors).await
+}
+
+/// Undoes a link shown on the person's page.
+pub(crate) async fn unlink(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((address, link_id)): Path<(String, i64)>,
+    Form(f): Form<LinkForm>,
+) -> Result<Response, PageError> {
+    staff
+        .require(&state, Permission::PersonWrite, "person.unlink")
+        .await?;
+    staff.check_csrf(&state, &f.csrf).await?;
+    match state
+        .app
+        .unlink_persons(&staff.caller, staff.tenant, link_id, &f.reason)
+        .await
+    {
+        Ok(l) => {
+            let notice = format!(
+                "統合番号 {} を解除しました: 移した接種記録は宛名番号 {} に戻りました。",
+                l.link_id, l.secondary_address
+            );
+            person_page(&state, &staff, &address, None, None, Some(notice)).await
+        }
+        Err(AppError::Field(_, m) | AppError::Invalid(m)) => {
+            let errors = FormErrors {
+                unlink_reason: Some(m),
+                ..FormErrors::default()
+            };
+            person_page_with(&state, &staff, &address, None, None, None, errors).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Template)]
