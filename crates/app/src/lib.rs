@@ -27,6 +27,7 @@ pub mod payments;
 pub mod persons;
 pub mod printing;
 mod recall;
+pub mod relief;
 pub mod reminders;
 pub mod requests;
 pub mod schedule;

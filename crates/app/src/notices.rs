@@ -1124,7 +1124,7 @@ fn records(
                 records: &r,
             })?
         }
-        DocumentKind::Certificate | DocumentKind::Disclosure => {
+        DocumentKind::Certificate | DocumentKind::Disclosure | DocumentKind::ReliefLetter => {
             return Err(AppError::Internal(format!(
                 "{}は通知では作りません",
                 kind.label()

@@ -637,6 +637,15 @@ impl App {
                     .unwrap_or_else(|| "有効".into()),
             ]);
         }
+        for c in store.relief_cases_of_person(tenant, a.as_str()).await? {
+            let row = crate::relief::ReliefRow::new(c, today_in_japan());
+            own.push(vec![
+                format!("健康被害救済 ({})", row.benefit_label),
+                row.case.received_on.clone(),
+                row.case.harm.clone(),
+                row.status_label.clone(),
+            ]);
+        }
         for l in store.links_of_person(tenant, a).await? {
             let what = if l.primary_address == a.as_str() {
                 format!("宛名番号 {} をこの記録に統合", l.secondary_address)

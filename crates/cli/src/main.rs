@@ -66,6 +66,9 @@ enum Command {
     /// 実費徴収の免除: decisions per person and fiscal year for B類 self-payments
     #[command(subcommand)]
     Exemption(cmd::exemption::ExemptionCommand),
+    /// 健康被害救済: relief cases from the application to the payment, and their letters
+    #[command(subcommand)]
+    Relief(cmd::relief::ReliefCommand),
     /// 開示・訂正・利用停止の請求: the register, answers, and a disclosure's report as PDF
     #[command(subcommand)]
     Request(cmd::request::RequestCommand),
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             Command::Reminders(c) => cmd::reminders::run(&cli.global, c).await,
             Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
             Command::Exemption(c) => cmd::exemption::run(&cli.global, c).await,
+            Command::Relief(c) => cmd::relief::run(&cli.global, c).await,
             Command::Request(c) => cmd::request::run(&cli.global, c).await,
             Command::Extract(a) => cmd::extract::run(&cli.global, a).await,
             Command::Statistics(c) => cmd::statistics::run(&cli.global, c).await,

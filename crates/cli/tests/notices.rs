@@ -1153,3 +1153,74 @@ async fn a_disclosure_request_is_received_printed_and_answered_from_the_command_
         assert!(text(&open).contains("0 件"), "{}", text(&open));
     }
 }
+
+#[tokio::test]
+async fn a_relief_case_is_received_advanced_and_its_letter_written_from_the_command_line() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| sesshu(d, &db.url, args);
+        register(d, &db.url);
+        let onset = (sesshu_web::today_in_japan() - chrono::Days::new(10)).to_string();
+        let receive = |documents: &str| {
+            run(&[
+                "relief",
+                "receive",
+                "--person",
+                "200001",
+                "--regime",
+                "statutory_a",
+                "--benefit",
+                "medical",
+                "--harm",
+                "接種後の発熱とけいれんで入院",
+                "--onset-on",
+                &onset,
+                "--applicant",
+                "guardian",
+                "--applicant-name",
+                "見本 花子",
+                "--documents",
+                documents,
+            ])
+        };
+        let refused = receive("vaccination_proof");
+        assert!(!refused.status.success(), "{}", db.name);
+        assert!(
+            text(&refused).contains("給付の請求書"),
+            "{}",
+            text(&refused)
+        );
+        let t = text(&ok(receive("claim,vaccination_proof,medical_records")));
+        assert!(t.contains("案件 1 を受け付けました"), "{t}");
+        ok(run(&["relief", "step", "1", "investigated"]));
+        let early = run(&["relief", "step", "1", "forwarded"]);
+        assert!(!early.status.success());
+        assert!(
+            text(&early).contains("医療費・医療手当の証明書"),
+            "{}",
+            text(&early)
+        );
+        ok(run(&["relief", "document", "1", "medical_cost"]));
+        ok(run(&["relief", "step", "1", "forwarded"]));
+        ok(run(&["relief", "step", "1", "approved"]));
+        ok(run(&["relief", "step", "1", "paid", "--amount", "50000"]));
+        let shown = text(&ok(run(&["relief", "show", "1"])));
+        assert!(
+            shown.contains("手続\t支給") && shown.contains("50000 円"),
+            "{shown}"
+        );
+        ok(run(&[
+            "relief", "letter", "1", "payment", "--out", "pay.pdf",
+        ]));
+        let letter: String = common::pdf_text(&d.join("pay.pdf"))
+            .split_whitespace()
+            .collect();
+        assert!(
+            letter.contains("支給決定通知書") && letter.contains("50,000円"),
+            "{letter}"
+        );
+        let listed = text(&ok(run(&["relief", "list"])));
+        assert!(listed.contains("1 件"), "{listed}");
+    }
+}

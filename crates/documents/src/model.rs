@@ -144,6 +144,19 @@ pub struct DisclosureRecord {
     pub sections: Vec<DisclosureSection>,
 }
 
+/// A letter of a relief case: to the applicant (受付, 認定・否認, 支給) or to the prefecture
+/// (進達). The application writes its words; the template lays them out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReliefLetter {
+    /// e.g. 救済第12号
+    pub reference: String,
+    pub issued_on: String,
+    pub addressee: String,
+    pub title: String,
+    pub paragraphs: Vec<String>,
+    pub facts: Vec<(String, String)>,
+}
+
 /// A file's worth of documents of one kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct Batch<'a, T> {

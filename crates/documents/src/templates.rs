@@ -19,15 +19,18 @@ pub enum DocumentKind {
     Certificate,
     /// 保有個人情報の開示: everything held about a person, for a disclosure request.
     Disclosure,
+    /// 健康被害救済: a letter of a relief case (受付, 進達, 認定・否認, 支給).
+    ReliefLetter,
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 5] = [
+    pub const ALL: [DocumentKind; 6] = [
         Self::Notice,
         Self::Ticket,
         Self::Form,
         Self::Certificate,
         Self::Disclosure,
+        Self::ReliefLetter,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl DocumentKind {
             Self::Form => "form.typ",
             Self::Certificate => "certificate.typ",
             Self::Disclosure => "disclosure.typ",
+            Self::ReliefLetter => "relief_letter.typ",
         }
     }
 
@@ -47,6 +51,7 @@ impl DocumentKind {
             Self::Form => "form",
             Self::Certificate => "certificate",
             Self::Disclosure => "disclosure",
+            Self::ReliefLetter => "relief_letter",
         }
     }
 
@@ -62,6 +67,7 @@ impl DocumentKind {
             Self::Form => "予診票",
             Self::Certificate => "予防接種済証",
             Self::Disclosure => "保有個人情報の開示",
+            Self::ReliefLetter => "健康被害救済の通知",
         }
     }
 }
@@ -79,6 +85,10 @@ const SHIPPED: &[(&str, &str)] = &[
     (
         "disclosure.typ",
         include_str!("../templates/disclosure.typ"),
+    ),
+    (
+        "relief_letter.typ",
+        include_str!("../templates/relief_letter.typ"),
     ),
 ];
 

@@ -34,10 +34,13 @@ pub enum Permission {
     /// 実費徴収の免除: decide, per person and fiscal year, whether a B類 dose is free to them
     /// (F7). The decision rests on tax and welfare facts, so it is nobody else's to read.
     CostExemption,
+    /// 健康被害救済: relief cases — the harm, its medical facts, the benefit and where it is paid
+    /// (F8). Health facts of the gravest kind, so they are nobody else's to read.
+    ReliefCase,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -55,6 +58,7 @@ impl Permission {
         Permission::ClinicCheck,
         Permission::PaymentRun,
         Permission::CostExemption,
+        Permission::ReliefCase,
     ];
 
     pub fn code(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Permission {
             Permission::ClinicCheck => "clinic.check",
             Permission::PaymentRun => "payment.run",
             Permission::CostExemption => "exemption.decide",
+            Permission::ReliefCase => "relief.case",
         }
     }
 
@@ -98,6 +103,7 @@ impl Permission {
             Permission::ClinicCheck => "接種前確認 (医療機関)",
             Permission::PaymentRun => "委託料の支払",
             Permission::CostExemption => "実費徴収の免除決定",
+            Permission::ReliefCase => "健康被害救済の事務",
         }
     }
 
@@ -135,7 +141,7 @@ pub struct Role {
 }
 
 /// The roles every deployment has. A grant names a role or a single permission.
-pub const ROLES: [Role; 10] = [
+pub const ROLES: [Role; 11] = [
     Role {
         name: "clerk",
         label: "予防接種事務担当",
@@ -192,6 +198,15 @@ pub const ROLES: [Role; 10] = [
         name: "cost_collection",
         label: "実費徴収の免除担当",
         permissions: &[Permission::PersonRead, Permission::CostExemption],
+    },
+    Role {
+        name: "relief",
+        label: "健康被害救済担当",
+        permissions: &[
+            Permission::PersonRead,
+            Permission::DoseRead,
+            Permission::ReliefCase,
+        ],
     },
     Role {
         name: "clinic",

@@ -54,3 +54,26 @@ mod tests {
         assert_eq!(half_width_ascii("ＭＲ　１期"), "MR 1期");
     }
 }
+
+/// An amount with thousands separators, as letters and pages print yen: 1234567 → 1,234,567.
+pub fn grouped(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if amount < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod grouped_tests {
+    #[test]
+    fn amounts_get_thousands_separators() {
+        assert_eq!(super::grouped(1_234_567), "1,234,567");
+        assert_eq!(super::grouped(800), "800");
+        assert_eq!(super::grouped(-12_000), "-12,000");
+    }
+}

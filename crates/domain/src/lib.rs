@@ -14,6 +14,7 @@ pub mod municipality;
 pub mod my_number;
 pub mod name;
 pub mod person;
+pub mod prefecture;
 pub mod time;
 
 pub use age::{FiscalYear, age_on, date_reaching_age, school_entry_date};

@@ -30,6 +30,7 @@ mod notices;
 mod payments;
 mod person;
 mod recall;
+mod relief;
 mod reminders;
 mod requests;
 mod sessions;
@@ -81,6 +82,7 @@ pub use person::{HistoryEntry, PersonHits, PersonQuery, PersonRow, PersonSort, P
 pub use recall::{
     CheckFailure, Cohort, Extraction, Listed, RecallBasis, RecallMember, RecallQuery, exclusion,
 };
+pub use relief::{NewReliefCase, NewReliefStep, ReliefCase, ReliefDocument, ReliefStep};
 pub use reminders::{MailAttempt, MailStatus, Reminded, Subscription};
 pub use requests::{Closing, NewRequest, SubjectRequest};
 pub use sessions::{

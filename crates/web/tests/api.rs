@@ -429,10 +429,12 @@ fn routes(person: &str, dose_id: i64, baby: &sesshu_domain::Person, feed: &[u8])
 /// its refusals are tested with sessions in `a_clinic_checks_before_the_dose_and_sees_nothing_else`.
 /// payment.run and export.run are the pages' and the command line's: refused from the attacker's
 /// side at the application layer (tests/payments.rs, tests/extraction.rs) and on the pages.
-/// exemption.decide likewise: app tests/exemption.rs and the pages' test.)
-const NOT_IN_API: [Permission; 8] = [
+/// exemption.decide likewise: app tests/exemption.rs and the pages' test; relief.case: app
+/// tests/relief.rs and the pages' test.)
+const NOT_IN_API: [Permission; 9] = [
     Permission::ClinicCheck,
     Permission::CostExemption,
+    Permission::ReliefCase,
     Permission::PaymentRun,
     Permission::PersonWrite,
     Permission::CertificateIssue,

@@ -3666,3 +3666,155 @@ async fn a_record_is_linked_and_unlinked_from_the_person_page_by_person_write_on
         );
     }
 }
+
+/// 健康被害救済 from the pages (issue 19 part 1): an officer with relief.case receives an
+/// application (bad fields shown beside them), records the steps offered (a 進達 with a document
+/// missing is refused beside the step), and downloads a letter; a clerk without the permission
+/// and another municipality are refused.
+#[tokio::test]
+async fn a_relief_case_is_received_advanced_and_its_letter_printed_by_relief_case_only() {
+    for db in sesshu_testkit::backends().await {
+        let name = db.name;
+        let s = site(&db.url).await;
+        let a = s.people[1].address_number.as_str().to_owned();
+        let onset = (sesshu_app::today_in_japan() - chrono::Days::new(20)).to_string();
+        let application = |csrf: &str, docs: &str| {
+            format!(
+                "csrf={csrf}&address_number={a}&dose_id=&regime=statutory_a&benefit=medical&harm={}&onset_on={onset}&applicant_relation=self&applicant_name={}&received_on=&pay_to=public_account&account_note=&note={docs}",
+                enc("接種部位の蜂巣炎で通院"),
+                enc("見本 太郎")
+            )
+        };
+
+        let (cookie, csrf) = session(&s.store, s.machida, "clerk").await;
+        let (_, _, body) = send(&s.app, "GET", "/", Some(&cookie), None).await;
+        assert!(!body.contains("href=\"/relief\""), "{name}");
+        let (status, _, _) = send(&s.app, "GET", "/relief", Some(&cookie), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            "/relief",
+            Some(&cookie),
+            Some(&application(&csrf, "&doc_claim=1")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+
+        common::account(&s.store, s.machida, "kyusai", "role:relief", None).await;
+        let (cookie, csrf) = session(&s.store, s.machida, "kyusai").await;
+        // Without the claim form, nothing is received; the error sits by the documents.
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            "/relief",
+            Some(&cookie),
+            Some(&application(&csrf, "&doc_vaccination_proof=1")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(body.contains("id=\"err-documents\""), "{name}: {body}");
+        assert!(s.store.relief_cases(s.machida).await.unwrap().is_empty());
+
+        let (status, location, _) = send(
+            &s.app,
+            "POST",
+            "/relief",
+            Some(&cookie),
+            Some(&application(
+                &csrf,
+                "&doc_claim=1&doc_vaccination_proof=1&doc_medical_records=1",
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let case = s.store.relief_cases(s.machida).await.unwrap().remove(0);
+        let page = format!("/relief/{}", case.case_id);
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("{page}?done=received").as_str()),
+            "{name}"
+        );
+        let (_, _, body) = send(&s.app, "GET", &page, Some(&cookie), None).await;
+        assert!(
+            body.contains("id=\"missing\"") && body.contains("医療費・医療手当の証明書"),
+            "{name}"
+        );
+        let step =
+            |csrf: &str, step: &str| format!("csrf={csrf}&step={step}&done_on=&amount_yen=&note=");
+        send(
+            &s.app,
+            "POST",
+            &format!("{page}/steps"),
+            Some(&cookie),
+            Some(&step(&csrf, "investigated")),
+        )
+        .await;
+        let (status, _, body) = send(
+            &s.app,
+            "POST",
+            &format!("{page}/steps"),
+            Some(&cookie),
+            Some(&step(&csrf, "forwarded")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(
+            body.contains("id=\"err-step\"")
+                && body.contains("書類が揃っていないため進達できません"),
+            "{name}: {body}"
+        );
+        send(
+            &s.app,
+            "POST",
+            &format!("{page}/documents"),
+            Some(&cookie),
+            Some(&format!("csrf={csrf}&document=medical_cost&received_on=")),
+        )
+        .await;
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("{page}/steps"),
+            Some(&cookie),
+            Some(&step(&csrf, "forwarded")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let now = s
+            .store
+            .relief_case(s.machida, case.case_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.status, "forwarded", "{name}");
+
+        let letter = axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("{page}/letter"))
+            .header(header::COOKIE, format!("sesshu_session={cookie}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}&letter=forwarding")))
+            .unwrap();
+        let response = s.app.clone().oneshot(letter).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let pdf = to_bytes(response.into_body(), 1 << 24).await.unwrap();
+        assert!(pdf.starts_with(b"%PDF"), "{name}");
+
+        // Sapporo's officer reaches none of Machida's cases.
+        let sapporo = MunicipalityCode::parse("011002").unwrap();
+        common::account(&s.store, sapporo, "kyusai9", "role:relief", None).await;
+        let (other, other_csrf) = session(&s.store, sapporo, "kyusai9").await;
+        let (status, _, _) = send(&s.app, "GET", &page, Some(&other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+        let (status, _, _) = send(
+            &s.app,
+            "POST",
+            &format!("{page}/steps"),
+            Some(&other),
+            Some(&step(&other_csrf, "approved")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod notices;
 pub mod payments;
 pub mod person;
+pub mod relief;
 pub mod reminders;
 pub mod request;
 pub mod schedule;

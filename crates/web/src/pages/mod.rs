@@ -18,6 +18,7 @@ mod jobs;
 mod notices;
 mod payments;
 mod register;
+mod relief;
 mod reminders;
 mod requests;
 mod statistics;
@@ -136,6 +137,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/requests/{id}/disclosure", post(requests::disclosure))
         .route("/exemptions.csv", get(exemptions::csv))
         .route("/exemptions/{id}/revoke", post(exemptions::revoke))
+        .route("/relief", get(relief::list).post(relief::receive))
+        .route("/relief/{id}", get(relief::case))
+        .route("/relief/{id}/documents", post(relief::add_document))
+        .route("/relief/{id}/steps", post(relief::add_step))
+        .route("/relief/{id}/letter", post(relief::letter))
         .route("/payments", get(payments::list).post(payments::prepare))
         .route("/payments/{id}", get(payments::show))
         .route("/payments/{id}/approve", post(payments::approve))
@@ -561,14 +567,6 @@ pub(crate) mod filters {
     /// `{{ amount|yen }}`: 1234567 → 1,234,567.
     #[askama::filter_fn]
     pub fn yen(amount: &i64, _env: &dyn askama::Values) -> askama::Result<String> {
-        let digits = amount.unsigned_abs().to_string();
-        let mut out = String::new();
-        for (i, d) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(d);
-        }
-        Ok(if *amount < 0 { format!("-{out}") } else { out })
+        Ok(sesshu_domain::digits::grouped(*amount))
     }
 }
