@@ -30,6 +30,7 @@ mod recall;
 pub mod relief;
 pub mod reminders;
 pub mod requests;
+pub mod retention;
 pub mod schedule;
 pub mod settings;
 pub mod spreadsheet;
@@ -51,7 +52,7 @@ pub use actor::Actor;
 pub use clock::today_in_japan;
 pub use error::AppError;
 pub use printing::Printing;
-pub use settings::{DocumentsConfig, MailConfig};
+pub use settings::{DocumentsConfig, MailConfig, RetentionConfig};
 
 /// What every operation works with: the register, the keys, the rules and the documents'
 /// settings. Cheap to clone; one per process.

@@ -69,3 +69,12 @@ pub struct MailConfig {
     /// Seconds before the second try, doubling after [default 5].
     pub retry_seconds: Option<u64>,
 }
+
+/// The `[retention]` section of `sesshu.toml`: how long a person's records are kept after death
+/// or move-out before they may be deleted (P10).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Whole years after death or move-out [default 5, the least the Act's rules allow].
+    pub years_after_end: Option<u32>,
+}

@@ -42,9 +42,11 @@ pub struct FileConfig {
     pub documents: DocumentsConfig,
     #[serde(default)]
     pub mail: MailConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
-pub use sesshu_app::{DocumentsConfig, MailConfig};
+pub use sesshu_app::{DocumentsConfig, MailConfig, RetentionConfig};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +109,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub documents: DocumentsConfig,
     pub mail: MailConfig,
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -188,6 +191,7 @@ impl Config {
                     .or(file.mail.smtp_host),
                 ..file.mail
             },
+            retention: file.retention,
         })
     }
 

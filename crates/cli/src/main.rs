@@ -66,6 +66,10 @@ enum Command {
     /// 実費徴収の免除: decisions per person and fiscal year for B類 self-payments
     #[command(subcommand)]
     Exemption(cmd::exemption::ExemptionCommand),
+    /// 保存期間: delete persons past the retention period after death or move-out (plan,
+    /// approve, execute with a signed certificate)
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCommand),
     /// 健康被害救済: relief cases from the application to the payment, and their letters
     #[command(subcommand)]
     Relief(cmd::relief::ReliefCommand),
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
             Command::Payments(c) => cmd::payments::run(&cli.global, c).await,
             Command::Exemption(c) => cmd::exemption::run(&cli.global, c).await,
             Command::Relief(c) => cmd::relief::run(&cli.global, c).await,
+            Command::Retention(c) => cmd::retention::run(&cli.global, c).await,
             Command::Request(c) => cmd::request::run(&cli.global, c).await,
             Command::Extract(a) => cmd::extract::run(&cli.global, a).await,
             Command::Statistics(c) => cmd::statistics::run(&cli.global, c).await,

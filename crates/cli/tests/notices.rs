@@ -1224,3 +1224,59 @@ async fn a_relief_case_is_received_advanced_and_its_letter_written_from_the_comm
         assert!(listed.contains("1 件"), "{listed}");
     }
 }
+
+#[tokio::test]
+async fn persons_past_the_retention_period_are_deleted_by_two_operators_with_a_certificate() {
+    for db in sesshu_testkit::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let as_op =
+            |op: &str, args: &[&str]| sesshu_with(d, &db.url, &[("SESSHU_OPERATOR", op)], args);
+        register(d, &db.url);
+        // An adult of the town (the infants were born after the day they would have moved).
+        let gone = TOWN[0].0;
+        let mut moved = TOWN[0..1].to_vec();
+        moved[0].8 = "2";
+        moved[0].9 = "04";
+        let six_years_ago = (sesshu_web::today_in_japan() - chrono::Days::new(6 * 366))
+            .format("%Y%m%d")
+            .to_string();
+        let diff = feed(&moved).replace(",2,04,,", &format!(",2,04,{six_years_ago},"));
+        std::fs::write(d.join("moved.csv"), diff).unwrap();
+        ok(as_op(
+            "tanaka",
+            &[
+                "import",
+                "residents",
+                "moved.csv",
+                "--mode",
+                "diff",
+                "--encoding",
+                "utf8",
+            ],
+        ));
+
+        let short = as_op("tanaka", &["retention", "plan", "--years", "3"]);
+        assert!(!short.status.success());
+        assert!(
+            text(&short).contains("5 年より短くできません"),
+            "{}",
+            text(&short)
+        );
+        let plan = text(&ok(as_op("tanaka", &["retention", "plan"])));
+        assert!(plan.contains(gone) && plan.contains("転出"), "{plan}");
+        let own = as_op("tanaka", &["retention", "approve", "1"]);
+        assert!(!own.status.success(), "approved by its planner");
+        ok(as_op("suzuki", &["retention", "approve", "1"]));
+        let done = text(&ok(as_op("suzuki", &["retention", "execute", "1"])));
+        assert!(
+            done.contains("削除済み") && done.contains("\"persons\":1"),
+            "{done}"
+        );
+        let verified = text(&ok(as_op("sato", &["retention", "verify", "1"])));
+        assert!(verified.contains("署名は正しい"), "{verified}");
+        let shown = as_op("sato", &["person", "show", gone]);
+        assert!(!shown.status.success(), "{}", text(&shown));
+        ok(as_op("sato", &["audit", "verify"]));
+    }
+}

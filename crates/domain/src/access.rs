@@ -37,10 +37,13 @@ pub enum Permission {
     /// 健康被害救済: relief cases — the harm, its medical facts, the benefit and where it is paid
     /// (F8). Health facts of the gravest kind, so they are nobody else's to read.
     ReliefCase,
+    /// 保存期間: plan, approve and carry out the deletion of persons whose retention period
+    /// after death or move-out has passed (P10). Granted alone, to whoever the city names.
+    RegisterPurge,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::PersonRead,
         Permission::PersonWrite,
         Permission::DoseRead,
@@ -59,6 +62,7 @@ impl Permission {
         Permission::PaymentRun,
         Permission::CostExemption,
         Permission::ReliefCase,
+        Permission::RegisterPurge,
     ];
 
     pub fn code(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Permission {
             Permission::PaymentRun => "payment.run",
             Permission::CostExemption => "exemption.decide",
             Permission::ReliefCase => "relief.case",
+            Permission::RegisterPurge => "register.purge",
         }
     }
 
@@ -104,6 +109,7 @@ impl Permission {
             Permission::PaymentRun => "委託料の支払",
             Permission::CostExemption => "実費徴収の免除決定",
             Permission::ReliefCase => "健康被害救済の事務",
+            Permission::RegisterPurge => "保存期間を過ぎた記録の削除",
         }
     }
 

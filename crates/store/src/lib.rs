@@ -33,6 +33,7 @@ mod recall;
 mod relief;
 mod reminders;
 mod requests;
+mod retention;
 mod sessions;
 mod sql;
 mod sqlite_file;
@@ -85,6 +86,7 @@ pub use recall::{
 pub use relief::{NewReliefCase, NewReliefStep, ReliefCase, ReliefDocument, ReliefStep};
 pub use reminders::{MailAttempt, MailStatus, Reminded, Subscription};
 pub use requests::{Closing, NewRequest, SubjectRequest};
+pub use retention::{PurgeItem, PurgeOutcome, PurgeRun, status_label as purge_status_label};
 pub use sessions::{
     ABSOLUTE_HOURS, IDLE_MINUTES, NewSession, SessionCaller, csrf_matches, csrf_token,
 };

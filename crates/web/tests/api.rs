@@ -430,9 +430,11 @@ fn routes(person: &str, dose_id: i64, baby: &sesshu_domain::Person, feed: &[u8])
 /// payment.run and export.run are the pages' and the command line's: refused from the attacker's
 /// side at the application layer (tests/payments.rs, tests/extraction.rs) and on the pages.
 /// exemption.decide likewise: app tests/exemption.rs and the pages' test; relief.case: app
-/// tests/relief.rs and the pages' test.)
-const NOT_IN_API: [Permission; 9] = [
+/// tests/relief.rs and the pages' test; register.purge is the command line's alone: app
+/// tests/retention.rs.)
+const NOT_IN_API: [Permission; 10] = [
     Permission::ClinicCheck,
+    Permission::RegisterPurge,
     Permission::CostExemption,
     Permission::ReliefCase,
     Permission::PaymentRun,

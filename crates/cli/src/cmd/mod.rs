@@ -15,6 +15,7 @@ pub mod person;
 pub mod relief;
 pub mod reminders;
 pub mod request;
+pub mod retention;
 pub mod schedule;
 pub mod serve;
 pub mod statistics;
