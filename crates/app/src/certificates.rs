@@ -570,7 +570,8 @@ pub struct IssuedToPerson {
 }
 
 impl App {
-    /// What was issued to a person (dose.read), for the person's page.
+    /// What was issued to a person (dose.read), for the person's page: to this record and to
+    /// the records linked into it.
     pub async fn issued_to(
         &self,
         actor: &Actor,
@@ -585,13 +586,34 @@ impl App {
             json!({"person": address_number}),
         )
         .await?;
-        Ok(IssuedToPerson {
-            notices: self.store.notices_of_person(tenant, address_number).await?,
-            tickets: self.store.tickets_of_person(tenant, address_number).await?,
-            certificates: self
-                .store
-                .certificates_of_person(tenant, address_number)
-                .await?,
-        })
+        // What was issued to records linked into this one follows it (記録の統合).
+        let mut records = vec![address_number.to_owned()];
+        if let Ok(a) = sesshu_domain::AddressNumber::parse(address_number) {
+            records.extend(
+                self.store
+                    .links_of_person(tenant, &a)
+                    .await?
+                    .into_iter()
+                    .filter(|l| l.in_force() && l.primary_address == address_number)
+                    .map(|l| l.secondary_address),
+            );
+        }
+        let mut issued = IssuedToPerson {
+            notices: Vec::new(),
+            tickets: Vec::new(),
+            certificates: Vec::new(),
+        };
+        for a in &records {
+            issued
+                .notices
+                .extend(self.store.notices_of_person(tenant, a).await?);
+            issued
+                .tickets
+                .extend(self.store.tickets_of_person(tenant, a).await?);
+            issued
+                .certificates
+                .extend(self.store.certificates_of_person(tenant, a).await?);
+        }
+        Ok(issued)
     }
 }

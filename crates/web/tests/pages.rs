@@ -3523,6 +3523,27 @@ async fn a_record_is_linked_and_unlinked_from_the_person_page_by_person_write_on
             )
             .await
             .unwrap();
+        // A certificate issued to the secondary record before anyone saw they were one.
+        s.store
+            .record_certificate(
+                s.machida,
+                &sesshu_store::CertificateRecord {
+                    certificate_id: "C-000777".into(),
+                    address_number: secondary.clone(),
+                    travel: false,
+                    issued_on: "2024-07-01".into(),
+                    issued_by: "t".into(),
+                    issued_at: "2024-07-01T00:00:00Z".into(),
+                    token: "t".into(),
+                    key_id: "k".into(),
+                    pdf_sha256: "00".into(),
+                    reissue_of: None,
+                    revoked_at: None,
+                    revoked_reason: None,
+                },
+            )
+            .await
+            .unwrap();
         let url = format!("/persons/{primary}/links");
         let form = |csrf: &str, secondary: &str, reason: &str| {
             format!(
@@ -3606,6 +3627,18 @@ async fn a_record_is_linked_and_unlinked_from_the_person_page_by_person_write_on
         assert_eq!(
             s.store.doses_of(s.machida, &primary).await.unwrap().len(),
             1
+        );
+        let (_, _, body) = send(
+            &s.app,
+            "GET",
+            &format!("/persons/{primary}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert!(
+            body.contains("C-000777") && body.contains(&format!("統合した記録 {secondary} 宛て")),
+            "{name}: what was issued to the linked record follows it"
         );
         let (_, _, body) = send(
             &s.app,

@@ -340,11 +340,24 @@ async fn issued_rows(
             .map(|s| s.name.clone())
             .unwrap_or_else(|| key.to_owned())
     };
+    // Issued to a record linked into this one: said so, with that record's number.
+    let to = |a: &str| {
+        if a == address {
+            String::new()
+        } else {
+            format!(" (統合した記録 {a} 宛て)")
+        }
+    };
     let mut rows = Vec::new();
     for n in issued.notices {
         rows.push(IssuedRow {
             kind: "勧奨通知",
-            what: format!("{} {}", name(&n.series_key), n.stage),
+            what: format!(
+                "{} {}{}",
+                name(&n.series_key),
+                n.stage,
+                to(&n.address_number)
+            ),
             date: n
                 .issued_at
                 .as_deref()
@@ -360,11 +373,12 @@ async fn issued_rows(
         rows.push(IssuedRow {
             kind: "接種券",
             what: format!(
-                "{} {}回目 ({} 〜 {})",
+                "{} {}回目 ({} 〜 {}){}",
                 name(&t.series_key),
                 t.dose,
                 t.valid_from,
-                t.valid_until
+                t.valid_until,
+                to(&t.address_number)
             ),
             date: sesshu_domain::japan_minutes(&t.issued_at)
                 .chars()
@@ -389,7 +403,7 @@ async fn issued_rows(
             } else {
                 "予防接種済証"
             },
-            what: String::new(),
+            what: to(&c.address_number).trim().to_owned(),
             date: c.issued_on,
             state: match (&c.revoked_at, &c.revoked_reason) {
                 (Some(_), Some(r)) => format!("無効 ({r})"),
