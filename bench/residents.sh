@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Resident-import benchmarks, recorded in BENCHMARKS.md.
 #   bench/residents.sh [PERSONS] [CHANGES]      (defaults: 1000000 10000)
+#   BACKENDS=postgres bench/residents.sh         (one half only: sqlite or postgres)
 # Measures, in one run on the same rows: sqlite3's own .import, sesshu's full import into SQLite
 # (Shift_JIS, My Number sealing and blind index included), a re-import, a diff; PostgreSQL's COPY
 # and sesshu's import into PostgreSQL; peak memory for a tenth of the rows and for all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERSONS=${1:-1000000}
+BACKENDS=${BACKENDS:-sqlite postgres}
 CHANGES=${2:-10000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sesshu-target}"
 for tool in sqlite3 psql /usr/bin/time; do
@@ -28,9 +30,6 @@ echo "persons: $PERSONS, changes: $CHANGES, machine: $(nproc) cores, $(uname -m)
 "$BIN" demo generate --persons "$PERSONS" --seed 1 --as-of 2026-04-01 --encoding utf8 --out full.utf8.csv
 echo "feed: $(du -h full.sjis.csv | cut -f1) Shift_JIS"
 
-t0=$(now); sqlite3 plain.db ".mode csv" ".import full.utf8.csv plain"; t1=$(now)
-echo "sqlite3 .import (UTF-8, plain table):      $(secs "$t0" "$t1") s  $(rate "$PERSONS" "$t0" "$t1") rows/s"
-
 export SESSHU_KEY_FILE="$W/sesshu.key" SESSHU_LOG=warn,sqlx=error
 run_import() { # url file mode label
     local t0 t1 out
@@ -42,21 +41,27 @@ run_import() { # url file mode label
     echo "$4 $(secs "$t0" "$t1") s  $(rate "$rows" "$t0" "$t1") rows/s  peak $(( $(cat mem.txt) / 1024 )) MiB  $(python3 -c "import json,sys; s=json.loads(sys.argv[1]); print({k: s[k] for k in ('inserted','updated','unchanged','rejected')})" "$out")"
 }
 
-SQLITE="sqlite://$W/sesshu.db"
-SESSHU_DATABASE_URL="$SQLITE" "$BIN" init --municipality 132098 --name bench >/dev/null
-run_import "$SQLITE" full.sjis.csv full "sesshu SQLite full (Shift_JIS, sealed):  "
-run_import "$SQLITE" full.sjis.csv full "sesshu SQLite re-import (no change):     "
-run_import "$SQLITE" diff.sjis.csv diff "sesshu SQLite diff ($CHANGES changes):        "
+if [[ " $BACKENDS " == *" sqlite "* ]]; then
+    t0=$(now); sqlite3 plain.db ".mode csv" ".import full.utf8.csv plain"; t1=$(now)
+    echo "sqlite3 .import (UTF-8, plain table):      $(secs "$t0" "$t1") s  $(rate "$PERSONS" "$t0" "$t1") rows/s"
 
-# Memory must not grow with the file: a tenth of the rows for comparison.
-head -n $((PERSONS / 10 + 1)) full.sjis.csv > tenth.sjis.csv
-SMALL="sqlite://$W/small.db"
-rm -f small.db; SESSHU_DATABASE_URL="$SMALL" "$BIN" init --municipality 132098 --name bench >/dev/null
-run_import "$SMALL" tenth.sjis.csv full "sesshu SQLite full, a tenth of the rows:  "
+    SQLITE="sqlite://$W/sesshu.db"
+    SESSHU_DATABASE_URL="$SQLITE" "$BIN" init --municipality 132098 --name bench >/dev/null
+    run_import "$SQLITE" full.sjis.csv full "sesshu SQLite full (Shift_JIS, sealed):  "
+    run_import "$SQLITE" full.sjis.csv full "sesshu SQLite re-import (no change):     "
+    run_import "$SQLITE" diff.sjis.csv diff "sesshu SQLite diff ($CHANGES changes):        "
 
-if [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
+    # Memory must not grow with the file: a tenth of the rows for comparison.
+    head -n $((PERSONS / 10 + 1)) full.sjis.csv > tenth.sjis.csv
+    SMALL="sqlite://$W/small.db"
+    rm -f small.db; SESSHU_DATABASE_URL="$SMALL" "$BIN" init --municipality 132098 --name bench >/dev/null
+    run_import "$SMALL" tenth.sjis.csv full "sesshu SQLite full, a tenth of the rows:  "
+
+fi
+
+if [[ " $BACKENDS " == *" postgres "* ]] && [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
     . "$OLDPWD/scripts/postgres.sh"
-    cd / && ensure_postgres && cd "$W" # runuser cannot enter the private work directory
+    cd / && SESSHU_TEST_POSTGRES_URL='' ensure_postgres && cd "$W" # runuser cannot enter the private work directory
     (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_bench" -c "CREATE DATABASE sesshu_bench OWNER sesshu_test" >/dev/null)
     PG="postgres://sesshu_test:sesshu_test@127.0.0.1:5432/sesshu_bench"
     cols=$(head -n 1 full.utf8.csv | tr -d '\r' | sed 's/,/ text, /g; s/$/ text/')
@@ -65,6 +70,18 @@ if [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
     echo "PostgreSQL COPY (UTF-8, plain table):      $(secs "$t0" "$t1") s  $(rate "$PERSONS" "$t0" "$t1") rows/s"
     SESSHU_DATABASE_URL="$PG" "$BIN" init --municipality 132098 --name bench >/dev/null
     run_import "$PG" full.sjis.csv full "sesshu PostgreSQL full (Shift_JIS, sealed):"
+    # PostgreSQL alone doing the same work: the rows sesshu stored, COPY'd into a fresh register's
+    # own schema in one transaction, its secondary indexes dropped and built again.
+    psql "$PG" -qc "\\copy (SELECT * FROM person) TO 'person.copy'"
+    (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_alone" -c "CREATE DATABASE sesshu_alone OWNER sesshu_test" >/dev/null)
+    ALONE="postgres://sesshu_test:sesshu_test@127.0.0.1:5432/sesshu_alone"
+    SESSHU_DATABASE_URL="$ALONE" "$BIN" init --municipality 132098 --name bench >/dev/null
+    psql "$ALONE" -Atqc "SELECT 'DROP INDEX ' || quote_ident(c.relname) || ';' FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'person'::regclass AND NOT i.indisprimary" > drop.sql
+    psql "$ALONE" -Atqc "SELECT pg_get_indexdef(i.indexrelid) || ';' FROM pg_index i WHERE i.indrelid = 'person'::regclass AND NOT i.indisprimary" > create.sql
+    { echo "BEGIN;"; cat drop.sql; echo "\\copy person FROM 'person.copy'"; cat create.sql; echo "COMMIT;"; } > alone.sql
+    t0=$(now); psql "$ALONE" -q -v ON_ERROR_STOP=1 -f alone.sql; t1=$(now)
+    echo "PostgreSQL alone (COPY + CREATE INDEX into the register's schema): $(secs "$t0" "$t1") s  $(rate "$PERSONS" "$t0" "$t1") rows/s"
+    (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_alone" >/dev/null)
     run_import "$PG" diff.sjis.csv diff "sesshu PostgreSQL diff ($CHANGES changes):    "
     (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_bench" >/dev/null)
 else

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::bulk_load::BulkLoad;
 use crate::dose::blocking;
 use crate::person::{CONTENT_COLUMNS, PERSON_INSERT_COLUMNS, content_hash, my_number_aad};
+use crate::pg_copy::CopyLoad;
 use crate::sql::{Params, Value};
 use crate::{Backend, Store, StoreError, now_utc};
 
@@ -403,10 +404,12 @@ fn index_key(index: &[u8]) -> Option<u128> {
     Some(u128::from_be_bytes(index.try_into().ok()?))
 }
 
-/// Where an import's rows go: a transaction of the pool, or straight into the SQLite file.
+/// Where an import's rows go: a transaction of the pool, straight into the SQLite file, or by
+/// `COPY` into PostgreSQL.
 enum Sink {
     Pool(Transaction<'static, Any>),
     File(BulkLoad),
+    Copy(CopyLoad),
 }
 
 impl Sink {
@@ -414,7 +417,13 @@ impl Sink {
         match self {
             Self::Pool(db) => Ok(db.rollback().await?),
             Self::File(load) => blocking(|| load.abandon()),
+            Self::Copy(load) => load.abandon().await,
         }
+    }
+
+    /// A first load, which looks nothing up.
+    fn is_first_load(&self) -> bool {
+        matches!(self, Self::File(_) | Self::Copy(_))
     }
 }
 
@@ -489,17 +498,20 @@ impl Store {
         // An empty register needs no lookups: every row is new (duplicates within the file are
         // caught before this point). On SQLite its rows go straight into the file.
         let lookup = self.has_persons(tenant).await?;
-        let bulk = match (&self.sqlite_file, lookup) {
-            (Some(path), false) => blocking(|| BulkLoad::begin(path, &tenant_code))?,
+        let bulk = match (&self.sqlite_file, &self.pg, lookup) {
+            (Some(path), _, false) => {
+                blocking(|| BulkLoad::begin(path, &tenant_code))?.map(Sink::File)
+            }
+            (None, Some(pg), false) => CopyLoad::begin(pg, &tenant_code).await?.map(Sink::Copy),
             _ => None,
         };
         let (mut sink, lookup) = match bulk {
-            Some(load) => (Sink::File(load), false),
+            Some(load) => (load, false),
             None => (Sink::Pool(self.begin_write().await?), lookup),
         };
         let (tx, mut rx) = mpsc::channel(4);
         let read_options = options.read.clone();
-        let seal_aside = matches!(sink, Sink::File(_));
+        let seal_aside = sink.is_first_load();
         let producer = tokio::task::spawn_blocking(move || {
             produce(
                 reader,
@@ -552,6 +564,11 @@ impl Store {
                             blocking(|| {
                                 load.insert(&tenant_code, &import_id, &now, batch.records)
                             })?;
+                        }
+                        Sink::Copy(load) => {
+                            counts.inserted += batch.records.len() as u64;
+                            load.insert(&tenant_code, &import_id, &now_utc(), batch.records)
+                                .await?;
                         }
                     }
                 }
@@ -637,6 +654,18 @@ impl Store {
                 } else {
                     let run = resident_run(&options, &summary, &started_at);
                     blocking(|| load.finish(&tenant_code, &run, &kept_errors))?;
+                }
+                return Ok(summary);
+            }
+            Sink::Copy(load) => {
+                if options.dry_run {
+                    load.abandon().await?;
+                    return Ok(summary);
+                }
+                let run = resident_run(&options, &summary, &started_at);
+                load.finish(&tenant_code, &run, &kept_errors).await?;
+                if summary.inserted > crate::STATISTICS_STALE_AFTER {
+                    self.refresh_statistics(crate::GrownTable::Person).await?;
                 }
                 return Ok(summary);
             }

@@ -29,6 +29,7 @@ mod municipality;
 mod notices;
 mod payments;
 mod person;
+mod pg_copy;
 mod recall;
 mod relief;
 mod reminders;
@@ -120,6 +121,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL's own driver beside the pool, for what `Any` cannot do (`COPY`: `pg_copy.rs`).
+    pg: Option<sqlx::PgPool>,
     /// The SQLite file, for bulk reads outside the pool (`sqlite_file.rs`).
     sqlite_file: Option<std::path::PathBuf>,
     /// Read-only connections of that file for point reads (`fetch.rs`).
@@ -244,9 +247,20 @@ impl Store {
                 return Err(StoreError::AuditFileMissing(audit_shown));
             }
         }
+        let pg = match backend {
+            Backend::Postgres => Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy(&url)
+                    .map_err(StoreError::Connect)?,
+            ),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             pool,
             backend,
+            pg,
             readers: sqlite_file.as_deref().map(fetch::Readers::new),
             audit_file: sqlite_file
                 .as_deref()
