@@ -20,7 +20,7 @@ use crate::{Actor, App, AppError, today_in_japan};
 
 /// Years kept after death or move-out when the configuration says nothing.
 pub const DEFAULT_YEARS: u32 = 5;
-/// 予防接種法施行令 第6条の2: the records of a vaccination are kept five years at least.
+/// 予防接種法施行規則 第3条: the record of a vaccination is kept five years from the day it was given.
 pub const MIN_YEARS: u32 = 5;
 
 /// The last day of death or move-out whose records may go on `today`.
@@ -158,7 +158,7 @@ impl App {
         if years_after_end < MIN_YEARS {
             return Err(AppError::Field(
                 "years_after_end",
-                format!("保存期間は {MIN_YEARS} 年より短くできません (予防接種法施行令 第6条の2)"),
+                format!("保存期間は {MIN_YEARS} 年より短くできません (予防接種法施行規則 第3条)"),
             ));
         }
         let Some(cutoff) = cutoff(today_in_japan(), years_after_end) else {

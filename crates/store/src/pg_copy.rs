@@ -23,11 +23,17 @@ use crate::sql::Value;
 const ROW_ERROR_COLUMNS: &str =
     "municipality_code, import_id, seq, line, column_name, reason, value, address_number, clinic";
 
+/// Rows are sent in `COPY`s of about this many bytes: one per batch of the reader (500 rows)
+/// spent a round trip and a statement start every 500 rows.
+const FLUSH_BYTES: usize = 8 << 20;
+
 /// An open load: the transaction is held until [`CopyLoad::finish`] or drop (which rolls back).
 pub(crate) struct CopyLoad {
     tx: Transaction<'static, Postgres>,
     /// The `CREATE INDEX` statements of the indexes dropped for the load.
     dropped: Vec<String>,
+    /// Rows not yet sent, in `COPY`'s text format.
+    pending: String,
 }
 
 impl CopyLoad {
@@ -69,10 +75,14 @@ impl CopyLoad {
                 dropped.push(definition);
             }
         }
-        Ok(Some(Self { tx, dropped }))
+        Ok(Some(Self {
+            tx,
+            dropped,
+            pending: String::new(),
+        }))
     }
 
-    /// Streams a batch of new persons (version 1) into `person`.
+    /// Adds a batch of new persons (version 1), sent to `person` once enough have gathered.
     pub(crate) async fn insert(
         &mut self,
         tenant: &str,
@@ -80,10 +90,23 @@ impl CopyLoad {
         now: &str,
         records: Vec<Prepared>,
     ) -> Result<(), StoreError> {
-        let mut text = String::with_capacity(records.len() * 400);
         for p in records {
-            push_row(&mut text, &person_values(tenant, p, 1, now, import_id));
+            push_row(
+                &mut self.pending,
+                &person_values(tenant, p, 1, now, import_id),
+            );
         }
+        if self.pending.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let text = std::mem::take(&mut self.pending);
         copy(
             &mut self.tx,
             &format!(
@@ -102,6 +125,7 @@ impl CopyLoad {
         run: &RunRecord<'_>,
         errors: &[RowError],
     ) -> Result<(), StoreError> {
+        self.flush().await?;
         for definition in &self.dropped {
             sqlx::query(AssertSqlSafe(definition.clone()))
                 .execute(&mut *self.tx)
