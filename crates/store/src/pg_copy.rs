@@ -8,8 +8,8 @@
 //! it commits (PostgreSQL's DDL is transactional: a refused file rolls the indexes back too).
 //!
 //! The rows, the rebuilt indexes, the import's record and its row errors commit in one
-//! transaction or not at all; the table is locked against other writers from the check that it
-//! is empty to the commit, so no other import can slip in between.
+//! transaction or not at all; from the check that the municipality is empty to the commit no
+//! other first load of it can slip in between (see [`CopyLoad::begin`]).
 
 use sesshu_formats::RowError;
 use sqlx::postgres::{PgPool, Postgres};
@@ -37,13 +37,30 @@ pub(crate) struct CopyLoad {
 }
 
 impl CopyLoad {
-    /// Locks `person` against other writers and checks, under the lock, that `tenant` has no
-    /// person. `None` when it has (an import got in first): the caller goes the usual way.
+    /// Checks, under a lock, that `tenant` has no person. `None` when it has (an import got in
+    /// first): the caller goes the usual way. Into an empty register the whole table is locked
+    /// against other writers (its indexes are about to be dropped); beside other municipalities
+    /// only this municipality's first loads wait for each other, and the rest of the register
+    /// stays open to writes.
     pub(crate) async fn begin(pool: &PgPool, tenant: &str) -> Result<Option<Self>, StoreError> {
         let mut tx = pool.begin().await?;
-        sqlx::query("LOCK TABLE person IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
+        let mut anyone: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM person)")
+            .fetch_one(&mut *tx)
             .await?;
+        if anyone {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sesshu first load ' || $1))")
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("LOCK TABLE person IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+            // Another import may have committed between the look and the lock.
+            anyone = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM person)")
+                .fetch_one(&mut *tx)
+                .await?;
+        }
         let taken: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM person WHERE municipality_code = $1)")
                 .bind(tenant)
@@ -52,9 +69,6 @@ impl CopyLoad {
         if taken {
             return Ok(None);
         }
-        let anyone: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM person)")
-            .fetch_one(&mut *tx)
-            .await?;
         let mut dropped = Vec::new();
         if !anyone {
             // The secondary indexes only: the primary key is also the table's constraint.
