@@ -56,7 +56,7 @@ if [[ " $BACKENDS " == *" sqlite "* ]]; then
     { echo "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA threads = 2;"
       echo "ATTACH 'sesshu.db' AS src; BEGIN;"; cat drop-sqlite.sql
       echo "INSERT INTO main.person SELECT * FROM src.person;"; cat create-sqlite.sql; echo "COMMIT;"; } > alone-sqlite.sql
-    t0=$(now); sqlite3 alone.db < alone-sqlite.sql; t1=$(now)
+    t0=$(now); sqlite3 alone.db < alone-sqlite.sql >/dev/null; t1=$(now)
     echo "SQLite alone (the rows into the register's schema + CREATE INDEX): $(secs "$t0" "$t1") s  $(rate "$PERSONS" "$t0" "$t1") rows/s"
     rm -f alone.db alone.db-wal alone.db-shm alone.audit.db*
     run_import "$SQLITE" full.sjis.csv full "sesshu SQLite re-import (no change):     "
@@ -95,6 +95,6 @@ if [[ " $BACKENDS " == *" postgres "* ]] && [ "$(id -u)" = 0 ] && command -v pg_
     (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_alone" >/dev/null)
     run_import "$PG" diff.sjis.csv diff "sesshu PostgreSQL diff ($CHANGES changes):    "
     (cd / && runuser -u postgres -- psql -qc "DROP DATABASE IF EXISTS sesshu_bench" >/dev/null)
-else
+elif [[ " $BACKENDS " == *" postgres "* ]]; then
     echo "PostgreSQL part skipped (needs root and a local cluster)"
 fi
