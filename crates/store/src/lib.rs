@@ -290,6 +290,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
     }
 
     /// Lets the query planner see a table that just grew (after a large import). PostgreSQL
