@@ -20,7 +20,8 @@ use sesshu_formats::RowError;
 
 use crate::StoreError;
 use crate::import::{
-    Prepared, ROW_ERROR_COLUMNS, RUN_INSERT, RunRecord, person_values, row_error_values, run_values,
+    Prepared, ROW_ERROR_COLUMNS, ROW_ERROR_NAMES, RUN_INSERT, RunRecord, person_values,
+    row_error_values, run_values,
 };
 use crate::person::{CONTENT_COLUMNS, PERSON_INSERT_COLUMNS};
 
@@ -139,8 +140,7 @@ impl BulkLoad {
                 .collect::<Vec<_>>()
                 .join(",");
             let mut insert = self.conn.prepare(&format!(
-                "INSERT INTO import_row_error (municipality_code, import_id, seq, line, \
-                 column_name, reason, value, address_number, clinic) VALUES ({placeholders})"
+                "INSERT INTO import_row_error ({ROW_ERROR_NAMES}) VALUES ({placeholders})"
             ))?;
             for (seq, e) in errors.iter().enumerate() {
                 insert.execute(row_error_values(tenant, run.import_id, seq, e))?;

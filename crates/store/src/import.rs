@@ -1122,10 +1122,24 @@ pub(crate) struct RunRecord<'a> {
     pub counts: [u64; 8],
 }
 
-pub(crate) const RUN_INSERT: &str = "INSERT INTO import_run (municipality_code, import_id, kind, file_name, file_sha256, encoding, mode, status, \
-     message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, missing, flagged, duplicate, operator) \
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)";
+/// `import_run`'s columns, in `run_values`'s order (a macro, so `RUN_INSERT` stays a literal).
+macro_rules! run_columns {
+    () => {
+        "municipality_code, import_id, kind, file_name, file_sha256, encoding, mode, status, \
+         message, started_at, finished_at, total_rows, inserted, updated, unchanged, rejected, \
+         missing, flagged, duplicate, operator"
+    };
+}
+pub(crate) const IMPORT_RUN_COLUMNS: &str = run_columns!();
+pub(crate) const RUN_INSERT: &str = concat!(
+    "INSERT INTO import_run (",
+    run_columns!(),
+    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
+);
 pub(crate) const ROW_ERROR_COLUMNS: usize = 9;
+/// `import_row_error`'s columns, in `row_error_values`'s order.
+pub(crate) const ROW_ERROR_NAMES: &str =
+    "municipality_code, import_id, seq, line, column_name, reason, value, address_number, clinic";
 
 fn count(v: u64) -> Value {
     Value::int(i64::try_from(v).unwrap_or(i64::MAX))
@@ -1186,7 +1200,7 @@ pub(crate) async fn record_run(
     q.execute(&mut **db).await?;
     for (chunk_no, chunk) in errors.chunks(200).enumerate() {
         let sql = format!(
-            "INSERT INTO import_row_error (municipality_code, import_id, seq, line, column_name, reason, value, address_number, clinic) VALUES {}",
+            "INSERT INTO import_row_error ({ROW_ERROR_NAMES}) VALUES {}",
             Params::new(backend).groups(chunk.len(), ROW_ERROR_COLUMNS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));

@@ -16,12 +16,12 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{AssertSqlSafe, Transaction};
 
 use crate::StoreError;
-use crate::import::{Prepared, RUN_INSERT, RunRecord, person_values, row_error_values, run_values};
+use crate::import::{
+    IMPORT_RUN_COLUMNS, Prepared, ROW_ERROR_NAMES, RunRecord, person_values, row_error_values,
+    run_values,
+};
 use crate::person::CONTENT_COLUMNS;
 use crate::sql::Value;
-
-const ROW_ERROR_COLUMNS: &str =
-    "municipality_code, import_id, seq, line, column_name, reason, value, address_number, clinic";
 
 /// Rows are sent in `COPY`s of about this many bytes: one per batch of the reader (500 rows)
 /// spent a round trip and a statement start every 500 rows.
@@ -145,15 +145,14 @@ impl CopyLoad {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        // RUN_INSERT names its columns once; COPY takes the same list.
-        let columns = RUN_INSERT
-            .split_once('(')
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(cols, _)| cols)
-            .ok_or_else(|| StoreError::Corrupt("RUN_INSERT".into()))?;
         let mut text = String::new();
         push_row(&mut text, &run_values(tenant, run));
-        copy(&mut self.tx, &format!("import_run ({columns})"), text).await?;
+        copy(
+            &mut self.tx,
+            &format!("import_run ({IMPORT_RUN_COLUMNS})"),
+            text,
+        )
+        .await?;
         if !errors.is_empty() {
             let mut text = String::new();
             for (seq, e) in errors.iter().enumerate() {
@@ -161,7 +160,7 @@ impl CopyLoad {
             }
             copy(
                 &mut self.tx,
-                &format!("import_row_error ({ROW_ERROR_COLUMNS})"),
+                &format!("import_row_error ({ROW_ERROR_NAMES})"),
                 text,
             )
             .await?;
