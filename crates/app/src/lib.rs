@@ -243,6 +243,20 @@ impl App {
         result: Result<T, sesshu_store::StoreError>,
         detail: impl FnOnce(&T) -> serde_json::Value,
     ) -> Result<T, AppError> {
+        self.recorded_for_persons(actor, function, vec![person.to_owned()], result, detail)
+            .await
+    }
+
+    /// As [`Self::recorded_for_person`], for a change that acts on several persons (a link
+    /// names both records, a purge every person it deleted).
+    pub(crate) async fn recorded_for_persons<T>(
+        &self,
+        actor: &Actor,
+        function: &str,
+        persons: Vec<String>,
+        result: Result<T, sesshu_store::StoreError>,
+        detail: impl FnOnce(&T) -> serde_json::Value,
+    ) -> Result<T, AppError> {
         let (outcome, detail) = match &result {
             Ok(done) => (Outcome::Ok, detail(done)),
             Err(e) => (
@@ -250,15 +264,8 @@ impl App {
                 serde_json::json!({"refused": e.to_string()}),
             ),
         };
-        self.record(
-            actor,
-            function,
-            outcome,
-            vec![person.to_owned()],
-            vec![],
-            detail,
-        )
-        .await?;
+        self.record(actor, function, outcome, persons, vec![], detail)
+            .await?;
         Ok(result?)
     }
 }

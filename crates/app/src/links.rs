@@ -90,25 +90,13 @@ impl App {
         persons: [&str; 2],
         result: Result<PersonLink, sesshu_store::StoreError>,
     ) -> Result<PersonLink, AppError> {
-        let (outcome, detail) = match &result {
-            Ok(l) => (
-                Outcome::Ok,
-                json!({"link": l.link_id, "primary": l.primary_address,
-                       "secondary": l.secondary_address, "doses_moved": l.doses_moved,
-                       "doses_duplicate": l.doses_duplicate}),
-            ),
-            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-        };
-        self.record(
-            actor,
-            function,
-            outcome,
-            persons.iter().map(|p| (*p).to_owned()).collect(),
-            vec![],
-            detail,
-        )
-        .await?;
-        Ok(result?)
+        let persons = persons.iter().map(|p| (*p).to_owned()).collect();
+        self.recorded_for_persons(actor, function, persons, result, |l| {
+            json!({"link": l.link_id, "primary": l.primary_address,
+                   "secondary": l.secondary_address, "doses_moved": l.doses_moved,
+                   "doses_duplicate": l.doses_duplicate})
+        })
+        .await
     }
 
     /// Every link of the municipality, newest first (person.read; the records named are in the

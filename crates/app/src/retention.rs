@@ -93,7 +93,7 @@ impl App {
         tenant: MunicipalityCode,
         run: PurgeRun,
     ) -> Result<PurgePlan, AppError> {
-        let (_, kept) = self.store.purge_candidates(tenant, &run.cutoff).await?;
+        let kept = self.store.purge_kept(tenant, &run.cutoff).await?;
         let mut persons = Vec::new();
         for item in self.store.purge_items(tenant, run.run_id).await? {
             let found = match AddressNumber::parse(&item.address_number) {
@@ -226,19 +226,17 @@ impl App {
         &self,
         actor: &Actor,
         function: &str,
-        acted: Vec<String>,
+        deleted: Vec<String>,
         result: Result<PurgeRun, StoreError>,
     ) -> Result<PurgeRun, AppError> {
-        let (outcome, detail) = match &result {
-            Ok(r) => (
-                Outcome::Ok,
-                json!({"run": r.run_id, "status": r.status, "cutoff": r.cutoff}),
-            ),
-            Err(e) => (Outcome::Refused, json!({"refused": e.to_string()})),
-        };
-        self.record(actor, function, outcome, acted, vec![], detail)
-            .await?;
-        Ok(result?)
+        self.recorded_for_persons(
+            actor,
+            function,
+            deleted,
+            result,
+            |r| json!({"run": r.run_id, "status": r.status, "cutoff": r.cutoff}),
+        )
+        .await
     }
 
     /// Approves a plan (register.purge) — by someone other than who planned it.

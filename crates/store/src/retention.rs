@@ -107,7 +107,7 @@ fn item_from_row(r: &impl Columns) -> Result<PurgeItem, StoreError> {
 /// The tables deleted from, each with the condition naming the persons (`{list}`, and `{t}`
 /// for the municipality inside a subquery): the label the certificate counts under, the table,
 /// the condition. Dependents before what they name.
-const DELETED: [(&str, &str, &str); 14] = [
+const DELETED: [(&str, &str, &str); 15] = [
     (
         "要確認の対応記録",
         "dose_review",
@@ -139,9 +139,16 @@ const DELETED: [(&str, &str, &str); 14] = [
         "address_number IN ({list})",
     ),
     (
-        "リマインダーの送信記録",
+        "リマインダーで知らせた接種",
         "mail_item",
         "child_address IN ({list})",
+    ),
+    // A failed mail's error may quote the guardian's address.
+    (
+        "リマインダーの送信記録",
+        "mail_sent",
+        "subscription_id IN (SELECT subscription_id FROM mail_subscription \
+         WHERE municipality_code = {t} AND address_number IN ({list}))",
     ),
     (
         "リマインダーの登録",
@@ -159,16 +166,13 @@ const DELETED: [(&str, &str, &str); 14] = [
 const CHUNK: usize = 400;
 
 impl Store {
-    /// The persons past the cutoff who would be deleted, and how many past it are kept, by why.
-    pub async fn purge_candidates(
+    /// How many persons past the cutoff are kept, by why (the plan lists those who go).
+    pub async fn purge_kept(
         &self,
         tenant: MunicipalityCode,
         cutoff: &str,
-    ) -> Result<(Vec<PurgeItem>, BTreeMap<String, i64>), StoreError> {
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
         let params = [Value::text(tenant.as_string()), Value::text(cutoff)];
-        let items = self
-            .fetch_all(&eligible_sql(""), &params, |r| item_from_row(r))
-            .await?;
         let mut kept = BTreeMap::new();
         for (label, condition) in KEPT {
             let n: i64 = self
@@ -185,7 +189,7 @@ impl Store {
                 kept.insert(label.to_owned(), n);
             }
         }
-        Ok((items, kept))
+        Ok(kept)
     }
 
     /// Keeps a plan: the rule, the cutoff and the persons it would delete.
